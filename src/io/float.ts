@@ -1,0 +1,118 @@
+/**
+ * Float conversions between the on-disk 16-bit formats and float32.
+ * Narrowing uses round-to-nearest-even, as numpy/torch/MLX do.
+ */
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** bf16 bits → float32 value (exact). */
+export function bf16ToF32(bits: number): number {
+  u32[0] = (bits & 0xffff) << 16;
+  return f32[0]!;
+}
+
+/** float32 value → bf16 bits, round to nearest even; NaN stays NaN. */
+export function f32ToBf16(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff; // quiet NaN
+  const lsb = (x >>> 16) & 1;
+  return ((x + 0x7fff + lsb) >>> 16) & 0xffff;
+}
+
+/** f16 bits → float32 value (exact). */
+export function f16ToF32(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >>> 10) & 0x1f;
+  const frac = bits & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** float32 (or double) value → f16 bits, round to nearest even, with subnormals and overflow to inf. */
+export function f32ToF16(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign; // underflows to ±0 even after rounding
+    mant |= 0x800000;
+    const shift = 14 - e; // 14..24
+    const half = 1 << (shift - 1);
+    const rest = mant & ((1 << shift) - 1);
+    let h = mant >>> shift;
+    if (rest > half || (rest === half && (h & 1))) h += 1;
+    return sign | h;
+  }
+  const rest = mant & 0x1fff;
+  let h = (e << 10) | (mant >>> 13);
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h += 1; // may carry into exponent: correct
+  return sign | h;
+}
+
+let f16Table: Float32Array | undefined;
+/** 64K lookup table f16 bits → f32, built once. */
+export function f16Table32(): Float32Array {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) f16Table[i] = f16ToF32(i);
+  }
+  return f16Table;
+}
+
+export type FloatDType = 'F32' | 'F16' | 'BF16';
+
+/** Decode little-endian raw bytes of a float tensor into float32. */
+export function decodeToF32(bytes: Uint8Array, dtype: FloatDType, out?: Float32Array): Float32Array {
+  const n = dtype === 'F32' ? bytes.byteLength / 4 : bytes.byteLength / 2;
+  const dst = out ?? new Float32Array(n);
+  if (dtype === 'F32') {
+    if (bytes.byteOffset % 4 === 0) dst.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
+    else new Uint8Array(dst.buffer, dst.byteOffset, n * 4).set(bytes.subarray(0, n * 4));
+    return dst;
+  }
+  const src =
+    bytes.byteOffset % 2 === 0
+      ? new Uint16Array(bytes.buffer, bytes.byteOffset, n)
+      : new Uint16Array(bytes.slice(0, n * 2).buffer);
+  if (dtype === 'BF16') {
+    const d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
+    for (let i = 0; i < n; i++) d32[i] = src[i]! << 16;
+  } else {
+    const t = f16Table32();
+    for (let i = 0; i < n; i++) dst[i] = t[src[i]!]!;
+  }
+  return dst;
+}
+
+/** Encode float32 values into little-endian raw bytes of the given dtype (RNE narrowing). */
+export function encodeFromF32(values: Float32Array, dtype: FloatDType): Uint8Array {
+  const n = values.length;
+  if (dtype === 'F32') return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + n * 4));
+  const out = new Uint16Array(n);
+  if (dtype === 'BF16') {
+    const s32 = new Uint32Array(values.buffer, values.byteOffset, n);
+    for (let i = 0; i < n; i++) {
+      const x = s32[i]!;
+      if ((x & 0x7fffffff) > 0x7f800000) out[i] = ((x >>> 16) | 0x40) & 0xffff;
+      else out[i] = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+    }
+  } else {
+    for (let i = 0; i < n; i++) out[i] = f32ToF16(values[i]!);
+  }
+  return new Uint8Array(out.buffer);
+}
+
+/** Round each value to the precision of `dtype` in place (the cast MLX applies before quantizing). */
+export function roundToDType(values: Float32Array, dtype: FloatDType): Float32Array {
+  if (dtype === 'F32') return values;
+  const bytes = encodeFromF32(values, dtype);
+  return decodeToF32(bytes, dtype, values);
+}
