@@ -1,0 +1,31 @@
+/**
+ * The one small interface between the metrics and the heavy linear algebra. Backends (plain JS,
+ * WebAssembly SIMD, native) implement it; the metrics never know which one runs.
+ *
+ * All matrices are dense, row-major float32.
+ */
+export interface KernelBackend {
+  readonly name: string;
+  /**
+   * C[m×n] = op(A)·op(B), where op(A) is m×k and op(B) is k×n.
+   * With transA, `a` holds A as k×m (row-major) and op(A) = Aᵀ; likewise transB: `b` is n×k.
+   * `c` is overwritten.
+   */
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+  ): void;
+  /**
+   * Optional: a float32 array of `length` elements living in the backend's own memory, so that
+   * gemm on it needs no copy. Callers must release() it when done. Backends without their own
+   * memory return a plain Float32Array.
+   */
+  alloc?(length: number): Float32Array;
+  release?(array: Float32Array): void;
+}
