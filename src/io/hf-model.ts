@@ -1,0 +1,162 @@
+/**
+ * HuggingFace model directory discovery: config.json plus either model.safetensors, or shards listed
+ * by model.safetensors.index.json, or (no index) every model*.safetensors / *.safetensors file.
+ * Only headers are read here; tensor data is read later, one tensor at a time.
+ */
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { SwanError } from '../errors.js';
+import { oneLine, q, readSafetensorsHeader, type TensorInfo } from './safetensors.js';
+
+export interface HfModelDir {
+  /** Absolute path of the model directory. */
+  dir: string;
+  config: Record<string, unknown>;
+  /** config.json's text as read, for writers that must keep number lexemes (1e-06 vs 0.000001). */
+  configText: string;
+  configPath: string;
+  /**
+   * All tensors: weight_map order when an index exists (then any tensors a shard holds that the
+   * index does not list, in file order — both mlx-lm and transformers load those too), else file
+   * order (files sorted by name, tensors by data offset).
+   */
+  tensors: TensorInfo[];
+  /** Absolute paths of the safetensors files used, sorted by name. */
+  files: string[];
+}
+
+export const INDEX_FILE = 'model.safetensors.index.json';
+export const SINGLE_FILE = 'model.safetensors';
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function readJson(path: string, what: string): { text: string; json: Record<string, unknown> } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new SwanError(path, `cannot read ${what}: ${oneLine((e as Error).message)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new SwanError(path, `not valid JSON (${oneLine((e as Error).message, 120)})`);
+  }
+  if (!isObject(json)) throw new SwanError(path, `${what} is not a JSON object`);
+  return { text, json };
+}
+
+function within(root: string, p: string): boolean {
+  const rel = relative(root, p);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/**
+ * Real directories a shard may resolve into. In the HF hub cache (…/models--x/snapshots/<rev>/),
+ * every file is a symlink to ../../blobs/<hash>, so the repo folder two levels up is allowed too.
+ */
+function allowedRoots(dir: string): string[] {
+  const roots = [realpathSync(dir)];
+  if (basename(dirname(dir)) === 'snapshots') roots.push(realpathSync(dirname(dirname(dir))));
+  return roots;
+}
+
+export function openHfModel(dir: string): HfModelDir {
+  const abs = resolve(dir);
+  let st;
+  try {
+    st = statSync(abs);
+  } catch {
+    throw new SwanError(abs, 'model directory does not exist');
+  }
+  if (!st.isDirectory()) throw new SwanError(abs, 'not a directory (expected a HuggingFace model directory)');
+
+  const configPath = join(abs, 'config.json');
+  if (!existsSync(configPath)) throw new SwanError(configPath, 'missing: a HuggingFace model directory needs config.json');
+  const { text: configText, json: config } = readJson(configPath, 'config.json');
+
+  const indexPath = join(abs, INDEX_FILE);
+  const { tensors, files } = existsSync(indexPath) ? fromIndex(abs, indexPath) : fromGlob(abs);
+  return { dir: abs, config, configText, configPath, tensors, files };
+}
+
+function fromIndex(abs: string, indexPath: string): { tensors: TensorInfo[]; files: string[] } {
+  const { json } = readJson(indexPath, 'the index');
+  const wm = json.weight_map;
+  if (!isObject(wm)) throw new SwanError(indexPath, `"weight_map" is missing or not an object`);
+  const entries = Object.entries(wm);
+  if (entries.length === 0) throw new SwanError(indexPath, '"weight_map" is empty');
+
+  const roots = allowedRoots(abs);
+  const byFile = new Map<string, string>(); // index value → absolute path
+  for (const [name, value] of entries) {
+    const where = `weight_map entry ${q(name)}`;
+    if (typeof value !== 'string' || value === '') {
+      throw new SwanError(indexPath, `${where}: file name must be a non-empty string`);
+    }
+    if (byFile.has(value)) continue;
+    const target = resolve(abs, value);
+    // Check the string itself first: an index must never steer reads outside the model.
+    if (isAbsolute(value) || value.split(/[\\/]/).includes('..') || !within(abs, target)) {
+      throw new SwanError(indexPath, `${where} → ${q(value)} points outside the model directory`);
+    }
+    if (!existsSync(target)) throw new SwanError(indexPath, `${where} → ${q(value)}: file is missing (${target})`);
+    const real = realpathSync(target);
+    if (!roots.some((r) => within(r, real))) {
+      throw new SwanError(indexPath, `${where} → ${q(value)} is a symlink that points outside the model directory (${real})`);
+    }
+    if (!statSync(real).isFile()) throw new SwanError(indexPath, `${where} → ${q(value)} is not a regular file`);
+    byFile.set(value, target);
+  }
+
+  const files = [...new Set(byFile.values())].sort();
+  const byName = collect(files);
+  const tensors: TensorInfo[] = [];
+  const listed = new Set<string>();
+  for (const [name, value] of entries) {
+    const file = byFile.get(value as string)!;
+    const info = byName.get(name);
+    if (!info || info.file !== file) {
+      throw new SwanError(indexPath, `weight_map entry ${q(name)} → ${q(value as string)}: tensor is not in that file`);
+    }
+    tensors.push(info);
+    listed.add(name);
+  }
+  for (const info of byName.values()) if (!listed.has(info.name)) tensors.push(info);
+  return { tensors, files };
+}
+
+function fromGlob(abs: string): { tensors: TensorInfo[]; files: string[] } {
+  const all = readdirSync(abs)
+    .filter((f) => f.endsWith('.safetensors') && !f.startsWith('.'))
+    .sort();
+  // mlx-lm loads model*.safetensors; prefer those so e.g. Mistral's consolidated.safetensors is not mixed in.
+  const model = all.filter((f) => f.startsWith('model'));
+  const names = model.length > 0 ? model : all;
+  if (names.length === 0) {
+    throw new SwanError(abs, `no ${SINGLE_FILE}, no ${INDEX_FILE} and no *.safetensors files in the model directory`);
+  }
+  const roots = allowedRoots(abs);
+  const files = names.map((f) => join(abs, f));
+  for (const f of files) {
+    const real = realpathSync(f);
+    if (!roots.some((r) => within(r, real))) throw new SwanError(f, `symlink points outside the model directory (${real})`);
+  }
+  return { tensors: [...collect(files).values()], files };
+}
+
+/** Headers of every file, keyed by tensor name in file-then-offset order; names must be unique. */
+function collect(files: string[]): Map<string, TensorInfo> {
+  const byName = new Map<string, TensorInfo>();
+  for (const f of files) {
+    for (const info of readSafetensorsHeader(f).tensors) {
+      const prev = byName.get(info.name);
+      if (prev) throw new SwanError(f, `duplicate tensor ${q(info.name)}: also in ${prev.file}`);
+      byName.set(info.name, info);
+    }
+  }
+  return byName;
+}
