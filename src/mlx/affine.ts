@@ -1,0 +1,298 @@
+/**
+ * MLX affine quantization (`mx.quantize(w, group_size, bits)`, mode "affine"), bit-exact.
+ *
+ * Per group of `groupSize` consecutive elements along a row (spec §1.3), all math in float32:
+ *   s0 = max((wmax - wmin) / n, eps); neg = |wmin| > |wmax|; if !neg, s0 = -s0
+ *   edge = neg ? wmin : wmax; q0 = ROUND(edge / s0)
+ *   q0 != 0 → scale = edge / q0, bias = edge;  else scale = s0, bias = 0
+ *   q = clamp(ROUND((w - bias) / scale), 0, n)
+ * Codes come from the unrounded float32 scale/bias; only the stored copies are rounded to the
+ * storage dtype (by the caller, e.g. with src/io/float.ts).
+ *
+ * Two rule sets (spec §1.4):
+ * - 'metal' (default): Metal/CUDA kernels, what `mlx_lm.convert` produces on a Mac: ROUND ties away
+ *   from zero, and wmax starts at 0 (all-negative groups get the range [wmin, 0]).
+ * - 'cpu': the MLX CPU kernel (what mlx[cpu] on Linux produces): rint (ties to even), true min/max.
+ *
+ * Checked against a real MLX 0.32.4 (mlx[cpu] on Linux, the CPU kernel) in
+ * test/mlx-interop.test.ts: with 'cpu' rules wq, scales and biases are bit-identical for every
+ * bits × group × dtype, and dequantizeAffine equals mx.dequantize bit for bit. No difference from
+ * the spec was found. The 'metal' rules could not be run here (no Mac); they follow the kernel source
+ * (spec §1.4). Metal clamps codes only from above; we clamp both ends, which is the same because
+ * (w - bias) / scale is never below -0.5 with these parameters.
+ *
+ * Non-finite weights are not supported (MLX itself gives undefined codes for NaN).
+ */
+import { f16Table32, f32ToF16, type FloatDType } from '../io/float.js';
+import { packedWordsPerRow } from './pack.js';
+
+export type QuantRules = 'metal' | 'cpu';
+
+export const AFFINE_BITS: readonly number[] = Object.freeze([2, 3, 4, 5, 6, 8]);
+export const AFFINE_GROUP_SIZES: readonly number[] = Object.freeze([32, 64, 128]);
+
+export interface AffineQuantized {
+  /** Packed codes, [rows, cols·bits/32] row-major. */
+  wq: Uint32Array;
+  /** [rows, cols/groupSize], float32 values before rounding to the storage dtype. */
+  scales: Float32Array;
+  /** [rows, cols/groupSize], float32 values before rounding to the storage dtype. */
+  biases: Float32Array;
+}
+
+const fr = Math.fround;
+/** MLX's `float eps = 1e-7`. */
+const EPS = fr(1e-7);
+
+/** Throws unless (bits, groupSize, cols) is a shape MLX affine quantization accepts. */
+export function checkAffineArgs(fn: string, rows: number, cols: number, bits: number, groupSize: number): void {
+  if (!AFFINE_BITS.includes(bits)) throw new Error(`${fn}: bits must be one of ${AFFINE_BITS.join(', ')} (got ${bits})`);
+  if (!AFFINE_GROUP_SIZES.includes(groupSize)) {
+    throw new Error(`${fn}: group size must be one of ${AFFINE_GROUP_SIZES.join(', ')} (got ${groupSize})`);
+  }
+  if (!Number.isInteger(rows) || rows < 0) throw new Error(`${fn}: rows must be a non-negative integer (got ${rows})`);
+  if (!Number.isInteger(cols) || cols <= 0 || cols % groupSize !== 0) {
+    throw new Error(`${fn}: cols (${cols}) must be a positive multiple of the group size ${groupSize}`);
+  }
+}
+
+function checkRules(fn: string, rules: QuantRules): boolean {
+  if (rules !== 'metal' && rules !== 'cpu') throw new Error(`${fn}: rules must be 'metal' or 'cpu' (got ${String(rules)})`);
+  return rules === 'metal';
+}
+
+// Group parameters are returned through these (no per-group allocation).
+let gScale = 0;
+let gBias = 0;
+
+/** Round half away from zero (Metal `round`). x is a float32 value, so |x| + 0.5 is exact in double. */
+function roundAway(x: number): number {
+  return x < 0 ? -Math.floor(0.5 - x) : Math.floor(x + 0.5);
+}
+
+/** Round half to even (`std::rint` in the default rounding mode). */
+function roundEven(x: number): number {
+  const r = Math.round(x); // halves go up
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Computes gScale/gBias (float32) for w[off .. off+g). */
+function groupParams(w: Float32Array, off: number, g: number, n: number, metal: boolean): void {
+  let wmin = Infinity;
+  let wmax = metal ? 0 : -Infinity; // the Metal kernel starts w_max at 0
+  const end = off + g;
+  for (let j = off; j < end; j++) {
+    const v = w[j]!;
+    if (v < wmin) wmin = v;
+    if (v > wmax) wmax = v;
+  }
+  let s0 = fr(fr(wmax - wmin) / n);
+  if (s0 < EPS) s0 = EPS;
+  const neg = Math.abs(wmin) > Math.abs(wmax);
+  if (!neg) s0 = -s0;
+  const edge = neg ? wmin : wmax;
+  const t = fr(edge / s0);
+  const q0 = metal ? roundAway(t) : roundEven(t);
+  if (q0 !== 0) {
+    gScale = fr(edge / q0);
+    gBias = edge;
+  } else {
+    gScale = s0;
+    gBias = 0;
+  }
+}
+
+/**
+ * Quantize a row-major [rows, cols] float32 matrix. `w` must already hold values of the storage
+ * dtype (cast first, as MLX quantizes the cast weight).
+ */
+export function quantizeAffine(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  bits: number,
+  groupSize: number,
+  rules: QuantRules = 'metal',
+): AffineQuantized {
+  checkAffineArgs('quantizeAffine', rows, cols, bits, groupSize);
+  const metal = checkRules('quantizeAffine', rules);
+  if (w.length !== rows * cols) throw new Error(`quantizeAffine: w has ${w.length} elements, expected ${rows}×${cols}`);
+  const nGroups = (rows * cols) / groupSize;
+  const wq = new Uint32Array(packedWordsPerRow(cols, bits) * rows);
+  const scales = new Float32Array(nGroups);
+  const biases = new Float32Array(nGroups);
+  const n = (1 << bits) - 1;
+  const wordsPerGroup = (groupSize * bits) / 32; // a group always starts on a word boundary
+
+  for (let gi = 0; gi < nGroups; gi++) {
+    const off = gi * groupSize;
+    groupParams(w, off, groupSize, n, metal);
+    const scale = gScale;
+    const bias = gBias;
+    scales[gi] = scale;
+    biases[gi] = bias;
+
+    // Codes go straight into the packed words: an LSB-first stream with a 32-bit accumulator.
+    let o = gi * wordsPerGroup;
+    let acc = 0;
+    let filled = 0;
+    const end = off + groupSize;
+    for (let j = off; j < end; j++) {
+      const t = fr(fr(w[j]! - bias) / scale);
+      let q = metal ? roundAway(t) : roundEven(t);
+      q = q < 0 ? 0 : q > n ? n : q; // NaN falls through and packs as 0
+      acc |= q << filled;
+      filled += bits;
+      if (filled >= 32) {
+        wq[o++] = acc;
+        filled -= 32;
+        acc = filled > 0 ? q >>> (bits - filled) : 0;
+      }
+    }
+  }
+  return { wq, scales, biases };
+}
+
+// Scratch for bf16 rounding by bit manipulation.
+const scratchF = new Float32Array(1);
+const scratchU = new Uint32Array(scratchF.buffer);
+
+/** Round a float32 value to bf16 precision (nearest even), returned as float32. */
+function roundBf16(x: number): number {
+  scratchF[0] = x;
+  const u = scratchU[0]!;
+  if ((u & 0x7fffffff) > 0x7f800000) return x; // NaN
+  scratchU[0] = (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000;
+  return scratchF[0]!;
+}
+
+const KIND_F32 = 0;
+const KIND_BF16 = 1;
+const KIND_F16 = 2;
+let f16Values: Float32Array | undefined;
+
+/** Numeric dtype code for roundTo (one monomorphic function keeps the hot loops inlinable). */
+function dtypeKind(dtype: FloatDType): number {
+  switch (dtype) {
+    case 'F32':
+      return KIND_F32;
+    case 'BF16':
+      return KIND_BF16;
+    case 'F16':
+      f16Values ??= f16Table32();
+      return KIND_F16;
+    default:
+      throw new Error(`unsupported dtype ${String(dtype)}`);
+  }
+}
+
+/** Round a double to float32, then to the dtype (how MLX stores each op's result). */
+function roundTo(x: number, kind: number): number {
+  const f = fr(x);
+  if (kind === KIND_F32) return f;
+  if (kind === KIND_BF16) return roundBf16(f);
+  return f16Values![f32ToF16(f)]!;
+}
+
+/**
+ * MLX dequantization: w = scale·q + bias evaluated in dtype T, as mx.dequantize does: scales and
+ * biases taken in T, the product rounded to T, then the sum rounded to T. Going through float32
+ * first (as MLX's CPU half types do) never changes the result: a product or sum of two f16/bf16
+ * values that lands near a T rounding boundary is exact in float32. (A Metal build that fused the
+ * multiply-add into one fma would differ; the Metal source does not ask for that.)
+ */
+export function dequantizeAffine(
+  wq: Uint32Array,
+  scales: Float32Array,
+  biases: Float32Array,
+  rows: number,
+  cols: number,
+  bits: number,
+  groupSize: number,
+  dtype: FloatDType,
+): Float32Array {
+  checkAffineArgs('dequantizeAffine', rows, cols, bits, groupSize);
+  const nGroups = (rows * cols) / groupSize;
+  if (wq.length !== packedWordsPerRow(cols, bits) * rows) {
+    throw new Error(`dequantizeAffine: wq has ${wq.length} words, expected ${packedWordsPerRow(cols, bits) * rows}`);
+  }
+  if (scales.length !== nGroups || biases.length !== nGroups) {
+    throw new Error(`dequantizeAffine: scales/biases need ${nGroups} entries (got ${scales.length}/${biases.length})`);
+  }
+  const kind = dtypeKind(dtype);
+  const out = new Float32Array(rows * cols);
+  const mask = (1 << bits) - 1;
+  for (let gi = 0; gi < nGroups; gi++) {
+    const s = roundTo(scales[gi]!, kind);
+    const b = roundTo(biases[gi]!, kind);
+    const off = gi * groupSize;
+    for (let i = off, k = off * bits; i < off + groupSize; i++, k += bits) {
+      const word = k >>> 5;
+      const sh = k & 31;
+      let q = wq[word]! >>> sh;
+      if (sh + bits > 32) q |= wq[word + 1]! << (32 - sh);
+      q &= mask;
+      out[i] = roundTo(roundTo(s * q, kind) + b, kind);
+    }
+  }
+  return out;
+}
+
+// Per-group decode cache for affineRelativeError (codes fit in 8 bits).
+const decodeValue = new Float64Array(256);
+const decodeStamp = new Int32Array(256);
+
+/**
+ * Relative squared error of one quantize/dequantize round trip:
+ * ‖W − dequant(quant(W))‖² / ‖W‖², float64 accumulation, no packing and no large allocation.
+ * Dequantization uses the scales/biases rounded to `dtype`, as a loaded model would. Returns 0 for
+ * an all-zero W.
+ */
+export function affineRelativeError(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  bits: number,
+  groupSize: number,
+  dtype: FloatDType,
+  rules: QuantRules = 'metal',
+): number {
+  checkAffineArgs('affineRelativeError', rows, cols, bits, groupSize);
+  const metal = checkRules('affineRelativeError', rules);
+  if (w.length !== rows * cols) throw new Error(`affineRelativeError: w has ${w.length} elements, expected ${rows}×${cols}`);
+  const kind = dtypeKind(dtype);
+  const n = (1 << bits) - 1;
+  const nGroups = (rows * cols) / groupSize;
+  let num = 0;
+  let den = 0;
+  for (let gi = 0; gi < nGroups; gi++) {
+    const off = gi * groupSize;
+    groupParams(w, off, groupSize, n, metal);
+    const scale = gScale;
+    const bias = gBias;
+    const sT = roundTo(scale, kind);
+    const bT = roundTo(bias, kind);
+    const stamp = gi + 1; // marks this group's entries in the decode cache
+    const end = off + groupSize;
+    for (let j = off; j < end; j++) {
+      const v = w[j]!;
+      const t = fr(fr(v - bias) / scale);
+      let q = metal ? roundAway(t) : roundEven(t);
+      q = q < 0 ? 0 : q > n ? n : q;
+      // A group has at most 2^bits distinct codes: decode each once (the dtype rounding is the cost).
+      const qi = q | 0;
+      let dq: number;
+      if (decodeStamp[qi] === stamp) dq = decodeValue[qi]!;
+      else {
+        dq = roundTo(roundTo(sT * qi, kind) + bT, kind);
+        decodeValue[qi] = dq;
+        decodeStamp[qi] = stamp;
+      }
+      const d = v - dq;
+      num += d * d;
+      den += v * v;
+    }
+  }
+  decodeStamp.fill(0); // stamps restart at 1 on the next call
+  return den === 0 ? 0 : num / den;
+}
