@@ -1,0 +1,316 @@
+// SGEMM for WebAssembly SIMD (AssemblyScript). Built twice: with --enable relaxed-simd (FMA) and
+// without; ASC_FEATURE_RELAXED_SIMD picks the multiply-add at compile time.
+//
+// Goto/BLIS structure: pack a KC×NC panel of op(B) into 8-column strips and an MC×KC block of
+// op(A) into 6-row strips, then a 6×8 register-tile micro-kernel (12 v128 accumulators) runs over
+// the packed data. Transposition is absorbed by the packing routines, so AᵀB streams rows of A
+// and never materialises Aᵀ.
+//
+// Determinism: every C element is summed over p in KC blocks (fixed by k alone), starting from
+// zero in the first block and from C in later ones, with padded strips computed by the same
+// kernel. So any split of the C index space (rows or columns, any thread count) gives
+// bit-identical results.
+//
+// All pointers are byte offsets into the (imported, shared) memory; the JS side owns allocation.
+
+const MR: i32 = 6;
+const NR: i32 = 8;
+// KC×NR B strip (8 KiB) stays in L1; MC×KC A block (~190 KiB) and the KC×NC B panel live in L2.
+const KC: i32 = 256;
+const MC: i32 = 192;
+const NC: i32 = 1024;
+
+/** Bytes of scratch one thread needs: packed A block, packed B panel, a 6×8 edge tile. */
+export function scratchBytes(): i32 {
+  return (MC * KC + KC * NC + MR * NR) * 4 + 128;
+}
+
+export function packABytes(): i32 { return MC * KC * 4; }
+export function packBBytes(): i32 { return KC * NC * 4; }
+
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(c, f32x4.mul(a, b));
+  }
+}
+
+/**
+ * C[6×8] (row stride ldc bytes) = (first ? 0 : C) + Σ_p pa[p]ᵀ·pb[p] over kc steps.
+ * pa: kc×6 packed (p-major), pb: kc×8 packed (p-major).
+ */
+function kernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, first: bool): void {
+  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128;
+  let c30: v128, c31: v128, c40: v128, c41: v128, c50: v128, c51: v128;
+  if (first) {
+    c00 = f32x4.splat(0); c01 = c00; c10 = c00; c11 = c00; c20 = c00; c21 = c00;
+    c30 = c00; c31 = c00; c40 = c00; c41 = c00; c50 = c00; c51 = c00;
+  } else {
+    let r = c;
+    c00 = v128.load(r); c01 = v128.load(r, 16); r += ldc;
+    c10 = v128.load(r); c11 = v128.load(r, 16); r += ldc;
+    c20 = v128.load(r); c21 = v128.load(r, 16); r += ldc;
+    c30 = v128.load(r); c31 = v128.load(r, 16); r += ldc;
+    c40 = v128.load(r); c41 = v128.load(r, 16); r += ldc;
+    c50 = v128.load(r); c51 = v128.load(r, 16);
+  }
+  let a: v128, b0: v128, b1: v128;
+  let p = kc;
+  // Unrolled ×4 with constant offsets so V8 folds them into the addressing.
+  while (p >= 4) {
+    b0 = v128.load(pb, 0); b1 = v128.load(pb, 16);
+    a = v128.load32_splat(pa, 0); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 16); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 20); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    b0 = v128.load(pb, 32); b1 = v128.load(pb, 48);
+    a = v128.load32_splat(pa, 24); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 28); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 32); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 36); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 40); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 44); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    b0 = v128.load(pb, 64); b1 = v128.load(pb, 80);
+    a = v128.load32_splat(pa, 48); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 52); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 56); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 60); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 64); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 68); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    b0 = v128.load(pb, 96); b1 = v128.load(pb, 112);
+    a = v128.load32_splat(pa, 72); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 76); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 80); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 84); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 88); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 92); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+
+    pa += 96; pb += 128; p -= 4;
+  }
+  while (p > 0) {
+    b0 = v128.load(pb, 0); b1 = v128.load(pb, 16);
+    a = v128.load32_splat(pa, 0); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 16); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 20); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
+    pa += 24; pb += 32; p -= 1;
+  }
+  let r = c;
+  v128.store(r, c00); v128.store(r, c01, 16); r += ldc;
+  v128.store(r, c10); v128.store(r, c11, 16); r += ldc;
+  v128.store(r, c20); v128.store(r, c21, 16); r += ldc;
+  v128.store(r, c30); v128.store(r, c31, 16); r += ldc;
+  v128.store(r, c40); v128.store(r, c41, 16); r += ldc;
+  v128.store(r, c50); v128.store(r, c51, 16);
+}
+
+/**
+ * Packs op(A)[i0..i0+mc, p0..p0+kc] into ceil(mc/6) strips of kc×6, zero-padding the last strip.
+ * transA = 0: A[i][p] at a + (i*lda + p)*4; transA = 1: A is stored k×m, op(A)[i][p] at a + (p*lda + i)*4.
+ */
+function packA(transA: i32, a: usize, lda: i32, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
+  const ldaB = <usize>lda << 2;
+  let i = 0;
+  if (transA) {
+    // Each step copies 6 contiguous floats of one row of the stored A.
+    for (; i + MR <= mc; i += MR) {
+      let src = a + (<usize>p0 * ldaB) + (<usize>(i0 + i) << 2);
+      let d = dst;
+      for (let p = 0; p < kc; p++) {
+        v128.store(d, v128.load(src));
+        v128.store64_lane(d, v128.load64_zero(src, 16), 0, 16);
+        src += ldaB; d += 24;
+      }
+      dst += <usize>kc * 24;
+    }
+  } else {
+    // 6 rows × 4 columns at a time: 4×4 transpose of rows 0-3 plus pair-interleave of rows 4-5.
+    for (; i + MR <= mc; i += MR) {
+      const r0 = a + <usize>(i0 + i) * ldaB + (<usize>p0 << 2);
+      const r1 = r0 + ldaB, r2 = r1 + ldaB, r3 = r2 + ldaB, r4 = r3 + ldaB, r5 = r4 + ldaB;
+      let d = dst;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        const o = <usize>p << 2;
+        const v0 = v128.load(r0 + o), v1 = v128.load(r1 + o), v2 = v128.load(r2 + o);
+        const v3 = v128.load(r3 + o), v4 = v128.load(r4 + o), v5 = v128.load(r5 + o);
+        const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5), t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
+        const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5), t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
+        const u0 = f32x4.shuffle(v4, v5, 0, 4, 1, 5), u1 = f32x4.shuffle(v4, v5, 2, 6, 3, 7);
+        v128.store(d, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+        v128.store64_lane(d, u0, 0, 16);
+        v128.store(d, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 24);
+        v128.store64_lane(d, u0, 1, 40);
+        v128.store(d, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 48);
+        v128.store64_lane(d, u1, 0, 64);
+        v128.store(d, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 72);
+        v128.store64_lane(d, u1, 1, 88);
+        d += 96;
+      }
+      for (; p < kc; p++) {
+        const o = <usize>p << 2;
+        store<f32>(d, load<f32>(r0 + o));
+        store<f32>(d, load<f32>(r1 + o), 4);
+        store<f32>(d, load<f32>(r2 + o), 8);
+        store<f32>(d, load<f32>(r3 + o), 12);
+        store<f32>(d, load<f32>(r4 + o), 16);
+        store<f32>(d, load<f32>(r5 + o), 20);
+        d += 24;
+      }
+      dst += <usize>kc * 24;
+    }
+  }
+  if (i < mc) {
+    const rows = mc - i;
+    let d = dst;
+    for (let p = 0; p < kc; p++) {
+      for (let r = 0; r < MR; r++) {
+        let v: f32 = 0;
+        if (r < rows) {
+          const ii = i0 + i + r, pp = p0 + p;
+          v = transA
+            ? load<f32>(a + ((<usize>pp * lda + ii) << 2))
+            : load<f32>(a + ((<usize>ii * lda + pp) << 2));
+        }
+        store<f32>(d, v);
+        d += 4;
+      }
+    }
+  }
+}
+
+/**
+ * Packs op(B)[p0..p0+kc, j0..j0+nc] into ceil(nc/8) strips of kc×8, zero-padding the last strip.
+ * transB = 0: B[p][j] at b + (p*ldb + j)*4; transB = 1: B is stored n×k, op(B)[p][j] at b + (j*ldb + p)*4.
+ */
+function packB(transB: i32, b: usize, ldb: i32, p0: i32, kc: i32, j0: i32, nc: i32, dst: usize): void {
+  const ldbB = <usize>ldb << 2;
+  let j = 0;
+  if (transB) {
+    // Two 4×4 transposes per 4 values of p.
+    for (; j + NR <= nc; j += NR) {
+      const r0 = b + <usize>(j0 + j) * ldbB + (<usize>p0 << 2);
+      let d = dst;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        let rr = r0 + (<usize>p << 2);
+        for (let h = 0; h < 2; h++) {
+          const v0 = v128.load(rr), v1 = v128.load(rr + ldbB);
+          const v2 = v128.load(rr + 2 * ldbB), v3 = v128.load(rr + 3 * ldbB);
+          const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5), t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
+          const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5), t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
+          const dh = d + (<usize>h << 4);
+          v128.store(dh, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
+          v128.store(dh, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
+          v128.store(dh, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
+          v128.store(dh, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
+          rr += 4 * ldbB;
+        }
+        d += 128;
+      }
+      for (; p < kc; p++) {
+        let rr = r0 + (<usize>p << 2);
+        for (let c = 0; c < NR; c++) {
+          store<f32>(d, load<f32>(rr));
+          rr += ldbB; d += 4;
+        }
+      }
+      dst += <usize>kc * 32;
+    }
+  } else {
+    for (; j + NR <= nc; j += NR) {
+      let src = b + <usize>p0 * ldbB + (<usize>(j0 + j) << 2);
+      let d = dst;
+      for (let p = 0; p < kc; p++) {
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+        src += ldbB; d += 32;
+      }
+      dst += <usize>kc * 32;
+    }
+  }
+  if (j < nc) {
+    const cols = nc - j;
+    let d = dst;
+    for (let p = 0; p < kc; p++) {
+      for (let c = 0; c < NR; c++) {
+        let v: f32 = 0;
+        if (c < cols) {
+          const jj = j0 + j + c, pp = p0 + p;
+          v = transB
+            ? load<f32>(b + ((<usize>jj * ldb + pp) << 2))
+            : load<f32>(b + ((<usize>pp * ldb + jj) << 2));
+        }
+        store<f32>(d, v);
+        d += 4;
+      }
+    }
+  }
+}
+
+/**
+ * Computes the block C[i0..i1, j0..j1] of C = op(A)·op(B) (C row stride ldc floats).
+ * op(A) is m×k, op(B) is k×n; lda/ldb are the row strides of A and B as stored.
+ * scratch: scratchBytes() of this thread's own memory.
+ */
+export function gemm(
+  transA: i32, transB: i32, k: i32,
+  a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
+  i0: i32, i1: i32, j0: i32, j1: i32, scratch: usize,
+): void {
+  const ldcB = <usize>ldc << 2;
+  if (k <= 0) {
+    for (let i = i0; i < i1; i++) {
+      memory.fill(c + <usize>i * ldcB + (<usize>j0 << 2), 0, <usize>(j1 - j0) << 2);
+    }
+    return;
+  }
+  const pA = (scratch + 63) & ~(<usize>63);
+  const pB = pA + <usize>(MC * KC * 4);
+  const tmp = pB + <usize>(KC * NC * 4);
+  for (let jc = j0; jc < j1; jc += NC) {
+    const nc = min(NC, j1 - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      const first = pc == 0;
+      packB(transB, b, ldb, pc, kc, jc, nc, pB);
+      for (let ic = i0; ic < i1; ic += MC) {
+        const mc = min(MC, i1 - ic);
+        packA(transA, a, lda, ic, mc, pc, kc, pA);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const sb = pB + <usize>jr * <usize>kc * 4;
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = min(MR, mc - ir);
+            const sa = pA + <usize>ir * <usize>kc * 4;
+            const cp = c + <usize>(ic + ir) * ldcB + (<usize>(jc + jr) << 2);
+            if (mr == MR && nr == NR) {
+              kernel(kc, sa, sb, cp, ldcB, first);
+            } else {
+              edge(kc, sa, sb, cp, ldcB, mr, nr, first, tmp);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Partial tile: run the full kernel on a zero-padded 6×8 copy, then write back the valid part. */
+function edge(kc: i32, sa: usize, sb: usize, cp: usize, ldcB: usize, mr: i32, nr: i32, first: bool, tmp: usize): void {
+  if (!first) {
+    memory.fill(tmp, 0, MR * NR * 4);
+    for (let r = 0; r < mr; r++) {
+      memory.copy(tmp + <usize>(r * NR * 4), cp + <usize>r * ldcB, <usize>nr << 2);
+    }
+  }
+  kernel(kc, sa, sb, tmp, NR * 4, first);
+  for (let r = 0; r < mr; r++) {
+    memory.copy(cp + <usize>r * ldcB, tmp + <usize>(r * NR * 4), <usize>nr << 2);
+  }
+}

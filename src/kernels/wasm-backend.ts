@@ -1,0 +1,378 @@
+/**
+ * WebAssembly SIMD backend: a packed SGEMM compiled from assembly/gemm.ts (AssemblyScript) into
+ * two builds, one with relaxed-SIMD FMA and one with plain SIMD128; the relaxed one is used when
+ * the engine accepts it. All data lives in one shared WebAssembly.Memory so that
+ *  - alloc() hands out Float32Array views the kernels read in place (no copy per GEMM), and the
+ *    views stay valid when the memory grows (a shared buffer is never detached);
+ *  - worker threads (see wasm-worker.ts) run the same module on the same memory.
+ *
+ * Threads take chunks of C's rows (or columns when C is wide) from a shared counter, so a thread
+ * slowed by other load simply takes fewer chunks. The kernel's summation order depends on k
+ * only, so results are bit-identical for any thread count.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { Worker } from 'node:worker_threads';
+
+import type { KernelBackend } from './backend.js';
+
+// lib ES2022 and @types/node 20 do not declare WebAssembly; these are the few parts used here.
+export interface WasmMemory {
+  readonly buffer: SharedArrayBuffer;
+  grow(deltaPages: number): number;
+}
+export type WasmModule = object;
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule, imports: object) => { readonly exports: object };
+  Memory: new (desc: { initial: number; maximum: number; shared: true }) => WasmMemory;
+}
+export const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+export type WasmVariant = 'relaxed' | 'simd';
+
+export interface WasmBackendOptions {
+  /** Threads for large GEMMs, the calling thread included. Default: os.availableParallelism(). */
+  threads?: number;
+  /** Force a build; default: relaxed when the engine supports it, else simd. */
+  variant?: WasmVariant;
+  /** Run the kernels once on small problems so V8 tiers them up before real work. Default true. */
+  warmUp?: boolean;
+}
+
+export interface WasmBackend extends KernelBackend {
+  readonly variant: WasmVariant;
+  readonly threads: number;
+  alloc(length: number): Float32Array;
+  release(array: Float32Array): void;
+  /** Stops the worker threads. The backend must not be used afterwards. */
+  close(): void;
+}
+
+/** The exports of gemm-*.wasm (pointers are byte offsets, passed as i32). */
+export interface GemmExports {
+  scratchBytes(): number;
+  gemm(
+    transA: number, transB: number, k: number,
+    a: number, lda: number, b: number, ldb: number, c: number, ldc: number,
+    i0: number, i1: number, j0: number, j1: number, scratch: number,
+  ): void;
+}
+
+/** Layout of the control block shared with the workers (Int32 indices). */
+export const CTRL = {
+  /** (generation << 12) | next chunk index; workers futex-wait on it. */
+  CLAIM: 0,
+  /** Chunks finished in the current job; the caller waits on it. */
+  DONE: 1,
+  NCHUNKS: 2,
+  STOP: 3,
+  /** Job parameters (read as Uint32): see postJob. */
+  PARAMS: 8,
+  WORDS: 32,
+} as const;
+
+const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit; must match --maximumMemory in build-wasm.mjs
+const PAGE = 65536;
+const ALIGN = 64;
+const HEAP_START = 4096; // below: the control block; nothing else of the module uses memory
+/** Below this many flops a GEMM runs on the calling thread only (dispatch costs ~10-50 µs). */
+const THREAD_MIN_FLOPS = 4e6;
+
+const wasmDir = new URL('../../wasm/', import.meta.url);
+const modules = new Map<WasmVariant, WasmModule>();
+
+function relaxedAvailable(bytes: Uint8Array): boolean {
+  if (Wasm.validate(bytes)) return true;
+  // Node 20 keeps relaxed SIMD behind a flag that NODE_OPTIONS refuses; it can be set at run time.
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false;
+  }
+  return Wasm.validate(bytes);
+}
+
+function loadModule(want?: WasmVariant): { variant: WasmVariant; module: WasmModule } {
+  let variant: WasmVariant = want ?? 'relaxed';
+  const cached = modules.get(variant);
+  if (cached && want) return { variant, module: cached };
+  let bytes = readFileSync(new URL(`gemm-${variant}.wasm`, wasmDir));
+  if (variant === 'relaxed' && !relaxedAvailable(bytes)) {
+    if (want === 'relaxed') throw new Error('wasm backend: relaxed SIMD is not supported by this engine');
+    variant = 'simd';
+    bytes = readFileSync(new URL('gemm-simd.wasm', wasmDir));
+  }
+  let module = modules.get(variant);
+  if (!module) {
+    // Synchronous compile is fine: the module is a few KB.
+    module = new Wasm.Module(bytes);
+    modules.set(variant, module);
+  }
+  return { variant, module };
+}
+
+function check(cond: boolean, msg: string): void {
+  if (!cond) throw new RangeError(`wasm gemm: ${msg}`);
+}
+
+class WasmBackendImpl implements WasmBackend {
+  readonly name: string;
+  readonly variant: WasmVariant;
+  readonly threads: number;
+
+  private readonly memory: WasmMemory;
+  private readonly exports: GemmExports;
+  /** Every SharedArrayBuffer object memory.buffer has returned: identifies our arrays. */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  private readonly live = new Map<number, number>(); // offset → size in bytes
+  private free: Array<{ off: number; size: number }> = [];
+  private top = HEAP_START;
+  private readonly ctrl: Int32Array;
+  private readonly params: Uint32Array;
+  private readonly scratch: number[] = [];
+  private readonly workers: Worker[] = [];
+  private generation = 0;
+  private closed = false;
+
+  constructor(opts: WasmBackendOptions) {
+    const { variant, module } = loadModule(opts.variant);
+    this.variant = variant;
+    const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+    this.threads = threads;
+    this.name = `wasm-${variant}${threads > 1 ? `-${threads}t` : ''}`;
+    this.memory = new Wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    const instance = new Wasm.Instance(module, { env: { memory: this.memory } });
+    this.exports = instance.exports as unknown as GemmExports;
+    this.ctrl = new Int32Array(this.memory.buffer, 0, CTRL.WORDS);
+    this.params = new Uint32Array(this.memory.buffer, 0, CTRL.WORDS);
+    const scratchBytes = this.exports.scratchBytes();
+    for (let t = 0; t < threads; t++) this.scratch.push(this.allocBytes(scratchBytes));
+    for (let t = 1; t < threads; t++) {
+      const worker = new Worker(new URL('./wasm-worker.js', import.meta.url), {
+        workerData: { module, memory: this.memory, scratch: this.scratch[t] },
+      });
+      // Idle workers sit in Atomics.wait and must not keep the process alive.
+      worker.unref();
+      this.workers.push(worker);
+    }
+    if (opts.warmUp ?? true) this.warmUp();
+  }
+
+  private warmUp(): void {
+    // V8 runs new wasm code on its baseline tier first; a few small calls of every packing path
+    // get the kernels tiered up before the first big GEMM.
+    const m = 37, n = 29, k = 300;
+    const a = this.alloc(m * k), b = this.alloc(k * n), c = this.alloc(m * n);
+    a.fill(0.5);
+    b.fill(0.25);
+    for (let rep = 0; rep < 4; rep++) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) this.gemmLocal(ta, tb, m, n, k, a, b, c, 1);
+      }
+    }
+    this.release(a);
+    this.release(b);
+    this.release(c);
+  }
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  private allocBytes(bytes: number): number {
+    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    for (let i = 0; i < this.free.length; i++) {
+      const blk = this.free[i]!;
+      if (blk.size >= size) {
+        const off = blk.off;
+        if (blk.size === size) this.free.splice(i, 1);
+        else {
+          blk.off += size;
+          blk.size -= size;
+        }
+        this.live.set(off, size);
+        return off;
+      }
+    }
+    const off = this.top;
+    const end = off + size;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE);
+      if (have / PAGE + pages > MAX_PAGES) {
+        throw new RangeError(`wasm backend: out of memory (need ${end} bytes, wasm32 limit is 4 GiB)`);
+      }
+      this.memory.grow(pages);
+    }
+    this.top = end;
+    this.live.set(off, size);
+    return off;
+  }
+
+  private releaseBytes(off: number): void {
+    const size = this.live.get(off);
+    if (size === undefined) throw new Error('wasm backend: release() of an array not from alloc()');
+    this.live.delete(off);
+    let i = 0;
+    while (i < this.free.length && this.free[i]!.off < off) i++;
+    this.free.splice(i, 0, { off, size });
+    // Coalesce with the neighbours, then give the tail back to the bump pointer.
+    const next = this.free[i + 1];
+    if (next && off + size === next.off) {
+      this.free[i]!.size += next.size;
+      this.free.splice(i + 1, 1);
+    }
+    const prev = this.free[i - 1];
+    if (prev && prev.off + prev.size === off) {
+      prev.size += this.free[i]!.size;
+      this.free.splice(i, 1);
+      i--;
+    }
+    const last = this.free[this.free.length - 1];
+    if (last && last.off + last.size === this.top) {
+      this.top = last.off;
+      this.free.pop();
+    }
+  }
+
+  alloc(length: number): Float32Array {
+    check(Number.isInteger(length) && length >= 0, `bad alloc length ${length}`);
+    const off = this.allocBytes(length * 4);
+    // memory.buffer may hand out a fresh SharedArrayBuffer object (after a grow, or once the old
+    // one was collected), so register whichever object the view is made on.
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return new Float32Array(buffer, off, length);
+  }
+
+  release(array: Float32Array): void {
+    if (!this.owns(array)) throw new Error('wasm backend: release() of an array not from alloc()');
+    this.releaseBytes(array.byteOffset);
+  }
+
+  private owns(array: Float32Array): boolean {
+    return this.buffers.has(array.buffer);
+  }
+
+  // ---- gemm ---------------------------------------------------------------------------------
+
+  gemm(
+    transA: boolean, transB: boolean, m: number, n: number, k: number,
+    a: Float32Array, b: Float32Array, c: Float32Array,
+  ): void {
+    check(!this.closed, 'backend is closed');
+    check(Number.isInteger(m) && Number.isInteger(n) && Number.isInteger(k), 'non-integer size');
+    check(m >= 0 && n >= 0 && k >= 0, 'negative size');
+    check(a.length >= m * k, `a has ${a.length} elements, need ${m * k}`);
+    check(b.length >= k * n, `b has ${b.length} elements, need ${k * n}`);
+    check(c.length >= m * n, `c has ${c.length} elements, need ${m * n}`);
+    if (m === 0 || n === 0) return;
+    const flops = 2 * m * n * k;
+    const threads = flops < THREAD_MIN_FLOPS ? 1 : this.threads;
+    this.gemmLocal(transA, transB, m, n, k, a, b, c, threads);
+  }
+
+  /** Stages arrays that are not in wasm memory, then runs the kernel. */
+  private gemmLocal(
+    transA: boolean, transB: boolean, m: number, n: number, k: number,
+    a: Float32Array, b: Float32Array, c: Float32Array, threads: number,
+  ): void {
+    const staged: Float32Array[] = [];
+    const place = (arr: Float32Array, len: number, copyIn: boolean): Float32Array => {
+      if (this.owns(arr)) return arr;
+      const v = this.alloc(len);
+      if (copyIn) v.set(len === arr.length ? arr : arr.subarray(0, len));
+      staged.push(v);
+      return v;
+    };
+    try {
+      const wa = place(a, m * k, true);
+      const wb = place(b, k * n, true);
+      const wc = place(c, m * n, false);
+      this.run(transA, transB, m, n, k, wa.byteOffset, wb.byteOffset, wc.byteOffset, threads);
+      if (wc !== c) c.set(wc.subarray(0, m * n));
+    } finally {
+      for (const v of staged) this.release(v);
+    }
+  }
+
+  private run(
+    transA: boolean, transB: boolean, m: number, n: number, k: number,
+    pa: number, pb: number, pc: number, threads: number,
+  ): void {
+    const lda = transA ? m : k;
+    const ldb = transB ? k : n;
+    const ta = transA ? 1 : 0, tb = transB ? 1 : 0;
+    if (threads <= 1 || this.workers.length === 0) {
+      this.exports.gemm(ta, tb, k, pa, lda, pb, ldb, pc, n, 0, m, 0, n, this.scratch[0]!);
+      return;
+    }
+    // Split C along its longer side into a few chunks per thread, aligned to the 6×8 tile.
+    // Each chunk re-packs its share of the other operand, so chunks are kept large.
+    const byRows = m >= n;
+    const extent = byRows ? m : n;
+    const unit = byRows ? 6 : 8;
+    const units = Math.ceil(extent / unit);
+    const nChunks = Math.min(units, threads * 3, 4095);
+    const chunk = Math.ceil(units / nChunks) * unit;
+    const chunks = Math.ceil(extent / chunk);
+    const p = this.params;
+    const P = CTRL.PARAMS;
+    p[P] = ta; p[P + 1] = tb; p[P + 2] = k;
+    p[P + 3] = pa; p[P + 4] = lda; p[P + 5] = pb; p[P + 6] = ldb; p[P + 7] = pc; p[P + 8] = n;
+    p[P + 9] = m; p[P + 10] = n; p[P + 11] = byRows ? 1 : 0; p[P + 12] = chunk;
+    const ctrl = this.ctrl;
+    Atomics.store(ctrl, CTRL.NCHUNKS, chunks);
+    Atomics.store(ctrl, CTRL.DONE, 0);
+    this.generation = (this.generation + 1) & 0x7ffff;
+    Atomics.store(ctrl, CTRL.CLAIM, this.generation << 12);
+    Atomics.notify(ctrl, CTRL.CLAIM);
+    runChunks(ctrl, p, this.exports, this.scratch[0]!);
+    // Wait for chunks other threads are still computing.
+    for (;;) {
+      const done = Atomics.load(ctrl, CTRL.DONE);
+      if (done >= chunks) break;
+      Atomics.wait(ctrl, CTRL.DONE, done);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(this.ctrl, CTRL.STOP, 1);
+    Atomics.add(this.ctrl, CTRL.CLAIM, 0x1000);
+    Atomics.notify(this.ctrl, CTRL.CLAIM);
+    for (const w of this.workers) void w.terminate();
+  }
+}
+
+/**
+ * Claims and computes chunks of the posted job until none are left; shared by the calling thread
+ * and the workers. A claim is a compare-and-swap on (generation, index), and the parameters are
+ * read only after a successful claim: the job cannot finish, and so cannot be replaced, while a
+ * claimed chunk is outstanding.
+ */
+export function runChunks(ctrl: Int32Array, p: Uint32Array, ex: GemmExports, scratch: number): void {
+  for (;;) {
+    const v = Atomics.load(ctrl, CTRL.CLAIM);
+    const nChunks = Atomics.load(ctrl, CTRL.NCHUNKS);
+    const idx = v & 0xfff;
+    if (idx >= nChunks || Atomics.load(ctrl, CTRL.STOP)) return;
+    if (Atomics.compareExchange(ctrl, CTRL.CLAIM, v, v + 1) !== v) continue;
+    const P = CTRL.PARAMS;
+    const m = p[P + 9]!, n = p[P + 10]!, byRows = p[P + 11] === 1, chunk = p[P + 12]!;
+    const lo = idx * chunk;
+    const hi = Math.min(lo + chunk, byRows ? m : n);
+    ex.gemm(
+      p[P]!, p[P + 1]!, p[P + 2]!, p[P + 3]!, p[P + 4]!, p[P + 5]!, p[P + 6]!, p[P + 7]!, p[P + 8]!,
+      byRows ? lo : 0, byRows ? hi : m, byRows ? 0 : lo, byRows ? n : hi, scratch,
+    );
+    if (Atomics.add(ctrl, CTRL.DONE, 1) + 1 === nChunks) Atomics.notify(ctrl, CTRL.DONE);
+  }
+}
+
+/** Creates a WebAssembly SIMD backend (synchronously; the module is compiled once per process). */
+export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
+  return new WasmBackendImpl(opts);
+}

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+
+import { Rng } from '../src/rng.js';
+import { createWasmBackend, type WasmBackend, type WasmVariant } from '../src/kernels/wasm-backend.js';
+
+const U = 2 ** -24; // float32 unit roundoff
+
+/** float64 op(A)·op(B) and Σ|op(A)||op(B)| (for the error bound). */
+function reference(
+  ta: boolean, tb: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array,
+): { c: Float64Array; abs: Float64Array } {
+  const c = new Float64Array(m * n);
+  const abs = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0, t = 0;
+      for (let p = 0; p < k; p++) {
+        const x = (ta ? a[p * m + i]! : a[i * k + p]!) * (tb ? b[j * k + p]! : b[p * n + j]!);
+        s += x;
+        t += Math.abs(x);
+      }
+      c[i * n + j] = s;
+      abs[i * n + j] = t;
+    }
+  }
+  return { c, abs };
+}
+
+function fill(rng: Rng, x: Float32Array): Float32Array {
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  return x;
+}
+
+/** Checks C against the float64 reference with the standard bound |err| ≤ γ_k Σ|a||b|. */
+function checkGemm(
+  be: WasmBackend, ta: boolean, tb: boolean, m: number, n: number, k: number, rng: Rng,
+  inWasm: boolean,
+): void {
+  const mk = (len: number) => (inWasm ? be.alloc(len) : new Float32Array(len));
+  const a = fill(rng, mk(m * k));
+  const b = fill(rng, mk(k * n));
+  const c = mk(m * n).fill(Number.NaN); // must be overwritten, not accumulated into
+  be.gemm(ta, tb, m, n, k, a, b, c);
+  const ref = reference(ta, tb, m, n, k, a, b);
+  const gamma = ((k + 2) * U) / (1 - (k + 2) * U);
+  for (let i = 0; i < m * n; i++) {
+    const err = Math.abs(c[i]! - ref.c[i]!);
+    const bound = gamma * ref.abs[i]! + 1e-30;
+    if (!(err <= bound)) {
+      assert.fail(
+        `${be.name} ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} ${m}×${n}×${k}: C[${i}] = ${c[i]}, ` +
+          `want ${ref.c[i]} (err ${err}, bound ${bound})`,
+      );
+    }
+  }
+  if (inWasm) for (const x of [a, b, c]) be.release(x);
+}
+
+const COMBOS: Array<[boolean, boolean]> = [[false, false], [true, false], [false, true], [true, true]];
+
+const backends: WasmBackend[] = [];
+function make(variant?: WasmVariant, threads = 1): WasmBackend {
+  const be = createWasmBackend({ variant, threads });
+  backends.push(be);
+  return be;
+}
+after(() => {
+  for (const be of backends) be.close();
+});
+
+describe('wasm backend', () => {
+  it('picks a build and names it', () => {
+    const be = make();
+    assert.ok(be.variant === 'relaxed' || be.variant === 'simd');
+    assert.equal(be.name, `wasm-${be.variant}`);
+    // Node ≥ 20 on x86-64/arm64 supports relaxed SIMD (behind a flag the backend sets).
+    assert.equal(be.variant, 'relaxed');
+  });
+
+  for (const variant of ['relaxed', 'simd'] as const) {
+    it(`${variant}: all transpose combos, random sizes 1..70, within float32 rounding`, () => {
+      const be = make(variant);
+      const rng = new Rng(1234);
+      for (let trial = 0; trial < 40; trial++) {
+        const m = 1 + Math.floor(rng.uniform() * 70);
+        const n = 1 + Math.floor(rng.uniform() * 70);
+        const k = 1 + Math.floor(rng.uniform() * 70);
+        for (const [ta, tb] of COMBOS) checkGemm(be, ta, tb, m, n, k, rng, trial % 2 === 0);
+      }
+    });
+
+    it(`${variant}: 300×266×500, all combos, k spanning several KC blocks`, () => {
+      const be = make(variant);
+      const rng = new Rng(99);
+      for (const [ta, tb] of COMBOS) checkGemm(be, ta, tb, 300, 266, 500, rng, ta);
+      checkGemm(be, true, false, 13, 9, 1100, rng, true);
+    });
+  }
+
+  it('is bit-identical for 1, 2 and 3 threads (row and column splits)', () => {
+    const one = make('relaxed', 1);
+    const many = [make('relaxed', 2), make('relaxed', 3)];
+    const rng = new Rng(7);
+    // m ≥ n splits rows, m < n splits columns; sizes are large enough to use the threads.
+    for (const [m, n, k] of [[301, 266, 517], [20, 530, 300], [266, 266, 1030]] as const) {
+      for (const [ta, tb] of COMBOS) {
+        const a = fill(rng, one.alloc(m * k));
+        const b = fill(rng, one.alloc(k * n));
+        const want = one.alloc(m * n);
+        one.gemm(ta, tb, m, n, k, a, b, want);
+        for (const be of many) {
+          const got = new Float32Array(m * n);
+          be.gemm(ta, tb, m, n, k, a, b, got); // staged: arrays belong to another backend
+          const wa = be.alloc(m * k), wb = be.alloc(k * n), wc = be.alloc(m * n);
+          wa.set(a);
+          wb.set(b);
+          be.gemm(ta, tb, m, n, k, wa, wb, wc);
+          for (let i = 0; i < m * n; i++) {
+            if (!Object.is(got[i], want[i]) || !Object.is(wc[i], want[i])) {
+              assert.fail(`${be.name} ${m}×${n}×${k} ta=${ta} tb=${tb}: C[${i}] ${got[i]}/${wc[i]} vs ${want[i]}`);
+            }
+          }
+          be.release(wa);
+          be.release(wb);
+          be.release(wc);
+        }
+        one.release(a);
+        one.release(b);
+        one.release(want);
+      }
+    }
+  });
+
+  it('relaxed and simd builds agree within rounding (and the relaxed one fuses)', () => {
+    const r = make('relaxed'), s = make('simd');
+    const rng = new Rng(5);
+    const m = 64, n = 64, k = 256;
+    const a = fill(rng, new Float32Array(m * k)), b = fill(rng, new Float32Array(k * n));
+    const cr = new Float32Array(m * n), cs = new Float32Array(m * n);
+    r.gemm(false, false, m, n, k, a, b, cr);
+    s.gemm(false, false, m, n, k, a, b, cs);
+    for (let i = 0; i < m * n; i++) assert.ok(Math.abs(cr[i]! - cs[i]!) <= 1e-3, `C[${i}]`);
+    // 1·(-(1+2⁻¹¹)) + (1+2⁻¹²)² = 2⁻²⁴ exactly; mul-then-add rounds the product to 1+2⁻¹¹ and gets 0.
+    const x = 1 + 2 ** -12;
+    const fa = Float32Array.of(1, x), fb = Float32Array.of(-(1 + 2 ** -11), x);
+    const fr = new Float32Array(1), fs = new Float32Array(1);
+    r.gemm(false, false, 1, 1, 2, fa, fb, fr);
+    s.gemm(false, false, 1, 1, 2, fa, fb, fs);
+    assert.equal(fs[0], 0);
+    // relaxed madd is fused where the CPU has FMA (x86-64 with FMA3, arm64), else it may round twice.
+    assert.ok(fr[0] === 2 ** -24 || fr[0] === 0, `relaxed gave ${fr[0]}`);
+    if (process.arch === 'arm64') assert.equal(fr[0], 2 ** -24);
+  });
+
+  it('handles k = 0 and empty shapes, and rejects short arrays', () => {
+    const be = make();
+    const c = new Float32Array(6).fill(3);
+    be.gemm(false, false, 2, 3, 0, new Float32Array(0), new Float32Array(0), c);
+    assert.deepEqual([...c], [0, 0, 0, 0, 0, 0]);
+    be.gemm(false, false, 0, 3, 4, new Float32Array(0), new Float32Array(12), new Float32Array(0));
+    assert.throws(() => be.gemm(false, false, 2, 2, 2, new Float32Array(3), new Float32Array(4), new Float32Array(4)), RangeError);
+    assert.throws(() => be.gemm(false, false, 2, 2, 2, new Float32Array(4), new Float32Array(4), new Float32Array(3)), RangeError);
+  });
+
+  it('alloc gives views that survive memory growth; release checks ownership', () => {
+    const be = make();
+    const small = be.alloc(1000);
+    small.fill(1.5);
+    const big = be.alloc(40 << 20); // 160 MB: forces memory.grow
+    big[big.length - 1] = 2;
+    assert.equal(small[999], 1.5);
+    assert.equal(small.length, 1000);
+    assert.equal(big.byteOffset % 64, 0);
+    be.release(big);
+    const again = be.alloc(1 << 20); // reuses the freed space
+    assert.ok(again.byteOffset < big.byteOffset + big.byteLength);
+    be.release(again);
+    be.release(small);
+    assert.throws(() => be.release(new Float32Array(4)));
+    assert.throws(() => be.release(small)); // double release
+  });
+});
