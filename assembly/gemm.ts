@@ -2,8 +2,8 @@
 // without; ASC_FEATURE_RELAXED_SIMD picks the multiply-add at compile time.
 //
 // Goto/BLIS structure: pack a KC×NC panel of op(B) into 8-column strips and an MC×KC block of
-// op(A) into 6-row strips, then a 6×8 register-tile micro-kernel (12 v128 accumulators) runs over
-// the packed data. Transposition is absorbed by the packing routines, so AᵀB streams rows of A
+// op(A) into MR-row strips, then an MR×8 register-tile micro-kernel (6×8 with FMA, 5×8 without)
+// runs over the packed data. Transposition is absorbed by the packing routines, so AᵀB streams rows of A
 // and never materialises Aᵀ.
 //
 // Determinism: every C element is summed over p in KC blocks (fixed by k alone), starting from
@@ -13,20 +13,24 @@
 //
 // All pointers are byte offsets into the (imported, shared) memory; the JS side owns allocation.
 
-const MR: i32 = 6;
+// Tile height: 6×8 needs 12 accumulators + 2 B + 1 A = 15 xmm registers, all that V8 allocates on
+// x64. Without FMA a product temporary needs a 16th, so the plain build uses 5×8 to avoid spills.
+const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 6 : 5;
 const NR: i32 = 8;
-// KC×NR B strip (8 KiB) stays in L1; MC×KC A block (~190 KiB) and the KC×NC B panel live in L2.
+// KC×NR B strip (8 KiB) stays in L1; the MC×KC A block (~190 KiB) and the KC×NC B panel in L2.
 const KC: i32 = 256;
-const MC: i32 = 192;
+const MC: i32 = MR * 32;
 const NC: i32 = 1024;
 
-/** Bytes of scratch one thread needs: packed A block, packed B panel, a 6×8 edge tile. */
+/** Bytes of scratch one thread needs: packed A block, packed B panel, an MR×8 edge tile. */
 export function scratchBytes(): i32 {
   return (MC * KC + KC * NC + MR * NR) * 4 + 128;
 }
 
-export function packABytes(): i32 { return MC * KC * 4; }
-export function packBBytes(): i32 { return KC * NC * 4; }
+/** Rows of the register tile: thread splits of C are aligned to it. */
+export function tileRows(): i32 {
+  return MR;
+}
 
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
@@ -39,8 +43,10 @@ export function packBBytes(): i32 { return KC * NC * 4; }
 /**
  * C[6×8] (row stride ldc bytes) = (first ? 0 : C) + Σ_p pa[p]ᵀ·pb[p] over kc steps.
  * pa: kc×6 packed (p-major), pb: kc×8 packed (p-major).
+ * One p per iteration: TurboFan hoists the loads of an unrolled body to its top, and the extra
+ * live registers then spill.
  */
-function kernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, first: bool): void {
+function kernel6(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, first: bool): void {
   let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128;
   let c30: v128, c31: v128, c40: v128, c41: v128, c50: v128, c51: v128;
   if (first) {
@@ -55,50 +61,16 @@ function kernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, first: bool
     c40 = v128.load(r); c41 = v128.load(r, 16); r += ldc;
     c50 = v128.load(r); c51 = v128.load(r, 16);
   }
-  let a: v128, b0: v128, b1: v128;
-  let p = kc;
-  // Unrolled ×4 with constant offsets so V8 folds them into the addressing.
-  while (p >= 4) {
-    b0 = v128.load(pb, 0); b1 = v128.load(pb, 16);
-    a = v128.load32_splat(pa, 0); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+  const end = pb + (<usize>kc << 5);
+  while (pb < end) {
+    const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
     a = v128.load32_splat(pa, 4); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
     a = v128.load32_splat(pa, 8); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
     a = v128.load32_splat(pa, 12); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
     a = v128.load32_splat(pa, 16); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
     a = v128.load32_splat(pa, 20); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
-    b0 = v128.load(pb, 32); b1 = v128.load(pb, 48);
-    a = v128.load32_splat(pa, 24); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 28); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 32); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 36); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 40); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 44); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
-    b0 = v128.load(pb, 64); b1 = v128.load(pb, 80);
-    a = v128.load32_splat(pa, 48); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 52); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 56); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 60); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 64); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 68); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
-    b0 = v128.load(pb, 96); b1 = v128.load(pb, 112);
-    a = v128.load32_splat(pa, 72); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 76); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 80); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 84); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 88); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 92); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
-
-    pa += 96; pb += 128; p -= 4;
-  }
-  while (p > 0) {
-    b0 = v128.load(pb, 0); b1 = v128.load(pb, 16);
-    a = v128.load32_splat(pa, 0); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 4); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 8); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 12); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 16); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 20); c50 = madd(a, b0, c50); c51 = madd(a, b1, c51);
-    pa += 24; pb += 32; p -= 1;
+    pa += 24; pb += 32;
   }
   let r = c;
   v128.store(r, c00); v128.store(r, c01, 16); r += ldc;
@@ -109,27 +81,68 @@ function kernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, first: bool
   v128.store(r, c50); v128.store(r, c51, 16);
 }
 
+/** As kernel6, for a 5×8 tile (the plain-SIMD build). */
+function kernel5(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, first: bool): void {
+  let c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128;
+  let c30: v128, c31: v128, c40: v128, c41: v128;
+  if (first) {
+    c00 = f32x4.splat(0); c01 = c00; c10 = c00; c11 = c00; c20 = c00; c21 = c00;
+    c30 = c00; c31 = c00; c40 = c00; c41 = c00;
+  } else {
+    let r = c;
+    c00 = v128.load(r); c01 = v128.load(r, 16); r += ldc;
+    c10 = v128.load(r); c11 = v128.load(r, 16); r += ldc;
+    c20 = v128.load(r); c21 = v128.load(r, 16); r += ldc;
+    c30 = v128.load(r); c31 = v128.load(r, 16); r += ldc;
+    c40 = v128.load(r); c41 = v128.load(r, 16);
+  }
+  const end = pb + (<usize>kc << 5);
+  while (pb < end) {
+    const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa); c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4); c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8); c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12); c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 16); c40 = madd(a, b0, c40); c41 = madd(a, b1, c41);
+    pa += 20; pb += 32;
+  }
+  let r = c;
+  v128.store(r, c00); v128.store(r, c01, 16); r += ldc;
+  v128.store(r, c10); v128.store(r, c11, 16); r += ldc;
+  v128.store(r, c20); v128.store(r, c21, 16); r += ldc;
+  v128.store(r, c30); v128.store(r, c31, 16); r += ldc;
+  v128.store(r, c40); v128.store(r, c41, 16);
+}
+
+/** C[MR×8] (row stride ldc bytes) = (first ? 0 : C) + packed A strip · packed B strip. */
+@inline function kernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, first: bool): void {
+  if (MR == 6) kernel6(kc, pa, pb, c, ldc, first);
+  else kernel5(kc, pa, pb, c, ldc, first);
+}
+
 /**
- * Packs op(A)[i0..i0+mc, p0..p0+kc] into ceil(mc/6) strips of kc×6, zero-padding the last strip.
+ * Packs op(A)[i0..i0+mc, p0..p0+kc] into ceil(mc/MR) strips of kc×MR, zero-padding the last strip.
  * transA = 0: A[i][p] at a + (i*lda + p)*4; transA = 1: A is stored k×m, op(A)[i][p] at a + (p*lda + i)*4.
  */
 function packA(transA: i32, a: usize, lda: i32, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
   const ldaB = <usize>lda << 2;
+  const strip = <usize>(MR * 4); // bytes per p in a strip
   let i = 0;
   if (transA) {
-    // Each step copies 6 contiguous floats of one row of the stored A.
+    // Each p copies MR contiguous floats of one row of the stored A.
     for (; i + MR <= mc; i += MR) {
       let src = a + (<usize>p0 * ldaB) + (<usize>(i0 + i) << 2);
       let d = dst;
       for (let p = 0; p < kc; p++) {
         v128.store(d, v128.load(src));
-        v128.store64_lane(d, v128.load64_zero(src, 16), 0, 16);
-        src += ldaB; d += 24;
+        if (MR == 6) v128.store64_lane(d, v128.load64_zero(src, 16), 0, 16);
+        else store<f32>(d, load<f32>(src, 16), 16);
+        src += ldaB; d += strip;
       }
-      dst += <usize>kc * 24;
+      dst += <usize>kc * strip;
     }
   } else {
-    // 6 rows × 4 columns at a time: 4×4 transpose of rows 0-3 plus pair-interleave of rows 4-5.
+    // 4 columns at a time: a 4×4 transpose for rows 0-3, lane stores for rows 4..MR-1.
     for (; i + MR <= mc; i += MR) {
       const r0 = a + <usize>(i0 + i) * ldaB + (<usize>p0 << 2);
       const r1 = r0 + ldaB, r2 = r1 + ldaB, r3 = r2 + ldaB, r4 = r3 + ldaB, r5 = r4 + ldaB;
@@ -137,20 +150,28 @@ function packA(transA: i32, a: usize, lda: i32, i0: i32, mc: i32, p0: i32, kc: i
       let p = 0;
       for (; p + 4 <= kc; p += 4) {
         const o = <usize>p << 2;
-        const v0 = v128.load(r0 + o), v1 = v128.load(r1 + o), v2 = v128.load(r2 + o);
-        const v3 = v128.load(r3 + o), v4 = v128.load(r4 + o), v5 = v128.load(r5 + o);
+        const v0 = v128.load(r0 + o), v1 = v128.load(r1 + o), v2 = v128.load(r2 + o), v3 = v128.load(r3 + o);
         const t0 = f32x4.shuffle(v0, v1, 0, 4, 1, 5), t1 = f32x4.shuffle(v0, v1, 2, 6, 3, 7);
         const t2 = f32x4.shuffle(v2, v3, 0, 4, 1, 5), t3 = f32x4.shuffle(v2, v3, 2, 6, 3, 7);
-        const u0 = f32x4.shuffle(v4, v5, 0, 4, 1, 5), u1 = f32x4.shuffle(v4, v5, 2, 6, 3, 7);
         v128.store(d, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
-        v128.store64_lane(d, u0, 0, 16);
-        v128.store(d, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 24);
-        v128.store64_lane(d, u0, 1, 40);
-        v128.store(d, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 48);
-        v128.store64_lane(d, u1, 0, 64);
-        v128.store(d, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 72);
-        v128.store64_lane(d, u1, 1, 88);
-        d += 96;
+        v128.store(d + strip, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+        v128.store(d + 2 * strip, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+        v128.store(d + 3 * strip, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
+        const v4 = v128.load(r4 + o);
+        if (MR == 6) {
+          const v5 = v128.load(r5 + o);
+          const u0 = f32x4.shuffle(v4, v5, 0, 4, 1, 5), u1 = f32x4.shuffle(v4, v5, 2, 6, 3, 7);
+          v128.store64_lane(d, u0, 0, 16);
+          v128.store64_lane(d, u0, 1, 40);
+          v128.store64_lane(d, u1, 0, 64);
+          v128.store64_lane(d, u1, 1, 88);
+        } else {
+          v128.store32_lane(d, v4, 0, 16);
+          v128.store32_lane(d, v4, 1, 36);
+          v128.store32_lane(d, v4, 2, 56);
+          v128.store32_lane(d, v4, 3, 76);
+        }
+        d += 4 * strip;
       }
       for (; p < kc; p++) {
         const o = <usize>p << 2;
@@ -159,10 +180,10 @@ function packA(transA: i32, a: usize, lda: i32, i0: i32, mc: i32, p0: i32, kc: i
         store<f32>(d, load<f32>(r2 + o), 8);
         store<f32>(d, load<f32>(r3 + o), 12);
         store<f32>(d, load<f32>(r4 + o), 16);
-        store<f32>(d, load<f32>(r5 + o), 20);
-        d += 24;
+        if (MR == 6) store<f32>(d, load<f32>(r5 + o), 20);
+        d += strip;
       }
-      dst += <usize>kc * 24;
+      dst += <usize>kc * strip;
     }
   }
   if (i < mc) {
@@ -301,7 +322,7 @@ export function gemm(
   }
 }
 
-/** Partial tile: run the full kernel on a zero-padded 6×8 copy, then write back the valid part. */
+/** Partial tile: run the full kernel on a zero-padded MR×8 copy, then write back the valid part. */
 function edge(kc: i32, sa: usize, sb: usize, cp: usize, ldcB: usize, mr: i32, nr: i32, first: bool, tmp: usize): void {
   if (!first) {
     memory.fill(tmp, 0, MR * NR * 4);

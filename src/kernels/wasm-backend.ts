@@ -54,6 +54,7 @@ export interface WasmBackend extends KernelBackend {
 /** The exports of gemm-*.wasm (pointers are byte offsets, passed as i32). */
 export interface GemmExports {
   scratchBytes(): number;
+  tileRows(): number;
   gemm(
     transA: number, transB: number, k: number,
     a: number, lda: number, b: number, ldb: number, c: number, ldc: number,
@@ -133,6 +134,7 @@ class WasmBackendImpl implements WasmBackend {
   private readonly ctrl: Int32Array;
   private readonly params: Uint32Array;
   private readonly scratch: number[] = [];
+  private readonly tileRows: number;
   private readonly workers: Worker[] = [];
   private generation = 0;
   private closed = false;
@@ -148,6 +150,7 @@ class WasmBackendImpl implements WasmBackend {
     this.exports = instance.exports as unknown as GemmExports;
     this.ctrl = new Int32Array(this.memory.buffer, 0, CTRL.WORDS);
     this.params = new Uint32Array(this.memory.buffer, 0, CTRL.WORDS);
+    this.tileRows = this.exports.tileRows();
     const scratchBytes = this.exports.scratchBytes();
     for (let t = 0; t < threads; t++) this.scratch.push(this.allocBytes(scratchBytes));
     for (let t = 1; t < threads; t++) {
@@ -308,11 +311,11 @@ class WasmBackendImpl implements WasmBackend {
       this.exports.gemm(ta, tb, k, pa, lda, pb, ldb, pc, n, 0, m, 0, n, this.scratch[0]!);
       return;
     }
-    // Split C along its longer side into a few chunks per thread, aligned to the 6×8 tile.
+    // Split C along its longer side into a few chunks per thread, aligned to the register tile.
     // Each chunk re-packs its share of the other operand, so chunks are kept large.
     const byRows = m >= n;
     const extent = byRows ? m : n;
-    const unit = byRows ? 6 : 8;
+    const unit = byRows ? this.tileRows : 8;
     const units = Math.ceil(extent / unit);
     const nChunks = Math.min(units, threads * 3, 4095);
     const chunk = Math.ceil(units / nChunks) * unit;
