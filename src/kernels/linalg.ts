@@ -1,0 +1,442 @@
+/**
+ * Dense linear-algebra helpers on top of a KernelBackend.
+ *
+ * Big products (a tall panel times anything) go through backend.gemm in float32; everything that is
+ * only l×l (l ≤ ~512) runs here in float64, where accuracy is cheap: Cholesky, triangular inverse,
+ * symmetric eigenvalues (Householder tridiagonalisation + implicit QL), Gram matrices for exact
+ * singular values.
+ */
+import type { KernelBackend } from './backend.js';
+
+// ---------------------------------------------------------------------------------------------
+// Reductions
+
+/** Clip to [0, 1]; NaN maps to 0 (as Python's min(1, max(0, nan)) does). */
+export function clip01(x: number): number {
+  if (!(x > 0)) return 0;
+  return x < 1 ? x : 1;
+}
+
+/** Σx² in float64. */
+export function sumSquares(x: ArrayLike<number>, start = 0, end = x.length): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  let i = start;
+  for (; i + 3 < end; i += 4) {
+    const a = x[i]!, b = x[i + 1]!, c = x[i + 2]!, d = x[i + 3]!;
+    s0 += a * a; s1 += b * b; s2 += c * c; s3 += d * d;
+  }
+  for (; i < end; i++) s0 += x[i]! * x[i]!;
+  return s0 + s1 + s2 + s3;
+}
+
+/** Minimum and maximum (NaN propagates into both). */
+export function minMax(x: ArrayLike<number>): { min: number; max: number } {
+  let mn = Infinity, mx = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+    if (v !== v) return { min: NaN, max: NaN };
+  }
+  return { min: mn, max: mx };
+}
+
+export function allFinite(x: ArrayLike<number>): boolean {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gram matrices
+
+/**
+ * Float64 Gram matrix of a row-major rows×cols matrix: which='rows' gives A·Aᵀ (rows×rows),
+ * which='cols' gives Aᵀ·A (cols×cols). Full symmetric result, row-major.
+ *
+ * The vectors are converted to float64 chunk by chunk (no full-size copy), and a 4×4 tile of dot
+ * products keeps 16 sums in registers, so this runs at roughly GEMM speed while staying exact to
+ * float64 rounding, which the exact-SVD path needs (small singular values survive).
+ */
+export function gramF64(
+  data: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  which: 'rows' | 'cols',
+): Float64Array {
+  const s = which === 'rows' ? rows : cols; // number of vectors
+  const len = which === 'rows' ? cols : rows; // their length
+  const s4 = (s + 3) & ~3;
+  const CH = 256;
+  const v = new Float64Array(s4 * CH); // vectors × chunk, zero rows for padding
+  const g = new Float64Array(s4 * s4);
+  for (let k0 = 0; k0 < len; k0 += CH) {
+    const kc = Math.min(CH, len - k0);
+    if (which === 'rows') {
+      for (let i = 0; i < s; i++) {
+        const src = i * cols + k0;
+        const dst = i * CH;
+        for (let p = 0; p < kc; p++) v[dst + p] = data[src + p]!;
+      }
+    } else {
+      for (let p = 0; p < kc; p++) {
+        const src = (k0 + p) * cols;
+        for (let i = 0; i < s; i++) v[i * CH + p] = data[src + i]!;
+      }
+    }
+    for (let ib = 0; ib < s4; ib += 4) {
+      const r0 = ib * CH, r1 = r0 + CH, r2 = r1 + CH, r3 = r2 + CH;
+      for (let jb = 0; jb <= ib; jb += 4) {
+        const q0 = jb * CH, q1 = q0 + CH, q2 = q1 + CH, q3 = q2 + CH;
+        let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        for (let p = 0; p < kc; p++) {
+          const a0 = v[r0 + p]!, a1 = v[r1 + p]!, a2 = v[r2 + p]!, a3 = v[r3 + p]!;
+          const b0 = v[q0 + p]!, b1 = v[q1 + p]!, b2 = v[q2 + p]!, b3 = v[q3 + p]!;
+          c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+          c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+          c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+          c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+        }
+        let o = ib * s4 + jb;
+        g[o] += c00; g[o + 1] += c01; g[o + 2] += c02; g[o + 3] += c03; o += s4;
+        g[o] += c10; g[o + 1] += c11; g[o + 2] += c12; g[o + 3] += c13; o += s4;
+        g[o] += c20; g[o + 1] += c21; g[o + 2] += c22; g[o + 3] += c23; o += s4;
+        g[o] += c30; g[o + 1] += c31; g[o + 2] += c32; g[o + 3] += c33;
+      }
+    }
+  }
+  // Tiles with jb ≤ ib cover the lower triangle; mirror it.
+  const out = new Float64Array(s * s);
+  for (let i = 0; i < s; i++) {
+    for (let j = 0; j <= i; j++) {
+      const x = g[i * s4 + j]!;
+      out[i * s + j] = x;
+      out[j * s + i] = x;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cholesky and triangular helpers (float64, row-major n×n)
+
+/**
+ * Upper-triangular R with RᵀR = G + shift·I, or null when a pivot is not positive (G not positive
+ * definite to working precision). Right-looking, so the inner loops run along rows.
+ */
+export function cholesky(g: ArrayLike<number>, n: number, shift = 0): Float64Array | null {
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) a[i * n + j] = g[i * n + j]!;
+  for (let i = 0; i < n; i++) a[i * n + i] += shift;
+  for (let j = 0; j < n; j++) {
+    const piv = a[j * n + j]!;
+    if (!(piv > 0) || !Number.isFinite(piv)) return null;
+    const d = Math.sqrt(piv);
+    const rj = j * n;
+    a[rj + j] = d;
+    const inv = 1 / d;
+    for (let i = j + 1; i < n; i++) a[rj + i] *= inv;
+    for (let k = j + 1; k < n; k++) {
+      const f = a[rj + k]!;
+      if (f === 0) continue;
+      const rk = k * n;
+      for (let i = k; i < n; i++) a[rk + i] -= f * a[rj + i]!;
+    }
+  }
+  return a;
+}
+
+/** Inverse of an upper-triangular n×n matrix (float64). */
+export function invertUpper(r: Float64Array, n: number): Float64Array {
+  const x = new Float64Array(n * n);
+  // Column j of X solves R·x = e_j; back substitution row by row.
+  for (let j = 0; j < n; j++) {
+    x[j * n + j] = 1 / r[j * n + j]!;
+    for (let i = j - 1; i >= 0; i--) {
+      let s = 0;
+      const ri = i * n;
+      for (let k = i + 1; k <= j; k++) s += r[ri + k]! * x[k * n + j]!;
+      x[ri + j] = -s / r[ri + i]!;
+    }
+  }
+  return x;
+}
+
+/** C = A·B for upper-triangular n×n float64 matrices. */
+export function mulUpper(a: Float64Array, b: Float64Array, n: number): Float64Array {
+  const c = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let k = i; k < n; k++) {
+      const f = a[i * n + k]!;
+      if (f === 0) continue;
+      for (let j = k; j < n; j++) c[i * n + j] += f * b[k * n + j]!;
+    }
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orthonormalisation of a tall panel
+
+export type OrthMethod = 'cholqr1' | 'cholqr2' | 'cholqr3' | 'shifted-cholqr3' | 'householder';
+
+export interface QrResult {
+  /** rows×cols, orthonormal columns, row-major float32. */
+  q: Float32Array;
+  /** cols×cols upper triangular, float64, with Q·R ≈ Y. */
+  r: Float64Array;
+  method: OrthMethod;
+}
+
+/**
+ * Q·R = Y for a tall rows×cols float32 panel (rows ≥ cols), by Cholesky-QR2:
+ *   G = YᵀY (backend GEMM), R₁ = chol(G) (float64), Q₁ = Y·R₁⁻¹ (backend GEMM), then the same once
+ *   more on Q₁, which repairs the orthogonality the first pass loses (≈ u·cond(Y)²).
+ * It needs only GEMMs plus l×l work, so it runs at backend speed (2–2.4× faster than Householder in
+ * performance-notes.md). Safeguards, in order:
+ *   - if the second Gram is far from I (first pass too inaccurate: cond(Y) ≳ 10³), one more pass;
+ *   - if a Cholesky fails (Gram not positive definite: Y ill-conditioned), a shifted first pass
+ *     (G + s·I, s = 1e-5·tr(G)), which always gives a well-conditioned Q₁, then plain passes;
+ *   - if that fails too (Y numerically rank deficient), float64 Householder QR, which is always
+ *     orthonormal (like LAPACK's, the extra columns span arbitrary directions of the complement).
+ *
+ * basisOnly: stop after one successful unshifted pass ('cholqr1'). Q then spans range(Y) but is
+ * orthonormal only to ≈ u·cond(Y)²; enough between power iterations, whose next subspace depends only
+ * on range(Q) (any well-conditioned basis gives the same result up to rounding).
+ */
+export function orthonormalize(
+  backend: KernelBackend,
+  y: Float32Array,
+  rows: number,
+  cols: number,
+  opts: { basisOnly?: boolean } = {},
+): QrResult {
+  if (rows < cols) throw new RangeError(`orthonormalize: panel ${rows}×${cols} is not tall`);
+  const n = cols;
+  const g = new Float32Array(n * n);
+  let q = y;
+  let rTotal: Float64Array | null = null;
+  let shifted = false;
+  const maxPasses = 4;
+  for (let pass = 0; pass < maxPasses; pass++) {
+    backend.gemm(true, false, n, n, rows, q, q, g);
+    let dev = Infinity;
+    if (pass > 0) {
+      dev = 0;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          const d = Math.abs(g[i * n + j]! - (i === j ? 1 : 0));
+          if (d > dev) dev = d;
+        }
+      }
+    }
+    let r = cholesky(g, n);
+    if (r === null) {
+      if (pass > 0 || shifted) return householderQR(y, rows, cols);
+      let tr = 0;
+      for (let i = 0; i < n; i++) tr += g[i * n + i]!;
+      if (!(tr > 0) || !Number.isFinite(tr)) return householderQR(y, rows, cols);
+      r = cholesky(g, n, 1e-5 * tr);
+      if (r === null) return householderQR(y, rows, cols);
+      shifted = true;
+    }
+    const rinv = invertUpper(r, n);
+    const rinv32 = new Float32Array(n * n);
+    for (let i = 0; i < rinv.length; i++) rinv32[i] = rinv[i]!;
+    const next = new Float32Array(rows * n);
+    backend.gemm(false, false, rows, n, n, q, rinv32, next);
+    q = next;
+    rTotal = rTotal === null ? r : mulUpper(r, rTotal, n);
+    if (opts.basisOnly && pass === 0 && !shifted) return { q, r: rTotal, method: 'cholqr1' };
+    // Stop after two passes when the second Gram showed pass one was good enough for pass two to
+    // reach float32 orthogonality; a shifted start always takes two plain passes after it.
+    if (pass >= 1 && dev < 0.1 && !(shifted && pass < 2)) {
+      const method: OrthMethod = shifted ? 'shifted-cholqr3' : pass === 1 ? 'cholqr2' : 'cholqr3';
+      return { q, r: rTotal, method };
+    }
+  }
+  return householderQR(y, rows, cols);
+}
+
+/** Householder QR in float64 with the explicit thin Q (rows ≥ cols). Robust fallback, ~4·rows·cols² flops. */
+export function householderQR(y: ArrayLike<number>, rows: number, cols: number): QrResult {
+  if (rows < cols) throw new RangeError(`householderQR: panel ${rows}×${cols} is not tall`);
+  const m = rows, n = cols;
+  // Column-major copy: each column contiguous.
+  const a = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) a[j * m + i] = y[i * n + j]!;
+  const betas = new Float64Array(n);
+  const r = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    const cj = j * m;
+    let norm2 = 0;
+    for (let i = j; i < m; i++) norm2 += a[cj + i]! * a[cj + i]!;
+    const x0 = a[cj + j]!;
+    const norm = Math.sqrt(norm2);
+    if (norm === 0) {
+      betas[j] = 0; // H = I
+      r[j * n + j] = 0;
+    } else {
+      const alpha = x0 >= 0 ? -norm : norm;
+      a[cj + j] = x0 - alpha; // v = x − αe₁ stored in place
+      const vtv = norm2 - 2 * alpha * x0 + alpha * alpha;
+      betas[j] = vtv > 0 ? 2 / vtv : 0;
+      r[j * n + j] = alpha;
+      for (let k = j + 1; k < n; k++) {
+        const ck = k * m;
+        let s = 0;
+        for (let i = j; i < m; i++) s += a[cj + i]! * a[ck + i]!;
+        s *= betas[j]!;
+        for (let i = j; i < m; i++) a[ck + i] -= s * a[cj + i]!;
+      }
+    }
+    for (let k = j + 1; k < n; k++) r[j * n + k] = a[k * m + j]!;
+  }
+  // Q = H₀·H₁·…·H_{n−1}·[I; 0], applied from the last reflector backwards.
+  const q = new Float64Array(m * n);
+  for (let j = 0; j < n; j++) q[j * m + j] = 1;
+  for (let j = n - 1; j >= 0; j--) {
+    const beta = betas[j]!;
+    if (beta === 0) continue;
+    const cj = j * m;
+    for (let k = j; k < n; k++) {
+      const ck = k * m;
+      let s = 0;
+      for (let i = j; i < m; i++) s += a[cj + i]! * q[ck + i]!;
+      s *= beta;
+      if (s === 0) continue;
+      for (let i = j; i < m; i++) q[ck + i] -= s * a[cj + i]!;
+    }
+  }
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[i * n + j] = q[j * m + i]!;
+  return { q: out, r, method: 'householder' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Symmetric eigenvalues and small singular values
+
+/**
+ * All eigenvalues of a symmetric n×n float64 matrix (row-major, both triangles used as given; it
+ * should be symmetric), ascending like numpy.linalg.eigvalsh. Householder reduction to tridiagonal
+ * form, then implicit QL with Wilkinson-type shifts. O(n³), fine up to n ≈ 1000.
+ */
+export function symmetricEigenvalues(input: ArrayLike<number>, n: number): Float64Array {
+  if (n === 0) return new Float64Array(0);
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n * n; i++) a[i] = input[i]!;
+  const d = new Float64Array(n);
+  const e = new Float64Array(n); // e[i] couples d[i] and d[i+1]
+  const v = new Float64Array(n);
+  const p = new Float64Array(n);
+  for (let k = 0; k < n - 2; k++) {
+    // Reflect x = A[k+1:, k] onto α·e₁; by symmetry read it from row k.
+    const rk = k * n;
+    let norm2 = 0;
+    for (let i = k + 1; i < n; i++) norm2 += a[rk + i]! * a[rk + i]!;
+    d[k] = a[rk + k]!;
+    if (norm2 === 0) {
+      e[k] = 0;
+      continue;
+    }
+    const x0 = a[rk + k + 1]!;
+    const norm = Math.sqrt(norm2);
+    const alpha = x0 >= 0 ? -norm : norm;
+    e[k] = alpha;
+    for (let i = k + 1; i < n; i++) v[i] = a[rk + i]!;
+    v[k + 1] = x0 - alpha;
+    const beta = 2 / (norm2 - 2 * alpha * x0 + alpha * alpha);
+    // A₂₂ ← H·A₂₂·H = A₂₂ − v·wᵀ − w·vᵀ with p = β·A₂₂·v, w = p − (β/2)(pᵀv)·v.
+    let pv = 0;
+    for (let i = k + 1; i < n; i++) {
+      const ri = i * n;
+      let s = 0;
+      for (let j = k + 1; j < n; j++) s += a[ri + j]! * v[j]!;
+      s *= beta;
+      p[i] = s;
+      pv += s * v[i]!;
+    }
+    const kk = 0.5 * beta * pv;
+    for (let i = k + 1; i < n; i++) p[i] = p[i]! - kk * v[i]!;
+    for (let i = k + 1; i < n; i++) {
+      const ri = i * n;
+      const vi = v[i]!, wi = p[i]!;
+      for (let j = k + 1; j < n; j++) a[ri + j] -= vi * p[j]! + wi * v[j]!;
+    }
+  }
+  if (n >= 2) {
+    d[n - 2] = a[(n - 2) * n + n - 2]!;
+    e[n - 2] = a[(n - 2) * n + n - 1]!;
+  }
+  d[n - 1] = a[(n - 1) * n + n - 1]!;
+  e[n - 1] = 0;
+  tridiagonalQL(d, e, n);
+  d.sort();
+  return d;
+}
+
+function hyp(a: number, b: number): number {
+  const r = Math.sqrt(a * a + b * b);
+  return Number.isFinite(r) && r !== 0 ? r : Math.hypot(a, b);
+}
+
+/** Eigenvalues of the symmetric tridiagonal (d, e) in place (into d): implicit QL, values only. */
+function tridiagonalQL(d: Float64Array, e: Float64Array, n: number): void {
+  const eps = Number.EPSILON;
+  for (let l = 0; l < n; l++) {
+    let iter = 0;
+    for (;;) {
+      let m = l;
+      for (; m < n - 1; m++) {
+        const dd = Math.abs(d[m]!) + Math.abs(d[m + 1]!);
+        if (Math.abs(e[m]!) <= eps * dd) break;
+      }
+      if (m === l) break;
+      if (++iter > 100) throw new Error('symmetricEigenvalues: QL did not converge');
+      // Shift from the leading 2×2 block, then chase the bulge from m up to l with rotations.
+      let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
+      let r = hyp(g, 1);
+      g = d[m]! - d[l]! + e[l]! / (g + (g >= 0 ? r : -r));
+      let s = 1, c = 1, pp = 0;
+      let deflated = false;
+      for (let i = m - 1; i >= l; i--) {
+        const f = s * e[i]!;
+        const b = c * e[i]!;
+        r = hyp(f, g);
+        e[i + 1] = r;
+        if (r === 0) {
+          d[i + 1] = d[i + 1]! - pp;
+          e[m] = 0;
+          deflated = true;
+          break;
+        }
+        s = f / r;
+        c = g / r;
+        g = d[i + 1]! - pp;
+        r = (d[i]! - g) * s + 2 * c * b;
+        pp = s * r;
+        d[i + 1] = g + pp;
+        g = c * r - b;
+      }
+      if (deflated) continue;
+      d[l] = d[l]! - pp;
+      e[l] = g;
+      e[m] = 0;
+    }
+  }
+}
+
+/**
+ * Singular values (descending, float64) of a rows×cols matrix as √eig of the Gram of the smaller
+ * side, formed in float64. Values far below σ₁·1e-8 lose relative accuracy; for energy ratios that is
+ * immaterial.
+ */
+export function singularValues(data: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const which = rows <= cols ? 'rows' : 'cols';
+  const s = Math.min(rows, cols);
+  const g = gramF64(data, rows, cols, which);
+  const ev = symmetricEigenvalues(g, s);
+  const out = new Float64Array(s);
+  for (let i = 0; i < s; i++) out[i] = Math.sqrt(Math.max(0, ev[s - 1 - i]!));
+  return out;
+}

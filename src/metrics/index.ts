@@ -1,0 +1,118 @@
+/**
+ * The four SWAN metrics of one weight matrix (reference §1.2–1.3). Pure functions of the matrix and
+ * a seed; the heavy algebra goes through the active kernel backend (getBackend()).
+ */
+import { getBackend } from '../kernels/index.js';
+import { Rng } from '../rng.js';
+import { errorProxyMetric } from './error-proxy.js';
+import { kurtosisMetric } from './kurtosis.js';
+import { outputSensitivityMetric } from './output-sensitivity.js';
+import { svdMetric } from './svd.js';
+
+export { energyConcentration, randomizedSingularValues, svdMetric, svdScore, SVD_NITER, SVD_RANK } from './svd.js';
+export type { SvdResult } from './svd.js';
+export { kurtosisMetric } from './kurtosis.js';
+export type { KurtosisResult } from './kurtosis.js';
+export { outputDelta, outputSensitivityMetric, outputSensitivityScore } from './output-sensitivity.js';
+export type { OutputSensitivityResult } from './output-sensitivity.js';
+export { errorProxyMetric, roundHalfEven, rtnNrmse } from './error-proxy.js';
+export type { ErrorProxyResult } from './error-proxy.js';
+
+export interface MetricScores {
+  svd: number;
+  kurtosis: number;
+  output_sensitivity: number;
+  error_proxy: number;
+}
+
+export interface RawMetrics {
+  svd_concentration: number;
+  kurtosis: number;
+  output_delta: number;
+  error_nrmse: number;
+}
+
+export interface Matrix2D {
+  rows: number;
+  cols: number;
+  /** Row-major float32. */
+  data: Float32Array;
+}
+
+export interface MetricSeconds {
+  svd: number;
+  kurtosis: number;
+  output_sensitivity: number;
+  error_proxy: number;
+}
+
+/** Indices of the expert slices sampled from E > 4 experts: trunc(linspace(0, E−1, 4)). */
+export function expertSampleIndices(e: number): number[] {
+  // torch.linspace in float32 gives i·(E−1)/3 up to rounding that cannot cross an integer (the
+  // fraction is 0, 1/3 or 2/3), so integer arithmetic reproduces .long() exactly.
+  return [0, 1, 2, 3].map((i) => Math.floor((i * (e - 1)) / 3));
+}
+
+/**
+ * The reference's 2-D view of a tensor: 2-D as is; 3-D [E, r, c] → (E·r, c) when E ≤ 4, else the
+ * four slices at expertSampleIndices(E) stacked → (4r, c); ≥ 4-D → (shape[0], rest); ≤ 1-D → (1, n).
+ * Returns the input array itself when no copy is needed.
+ */
+export function reduceTo2D(shape: number[], data: Float32Array): Matrix2D {
+  if (shape.length <= 1) return { rows: 1, cols: shape[0] ?? data.length, data };
+  if (shape.length === 2) return { rows: shape[0]!, cols: shape[1]!, data };
+  if (shape.length === 3) {
+    const [e, r, c] = shape as [number, number, number];
+    if (e <= 4) return { rows: e * r, cols: c, data };
+    const slice = r * c;
+    const out = new Float32Array(4 * slice);
+    expertSampleIndices(e).forEach((idx, k) => out.set(data.subarray(idx * slice, (idx + 1) * slice), k * slice));
+    return { rows: 4 * r, cols: c, data: out };
+  }
+  const rows = shape[0]!;
+  return { rows, cols: rows === 0 ? 0 : data.length / rows, data };
+}
+
+/**
+ * All four metrics. Each random metric draws from its own stream Rng.forKey(seed, key + '/<metric>'),
+ * so a tensor's scores do not depend on which tensors were processed before it.
+ */
+export function computeMetrics(
+  m: Matrix2D,
+  seed: number,
+  key: string,
+): { scores: MetricScores; raw: RawMetrics; seconds: MetricSeconds } {
+  const backend = getBackend();
+  const { rows, cols, data } = m;
+
+  let t0 = performance.now();
+  const svd = svdMetric(backend, rows, cols, data, Rng.forKey(seed, key + '/svd'));
+  let t1 = performance.now();
+  const svdSec = (t1 - t0) / 1000;
+
+  t0 = t1;
+  const kurt = kurtosisMetric(data);
+  t1 = performance.now();
+  const kurtSec = (t1 - t0) / 1000;
+
+  t0 = t1;
+  const out = outputSensitivityMetric(backend, rows, cols, data, Rng.forKey(seed, key + '/output_sensitivity'));
+  t1 = performance.now();
+  const outSec = (t1 - t0) / 1000;
+
+  t0 = t1;
+  const err = errorProxyMetric(rows, cols, data);
+  t1 = performance.now();
+  const errSec = (t1 - t0) / 1000;
+
+  return {
+    scores: { svd: svd.score, kurtosis: kurt.score, output_sensitivity: out.score, error_proxy: err.score },
+    raw: {
+      svd_concentration: svd.concentration,
+      kurtosis: kurt.kurtosis,
+      output_delta: out.delta,
+      error_nrmse: err.nrmse,
+    },
+    seconds: { svd: svdSec, kurtosis: kurtSec, output_sensitivity: outSec, error_proxy: errSec },
+  };
+}
