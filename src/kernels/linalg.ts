@@ -47,6 +47,47 @@ export function allFinite(x: ArrayLike<number>): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Work arrays
+
+/**
+ * Float32 work arrays from the backend's own memory when it has one (its GEMM then reads them in
+ * place instead of copying operands in and out on every call), else plain Float32Arrays. Arrays
+ * may hold stale data. free() one early, or releaseAll() when done (typically in a finally).
+ */
+export class Scratch {
+  private readonly owned = new Set<Float32Array>();
+  constructor(private readonly backend: KernelBackend | null) {}
+
+  f32(length: number): Float32Array {
+    const b = this.backend;
+    if (!b?.alloc || !b.release) return new Float32Array(length);
+    const a = b.alloc(length);
+    this.owned.add(a);
+    return a;
+  }
+
+  /** src copied into backend memory, or src itself when the backend has no memory of its own. */
+  place(src: Float32Array): Float32Array {
+    const b = this.backend;
+    if (!b?.alloc || !b.release) return src;
+    const a = this.f32(src.length);
+    a.set(src);
+    return a;
+  }
+
+  /** Release one array from f32()/place(); anything else is ignored. */
+  free(a: Float32Array): void {
+    if (this.owned.delete(a)) this.backend!.release!(a);
+  }
+
+  releaseAll(): void {
+    const all = [...this.owned].reverse();
+    this.owned.clear();
+    for (const a of all) this.backend!.release!(a);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Gram matrices
 
 /**
@@ -209,12 +250,28 @@ export function orthonormalize(
   y: Float32Array,
   rows: number,
   cols: number,
-  opts: { basisOnly?: boolean } = {},
+  opts: { basisOnly?: boolean; scratch?: Scratch } = {},
 ): QrResult {
   if (rows < cols) throw new RangeError(`orthonormalize: panel ${rows}×${cols} is not tall`);
   const n = cols;
-  const g = new Float32Array(n * n);
+  // Work arrays come from the caller's scratch (the returned Q too: it stays valid until the
+  // caller frees it); temporaries are freed here.
+  const sc = opts.scratch ?? new Scratch(null);
+  const g = sc.f32(n * n);
+  const rinv32 = sc.f32(n * n);
   let q = y;
+  const done = (method: OrthMethod, r: Float64Array): QrResult => {
+    sc.free(g);
+    sc.free(rinv32);
+    return { q, r, method };
+  };
+  const fallback = (): QrResult => {
+    if (q !== y) sc.free(q);
+    q = y;
+    sc.free(g);
+    sc.free(rinv32);
+    return householderQR(y, rows, cols);
+  };
   let rTotal: Float64Array | null = null;
   let shifted = false;
   const maxPasses = 4;
@@ -232,30 +289,29 @@ export function orthonormalize(
     }
     let r = cholesky(g, n);
     if (r === null) {
-      if (pass > 0 || shifted) return householderQR(y, rows, cols);
+      if (pass > 0 || shifted) return fallback();
       let tr = 0;
       for (let i = 0; i < n; i++) tr += g[i * n + i]!;
-      if (!(tr > 0) || !Number.isFinite(tr)) return householderQR(y, rows, cols);
+      if (!(tr > 0) || !Number.isFinite(tr)) return fallback();
       r = cholesky(g, n, 1e-5 * tr);
-      if (r === null) return householderQR(y, rows, cols);
+      if (r === null) return fallback();
       shifted = true;
     }
     const rinv = invertUpper(r, n);
-    const rinv32 = new Float32Array(n * n);
     for (let i = 0; i < rinv.length; i++) rinv32[i] = rinv[i]!;
-    const next = new Float32Array(rows * n);
+    const next = sc.f32(rows * n);
     backend.gemm(false, false, rows, n, n, q, rinv32, next);
+    if (q !== y) sc.free(q);
     q = next;
     rTotal = rTotal === null ? r : mulUpper(r, rTotal, n);
-    if (opts.basisOnly && pass === 0 && !shifted) return { q, r: rTotal, method: 'cholqr1' };
+    if (opts.basisOnly && pass === 0 && !shifted) return done('cholqr1', rTotal);
     // Stop after two passes when the second Gram showed pass one was good enough for pass two to
     // reach float32 orthogonality; a shifted start always takes two plain passes after it.
     if (pass >= 1 && dev < 0.1 && !(shifted && pass < 2)) {
-      const method: OrthMethod = shifted ? 'shifted-cholqr3' : pass === 1 ? 'cholqr2' : 'cholqr3';
-      return { q, r: rTotal, method };
+      return done(shifted ? 'shifted-cholqr3' : pass === 1 ? 'cholqr2' : 'cholqr3', rTotal);
     }
   }
-  return householderQR(y, rows, cols);
+  return fallback();
 }
 
 /** Householder QR in float64 with the explicit thin Q (rows ≥ cols). Robust fallback, ~4·rows·cols² flops. */

@@ -18,7 +18,7 @@
  * E‖W·x‖² = ‖W‖_F²/n, so δ ≈ σ_E/RMS(W) = r/(16·√12·RMS(W)): a crest-factor measure, scale-free.
  */
 import type { KernelBackend } from '../kernels/backend.js';
-import { clip01, minMax, sumSquares } from '../kernels/linalg.js';
+import { clip01, minMax, Scratch, sumSquares } from '../kernels/linalg.js';
 import type { Rng } from '../rng.js';
 
 export interface OutputSensitivityResult {
@@ -54,38 +54,43 @@ export function outputDelta(
   const m = rows, n = cols;
   const p = Math.min(maxProbes, n);
   const fr = Math.fround;
-
-  // Probes, columns normalised in float32 as torch does (norm in float64 then rounded).
-  const x = new Float32Array(n * p);
-  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
-  for (let j = 0; j < p; j++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += x[i * p + j]! * x[i * p + j]!;
-    const denom = fr(fr(Math.sqrt(s)) + 1e-8);
-    for (let i = 0; i < n; i++) x[i * p + j] = fr(x[i * p + j]! / denom);
-  }
-
-  const { min, max } = minMax(data);
-  const half = fr(fr(max - min) / 32);
-
-  const wx = new Float32Array(m * p);
-  backend.gemm(false, false, m, p, n, data, x, wx);
-  const wxNorm = Math.sqrt(sumSquares(wx));
-
-  // ≤ 4 MiB of noise at a time.
-  const blockRows = Math.max(1, Math.min(m, Math.floor((1 << 20) / n)));
-  const e = new Float32Array(blockRows * n);
-  const ex = new Float32Array(blockRows * p);
-  let exSq = 0;
-  for (let r0 = 0; r0 < m; r0 += blockRows) {
-    const br = Math.min(blockRows, m - r0);
-    const len = br * n;
-    for (let i = 0; i < len; i++) {
-      const u = (rng.nextU32() >>> 8) * (1 / 16777216); // [0, 1), exact in float32
-      e[i] = (2 * u - 1) * half;
+  const sc = new Scratch(backend); // GEMM operands in backend memory where it has its own
+  try {
+    // Probes, columns normalised in float32 as torch does (norm in float64 then rounded).
+    const x = sc.f32(n * p);
+    for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+    for (let j = 0; j < p; j++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += x[i * p + j]! * x[i * p + j]!;
+      const denom = fr(fr(Math.sqrt(s)) + 1e-8);
+      for (let i = 0; i < n; i++) x[i * p + j] = fr(x[i * p + j]! / denom);
     }
-    backend.gemm(false, false, br, p, n, e, x, ex);
-    exSq += sumSquares(ex, 0, br * p);
+
+    const { min, max } = minMax(data);
+    const half = fr(fr(max - min) / 32);
+
+    const wx = sc.f32(m * p);
+    backend.gemm(false, false, m, p, n, data, x, wx);
+    const wxNorm = Math.sqrt(sumSquares(wx, 0, m * p));
+    sc.free(wx);
+
+    // ≤ 4 MiB of noise at a time.
+    const blockRows = Math.max(1, Math.min(m, Math.floor((1 << 20) / n)));
+    const e = sc.f32(blockRows * n);
+    const ex = sc.f32(blockRows * p);
+    let exSq = 0;
+    for (let r0 = 0; r0 < m; r0 += blockRows) {
+      const br = Math.min(blockRows, m - r0);
+      const len = br * n;
+      for (let i = 0; i < len; i++) {
+        const u = (rng.nextU32() >>> 8) * (1 / 16777216); // [0, 1), exact in float32
+        e[i] = (2 * u - 1) * half;
+      }
+      backend.gemm(false, false, br, p, n, e, x, ex);
+      exSq += sumSquares(ex, 0, br * p);
+    }
+    return Math.sqrt(exSq) / (wxNorm + 1e-8);
+  } finally {
+    sc.releaseAll();
   }
-  return Math.sqrt(exSq) / (wxNorm + 1e-8);
 }

@@ -25,7 +25,15 @@
  * (where torch's SVD raises and the reference returns 0.5) gives 0.5.
  */
 import type { KernelBackend } from '../kernels/backend.js';
-import { allFinite, clip01, gramF64, orthonormalize, singularValues, symmetricEigenvalues } from '../kernels/linalg.js';
+import {
+  allFinite,
+  clip01,
+  gramF64,
+  orthonormalize,
+  Scratch,
+  singularValues,
+  symmetricEigenvalues,
+} from '../kernels/linalg.js';
 import type { Rng } from '../rng.js';
 
 export const SVD_RANK = 256;
@@ -96,24 +104,33 @@ export function randomizedSingularValues(
 ): Float64Array {
   const m = rows, n = cols;
   if (Math.min(m, n) < q) throw new RangeError(`randomizedSingularValues: ${m}×${n} has fewer than ${q} values`);
-  const r = rng.fillNormal(new Float32Array(m * q));
-  const xn = new Float32Array(n * q); // Wᵀ·(m×q)
-  const xm = new Float32Array(m * q); // W·(n×q)
-  // Only the last basis has to be orthonormal (B_t = W·Q); the ones between power iterations only
-  // have to span the right subspace, so they take one Cholesky-QR pass instead of two.
-  const basis = { basisOnly: true };
-  backend.gemm(true, false, n, q, m, data, r, xn);
-  let qn = orthonormalize(backend, xn, n, q, niter > 0 ? basis : {}).q;
-  for (let it = 0; it < niter; it++) {
-    backend.gemm(false, false, m, q, n, data, qn, xm);
-    const qm = orthonormalize(backend, xm, m, q, basis).q;
-    backend.gemm(true, false, n, q, m, data, qm, xn);
-    qn = orthonormalize(backend, xn, n, q, it === niter - 1 ? {} : basis).q;
+  const sc = new Scratch(backend);
+  try {
+    const r = rng.fillNormal(sc.f32(m * q));
+    const xn = sc.f32(n * q); // Wᵀ·(m×q)
+    const xm = sc.f32(m * q); // W·(n×q)
+    // Only the last basis has to be orthonormal (B_t = W·Q); the ones between power iterations only
+    // have to span the right subspace, so they take one Cholesky-QR pass instead of two.
+    const basis = { basisOnly: true, scratch: sc };
+    const final = { scratch: sc };
+    backend.gemm(true, false, n, q, m, data, r, xn);
+    sc.free(r);
+    let qn = orthonormalize(backend, xn, n, q, niter > 0 ? basis : final).q;
+    for (let it = 0; it < niter; it++) {
+      backend.gemm(false, false, m, q, n, data, qn, xm);
+      sc.free(qn);
+      const qm = orthonormalize(backend, xm, m, q, basis).q;
+      backend.gemm(true, false, n, q, m, data, qm, xn);
+      sc.free(qm);
+      qn = orthonormalize(backend, xn, n, q, it === niter - 1 ? final : basis).q;
+    }
+    backend.gemm(false, false, m, q, n, data, qn, xm); // B_t = W·Q
+    const g = gramF64(xm, m, q, 'cols');
+    const ev = symmetricEigenvalues(g, q);
+    const s = new Float64Array(q);
+    for (let i = 0; i < q; i++) s[i] = Math.sqrt(Math.max(0, ev[q - 1 - i]!));
+    return s;
+  } finally {
+    sc.releaseAll();
   }
-  backend.gemm(false, false, m, q, n, data, qn, xm); // B_t = W·Q
-  const g = gramF64(xm, m, q, 'cols');
-  const ev = symmetricEigenvalues(g, q);
-  const s = new Float64Array(q);
-  for (let i = 0; i < q; i++) s[i] = Math.sqrt(Math.max(0, ev[q - 1 - i]!));
-  return s;
 }
