@@ -98,9 +98,11 @@ describe('wasm backend', () => {
     });
   }
 
-  it('is bit-identical for 1, 2 and 3 threads (row and column splits)', () => {
+  it('is bit-identical for 1, 2 and 3 threads (row and column splits)', async () => {
     const one = make('relaxed', 1);
     const many = [make('relaxed', 2), make('relaxed', 3)];
+    // Workers start asynchronously (until then the caller does every chunk); give them a moment.
+    await new Promise((r) => setTimeout(r, 200));
     const rng = new Rng(7);
     // m ≥ n splits rows, m < n splits columns; sizes are large enough to use the threads.
     for (const [m, n, k] of [[301, 266, 517], [20, 530, 300], [266, 266, 1030]] as const) {
@@ -130,6 +132,8 @@ describe('wasm backend', () => {
         one.release(want);
       }
     }
+    // The comparison means something only if the workers took part.
+    for (const be of many) assert.ok(be.workerChunks > 0, `${be.name}: workers computed no chunk`);
   });
 
   it('relaxed and simd builds agree within rounding (and the relaxed one fuses)', () => {
@@ -161,6 +165,26 @@ describe('wasm backend', () => {
     be.gemm(false, false, 0, 3, 4, new Float32Array(0), new Float32Array(12), new Float32Array(0));
     assert.throws(() => be.gemm(false, false, 2, 2, 2, new Float32Array(3), new Float32Array(4), new Float32Array(4)), RangeError);
     assert.throws(() => be.gemm(false, false, 2, 2, 2, new Float32Array(4), new Float32Array(4), new Float32Array(3)), RangeError);
+  });
+
+  it('works on subarray views above 2 GiB (pointers past the i32 sign bit)', () => {
+    const be = make('relaxed', 2);
+    const big = be.alloc(600 << 20); // 2.4 GiB, like a 151936×4096 embedding; untouched pages cost nothing
+    const m = 200, n = 48, k = 333; // above the threading threshold
+    const base = big.length - (m * k + k * n + m * n) - 5;
+    assert.ok(big.byteOffset + base * 4 > 2 ** 31);
+    const rng = new Rng(11);
+    const a = fill(rng, big.subarray(base, base + m * k));
+    const b = fill(rng, big.subarray(base + m * k, base + m * k + k * n));
+    const c = big.subarray(base + m * k + k * n, base + m * k + k * n + m * n);
+    for (const [ta, tb] of COMBOS) {
+      be.gemm(ta, tb, m, n, k, a, b, c);
+      const ref = reference(ta, tb, m, n, k, a, b);
+      for (let i = 0; i < m * n; i++) {
+        assert.ok(Math.abs(c[i]! - ref.c[i]!) <= (k + 2) * U * ref.abs[i]! * 1.01, `C[${i}]`);
+      }
+    }
+    be.release(big);
   });
 
   it('alloc gives views that survive memory growth; release checks ownership', () => {

@@ -47,6 +47,8 @@ export interface WasmBackend extends KernelBackend {
   readonly threads: number;
   alloc(length: number): Float32Array;
   release(array: Float32Array): void;
+  /** Chunks of threaded GEMMs that worker threads (not the caller) computed so far. */
+  readonly workerChunks: number;
   /** Stops the worker threads. The backend must not be used afterwards. */
   close(): void;
 }
@@ -70,6 +72,10 @@ export const CTRL = {
   DONE: 1,
   NCHUNKS: 2,
   STOP: 3,
+  /** Set by a worker whose kernel threw (a bug); the caller then fails instead of waiting. */
+  ERROR: 4,
+  /** Chunks computed by worker threads so far (diagnostics). */
+  WORKER_CHUNKS: 5,
   /** Job parameters (read as Uint32): see postJob. */
   PARAMS: 8,
   WORDS: 32,
@@ -159,6 +165,9 @@ class WasmBackendImpl implements WasmBackend {
       });
       // Idle workers sit in Atomics.wait and must not keep the process alive.
       worker.unref();
+      // A worker that fails to start never claims a chunk, so the other threads do its share;
+      // the listener keeps the error from being rethrown as an uncaught exception.
+      worker.on('error', () => undefined);
       this.workers.push(worker);
     }
     if (opts.warmUp ?? true) this.warmUp();
@@ -331,13 +340,27 @@ class WasmBackendImpl implements WasmBackend {
     this.generation = (this.generation + 1) & 0x7ffff;
     Atomics.store(ctrl, CTRL.CLAIM, this.generation << 12);
     Atomics.notify(ctrl, CTRL.CLAIM);
-    runChunks(ctrl, p, this.exports, this.scratch[0]!);
+    try {
+      runChunks(ctrl, p, this.exports, this.scratch[0]!);
+    } catch (e) {
+      // Workers may still be on chunks of this job; it is unsafe to post another.
+      this.close();
+      throw e;
+    }
     // Wait for chunks other threads are still computing.
     for (;;) {
       const done = Atomics.load(ctrl, CTRL.DONE);
       if (done >= chunks) break;
+      if (Atomics.load(ctrl, CTRL.ERROR)) {
+        this.close();
+        throw new Error('wasm backend: a worker thread failed');
+      }
       Atomics.wait(ctrl, CTRL.DONE, done);
     }
+  }
+
+  get workerChunks(): number {
+    return Atomics.load(this.ctrl, CTRL.WORKER_CHUNKS);
   }
 
   close(): void {
@@ -354,14 +377,15 @@ class WasmBackendImpl implements WasmBackend {
  * Claims and computes chunks of the posted job until none are left; shared by the calling thread
  * and the workers. A claim is a compare-and-swap on (generation, index), and the parameters are
  * read only after a successful claim: the job cannot finish, and so cannot be replaced, while a
- * claimed chunk is outstanding.
+ * claimed chunk is outstanding. Returns the number of chunks computed.
  */
-export function runChunks(ctrl: Int32Array, p: Uint32Array, ex: GemmExports, scratch: number): void {
+export function runChunks(ctrl: Int32Array, p: Uint32Array, ex: GemmExports, scratch: number): number {
+  let ran = 0;
   for (;;) {
     const v = Atomics.load(ctrl, CTRL.CLAIM);
     const nChunks = Atomics.load(ctrl, CTRL.NCHUNKS);
     const idx = v & 0xfff;
-    if (idx >= nChunks || Atomics.load(ctrl, CTRL.STOP)) return;
+    if (idx >= nChunks || Atomics.load(ctrl, CTRL.STOP)) return ran;
     if (Atomics.compareExchange(ctrl, CTRL.CLAIM, v, v + 1) !== v) continue;
     const P = CTRL.PARAMS;
     const m = p[P + 9]!, n = p[P + 10]!, byRows = p[P + 11] === 1, chunk = p[P + 12]!;
@@ -371,6 +395,7 @@ export function runChunks(ctrl: Int32Array, p: Uint32Array, ex: GemmExports, scr
       p[P]!, p[P + 1]!, p[P + 2]!, p[P + 3]!, p[P + 4]!, p[P + 5]!, p[P + 6]!, p[P + 7]!, p[P + 8]!,
       byRows ? lo : 0, byRows ? hi : m, byRows ? 0 : lo, byRows ? n : hi, scratch,
     );
+    ran++;
     if (Atomics.add(ctrl, CTRL.DONE, 1) + 1 === nChunks) Atomics.notify(ctrl, CTRL.DONE);
   }
 }

@@ -22,7 +22,14 @@ const params = new Uint32Array(init.memory.buffer, 0, CTRL.WORDS);
 
 for (;;) {
   if (Atomics.load(ctrl, CTRL.STOP)) break;
-  runChunks(ctrl, params, ex, init.scratch);
+  try {
+    const n = runChunks(ctrl, params, ex, init.scratch);
+    if (n > 0) Atomics.add(ctrl, CTRL.WORKER_CHUNKS, n);
+  } catch (e) {
+    Atomics.store(ctrl, CTRL.ERROR, 1);
+    Atomics.notify(ctrl, CTRL.DONE);
+    throw e;
+  }
   const v = Atomics.load(ctrl, CTRL.CLAIM);
   if ((v & 0xfff) < Atomics.load(ctrl, CTRL.NCHUNKS)) continue;
   Atomics.wait(ctrl, CTRL.CLAIM, v);
