@@ -1,0 +1,38 @@
+/** What a tensor is, independent of its values. */
+export type TensorRole =
+  | 'embedding'
+  | 'head'
+  | 'attn_q'
+  | 'attn_k'
+  | 'attn_v'
+  | 'attn_o'
+  | 'mlp_gate'
+  | 'mlp_up'
+  | 'mlp_down'
+  | 'norm'
+  | 'bias'
+  | 'other';
+
+export interface TensorRecord {
+  /** Name in the HF checkpoint. */
+  hfName: string;
+  /** Name of the parameter in the MLX model (null: the MLX model has no such parameter, e.g. a tied lm_head). */
+  mlxName: string | null;
+  /** MLX module path (mlxName without `.weight`/`.bias`), the key used in config `quantization`. */
+  modulePath: string | null;
+  role: TensorRole;
+  layer: number | null;
+  /** True when the MLX module is an nn.Linear / nn.Embedding weight (has to_quantized). */
+  quantizable: boolean;
+}
+
+/** One architecture family: how HF names map to the MLX model, like mlx-lm's models/*.py sanitize. */
+export interface Architecture {
+  readonly modelTypes: readonly string[];
+  /** Whether embeddings are tied for this config (mlx-lm's ModelArgs default when the key is missing). */
+  tied(config: Record<string, unknown>): boolean;
+  /** Describe one HF tensor. */
+  describe(hfName: string, shape: number[], tied: boolean): TensorRecord;
+  /** Sort key so that output tensors follow MLX module-construction order (tree_flatten of parameters). */
+  orderKey(mlxName: string): string;
+}

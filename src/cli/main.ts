@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { SwanError } from '../errors.js';
+import { analyzeCommand } from './commands/analyze.js';
+import { demoCommand } from './commands/demo.js';
+import { inspectCommand } from './commands/inspect.js';
+import { quantizeCommand } from './commands/quantize.js';
+
+const program = new Command('swan')
+  .description('data-free mixed-precision quantization of HuggingFace LLMs into MLX format (SWAN)')
+  .version('0.1.0')
+  .addCommand(analyzeCommand())
+  .addCommand(quantizeCommand())
+  .addCommand(inspectCommand())
+  .addCommand(demoCommand());
+
+try {
+  program.parse();
+} catch (e) {
+  // One line naming the file and the problem; the stack only on request.
+  const msg = e instanceof SwanError ? e.message : (e as Error).message?.split('\n')[0] ?? String(e);
+  process.stderr.write(`swan: error: ${msg}\n`);
+  if (process.env.SWAN_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,66 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { FloatDType } from '../io/float.js';
+import { dtypeFromName } from '../plan/format.js';
+import { DEFAULT_SWAN_CONFIG, type SwanConfig } from '../plan/swan-rules.js';
+import { DEFAULT_SEED } from '../rng.js';
+
+export function intIn(allowed: number[]) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!allowed.includes(n)) throw new InvalidArgumentError(`must be one of ${allowed.join(', ')}`);
+    return n;
+  };
+}
+
+export function nonNegInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+export function unitFloat(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number in [0, 1]');
+  return n;
+}
+
+export function dtypeArg(v: string): FloatDType {
+  const d = dtypeFromName(v);
+  if (!d) throw new InvalidArgumentError('must be float16, bfloat16 or float32');
+  return d;
+}
+
+/** Options shared by analyze and quantize: seed, SWAN thresholds and patterns, group size, dtype. */
+export function addAnalysisOptions(cmd: Command): Command {
+  return cmd
+    .option('--seed <n>', 'seed of every random draw (same seed, same output)', nonNegInt, DEFAULT_SEED)
+    .option('--threshold-2bit <x>', 'composite score at or below which a tensor gets 2-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold2)
+    .option('--threshold-8bit <x>', 'composite score at or above which a tensor gets 8-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold8)
+    .option('--threshold-16bit <x>', 'composite score at or above which a tensor stays 16-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold16)
+    .option('--protect <pattern...>', 'extra name patterns kept in 16-bit (case-insensitive substrings)')
+    .option('--sensitive <pattern...>', 'name patterns given at least 8-bit')
+    .option('--q-group-size <n>', 'group size of the 4-bit tier (uniform: of every layer)', intIn([32, 64, 128]), 64)
+    .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg);
+}
+
+export interface AnalysisFlags {
+  seed: number;
+  threshold2bit: number;
+  threshold8bit: number;
+  threshold16bit: number;
+  protect?: string[];
+  sensitive?: string[];
+  qGroupSize: number;
+  dtype?: FloatDType;
+}
+
+export function swanConfigFrom(f: AnalysisFlags): SwanConfig {
+  return {
+    ...DEFAULT_SWAN_CONFIG,
+    threshold2: f.threshold2bit,
+    threshold8: f.threshold8bit,
+    threshold16: f.threshold16bit,
+    protectedPatterns: [...DEFAULT_SWAN_CONFIG.protectedPatterns, ...(f.protect ?? [])],
+    sensitivePatterns: [...(f.sensitive ?? [])],
+  };
+}

@@ -1,0 +1,28 @@
+import cliProgress from 'cli-progress';
+
+/** A progress bar on stderr when it is a terminal (and not --quiet); silent otherwise. */
+export function progressBar(label: string, enabled: boolean): { update(done: number, total: number, name: string): void; stop(): void } {
+  if (!enabled || !process.stderr.isTTY) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label.padEnd(9)} {bar} {value}/{total} {name}`,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(done, total, name) {
+      if (!started) {
+        bar.start(total, 0, { name: '' });
+        started = true;
+      }
+      bar.update(done, { name: name.length > 48 ? '…' + name.slice(-47) : name });
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import type { MetricScores, RawMetrics } from './metrics/index.js';
+import type { Classification, Decision, SwanConfig } from './plan/swan-rules.js';
+
+/**
+ * The manifest: every score and decision, following the reference tool's schema (swan-reference.md
+ * §1.6) so its consumers can read it, plus what swan adds: raw metric values, the format actually
+ * written and its exact bytes, and true output size in the summary.
+ */
+
+/** Output format of one tensor as stored in the manifest (MLX's own spelling). */
+export type ManifestFormat =
+  | { bits: number; group_size: number; mode: 'affine' }
+  | { float: string }
+  | { dropped: string };
+
+export interface ManifestTensor {
+  shape: number[];
+  dtype: string;
+  num_params: number;
+  classification: Classification;
+  scores: MetricScores;
+  composite_score: number;
+  decision: Decision;
+  /** swan: raw metric values before normalisation (null when the tensor was not scored). */
+  raw_metrics: RawMetrics | null;
+  /** swan: the MLX name, role and layer. */
+  mlx_name: string | null;
+  role: string;
+  layer: number | null;
+  /** swan: what is written and its exact bytes (weight + scales + biases). */
+  format: ManifestFormat;
+  bytes: number;
+}
+
+export interface BitsBucket {
+  params: number;
+  percentage: number;
+}
+
+export interface ManifestSummary {
+  total_params: number;
+  bits_distribution: Record<string, BitsBucket>;
+  estimated_size_gb: number;
+  average_bits: number;
+  /** Kept for schema compatibility; null so that manifests are byte-identical run to run. */
+  analysis_time_seconds: number | null;
+  tensor_count: number;
+  /** swan: the real output. */
+  output_bytes: number;
+  output_params: number;
+  true_bpw: number;
+  nominal_average_bits: number;
+  format_distribution: Record<string, { tensors: number; params: number; bytes: number }>;
+}
+
+export interface Manifest {
+  swan_version: string;
+  model: string;
+  model_type: string;
+  seed: number;
+  dtype: string;
+  q_group_size: number;
+  config: {
+    sensitivity_threshold_2bit: number;
+    sensitivity_threshold_8bit: number;
+    sensitivity_threshold_16bit: number;
+    default_bits: number;
+    metric_weights: MetricScores;
+    svd_rank: number;
+    min_tensor_params: number;
+    protected_patterns: string[];
+    sensitive_patterns: string[];
+  };
+  total_layers: number;
+  total_tensors: number;
+  shards: Record<string, { file: string; tensors: Record<string, ManifestTensor> }>;
+  summary: ManifestSummary;
+}
+
+export function manifestConfig(c: SwanConfig): Manifest['config'] {
+  return {
+    sensitivity_threshold_2bit: c.threshold2,
+    sensitivity_threshold_8bit: c.threshold8,
+    sensitivity_threshold_16bit: c.threshold16,
+    default_bits: c.defaultBits,
+    metric_weights: { ...c.weights },
+    svd_rank: c.svdRank,
+    min_tensor_params: c.minTensorParams,
+    protected_patterns: [...c.protectedPatterns],
+    sensitive_patterns: [...c.sensitivePatterns],
+  };
+}
+
+/** All tensor entries of a manifest, flattened across shards. */
+export function manifestTensors(m: { shards: Manifest['shards'] }): Map<string, ManifestTensor> {
+  const out = new Map<string, ManifestTensor>();
+  for (const shard of Object.values(m.shards)) for (const [name, t] of Object.entries(shard.tensors)) out.set(name, t);
+  return out;
+}

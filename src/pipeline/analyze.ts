@@ -1,0 +1,107 @@
+import { basename, relative } from 'node:path';
+import { readTensorF32 } from '../io/safetensors.js';
+import { computeMetrics, reduceTo2D, type MetricScores, type RawMetrics } from '../metrics/index.js';
+import type { TensorRecord } from '../arch/types.js';
+import { DEFAULT_SEED } from '../rng.js';
+import {
+  classify,
+  compositeScore,
+  DEFAULT_SWAN_CONFIG,
+  isOneD,
+  recommendBits,
+  validateSwanConfig,
+  type Classification,
+  type Decision,
+  type SwanConfig,
+} from '../plan/swan-rules.js';
+import { numel } from '../plan/format.js';
+import type { FloatDType } from '../io/float.js';
+import { openModel, type ModelSource } from './source.js';
+
+/** The analysis of one tensor: pure evidence, no output format yet. */
+export interface TensorAnalysis {
+  name: string;
+  file: string;
+  shape: number[];
+  sourceDType: string;
+  record: TensorRecord;
+  classification: Classification;
+  scores: MetricScores;
+  raw: RawMetrics | null;
+  composite: number;
+  decision: Decision;
+  seconds: number;
+}
+
+export interface AnalyzeOptions {
+  seed?: number;
+  swan?: SwanConfig;
+  dtype?: FloatDType;
+  onTensor?: (done: number, total: number, a: TensorAnalysis) => void;
+}
+
+export interface ModelAnalysis {
+  source: ModelSource;
+  seed: number;
+  swan: SwanConfig;
+  tensors: TensorAnalysis[];
+  seconds: number;
+}
+
+const ZERO_SCORES: MetricScores = { svd: 0, kurtosis: 0, output_sensitivity: 0, error_proxy: 0 };
+
+/** Score every tensor of an HF model once, one tensor in memory at a time. */
+export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnalysis {
+  const swan = opts.swan ?? DEFAULT_SWAN_CONFIG;
+  validateSwanConfig(swan);
+  const seed = opts.seed ?? DEFAULT_SEED;
+  const source = openModel(dir, { dtype: opts.dtype });
+  const started = performance.now();
+  const tensors: TensorAnalysis[] = [];
+  for (const { info, record } of source.entries) {
+    const t0 = performance.now();
+    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info));
+    a.file = basename(info.file);
+    a.sourceDType = info.dtype;
+    a.seconds = (performance.now() - t0) / 1000;
+    tensors.push(a);
+    opts.onTensor?.(tensors.length, source.entries.length, a);
+  }
+  return { source, seed, swan, tensors, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * SWAN's per-tensor rules (reference §1.2–1.4) with the paper's fix: 1-D tensors and tensors under
+ * min_tensor_params stay 16-bit (the reference code gives tiny 2-D tensors 2-bit, a known bug).
+ * Tensors the MLX model drops (a tied lm_head) are not scored.
+ */
+export function analyzeTensor(
+  name: string,
+  shape: number[],
+  record: TensorRecord,
+  swan: SwanConfig,
+  seed: number,
+  load: () => Float32Array,
+): TensorAnalysis {
+  const base = { name, file: '', shape, sourceDType: '', record, raw: null, seconds: 0 };
+  if (record.mlxName === null) {
+    return { ...base, classification: classify(name, swan), scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: 'dropped_by_mlx' } };
+  }
+  if (isOneD(shape)) {
+    return { ...base, classification: 'protected', scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: '1d_tensor' } };
+  }
+  const classification = classify(name, swan);
+  if (numel(shape) < swan.minTensorParams) {
+    return { ...base, classification, scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: 'small_tensor' } };
+  }
+  const matrix = reduceTo2D(shape, load());
+  const { scores, raw } = computeMetrics(matrix, seed, name);
+  const composite = compositeScore(scores, swan.weights);
+  return { ...base, classification, scores, raw, composite, decision: recommendBits(composite, classification, swan) };
+}
+
+/** Model path as recorded in outputs: relative to the working directory, never an absolute home path. */
+export function displayPath(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return rel && !rel.startsWith('..') ? rel : basename(dir);
+}

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { architectureFor, SUPPORTED_MODEL_TYPES, type Architecture, type TensorRecord } from '../arch/index.js';
+import { SwanError } from '../errors.js';
+import type { FloatDType } from '../io/float.js';
+import { openHfModel, type HfModelDir } from '../io/hf-model.js';
+import type { TensorInfo } from '../io/safetensors.js';
+import { dtypeFromName } from '../plan/format.js';
+
+/** An opened HF model: its tensors, what each one is for MLX, and the target dtype. */
+export interface ModelSource {
+  hf: HfModelDir;
+  modelType: string;
+  arch: Architecture;
+  tied: boolean;
+  /** Target dtype: `--dtype`, else config torch_dtype, else the checkpoint's first float dtype. */
+  dtype: FloatDType;
+  entries: { info: TensorInfo; record: TensorRecord }[];
+  totalLayers: number;
+}
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
+
+export function openModel(dir: string, opts: { dtype?: FloatDType } = {}): ModelSource {
+  const hf = openHfModel(dir);
+  const configPath = join(hf.dir, 'config.json');
+  const modelType = hf.config.model_type;
+  const arch = architectureFor(modelType);
+  if (!arch) {
+    throw new SwanError(
+      configPath,
+      `model_type ${JSON.stringify(modelType)} is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
+    );
+  }
+  let tied: boolean;
+  try {
+    tied = arch.tied(hf.config);
+  } catch (e) {
+    throw new SwanError(configPath, (e as Error).message);
+  }
+  for (const t of hf.tensors) {
+    if (!FLOAT_DTYPES.has(t.dtype) && t.shape.length > 0) {
+      throw new SwanError(t.file, `tensor ${t.name} has dtype ${t.dtype}; swan reads BF16, F16 and F32 checkpoints`);
+    }
+  }
+  const entries = hf.tensors.map((info) => ({ info, record: arch.describe(info.name, info.shape, tied) }));
+  if (!tied && !entries.some((e) => e.record.role === 'head')) {
+    throw new SwanError(configPath, 'tie_word_embeddings is false but the checkpoint has no lm_head.weight');
+  }
+  const configured = typeof hf.config.torch_dtype === 'string' ? dtypeFromName(hf.config.torch_dtype) : undefined;
+  const firstFloat = hf.tensors.find((t) => FLOAT_DTYPES.has(t.dtype))?.dtype as FloatDType | undefined;
+  const dtype = opts.dtype ?? configured ?? firstFloat ?? 'F16';
+  let maxLayer = -1;
+  for (const t of hf.tensors) {
+    const m = /layers\.(\d+)/.exec(t.name);
+    if (m) maxLayer = Math.max(maxLayer, Number(m[1]));
+  }
+  return { hf, modelType: modelType as string, arch, tied, dtype, entries, totalLayers: maxLayer + 1 };
+}
+
+/** Read a small JSON side file of the model (e.g. generation_config.json) if present. */
+export function readOptionalJson(file: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}

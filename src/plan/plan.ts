@@ -1,0 +1,104 @@
+import type { TensorRecord } from '../arch/types.js';
+import type { FloatDType } from '../io/float.js';
+import { formatBytes, formatLabel, nominalBits, numel, sameFormat, type TensorFormat } from './format.js';
+import { thresholdsChoice, uniformChoice, type PlanItem } from './strategies.js';
+
+/** The format chosen for one source tensor. Plain data: the manifest is the plan plus its evidence. */
+export interface PlanEntry {
+  hfName: string;
+  record: TensorRecord;
+  shape: number[];
+  format: TensorFormat;
+  bytes: number;
+  note?: string;
+}
+
+export interface Plan {
+  strategy: 'thresholds' | 'uniform';
+  dtype: FloatDType;
+  /** Top-level `quantization` of config.json; layers that differ get their own entry. */
+  defaultBits: number;
+  defaultGroupSize: number;
+  entries: PlanEntry[];
+}
+
+export type StrategyOptions =
+  | { strategy: 'thresholds'; groupSize: number }
+  | { strategy: 'uniform'; bits: number; groupSize: number };
+
+export function makePlan(items: PlanItem[], dtype: FloatDType, opts: StrategyOptions): Plan {
+  const entries = items.map((item) => {
+    const choice = opts.strategy === 'uniform' ? uniformChoice(item, opts) : thresholdsChoice(item, opts);
+    const e: PlanEntry = {
+      hfName: item.record.hfName,
+      record: item.record,
+      shape: item.shape,
+      format: choice.format,
+      bytes: item.record.mlxName === null ? 0 : formatBytes(choice.format, item.shape, dtype),
+    };
+    if (choice.note) e.note = choice.note;
+    return e;
+  });
+  return {
+    strategy: opts.strategy,
+    dtype,
+    defaultBits: opts.strategy === 'uniform' ? opts.bits : 4,
+    defaultGroupSize: opts.groupSize,
+    entries,
+  };
+}
+
+/** Entries that exist in the MLX model. */
+export function writtenEntries(plan: Plan): PlanEntry[] {
+  return plan.entries.filter((e) => e.record.mlxName !== null);
+}
+
+/**
+ * config.json `quantization`: top-level group_size/bits/mode, then one dict per quantized layer
+ * whose format differs from the top level, in MLX module order (as mlx-lm writes it).
+ */
+export function quantizationConfig(plan: Plan, orderKey: (mlxName: string) => string): Record<string, unknown> {
+  const q: Record<string, unknown> = { group_size: plan.defaultGroupSize, bits: plan.defaultBits, mode: 'affine' };
+  const top: TensorFormat = { kind: 'affine', bits: plan.defaultBits, groupSize: plan.defaultGroupSize };
+  const layers = writtenEntries(plan)
+    .filter((e) => e.format.kind === 'affine' && !sameFormat(e.format, top))
+    .sort((a, b) => cmp(orderKey(a.record.mlxName!), orderKey(b.record.mlxName!)));
+  for (const e of layers) {
+    if (e.format.kind !== 'affine') continue;
+    q[e.record.modulePath!] = { group_size: e.format.groupSize, bits: e.format.bits, mode: 'affine' };
+  }
+  return q;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export interface PlanTotals {
+  bytes: number;
+  params: number;
+  trueBpw: number;
+  nominalBits: number;
+  byFormat: Map<string, { tensors: number; params: number; bytes: number }>;
+}
+
+/** Sizes of what is written: true bits per weight counts scales and biases (mlx-lm's bpw). */
+export function planTotals(plan: Plan): PlanTotals {
+  let bytes = 0;
+  let params = 0;
+  let nominal = 0;
+  const byFormat = new Map<string, { tensors: number; params: number; bytes: number }>();
+  for (const e of writtenEntries(plan)) {
+    const n = numel(e.shape);
+    bytes += e.bytes;
+    params += n;
+    nominal += nominalBits(e.format, plan.dtype) * n;
+    const label = formatLabel(e.format, plan.dtype);
+    const row = byFormat.get(label) ?? { tensors: 0, params: 0, bytes: 0 };
+    row.tensors++;
+    row.params += n;
+    row.bytes += e.bytes;
+    byFormat.set(label, row);
+  }
+  return { bytes, params, trueBpw: params ? (8 * bytes) / params : 0, nominalBits: params ? nominal / params : 0, byFormat };
+}

@@ -1,0 +1,99 @@
+import type { Manifest } from '../manifest.js';
+import { DTYPE_NAMES } from '../plan/format.js';
+import { planTotals, type Plan } from '../plan/plan.js';
+
+export interface CardInput {
+  plan: Plan;
+  manifest?: Manifest;
+  modelType: string;
+  /** HF repo id of the source when known (config `_name_or_path` that looks like org/name). */
+  baseModel?: string;
+  outputName: string;
+  seed?: number;
+  results?: { label: string; text: string; ppl: number; kl?: number }[];
+}
+
+function gb(bytes: number): string {
+  return `${(bytes / 1e9).toFixed(3)} GB (${(bytes / 2 ** 30).toFixed(3)} GiB)`;
+}
+
+/** Allocation table: tensors and parameters per format, with bytes. */
+export function allocationTable(plan: Plan): string {
+  const t = planTotals(plan);
+  const rows = [...t.byFormat.entries()].sort((a, b) => b[1].params - a[1].params);
+  const lines = ['| format | tensors | parameters | share of params | bytes |', '|---|---:|---:|---:|---:|'];
+  for (const [label, r] of rows) {
+    lines.push(`| ${label} | ${r.tensors} | ${r.params.toLocaleString('en-US')} | ${((100 * r.params) / t.params).toFixed(2)}% | ${r.bytes.toLocaleString('en-US')} |`);
+  }
+  lines.push(`| **total** | ${rows.reduce((s, [, r]) => s + r.tensors, 0)} | ${t.params.toLocaleString('en-US')} | 100% | ${t.bytes.toLocaleString('en-US')} |`);
+  return lines.join('\n');
+}
+
+/** The model card README.md: front matter mlx-lm/HF understand, the allocation, sizes, method and usage. */
+export function modelCard(c: CardInput): string {
+  const t = planTotals(c.plan);
+  const front = ['---', 'library_name: mlx', 'pipeline_tag: text-generation', 'tags:', '- mlx', '- swan', '- quantized', '- mixed-precision'];
+  if (c.baseModel) front.push(`base_model: ${c.baseModel}`);
+  front.push('---', '');
+  const method =
+    c.plan.strategy === 'uniform'
+      ? `Uniform affine quantization of every Linear and Embedding layer at ${c.plan.defaultBits} bits, group size ${c.plan.defaultGroupSize} (the same choices as \`mlx_lm.convert -q --q-bits ${c.plan.defaultBits} --q-group-size ${c.plan.defaultGroupSize}\`). Layers whose input dimension the group size does not divide stay in ${DTYPE_NAMES[c.plan.dtype]}.`
+      : [
+          'Mixed precision chosen per tensor by **SWAN** (data-free sensitivity analysis; Black Sheep AI Research, 2026) as implemented by swan:',
+          'each weight tensor is scored by SVD spectral concentration, excess kurtosis, output-noise amplification and a 4-bit reconstruction-error proxy;',
+          `the composite score picks 16-bit (≥ ${c.manifest?.config.sensitivity_threshold_16bit ?? 0.9}), 8-bit g64 (≥ ${c.manifest?.config.sensitivity_threshold_8bit ?? 0.65}), 2-bit g32 (≤ ${c.manifest?.config.sensitivity_threshold_2bit ?? 0.1}) or the default 4-bit g${c.plan.defaultGroupSize}.`,
+          'Embeddings, the output head, norms and 1-D tensors are protected (kept in the model dtype). No calibration data was used.',
+          c.seed !== undefined ? `Random draws are seeded (seed ${c.seed}): the same input gives the same bytes.` : '',
+        ].join(' ');
+  const lines = [
+    ...front,
+    `# ${c.outputName}`,
+    '',
+    `This model was quantized for [MLX](https://github.com/ml-explore/mlx) with swan from a ${c.modelType} checkpoint${c.baseModel ? ` ([${c.baseModel}](https://huggingface.co/${c.baseModel}))` : ''}.`,
+    '',
+    '## Size',
+    '',
+    `- parameters: ${t.params.toLocaleString('en-US')}`,
+    `- bytes on disk (weights, scales, biases): ${t.bytes.toLocaleString('en-US')} = ${gb(t.bytes)}`,
+    `- nominal average bits: ${t.nominalBits.toFixed(3)}`,
+    `- true bits per weight (scales and biases counted, as mlx-lm reports): ${t.trueBpw.toFixed(3)}`,
+    `- dtype of float tensors, scales and biases: ${DTYPE_NAMES[c.plan.dtype]}`,
+    '',
+    '## Allocation',
+    '',
+    allocationTable(c.plan),
+    '',
+    '## Method',
+    '',
+    method,
+    '',
+  ];
+  if (c.results && c.results.length) {
+    lines.push('## Results', '', '| text | perplexity | KL vs source |', '|---|---:|---:|');
+    for (const r of c.results) lines.push(`| ${r.text} | ${r.ppl.toFixed(4)} | ${r.kl === undefined ? '—' : r.kl.toFixed(5)} |`);
+    lines.push('');
+  }
+  lines.push(
+    '## Use with mlx-lm',
+    '',
+    '```bash',
+    'pip install mlx-lm',
+    `mlx_lm.generate --model ${c.outputName} --prompt "Once upon a time"`,
+    '```',
+    '',
+    '```python',
+    'from mlx_lm import load, generate',
+    '',
+    `model, tokenizer = load("${c.outputName}")`,
+    'print(generate(model, tokenizer, prompt="Once upon a time", max_tokens=100))',
+    '```',
+    '',
+  );
+  if (c.plan.strategy !== 'uniform') {
+    const per = [...c.plan.entries].filter((e) => e.record.mlxName !== null);
+    const quantized = per.filter((e) => e.format.kind === 'affine').length;
+    lines.push(`The per-tensor scores and decisions are in \`swan-manifest.json\` (${per.length} tensors, ${quantized} quantized).`, '');
+  }
+  return lines.join('\n');
+}
+

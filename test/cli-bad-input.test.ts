@@ -1,0 +1,149 @@
+/**
+ * f) Bad input through the CLI: a one-line error naming the file and the problem, a non-zero exit,
+ * and no output directory (nor a temporary sibling) left behind.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { copyModel, rewriteHeader, swan } from './helpers/cli.js';
+import { STORIES, tempDir } from './helpers/paths.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+
+let n = 0;
+function damaged(edit: (dir: string) => void): string {
+  const dir = copyModel(STORIES, join(tmp.dir, `bad-${n++}`));
+  edit(dir);
+  return dir;
+}
+
+function expectFailure(dir: string, fileRe: RegExp, problemRe: RegExp): void {
+  const out = join(tmp.dir, `out-${n++}`);
+  const r = swan(['quantize', dir, '-o', out, '--uniform', '-q']);
+  assert.notEqual(r.status, 0);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^swan: error: /);
+  assert.match(lines[0]!, fileRe);
+  assert.match(lines[0]!, problemRe);
+  assert.equal(existsSync(out), false, 'output directory must not exist');
+  assert.deepEqual(readdirSync(tmp.dir).filter((f) => f.includes('swan-tmp')), [], 'no temporary sibling left');
+}
+
+const ST = /model\.safetensors/;
+
+describe('bad input', () => {
+  test('truncated safetensors file', () => {
+    const dir = damaged((d) => {
+      const f = join(d, 'model.safetensors');
+      truncateSync(f, statSync(f).size - 1000);
+    });
+    expectFailure(dir, ST, /trunc|beyond|past|end/i);
+  });
+
+  test('header length past the end of the file', () => {
+    const dir = damaged((d) => {
+      const f = join(d, 'model.safetensors');
+      const buf = readFileSync(f);
+      buf.writeBigUInt64LE(BigInt(buf.length + 10), 0);
+      writeFileSync(f, buf);
+    });
+    expectFailure(dir, ST, /header/i);
+  });
+
+  test('overlapping offsets', () => {
+    const dir = damaged((d) =>
+      rewriteHeader(join(d, 'model.safetensors'), (h) => {
+        const names = Object.keys(h).filter((k) => k !== '__metadata__');
+        const [a, b] = [h[names[0]!], h[names[1]!]];
+        // give b the same span as a (same byte count needed: pick two tensors of equal size)
+        const same = names.map((k) => h[k]).filter((t: any) => t.data_offsets[1] - t.data_offsets[0] === a.data_offsets[1] - a.data_offsets[0]);
+        same[1].data_offsets = [...same[0].data_offsets];
+        void b;
+      }),
+    );
+    expectFailure(dir, ST, /overlap|gap/i);
+  });
+
+  test('offsets out of range', () => {
+    const dir = damaged((d) =>
+      rewriteHeader(join(d, 'model.safetensors'), (h) => {
+        const t = h['model.norm.weight'];
+        t.data_offsets = [t.data_offsets[0] + 10_000_000, t.data_offsets[1] + 10_000_000];
+      }),
+    );
+    expectFailure(dir, ST, /beyond|out of range|past|end/i);
+  });
+
+  test('dtype / shape / byte-count mismatch', () => {
+    const dir = damaged((d) =>
+      rewriteHeader(join(d, 'model.safetensors'), (h) => {
+        h['model.norm.weight'].shape = [65];
+      }),
+    );
+    expectFailure(dir, ST, /model\.norm\.weight.*(bytes|size)|(bytes|size).*model\.norm\.weight/i);
+  });
+
+  test('unsupported dtype', () => {
+    const dir = damaged((d) =>
+      rewriteHeader(join(d, 'model.safetensors'), (h) => {
+        h['model.norm.weight'].dtype = 'Q4_K';
+      }),
+    );
+    expectFailure(dir, ST, /dtype/i);
+  });
+
+  test('integer tensor dtype that swan cannot quantize', () => {
+    const dir = damaged((d) =>
+      rewriteHeader(join(d, 'model.safetensors'), (h) => {
+        // 64 bf16 values = 128 bytes = 32 int32 values
+        h['model.norm.weight'].dtype = 'I32';
+        h['model.norm.weight'].shape = [32];
+      }),
+    );
+    expectFailure(dir, ST, /I32/);
+  });
+
+  test('weight_map entry pointing outside the model directory', () => {
+    const dir = damaged((d) => {
+      const header = readFileSync(join(d, 'model.safetensors'));
+      const n = Number(header.readBigUInt64LE(0));
+      const names = Object.keys(JSON.parse(header.subarray(8, 8 + n).toString())).filter((k) => k !== '__metadata__');
+      const map: Record<string, string> = Object.fromEntries(names.map((k) => [k, 'model.safetensors']));
+      map['model.norm.weight'] = '../outside/model.safetensors';
+      writeFileSync(join(d, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: map }));
+    });
+    expectFailure(dir, /model\.safetensors\.index\.json/, /outside|\.\./i);
+  });
+
+  test('missing config.json', () => {
+    const dir = damaged((d) => rmSync(join(d, 'config.json')));
+    expectFailure(dir, /config\.json/, /missing|not found|no such|does not exist/i);
+  });
+
+  test('unsupported model_type', () => {
+    const dir = damaged((d) => {
+      const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+      c.model_type = 'gpt_bigcode';
+      writeFileSync(join(d, 'config.json'), JSON.stringify(c));
+    });
+    expectFailure(dir, /config\.json/, /gpt_bigcode.*not supported/);
+  });
+
+  test('model directory that does not exist', () => {
+    expectFailure(join(tmp.dir, 'nope'), /nope/, /not exist|no such|missing|not a directory/i);
+  });
+
+  test('existing output directory is refused, and not touched', () => {
+    const out = join(tmp.dir, 'existing');
+    const r1 = swan(['quantize', STORIES, '-o', out, '--uniform', '-q']);
+    assert.equal(r1.status, 0, r1.stderr);
+    const before = readFileSync(join(out, 'config.json'), 'utf8');
+    const r2 = swan(['quantize', STORIES, '-o', out, '--uniform', '-q']);
+    assert.notEqual(r2.status, 0);
+    assert.match(r2.stderr, /already exists/);
+    assert.equal(readFileSync(join(out, 'config.json'), 'utf8'), before);
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * End to end against real mlx-lm (venv made by scripts/setup-venv.sh):
+ * c) swan --uniform equals mlx_lm.convert tensor by tensor, config and index included;
+ * d) SWAN output loads strictly and generates; uniform 8-bit perplexity within 1% of the source.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runPython, venvPython } from '../src/python.js';
+import { execFileSync } from 'node:child_process';
+import { swan } from './helpers/cli.js';
+import { FIXTURES, PY, REPO, STORIES, tempDir } from './helpers/paths.js';
+
+const skip = process.env.SWAN_SKIP_PYTHON ? 'SWAN_SKIP_PYTHON is set' : false;
+const TEXT = join(FIXTURES, 'text', 'tinystories-valid.txt');
+
+describe('real mlx-lm', { skip }, () => {
+  const tmp = tempDir();
+  before(() => venvPython());
+  after(() => tmp.cleanup());
+
+  test('c) swan --uniform 4-bit g64 (CPU rules) equals mlx_lm.convert, tensor by tensor', () => {
+    const ours = join(tmp.dir, 'swan-u4');
+    const ref = join(tmp.dir, 'convert-u4');
+    const r = swan(['quantize', STORIES, '-o', ours, '--uniform', '--q-bits', '4', '--q-group-size', '64', '--mlx-rules', 'cpu']);
+    assert.equal(r.status, 0, r.stderr);
+    execFileSync(venvPython(), ['-m', 'mlx_lm', 'convert', '--hf-path', STORIES, '--mlx-path', ref, '-q', '--q-bits', '4', '--q-group-size', '64'], {
+      stdio: 'pipe',
+    });
+    const report = JSON.parse(runPython(join(PY, 'compare_mlx_dirs.py'), [ours, ref]));
+    assert.deepEqual(report.diffs, []);
+    assert.ok(report.tensors > 40);
+    assert.equal(report.quantization_equal, true);
+    assert.equal(report.quantization_config_equal, true);
+    assert.deepEqual(report.config_a.quantization, { group_size: 64, bits: 4, mode: 'affine' });
+    // Same bytes for config.json and the index, as Python's json.dump(indent=4) writes them.
+    assert.equal(readFileSync(join(ours, 'config.json'), 'utf8'), readFileSync(join(ref, 'config.json'), 'utf8'));
+    assert.equal(
+      readFileSync(join(ours, 'model.safetensors.index.json'), 'utf8'),
+      readFileSync(join(ref, 'model.safetensors.index.json'), 'utf8'),
+    );
+  });
+
+  test('d) SWAN output loads with strict weights and continues "Once upon a time" with a story', () => {
+    const out = join(tmp.dir, 'swan-default');
+    const r = swan(['quantize', STORIES, '-o', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const manifest = JSON.parse(readFileSync(join(out, 'swan-manifest.json'), 'utf8'));
+    const gen = JSON.parse(runPython(join(PY, 'load_generate.py'), [out, 'Once upon a time', '40']));
+    const words = gen.text.match(/[A-Za-z]+/g) ?? [];
+    assert.ok(words.length >= 15, `generated: ${gen.text}`);
+    // Every tensor the manifest says is quantized is a quantized module in mlx-lm, with its bits and group.
+    const expected: Record<string, { bits: number; group_size: number }> = {};
+    for (const shard of Object.values<any>(manifest.shards)) {
+      for (const t of Object.values<any>(shard.tensors)) {
+        if (t.format.bits) expected[t.mlx_name.replace(/\.weight$/, '')] = { bits: t.format.bits, group_size: t.format.group_size };
+      }
+    }
+    assert.ok(Object.keys(expected).length > 0);
+    assert.deepEqual(gen.quantized, expected);
+  });
+
+  test('d) uniform 8-bit perplexity within 1% of the source model (mlx-lm computes both)', () => {
+    const out = join(tmp.dir, 'swan-u8');
+    const r = swan(['quantize', STORIES, '-o', out, '--uniform', '--q-bits', '8']);
+    assert.equal(r.status, 0, r.stderr);
+    const evalArgs = ['--text', TEXT, '--seq-len', '256', '--samples', '24', '--seed', '7'];
+    const src = JSON.parse(runPython(join(REPO, 'scripts', 'mlx_eval.py'), [STORIES, ...evalArgs]));
+    const q8 = JSON.parse(runPython(join(REPO, 'scripts', 'mlx_eval.py'), [out, ...evalArgs]));
+    assert.equal(src.tokens_scored, q8.tokens_scored);
+    assert.ok(src.ppl > 3 && src.ppl < 8, `source ppl ${src.ppl}`);
+    assert.ok(Math.abs(q8.ppl / src.ppl - 1) <= 0.01, `8-bit ppl ${q8.ppl} vs source ${src.ppl}`);
+  });
+
+  test('the output directory has what mlx-lm and a user need', () => {
+    const out = join(tmp.dir, 'swan-default');
+    for (const f of ['config.json', 'model.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'README.md', 'swan-manifest.json']) {
+      assert.ok(existsSync(join(out, f)), f);
+    }
+    const card = readFileSync(join(out, 'README.md'), 'utf8');
+    assert.match(card, /^---\nlibrary_name: mlx\n/);
+    assert.match(card, /true bits per weight/);
+    assert.match(card, /mlx_lm/);
+  });
+});
