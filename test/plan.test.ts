@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { llama } from '../src/arch/llama.js';
+import { qwen3 } from '../src/arch/qwen3.js';
+import { formatBytes, outputTensors } from '../src/plan/format.js';
+import { makePlan, planTotals, quantizationConfig } from '../src/plan/plan.js';
+import { thresholdsChoice, uniformChoice } from '../src/plan/strategies.js';
+import { classify, DEFAULT_SWAN_CONFIG, isOneD, recommendBits } from '../src/plan/swan-rules.js';
+
+const C = DEFAULT_SWAN_CONFIG;
+
+describe('SWAN decision rules (reference recommend_bits, paper thresholds)', () => {
+  test('order and inclusive comparisons', () => {
+    assert.deepEqual(recommendBits(0, 'protected', C), { bits: 16, reason: 'protected_pattern' });
+    assert.equal(recommendBits(0.9, 'default', C).bits, 16);
+    assert.equal(recommendBits(0.899, 'default', C).bits, 8);
+    assert.equal(recommendBits(0.649, 'default', C).bits, 4);
+    assert.equal(recommendBits(0.65, 'default', C).bits, 8);
+    assert.equal(recommendBits(0.3, 'sensitive', C).bits, 8);
+    assert.equal(recommendBits(0.95, 'sensitive', C).bits, 16);
+    assert.equal(recommendBits(0.1, 'default', C).bits, 2);
+    assert.equal(recommendBits(0.1, 'sensitive', C).bits, 8);
+    assert.deepEqual(recommendBits(0.2, 'default', C), { bits: 4, reason: 'default' });
+    assert.equal(recommendBits(0.7, 'default', C).reason, 'composite_score=0.700 >= 8bit_threshold');
+  });
+  test('classification is a case-insensitive substring match; router.weight but not mlp.gate', () => {
+    assert.equal(classify('model.embed_tokens.weight', C), 'protected');
+    assert.equal(classify('model.layers.0.INPUT_LAYERNORM.weight', C), 'protected');
+    assert.equal(classify('model.layers.0.mlp.router.weight', C), 'protected');
+    assert.equal(classify('model.layers.0.mlp.gate.weight', C), 'default');
+    assert.equal(classify('x.q_proj.weight', { ...C, sensitivePatterns: ['q_proj'] }), 'sensitive');
+  });
+  test('1-D test of the reference: ndim ≤ 1 or a 2-D dim of 1', () => {
+    assert.ok(isOneD([64]));
+    assert.ok(isOneD([1, 4096]));
+    assert.ok(!isOneD([2, 4096]));
+  });
+});
+
+describe('formats and plans', () => {
+  const rec = (name: string, shape: number[]) => llama.describe(name, shape, true);
+  test('exact bytes: packed weight + scales + biases in the model dtype', () => {
+    assert.equal(formatBytes({ kind: 'affine', bits: 4, groupSize: 64 }, [128, 256], 'BF16'), 128 * 256 / 2 + 2 * 128 * 4 * 2);
+    assert.equal(formatBytes({ kind: 'affine', bits: 3, groupSize: 32 }, [10, 96], 'F32'), 10 * 96 * 3 / 8 + 2 * 10 * 3 * 4);
+    assert.equal(formatBytes({ kind: 'float' }, [7, 9], 'F16'), 126);
+    const outs = outputTensors('m.q_proj.weight', [8, 128], { kind: 'affine', bits: 6, groupSize: 32 }, 'F16');
+    assert.deepEqual(outs.map((o) => [o.name, o.dtype, o.shape]), [
+      ['m.q_proj.weight', 'U32', [8, 24]],
+      ['m.q_proj.scales', 'F16', [8, 4]],
+      ['m.q_proj.biases', 'F16', [8, 4]],
+    ]);
+  });
+  test('thresholds: 8-bit g64, 2-bit g32, 4-bit at --q-group-size; non-dividing dims stay float', () => {
+    const q = rec('model.layers.0.self_attn.q_proj.weight', [64, 128]);
+    assert.deepEqual(thresholdsChoice({ record: q, shape: [64, 128], decision: { bits: 8, reason: '' } }, { groupSize: 128 }).format, { kind: 'affine', bits: 8, groupSize: 64 });
+    assert.deepEqual(thresholdsChoice({ record: q, shape: [64, 128], decision: { bits: 2, reason: '' } }, { groupSize: 128 }).format, { kind: 'affine', bits: 2, groupSize: 32 });
+    assert.deepEqual(thresholdsChoice({ record: q, shape: [64, 128], decision: { bits: 4, reason: '' } }, { groupSize: 128 }).format, { kind: 'affine', bits: 4, groupSize: 128 });
+    const down = rec('model.layers.0.mlp.down_proj.weight', [64, 172]);
+    const c = thresholdsChoice({ record: down, shape: [64, 172], decision: { bits: 4, reason: '' } }, { groupSize: 64 });
+    assert.equal(c.format.kind, 'float');
+    assert.match(c.note!, /172/);
+    const norm = rec('model.norm.weight', [64]);
+    assert.equal(uniformChoice({ record: norm, shape: [64], decision: { bits: 4, reason: '' } }, { bits: 4, groupSize: 64 }).format.kind, 'float');
+  });
+  test('config quantization: top level, then per-layer dicts only where different, in MLX module order', () => {
+    const items = [
+      ['model.layers.0.mlp.up_proj.weight', 8],
+      ['model.layers.0.mlp.down_proj.weight', 2],
+      ['model.layers.0.self_attn.q_proj.weight', 4],
+      ['model.embed_tokens.weight', 16],
+    ].map(([n, b]) => ({ record: rec(n as string, [64, 128]), shape: [64, 128], decision: { bits: b as 4, reason: '' } }));
+    const plan = makePlan(items, 'BF16', { strategy: 'thresholds', groupSize: 64 });
+    const q = quantizationConfig(plan, llama.orderKey);
+    assert.deepEqual(Object.keys(q), ['group_size', 'bits', 'mode', 'model.layers.0.mlp.down_proj', 'model.layers.0.mlp.up_proj']);
+    assert.deepEqual(q['model.layers.0.mlp.down_proj'], { group_size: 32, bits: 2, mode: 'affine' });
+    const t = planTotals(plan);
+    assert.equal(t.params, 4 * 64 * 128);
+    assert.equal(t.bytes, plan.entries.reduce((s, e) => s + e.bytes, 0));
+  });
+});
+
+describe('architectures', () => {
+  test('MLX parameter order: embed, layers (q,k,v,o,norms, gate, down, up, layer norms), norm, head', () => {
+    const names = [
+      'lm_head.weight',
+      'model.norm.weight',
+      'model.layers.10.mlp.up_proj.weight',
+      'model.layers.2.post_attention_layernorm.weight',
+      'model.layers.2.mlp.up_proj.weight',
+      'model.layers.2.mlp.down_proj.biases',
+      'model.layers.2.mlp.down_proj.weight',
+      'model.layers.2.self_attn.k_norm.weight',
+      'model.layers.2.self_attn.o_proj.weight',
+      'model.layers.2.self_attn.q_proj.bias',
+      'model.layers.2.self_attn.q_proj.scales',
+      'model.layers.2.self_attn.q_proj.weight',
+      'model.embed_tokens.weight',
+    ];
+    const sorted = [...names].sort((a, b) => (qwen3.orderKey(a) < qwen3.orderKey(b) ? -1 : 1));
+    assert.deepEqual(sorted, [
+      'model.embed_tokens.weight',
+      'model.layers.2.self_attn.q_proj.weight',
+      'model.layers.2.self_attn.q_proj.scales',
+      'model.layers.2.self_attn.q_proj.bias',
+      'model.layers.2.self_attn.o_proj.weight',
+      'model.layers.2.self_attn.k_norm.weight',
+      'model.layers.2.mlp.down_proj.weight',
+      'model.layers.2.mlp.down_proj.biases',
+      'model.layers.2.mlp.up_proj.weight',
+      'model.layers.2.post_attention_layernorm.weight',
+      'model.layers.10.mlp.up_proj.weight',
+      'model.norm.weight',
+      'lm_head.weight',
+    ]);
+  });
+  test('tied lm_head is dropped; roles; quantizable only Linear/Embedding weights', () => {
+    assert.equal(llama.describe('lm_head.weight', [512, 64], true).mlxName, null);
+    assert.equal(llama.describe('lm_head.weight', [512, 64], false).mlxName, 'lm_head.weight');
+    assert.equal(llama.describe('model.layers.0.self_attn.rotary_emb.inv_freq', [4], true).mlxName, null);
+    const b = llama.describe('model.layers.0.self_attn.q_proj.bias', [64], true);
+    assert.equal(b.role, 'bias');
+    assert.equal(b.quantizable, false);
+    assert.equal(llama.describe('model.embed_tokens.weight', [512, 64], true).quantizable, true);
+    assert.throws(() => qwen3.tied({}), /tie_word_embeddings/);
+    assert.equal(llama.tied({}), true);
+  });
+});
