@@ -6,7 +6,7 @@ import { Rng } from '../rng.js';
 
 /** Shapes of a Llama/Qwen-style decoder to generate. */
 export interface SynthShape {
-  modelType: 'llama' | 'qwen3';
+  modelType: 'llama' | 'mistral' | 'qwen2' | 'qwen3';
   hidden: number;
   intermediate: number;
   layers: number;
@@ -27,6 +27,13 @@ export const DEMO_SHAPE: SynthShape = {
   headDim: 32,
   vocab: 2048,
   tied: true,
+};
+
+const ARCH_CLASS: Record<SynthShape['modelType'], string> = {
+  llama: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
 };
 
 /** Qwen3-0.6B: hidden 1024, intermediate 3072, 28 layers, 16 q / 8 kv heads of 128, vocab 151936, tied. */
@@ -61,6 +68,14 @@ export function synthTensors(s: SynthShape): SynthTensor[] {
       { name: `${p}.self_attn.v_proj.weight`, shape: [kv, s.hidden], tail: 0, rank: 0 },
       { name: `${p}.self_attn.o_proj.weight`, shape: [s.hidden, q], tail: 0.15, rank: 0 },
     );
+    if (s.modelType === 'qwen2') {
+      // Qwen2 attention has additive q/k/v biases (kept in float by MLX).
+      out.push(
+        { name: `${p}.self_attn.q_proj.bias`, shape: [q], tail: 0, rank: 0 },
+        { name: `${p}.self_attn.k_proj.bias`, shape: [kv], tail: 0, rank: 0 },
+        { name: `${p}.self_attn.v_proj.bias`, shape: [kv], tail: 0, rank: 0 },
+      );
+    }
     if (s.modelType === 'qwen3') {
       out.push(
         { name: `${p}.self_attn.q_norm.weight`, shape: [s.headDim], tail: -1, rank: 0 },
@@ -123,7 +138,7 @@ export function writeSynthCheckpoint(dir: string, s: SynthShape, opts: { seed?: 
   }
   writer.close();
   const config = {
-    architectures: [s.modelType === 'qwen3' ? 'Qwen3ForCausalLM' : 'LlamaForCausalLM'],
+    architectures: [ARCH_CLASS[s.modelType]],
     model_type: s.modelType,
     hidden_size: s.hidden,
     intermediate_size: s.intermediate,
