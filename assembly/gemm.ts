@@ -274,15 +274,42 @@ function packB(transB: i32, b: usize, ldb: i32, p0: i32, kc: i32, j0: i32, nc: i
   }
 }
 
+/** Rows of op(B) (and columns of op(A)) per packed block: prepacked panels are cut at multiples of it. */
+export function blockK(): i32 {
+  return KC;
+}
+
+/**
+ * Prepacks rows p0..p1 of op(B) (k×n; p0 a multiple of KC) for all n columns into dst, in the layout
+ * gemm reads through preB: the block starting at row pc lies at dst + pc·nPad·4 (nPad = n rounded
+ * up to 8) as ceil(n/8) strips of kc×8. Threads share one packed B instead of each packing it.
+ */
+export function packBPanel(transB: i32, b: usize, ldb: i32, n: i32, p0: i32, p1: i32, dst: usize): void {
+  const nPad = <usize>((n + NR - 1) / NR * NR);
+  for (let pc = p0; pc < p1; pc += KC) {
+    packB(transB, b, ldb, pc, min(KC, p1 - pc), 0, n, dst + <usize>pc * nPad * 4);
+  }
+}
+
+/** As packBPanel, for op(A) (m×k): the block at column pc lies at dst + pc·mPad·4 (mPad = m rounded up to MR). */
+export function packAPanel(transA: i32, a: usize, lda: i32, m: i32, p0: i32, p1: i32, dst: usize): void {
+  const mPad = <usize>((m + MR - 1) / MR * MR);
+  for (let pc = p0; pc < p1; pc += KC) {
+    packA(transA, a, lda, 0, m, pc, min(KC, p1 - pc), dst + <usize>pc * mPad * 4);
+  }
+}
+
 /**
  * Computes the block C[i0..i1, j0..j1] of C = op(A)·op(B) (C row stride ldc floats).
  * op(A) is m×k, op(B) is k×n; lda/ldb are the row strides of A and B as stored.
  * scratch: scratchBytes() of this thread's own memory.
+ * preA / preB: 0, or op(A) / op(B) prepacked by packAPanel / packBPanel; then i0 (for preA) or j0
+ * (for preB) must be a multiple of the tile size. Packing never changes the arithmetic.
  */
 export function gemm(
-  transA: i32, transB: i32, k: i32,
+  transA: i32, transB: i32, m: i32, n: i32, k: i32,
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
-  i0: i32, i1: i32, j0: i32, j1: i32, scratch: usize,
+  i0: i32, i1: i32, j0: i32, j1: i32, scratch: usize, preA: usize, preB: usize,
 ): void {
   const ldcB = <usize>ldc << 2;
   if (k <= 0) {
@@ -294,21 +321,27 @@ export function gemm(
   const pA = (scratch + 63) & ~(<usize>63);
   const pB = pA + <usize>(MC * KC * 4);
   const tmp = pB + <usize>(KC * NC * 4);
+  const mPad = <usize>((m + MR - 1) / MR * MR);
+  const nPad = <usize>((n + NR - 1) / NR * NR);
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = min(NC, j1 - jc);
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
       const first = pc == 0;
-      packB(transB, b, ldb, pc, kc, jc, nc, pB);
+      let bBlock = pB;
+      if (preB) bBlock = preB + <usize>pc * nPad * 4 + <usize>jc * <usize>kc * 4;
+      else packB(transB, b, ldb, pc, kc, jc, nc, pB);
       for (let ic = i0; ic < i1; ic += MC) {
         const mc = min(MC, i1 - ic);
-        packA(transA, a, lda, ic, mc, pc, kc, pA);
+        let aBlock = pA;
+        if (preA) aBlock = preA + <usize>pc * mPad * 4 + <usize>ic * <usize>kc * 4;
+        else packA(transA, a, lda, ic, mc, pc, kc, pA);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
-          const sb = pB + <usize>jr * <usize>kc * 4;
+          const sb = bBlock + <usize>jr * <usize>kc * 4;
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
-            const sa = pA + <usize>ir * <usize>kc * 4;
+            const sa = aBlock + <usize>ir * <usize>kc * 4;
             const cp = c + <usize>(ic + ir) * ldcB + (<usize>(jc + jr) << 2);
             if (mr == MR && nr == NR) {
               kernel(kc, sa, sb, cp, ldcB, first);

@@ -57,12 +57,28 @@ export interface WasmBackend extends KernelBackend {
 export interface GemmExports {
   scratchBytes(): number;
   tileRows(): number;
+  blockK(): number;
   gemm(
-    transA: number, transB: number, k: number,
+    transA: number, transB: number, m: number, n: number, k: number,
     a: number, lda: number, b: number, ldb: number, c: number, ldc: number,
-    i0: number, i1: number, j0: number, j1: number, scratch: number,
+    i0: number, i1: number, j0: number, j1: number, scratch: number, preA: number, preB: number,
   ): void;
+  packAPanel(transA: number, a: number, lda: number, m: number, p0: number, p1: number, dst: number): void;
+  packBPanel(transB: number, b: number, ldb: number, n: number, p0: number, p1: number, dst: number): void;
 }
+
+/** Job kinds: prepack op(A) or op(B) for all threads, or compute chunks of C. */
+export const JOB = { GEMM: 0, PACK_A: 1, PACK_B: 2 } as const;
+
+/** Slots of the posted job's parameters: Int32 indices into the control block, from CTRL.PARAMS (8) on. */
+const PARAM_SLOTS = [
+  'KIND', 'TRANS_A', 'TRANS_B', 'M', 'N', 'K', 'A', 'LDA', 'B', 'LDB', 'C',
+  'PRE_A', 'PRE_B', 'BY_ROWS', 'EXTENT', 'CHUNK',
+] as const;
+export const PARAM = Object.fromEntries(PARAM_SLOTS.map((name, i) => [name, 8 + i])) as Record<
+  (typeof PARAM_SLOTS)[number],
+  number
+>;
 
 /** Layout of the control block shared with the workers (Int32 indices). */
 export const CTRL = {
@@ -76,7 +92,7 @@ export const CTRL = {
   ERROR: 4,
   /** Chunks computed by worker threads so far (diagnostics). */
   WORKER_CHUNKS: 5,
-  /** Job parameters (read as Uint32): see postJob. */
+  /** First slot of the job parameters (read as Uint32; see PARAM). */
   PARAMS: 8,
   WORDS: 32,
 } as const;
@@ -87,6 +103,13 @@ const ALIGN = 64;
 const HEAP_START = 4096; // below: the control block; nothing else of the module uses memory
 /** Below this many flops a GEMM runs on the calling thread only (dispatch costs ~10-50 µs). */
 const THREAD_MIN_FLOPS = 4e6;
+/** Chunks per thread in a threaded job: more balance load better when other processes run. */
+const CHUNKS_PER_THREAD = 4;
+/**
+ * Fewest rows (or columns) of C per chunk, beyond one chunk per thread: every chunk streams the
+ * whole shared packed operand (k × 266 floats, say) from memory, about 2/rows bytes per flop.
+ */
+const MIN_CHUNK_EXTENT = 128;
 
 const wasmDir = new URL('../../wasm/', import.meta.url);
 const modules = new Map<WasmVariant, WasmModule>();
@@ -141,6 +164,7 @@ class WasmBackendImpl implements WasmBackend {
   private readonly params: Uint32Array;
   private readonly scratch: number[] = [];
   private readonly tileRows: number;
+  private readonly blockK: number;
   private readonly workers: Worker[] = [];
   private generation = 0;
   private closed = false;
@@ -157,6 +181,7 @@ class WasmBackendImpl implements WasmBackend {
     this.ctrl = new Int32Array(this.memory.buffer, 0, CTRL.WORDS);
     this.params = new Uint32Array(this.memory.buffer, 0, CTRL.WORDS);
     this.tileRows = this.exports.tileRows();
+    this.blockK = this.exports.blockK();
     const scratchBytes = this.exports.scratchBytes();
     for (let t = 0; t < threads; t++) this.scratch.push(this.allocBytes(scratchBytes));
     for (let t = 1; t < threads; t++) {
@@ -316,24 +341,45 @@ class WasmBackendImpl implements WasmBackend {
     const lda = transA ? m : k;
     const ldb = transB ? k : n;
     const ta = transA ? 1 : 0, tb = transB ? 1 : 0;
-    if (threads <= 1 || this.workers.length === 0) {
-      this.exports.gemm(ta, tb, k, pa, lda, pb, ldb, pc, n, 0, m, 0, n, this.scratch[0]!);
+    if (threads <= 1 || this.workers.length === 0 || k === 0) {
+      this.exports.gemm(ta, tb, m, n, k, pa, lda, pb, ldb, pc, n, 0, m, 0, n, this.scratch[0]!, 0, 0);
       return;
     }
-    // Split C along its longer side into a few chunks per thread, aligned to the register tile.
-    // Each chunk re-packs its share of the other operand, so chunks are kept large.
+    // Split C along its longer side. The operand every chunk needs in full (B for a row split, A
+    // for a column split) is packed once into shared memory, by all threads, so chunks can be
+    // small enough to balance load when other processes take CPU time.
     const byRows = m >= n;
-    const extent = byRows ? m : n;
-    const unit = byRows ? this.tileRows : 8;
+    const tile = byRows ? this.tileRows : 8;
+    const shared = this.allocBytes(byRows ? k * roundUp(n, 8) * 4 : k * roundUp(m, this.tileRows) * 4);
+    try {
+      const p = this.params;
+      p[PARAM.TRANS_A] = ta; p[PARAM.TRANS_B] = tb; p[PARAM.M] = m; p[PARAM.N] = n; p[PARAM.K] = k;
+      p[PARAM.A] = pa; p[PARAM.LDA] = lda; p[PARAM.B] = pb; p[PARAM.LDB] = ldb; p[PARAM.C] = pc;
+      p[PARAM.PRE_A] = byRows ? 0 : shared;
+      p[PARAM.PRE_B] = byRows ? shared : 0;
+      const kBlocks = Math.ceil(k / this.blockK);
+      this.post(byRows ? JOB.PACK_B : JOB.PACK_A, k, this.blockK, Math.min(kBlocks, threads * CHUNKS_PER_THREAD));
+      p[PARAM.BY_ROWS] = byRows ? 1 : 0;
+      const extent = byRows ? m : n;
+      const want = Math.floor(extent / MIN_CHUNK_EXTENT);
+      this.post(JOB.GEMM, extent, tile, Math.max(threads, Math.min(want, threads * CHUNKS_PER_THREAD)));
+    } finally {
+      this.releaseBytes(shared);
+    }
+  }
+
+  /**
+   * Runs job `kind` over [0, extent) in about `nChunks` chunks of whole `unit`s, on all threads;
+   * returns when every chunk is done.
+   */
+  private post(kind: number, extent: number, unit: number, nChunks: number): void {
     const units = Math.ceil(extent / unit);
-    const nChunks = Math.min(units, threads * 3, 4095);
-    const chunk = Math.ceil(units / nChunks) * unit;
+    const chunk = Math.ceil(units / Math.max(1, Math.min(units, nChunks, 4095))) * unit;
     const chunks = Math.ceil(extent / chunk);
     const p = this.params;
-    const P = CTRL.PARAMS;
-    p[P] = ta; p[P + 1] = tb; p[P + 2] = k;
-    p[P + 3] = pa; p[P + 4] = lda; p[P + 5] = pb; p[P + 6] = ldb; p[P + 7] = pc; p[P + 8] = n;
-    p[P + 9] = m; p[P + 10] = n; p[P + 11] = byRows ? 1 : 0; p[P + 12] = chunk;
+    p[PARAM.KIND] = kind;
+    p[PARAM.EXTENT] = extent;
+    p[PARAM.CHUNK] = chunk;
     const ctrl = this.ctrl;
     Atomics.store(ctrl, CTRL.NCHUNKS, chunks);
     Atomics.store(ctrl, CTRL.DONE, 0);
@@ -387,17 +433,34 @@ export function runChunks(ctrl: Int32Array, p: Uint32Array, ex: GemmExports, scr
     const idx = v & 0xfff;
     if (idx >= nChunks || Atomics.load(ctrl, CTRL.STOP)) return ran;
     if (Atomics.compareExchange(ctrl, CTRL.CLAIM, v, v + 1) !== v) continue;
-    const P = CTRL.PARAMS;
-    const m = p[P + 9]!, n = p[P + 10]!, byRows = p[P + 11] === 1, chunk = p[P + 12]!;
+    const chunk = p[PARAM.CHUNK]!;
     const lo = idx * chunk;
-    const hi = Math.min(lo + chunk, byRows ? m : n);
-    ex.gemm(
-      p[P]!, p[P + 1]!, p[P + 2]!, p[P + 3]!, p[P + 4]!, p[P + 5]!, p[P + 6]!, p[P + 7]!, p[P + 8]!,
-      byRows ? lo : 0, byRows ? hi : m, byRows ? 0 : lo, byRows ? n : hi, scratch,
-    );
+    const hi = Math.min(lo + chunk, p[PARAM.EXTENT]!);
+    const m = p[PARAM.M]!, n = p[PARAM.N]!;
+    switch (p[PARAM.KIND]) {
+      case JOB.PACK_A:
+        ex.packAPanel(p[PARAM.TRANS_A]!, p[PARAM.A]!, p[PARAM.LDA]!, m, lo, hi, p[PARAM.PRE_A]!);
+        break;
+      case JOB.PACK_B:
+        ex.packBPanel(p[PARAM.TRANS_B]!, p[PARAM.B]!, p[PARAM.LDB]!, n, lo, hi, p[PARAM.PRE_B]!);
+        break;
+      default: {
+        const byRows = p[PARAM.BY_ROWS] === 1;
+        ex.gemm(
+          p[PARAM.TRANS_A]!, p[PARAM.TRANS_B]!, m, n, p[PARAM.K]!,
+          p[PARAM.A]!, p[PARAM.LDA]!, p[PARAM.B]!, p[PARAM.LDB]!, p[PARAM.C]!, n,
+          byRows ? lo : 0, byRows ? hi : m, byRows ? 0 : lo, byRows ? n : hi,
+          scratch, p[PARAM.PRE_A]!, p[PARAM.PRE_B]!,
+        );
+      }
+    }
     ran++;
     if (Atomics.add(ctrl, CTRL.DONE, 1) + 1 === nChunks) Atomics.notify(ctrl, CTRL.DONE);
   }
+}
+
+function roundUp(x: number, to: number): number {
+  return Math.ceil(x / to) * to;
 }
 
 /** Creates a WebAssembly SIMD backend (synchronously; the module is compiled once per process). */
