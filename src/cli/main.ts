@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { SwanError } from '../errors.js';
+import { closeBackend, installBestBackend, type BackendChoice } from '../kernels/select.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -12,13 +13,20 @@ const program = new Command('swan')
   .addCommand(analyzeCommand())
   .addCommand(quantizeCommand())
   .addCommand(inspectCommand())
-  .addCommand(demoCommand());
+  .addCommand(demoCommand())
+  // The kernel backend (WebAssembly worker threads) lives for one command.
+  .hook('preAction', (_program, action) => {
+    const o = action.opts() as { backend?: BackendChoice; threads?: number };
+    installBestBackend({ backend: o.backend ?? 'auto', threads: o.threads });
+  })
+  .hook('postAction', () => closeBackend());
 
 try {
   program.parse();
 } catch (e) {
   // One line naming the file and the problem; the stack only on request.
   const msg = e instanceof SwanError ? e.message : (e as Error).message?.split('\n')[0] ?? String(e);
+  closeBackend();
   process.stderr.write(`swan: error: ${msg}\n`);
   if (process.env.SWAN_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
   process.exit(1);

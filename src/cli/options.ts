@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { FloatDType } from '../io/float.js';
+import type { BackendChoice } from '../kernels/select.js';
 import { dtypeFromName } from '../plan/format.js';
 import { DEFAULT_SWAN_CONFIG, type SwanConfig } from '../plan/swan-rules.js';
 import { DEFAULT_SEED } from '../rng.js';
@@ -40,7 +41,20 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--protect <pattern...>', 'extra name patterns kept in 16-bit (case-insensitive substrings)')
     .option('--sensitive <pattern...>', 'name patterns given at least 8-bit')
     .option('--q-group-size <n>', 'group size of the 4-bit tier (uniform: of every layer)', intIn([32, 64, 128]), 64)
-    .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg);
+    .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg)
+    .option('--threads <n>', 'threads for the linear algebra (default: all cores)', positiveInt)
+    .option('--backend <name>', 'kernel backend: auto (WebAssembly SIMD, else JS), wasm or js', backendArg, 'auto');
+}
+
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function backendArg(v: string): BackendChoice {
+  if (v !== 'auto' && v !== 'wasm' && v !== 'js') throw new InvalidArgumentError('must be auto, wasm or js');
+  return v;
 }
 
 export interface AnalysisFlags {
