@@ -3,7 +3,10 @@
  * A 4096×4096 and B 4096×266, at 1 and 2 threads, plus the JS backend when it exists.
  * Prints wall-clock GFLOP/s and process CPU time, since the build machine is often shared.
  *
- *   node dist/bench/gemm-bench.js [--reps N] [--size M] [--no-js]
+ *   node dist/bench/gemm-bench.js [--reps N] [--size M] [--no-js] [--simd] [--all]
+ *
+ * --simd also runs the plain-SIMD build; --all adds the other rSVD shapes (Gram YᵀY, Y·R, AᵀQ
+ * with a tall A) at 1 and 2 threads.
  */
 import { cpus } from 'node:os';
 
@@ -80,6 +83,41 @@ async function main(): Promise<void> {
         const pa = new Float32Array(a), pb = new Float32Array(b), pc = new Float32Array(M * N);
         const row = time(be, false, pa, pb, pc, REPS);
         print({ ...row, op: 'NN staged' });
+      }
+      be.close();
+    }
+  }
+  if (args.includes('--all')) {
+    // [label, transA, transB, m, n, k]
+    const shapes: Array<[string, boolean, boolean, number, number, number]> = [
+      ['YᵀY Y 12288×266', true, false, N, N, 12288],
+      ['Y·R Y 12288×266', false, false, 12288, N, N],
+      ['AᵀQ A 32768×4096', true, false, 4096, N, 32768],
+      ['AQ A 32768×4096', false, false, 32768, N, 4096],
+    ];
+    for (const threads of [1, 2]) {
+      const be = createWasmBackend({ threads });
+      for (const [label, ta, tb, m, n, k] of shapes) {
+        const a = be.alloc(m * k), b = be.alloc(k * n), c = be.alloc(m * n);
+        fill(a, 3);
+        fill(b, 4);
+        be.gemm(ta, tb, m, n, k, a, b, c);
+        const reps = Math.max(1, Math.round(3e9 / (2 * m * n * k)));
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        for (let r = 0; r < reps; r++) be.gemm(ta, tb, m, n, k, a, b, c);
+        const wallS = (performance.now() - t0) / 1000 / reps;
+        const cu = process.cpuUsage(cpu0);
+        const cpuS = (cu.user + cu.system) / 1e6 / reps;
+        const flop = 2 * m * n * k;
+        console.log(
+          `${be.name.padEnd(18)} ${label.padEnd(17)} ${(flop / wallS / 1e9).toFixed(1).padStart(6)} GFLOP/s  ` +
+            `wall ${(wallS * 1000).toFixed(1).padStart(7)} ms  cpu ${(cpuS * 1000).toFixed(1).padStart(7)} ms  ` +
+            `(${(flop / cpuS / 1e9).toFixed(1)} GFLOP/s per CPU-second)`,
+        );
+        be.release(a);
+        be.release(b);
+        be.release(c);
       }
       be.close();
     }

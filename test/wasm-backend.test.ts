@@ -98,43 +98,45 @@ describe('wasm backend', () => {
     });
   }
 
-  it('is bit-identical for 1, 2 and 3 threads (row and column splits)', async () => {
-    const one = make('relaxed', 1);
-    const many = [make('relaxed', 2), make('relaxed', 3)];
-    // Workers start asynchronously (until then the caller does every chunk); give them a moment.
-    await new Promise((r) => setTimeout(r, 200));
-    const rng = new Rng(7);
-    // m ≥ n splits rows, m < n splits columns; sizes are large enough to use the threads.
-    for (const [m, n, k] of [[301, 266, 517], [20, 530, 300], [266, 266, 1030]] as const) {
-      for (const [ta, tb] of COMBOS) {
-        const a = fill(rng, one.alloc(m * k));
-        const b = fill(rng, one.alloc(k * n));
-        const want = one.alloc(m * n);
-        one.gemm(ta, tb, m, n, k, a, b, want);
-        for (const be of many) {
-          const got = new Float32Array(m * n);
-          be.gemm(ta, tb, m, n, k, a, b, got); // staged: arrays belong to another backend
-          const wa = be.alloc(m * k), wb = be.alloc(k * n), wc = be.alloc(m * n);
-          wa.set(a);
-          wb.set(b);
-          be.gemm(ta, tb, m, n, k, wa, wb, wc);
-          for (let i = 0; i < m * n; i++) {
-            if (!Object.is(got[i], want[i]) || !Object.is(wc[i], want[i])) {
-              assert.fail(`${be.name} ${m}×${n}×${k} ta=${ta} tb=${tb}: C[${i}] ${got[i]}/${wc[i]} vs ${want[i]}`);
+  for (const variant of ['relaxed', 'simd'] as const) {
+    it(`${variant}: bit-identical for 1, 2 and 3 threads (row and column splits)`, async () => {
+      const one = make(variant, 1);
+      const many = [make(variant, 2), make(variant, 3)];
+      // Workers start asynchronously (until then the caller does every chunk); give them a moment.
+      await new Promise((r) => setTimeout(r, 200));
+      const rng = new Rng(7);
+      // m ≥ n splits rows, m < n splits columns; sizes are large enough to use the threads.
+      for (const [m, n, k] of [[301, 266, 517], [40, 530, 300], [266, 266, 1030]] as const) {
+        for (const [ta, tb] of COMBOS) {
+          const a = fill(rng, one.alloc(m * k));
+          const b = fill(rng, one.alloc(k * n));
+          const want = one.alloc(m * n);
+          one.gemm(ta, tb, m, n, k, a, b, want);
+          for (const be of many) {
+            const got = new Float32Array(m * n);
+            be.gemm(ta, tb, m, n, k, a, b, got); // staged: arrays belong to another backend
+            const wa = be.alloc(m * k), wb = be.alloc(k * n), wc = be.alloc(m * n);
+            wa.set(a);
+            wb.set(b);
+            be.gemm(ta, tb, m, n, k, wa, wb, wc);
+            for (let i = 0; i < m * n; i++) {
+              if (!Object.is(got[i], want[i]) || !Object.is(wc[i], want[i])) {
+                assert.fail(`${be.name} ${m}×${n}×${k} ta=${ta} tb=${tb}: C[${i}] ${got[i]}/${wc[i]} vs ${want[i]}`);
+              }
             }
+            be.release(wa);
+            be.release(wb);
+            be.release(wc);
           }
-          be.release(wa);
-          be.release(wb);
-          be.release(wc);
+          one.release(a);
+          one.release(b);
+          one.release(want);
         }
-        one.release(a);
-        one.release(b);
-        one.release(want);
       }
-    }
-    // The comparison means something only if the workers took part.
-    for (const be of many) assert.ok(be.workerChunks > 0, `${be.name}: workers computed no chunk`);
-  });
+      // The comparison means something only if the workers took part.
+      for (const be of many) assert.ok(be.workerChunks > 0, `${be.name}: workers computed no chunk`);
+    });
+  }
 
   it('relaxed and simd builds agree within rounding (and the relaxed one fuses)', () => {
     const r = make('relaxed'), s = make('simd');
@@ -170,7 +172,7 @@ describe('wasm backend', () => {
   it('works on subarray views above 2 GiB (pointers past the i32 sign bit)', () => {
     const be = make('relaxed', 2);
     const big = be.alloc(600 << 20); // 2.4 GiB, like a 151936×4096 embedding; untouched pages cost nothing
-    const m = 200, n = 48, k = 333; // above the threading threshold
+    const m = 300, n = 64, k = 333; // above the threading threshold
     const base = big.length - (m * k + k * n + m * n) - 5;
     assert.ok(big.byteOffset + base * 4 > 2 ** 31);
     const rng = new Rng(11);

@@ -7,8 +7,12 @@
  *  - worker threads (see wasm-worker.ts) run the same module on the same memory.
  *
  * Threads take chunks of C's rows (or columns when C is wide) from a shared counter, so a thread
- * slowed by other load simply takes fewer chunks. The kernel's summation order depends on k
- * only, so results are bit-identical for any thread count.
+ * slowed by other load simply takes fewer chunks; the operand every chunk needs in full is packed
+ * once, by all threads, before the chunks start. The kernel's summation order depends on k only,
+ * so results are bit-identical for any thread count.
+ *
+ * Usage: `setBackend(createWasmBackend())`; allocate the big matrices with alloc() to skip the
+ * copy into wasm memory that plain Float32Arrays cost on every call.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -101,8 +105,11 @@ const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit; must match --maximumMemory 
 const PAGE = 65536;
 const ALIGN = 64;
 const HEAP_START = 4096; // below: the control block; nothing else of the module uses memory
-/** Below this many flops a GEMM runs on the calling thread only (dispatch costs ~10-50 µs). */
-const THREAD_MIN_FLOPS = 4e6;
+/**
+ * Below this many flops (~0.2 ms on one thread) a GEMM runs on the calling thread only: waking the
+ * workers costs tens of µs per job, and a threaded GEMM posts two jobs (pack, compute).
+ */
+const THREAD_MIN_FLOPS = 1e7;
 /** Chunks per thread in a threaded job: more balance load better when other processes run. */
 const CHUNKS_PER_THREAD = 4;
 /**
@@ -125,22 +132,26 @@ function relaxedAvailable(bytes: Uint8Array): boolean {
   return Wasm.validate(bytes);
 }
 
+let defaultVariant: WasmVariant | undefined;
+
 function loadModule(want?: WasmVariant): { variant: WasmVariant; module: WasmModule } {
-  let variant: WasmVariant = want ?? 'relaxed';
-  const cached = modules.get(variant);
-  if (cached && want) return { variant, module: cached };
-  let bytes = readFileSync(new URL(`gemm-${variant}.wasm`, wasmDir));
-  if (variant === 'relaxed' && !relaxedAvailable(bytes)) {
-    if (want === 'relaxed') throw new Error('wasm backend: relaxed SIMD is not supported by this engine');
-    variant = 'simd';
-    bytes = readFileSync(new URL('gemm-simd.wasm', wasmDir));
-  }
+  let variant = want ?? defaultVariant ?? 'relaxed';
   let module = modules.get(variant);
   if (!module) {
-    // Synchronous compile is fine: the module is a few KB.
-    module = new Wasm.Module(bytes);
-    modules.set(variant, module);
+    let bytes = readFileSync(new URL(`gemm-${variant}.wasm`, wasmDir));
+    if (variant === 'relaxed' && !relaxedAvailable(bytes)) {
+      if (want === 'relaxed') throw new Error('wasm backend: relaxed SIMD is not supported by this engine');
+      variant = 'simd';
+      bytes = readFileSync(new URL('gemm-simd.wasm', wasmDir));
+    }
+    module = modules.get(variant);
+    if (!module) {
+      // Synchronous compile is fine: the module is a few KB.
+      module = new Wasm.Module(bytes);
+      modules.set(variant, module);
+    }
   }
+  if (!want) defaultVariant = variant;
   return { variant, module };
 }
 
@@ -276,8 +287,8 @@ class WasmBackendImpl implements WasmBackend {
   alloc(length: number): Float32Array {
     check(Number.isInteger(length) && length >= 0, `bad alloc length ${length}`);
     const off = this.allocBytes(length * 4);
-    // memory.buffer may hand out a fresh SharedArrayBuffer object (after a grow, or once the old
-    // one was collected), so register whichever object the view is made on.
+    // memory.buffer hands out a fresh SharedArrayBuffer object after this or any other shared
+    // memory in the process grows, so register whichever object the view is made on.
     const buffer = this.memory.buffer;
     this.buffers.add(buffer);
     return new Float32Array(buffer, off, length);
