@@ -1,0 +1,130 @@
+/** CLI behaviour: determinism across runs and thread counts, reference manifests, inspect, analyze, demo. */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { writeSynthCheckpoint } from '../src/synth/checkpoint.js';
+import { swan } from './helpers/cli.js';
+import { STORIES, tempDir } from './helpers/paths.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+
+describe('determinism', () => {
+  const model = join(tmp.dir, 'synth-640');
+  before(() => {
+    // min dim 640 > 512: the randomized SVD path, through the multi-threaded GEMM
+    writeSynthCheckpoint(model, { modelType: 'qwen3', hidden: 640, intermediate: 1280, layers: 1, heads: 5, kvHeads: 5, headDim: 128, vocab: 1024, tied: true });
+  });
+
+  test('same input and options give the same manifest and bytes, for 1 and 2 threads and run to run', () => {
+    const outs = [
+      ['--threads', '1'],
+      ['--threads', '2'],
+      ['--threads', '2'],
+    ].map((flags, i) => {
+      const out = join(tmp.dir, `det-${i}`);
+      const r = swan(['quantize', model, '-o', out, '-q', ...flags]);
+      assert.equal(r.status, 0, r.stderr);
+      return out;
+    });
+    const manifest = (d: string) => readFileSync(join(d, 'swan-manifest.json'));
+    const weights = (d: string) => readFileSync(join(d, 'model.safetensors'));
+    for (const o of outs.slice(1)) {
+      assert.ok(manifest(o).equals(manifest(outs[0]!)), 'manifest bytes');
+      assert.ok(weights(o).equals(weights(outs[0]!)), 'safetensors bytes');
+    }
+    const m = JSON.parse(manifest(outs[0]!).toString());
+    const q = m.shards['model.safetensors'].tensors['model.layers.0.self_attn.q_proj.weight'];
+    assert.ok(q.raw_metrics.svd_concentration > 0 && q.raw_metrics.svd_concentration < 1);
+  });
+
+  test('a different seed changes the random metrics', () => {
+    const a = swan(['analyze', model, '--seed', '1', '-q']);
+    const b = swan(['analyze', model, '--seed', '2', '-q']);
+    assert.equal(a.status, 0, a.stderr);
+    const ta = JSON.parse(a.stdout).shards['model.safetensors'].tensors['model.layers.0.self_attn.q_proj.weight'];
+    const tb = JSON.parse(b.stdout).shards['model.safetensors'].tensors['model.layers.0.self_attn.q_proj.weight'];
+    assert.notEqual(ta.raw_metrics.output_delta, tb.raw_metrics.output_delta);
+    assert.equal(ta.raw_metrics.kurtosis, tb.raw_metrics.kurtosis);
+  });
+});
+
+describe('manifests', () => {
+  test('analyze writes the reference schema plus formats, bytes and true sizes', () => {
+    const file = join(tmp.dir, 'stories-manifest.json');
+    const r = swan(['analyze', STORIES, '-o', file]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /true bpw/);
+    const m = JSON.parse(readFileSync(file, 'utf8'));
+    for (const k of ['model', 'config', 'total_layers', 'total_tensors', 'shards', 'summary']) assert.ok(k in m, k);
+    assert.equal(m.total_layers, 5);
+    assert.equal(m.model.includes('/root') || m.model.startsWith('/'), false, 'no absolute path');
+    const t = m.shards['model.safetensors'].tensors['model.layers.0.mlp.down_proj.weight'];
+    assert.deepEqual(t.shape, [64, 172]);
+    assert.equal(t.dtype, 'torch.bfloat16');
+    assert.deepEqual(t.format, { float: 'bfloat16' }, 'down_proj 172 is not divisible by 64');
+    const norm = m.shards['model.safetensors'].tensors['model.norm.weight'];
+    assert.deepEqual(norm.decision, { bits: 16, reason: '1d_tensor' });
+    const sum = Object.values<any>(m.shards['model.safetensors'].tensors).reduce((s, x) => s + x.bytes, 0);
+    assert.equal(m.summary.output_bytes, sum);
+    assert.equal(m.summary.true_bpw, Math.round((8 * sum / m.summary.output_params) * 1e4) / 1e4);
+  });
+
+  test('quantize --manifest accepts a manifest in the reference tool schema', () => {
+    // The reference writes only decisions (and scores) per shard; give k_proj 8-bit, v_proj 2-bit.
+    const base = JSON.parse(swan(['analyze', STORIES, '-q']).stdout);
+    const ref: any = { model: 'stories260K', config: {}, total_layers: 5, total_tensors: 0, shards: { 'model.safetensors': { file: 'model.safetensors', tensors: {} } }, summary: {} };
+    for (const [name, t] of Object.entries<any>(base.shards['model.safetensors'].tensors)) {
+      let bits = name.endsWith('k_proj.weight') ? 8 : name.endsWith('v_proj.weight') ? 2 : t.decision.bits;
+      if (name.includes('embed')) bits = 16;
+      ref.shards['model.safetensors'].tensors[name] = { shape: t.shape, dtype: 'torch.bfloat16', num_params: t.num_params, classification: 'default', scores: {}, composite_score: 0.3, decision: { bits, reason: 'default' } };
+    }
+    const file = join(tmp.dir, 'reference-manifest.json');
+    writeFileSync(file, JSON.stringify(ref, null, 2));
+    const out = join(tmp.dir, 'from-ref');
+    const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '-q']);
+    assert.equal(r.status, 0, r.stderr);
+    const q = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).quantization;
+    assert.deepEqual(q['model.layers.0.self_attn.k_proj'], { group_size: 64, bits: 8, mode: 'affine' });
+    assert.deepEqual(q['model.layers.0.self_attn.v_proj'], { group_size: 32, bits: 2, mode: 'affine' });
+    assert.equal(q['model.layers.0.self_attn.q_proj'], undefined, '4-bit at the top-level group needs no entry');
+  });
+
+  test('a manifest missing a tensor of the model is a clear error', () => {
+    const file = join(tmp.dir, 'partial.json');
+    writeFileSync(file, JSON.stringify({ shards: { x: { tensors: { 'model.norm.weight': { decision: { bits: 16 } } } } } }));
+    const r = swan(['quantize', STORIES, '--manifest', file, '-o', join(tmp.dir, 'never'), '-q']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /partial\.json.*no decision for tensor/);
+  });
+});
+
+describe('inspect, dry run, demo', () => {
+  test('inspect lists quantized layers with their logical shapes', () => {
+    const out = join(tmp.dir, 'u4');
+    assert.equal(swan(['quantize', STORIES, '-o', out, '--uniform', '-q']).status, 0);
+    const r = swan(['inspect', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /model\.layers\.0\.self_attn\.q_proj\.weight\s+U32\s+64×64\s+4-bit g64/);
+    assert.match(r.stdout, /model\.layers\.0\.mlp\.down_proj\.weight\s+BF16\s+64×172\s+-/);
+    const j = JSON.parse(swan(['inspect', out, '--json']).stdout);
+    assert.equal(j.total_params, 260032);
+  });
+
+  test('--dry-run prints the plan and writes nothing', () => {
+    const out = join(tmp.dir, 'dry');
+    const r = swan(['quantize', STORIES, '-o', out, '--dry-run', '-v']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /dry run/);
+    assert.match(r.stdout, /4-bit g64/);
+    assert.throws(() => readFileSync(join(out, 'config.json')));
+  });
+
+  test('demo runs end to end and prints the allocation and output path', () => {
+    const r = swan(['demo', '--dir', join(tmp.dir, 'demo')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /8-bit g64/);
+    assert.match(r.stdout, /MLX model: .*demo-llama-swan-mlx/);
+  });
+});
