@@ -3,8 +3,9 @@
 //
 // Goto/BLIS structure: pack a KC×NC panel of op(B) into 8-column strips and an MC×KC block of
 // op(A) into MR-row strips, then an MR×8 register-tile micro-kernel (6×8 with FMA, 5×8 without)
-// runs over the packed data. Transposition is absorbed by the packing routines, so AᵀB streams rows of A
-// and never materialises Aᵀ.
+// runs over the packed data. Transposition is absorbed by the packing routines, so AᵀB streams
+// rows of A and never materialises Aᵀ. For threads, packAPanel/packBPanel prepack a whole operand
+// once into shared memory and gemm reads it through preA/preB instead of packing per block.
 //
 // Determinism: every C element is summed over p in KC blocks (fixed by k alone), starting from
 // zero in the first block and from C in later ones, with padded strips computed by the same
