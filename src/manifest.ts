@@ -30,6 +30,24 @@ export interface ManifestTensor {
   /** swan: what is written and its exact bytes (weight + scales + biases). */
   format: ManifestFormat;
   bytes: number;
+  /**
+   * swan: every affine format MLX accepts for this tensor, with exact bytes and the measured
+   * relative error ‖W − deq(Q(W))‖²/‖W‖² (RTN, and with --rounding search). Float is always a
+   * candidate too (error 0). Absent for tensors MLX cannot quantize.
+   */
+  candidates?: ManifestCandidate[];
+  /** swan: weight of this tensor in the damage model (damage = rel_error × importance). */
+  importance?: number;
+  /** swan, budget plans: expected damage of the written format. */
+  damage?: number;
+}
+
+export interface ManifestCandidate {
+  bits: number;
+  group_size: number;
+  bytes: number;
+  rel_error: number;
+  rel_error_search?: number;
 }
 
 export interface BitsBucket {
@@ -73,6 +91,16 @@ export interface Manifest {
   };
   total_layers: number;
   total_tensors: number;
+  /** swan: how the candidates were measured (re-planning needs the same dtype). */
+  measurement?: { dtype: string; mlx_rules: string; rounding_search: boolean };
+  /** swan: the plan written with this manifest. */
+  plan?: {
+    strategy: string;
+    rounding: string;
+    target_bytes?: number;
+    expected_damage?: number;
+    damage_knobs?: Record<string, unknown>;
+  };
   shards: Record<string, { file: string; tensors: Record<string, ManifestTensor> }>;
   summary: ManifestSummary;
 }

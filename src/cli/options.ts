@@ -1,5 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { FloatDType } from '../io/float.js';
+import type { QuantRules } from '../mlx/affine.js';
+import type { Rounding } from '../plan/candidates.js';
+import { parseSize } from '../plan/target.js';
 import type { BackendChoice } from '../kernels/select.js';
 import { dtypeFromName } from '../plan/format.js';
 import { DEFAULT_SWAN_CONFIG, type SwanConfig } from '../plan/swan-rules.js';
@@ -30,6 +33,38 @@ export function dtypeArg(v: string): FloatDType {
   if (!d) throw new InvalidArgumentError('must be float16, bfloat16 or float32');
   return d;
 }
+
+export function rulesArg(v: string): QuantRules {
+  if (v !== 'metal' && v !== 'cpu') throw new InvalidArgumentError('must be metal or cpu');
+  return v;
+}
+
+export function roundingArg(v: string): Rounding {
+  if (v !== 'rtn' && v !== 'search') throw new InvalidArgumentError('must be rtn or search');
+  return v;
+}
+
+export function strategyArg(v: string): 'thresholds' | 'budget' | 'uniform' {
+  if (v !== 'thresholds' && v !== 'budget' && v !== 'uniform') throw new InvalidArgumentError('must be thresholds, budget or uniform');
+  return v;
+}
+
+export function positiveFloat(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+export function sizeArg(v: string): number {
+  try {
+    return parseSize(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+export const MLX_RULES_HELP =
+  "rounding rules of MLX's quantize kernel: metal (Apple GPU, what mlx_lm.convert does on a Mac) or cpu (MLX CPU kernel)";
 
 /** Options shared by analyze and quantize: seed, SWAN thresholds and patterns, group size, dtype. */
 export function addAnalysisOptions(cmd: Command): Command {

@@ -16,10 +16,36 @@ export function allocationSummary(plan: Plan): string {
   ].join('\n');
 }
 
-/** Per-tensor decisions of a plan, for --verbose / dry runs. */
+/** Per-tensor decisions of a plan, for --verbose / dry runs (budget plans: importance and expected damage too). */
 export function planDetails(plan: Plan): string {
-  const rows = plan.entries
-    .filter((e) => e.record.mlxName !== null)
-    .map((e) => [e.hfName, e.shape.join('×'), formatLabel(e.format, plan.dtype), e.bytes.toLocaleString('en-US'), e.note ?? '']);
+  const written = plan.entries.filter((e) => e.record.mlxName !== null);
+  if (plan.budget) {
+    const rows = written.map((e) => [
+      e.hfName,
+      e.shape.join('×'),
+      formatLabel(e.format, plan.dtype),
+      e.bytes.toLocaleString('en-US'),
+      e.importance?.toFixed(2) ?? '',
+      e.damage === undefined ? '' : e.damage.toExponential(2),
+    ]);
+    return textTable(['tensor', 'shape', 'format', 'bytes', 'importance', 'damage'], rows, [false, true, false, true, true, true]);
+  }
+  const rows = written.map((e) => [e.hfName, e.shape.join('×'), formatLabel(e.format, plan.dtype), e.bytes.toLocaleString('en-US'), e.note ?? '']);
   return textTable(['tensor', 'shape', 'format', 'bytes', 'note'], rows, [false, true, false, true, false]);
+}
+
+/** Budget plans: the target against the exact bytes of the plan (empty for other strategies). */
+export function budgetSummary(plan: Plan): string {
+  const lines: string[] = [];
+  if (plan.budget) {
+    const t = planTotals(plan);
+    const target = plan.budget.targetBytes;
+    const pct = (100 * t.bytes) / target;
+    lines.push(
+      `budget: target ${target.toLocaleString('en-US')} bytes (${((8 * target) / t.params).toFixed(3)} bpw), plan ${t.bytes.toLocaleString('en-US')} bytes = ${pct.toFixed(3)}% of target; expected damage ${plan.budget.damage.toExponential(4)}`,
+    );
+    if (pct < 99.5) lines.push(`note: the plan is ${(100 - pct).toFixed(2)}% under the target (no finer combination of formats fits)`);
+  }
+  if (plan.rounding === 'search') lines.push('rounding: per-group scale/bias search (never worse than MLX round-to-nearest on any group)');
+  return lines.map((l) => l + '\n').join('');
 }

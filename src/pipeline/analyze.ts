@@ -15,7 +15,9 @@ import {
   type SwanConfig,
 } from '../plan/swan-rules.js';
 import { numel } from '../plan/format.js';
-import type { FloatDType } from '../io/float.js';
+import { roundToDType, type FloatDType } from '../io/float.js';
+import { measureCandidates, type Candidate, type MeasureOptions } from '../plan/candidates.js';
+import type { QuantRules } from '../mlx/affine.js';
 import { openModel, type ModelSource } from './source.js';
 
 /** The analysis of one tensor: pure evidence, no output format yet. */
@@ -30,6 +32,8 @@ export interface TensorAnalysis {
   raw: RawMetrics | null;
   composite: number;
   decision: Decision;
+  /** Measured affine candidates (bytes, relative error) for the budget strategy; [] when not quantizable. */
+  candidates: Candidate[];
   seconds: number;
 }
 
@@ -37,6 +41,10 @@ export interface AnalyzeOptions {
   seed?: number;
   swan?: SwanConfig;
   dtype?: FloatDType;
+  /** Rules of the MLX quantizer whose error is measured (default metal). */
+  rules?: QuantRules;
+  /** Measure the error of `--rounding search` too (default true). */
+  measureSearch?: boolean;
   onTensor?: (done: number, total: number, a: TensorAnalysis) => void;
 }
 
@@ -45,6 +53,8 @@ export interface ModelAnalysis {
   seed: number;
   swan: SwanConfig;
   tensors: TensorAnalysis[];
+  /** How the candidates were measured (dtype, rules, whether the search error is there). */
+  measure: MeasureOptions;
   seconds: number;
 }
 
@@ -56,18 +66,19 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
   validateSwanConfig(swan);
   const seed = opts.seed ?? DEFAULT_SEED;
   const source = openModel(dir, { dtype: opts.dtype });
+  const measure: MeasureOptions = { dtype: source.dtype, rules: opts.rules ?? 'metal', search: opts.measureSearch ?? true };
   const started = performance.now();
   const tensors: TensorAnalysis[] = [];
   for (const { info, record } of source.entries) {
     const t0 = performance.now();
-    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info));
+    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measure);
     a.file = basename(info.file);
     a.sourceDType = info.dtype;
     a.seconds = (performance.now() - t0) / 1000;
     tensors.push(a);
     opts.onTensor?.(tensors.length, source.entries.length, a);
   }
-  return { source, seed, swan, tensors, seconds: (performance.now() - started) / 1000 };
+  return { source, seed, swan, tensors, measure, seconds: (performance.now() - started) / 1000 };
 }
 
 /**
@@ -82,22 +93,28 @@ export function analyzeTensor(
   swan: SwanConfig,
   seed: number,
   load: () => Float32Array,
+  measure?: MeasureOptions,
 ): TensorAnalysis {
-  const base = { name, file: '', shape, sourceDType: '', record, raw: null, seconds: 0 };
+  const base = { name, file: '', shape, sourceDType: '', record, raw: null, candidates: [] as Candidate[], seconds: 0 };
   if (record.mlxName === null) {
     return { ...base, classification: classify(name, swan), scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: 'dropped_by_mlx' } };
   }
+  // One read of the weights serves the metrics and the candidate measurements.
+  let data: Float32Array | undefined;
+  const weights = () => (data ??= load());
+  const candidates = () => (measure && record.quantizable ? measureCandidates(record, shape, roundToDType(weights(), measure.dtype), measure) : []);
   if (isOneD(shape)) {
-    return { ...base, classification: 'protected', scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: '1d_tensor' } };
+    return { ...base, classification: 'protected', scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: '1d_tensor' }, candidates: candidates() };
   }
   const classification = classify(name, swan);
   if (numel(shape) < swan.minTensorParams) {
-    return { ...base, classification, scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: 'small_tensor' } };
+    return { ...base, classification, scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: 'small_tensor' }, candidates: candidates() };
   }
-  const matrix = reduceTo2D(shape, load());
+  const matrix = reduceTo2D(shape, weights());
   const { scores, raw } = computeMetrics(matrix, seed, name);
   const composite = compositeScore(scores, swan.weights);
-  return { ...base, classification, scores, raw, composite, decision: recommendBits(composite, classification, swan) };
+  // After the metrics: measuring casts the weights to the model dtype in place.
+  return { ...base, classification, scores, raw, composite, decision: recommendBits(composite, classification, swan), candidates: candidates() };
 }
 
 /** Model path as recorded in outputs: relative to the working directory, never an absolute home path. */

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { SwanError } from '../errors.js';
-import { manifestConfig, type Manifest, type ManifestFormat, type ManifestTensor } from '../manifest.js';
-import { DTYPE_NAMES, numel, type TensorFormat } from '../plan/format.js';
+import { manifestConfig, manifestTensors, type Manifest, type ManifestCandidate, type ManifestFormat, type ManifestTensor } from '../manifest.js';
+import type { Candidate } from '../plan/candidates.js';
+import { DEFAULT_DAMAGE_KNOBS, importance } from '../plan/damage.js';
+import { affine, DTYPE_NAMES, dtypeFromName, formatBytes, numel, type TensorFormat } from '../plan/format.js';
 import { planTotals, type Plan } from '../plan/plan.js';
 import type { Decision } from '../plan/swan-rules.js';
 import { displayPath, type ModelAnalysis } from './analyze.js';
@@ -20,6 +22,7 @@ function manifestFormat(f: TensorFormat, dtype: FloatDType, dropped: boolean): M
 export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
   const { source } = analysis;
   const byName = new Map(plan.entries.map((e) => [e.hfName, e]));
+  const knobs = plan.budget?.knobs ?? DEFAULT_DAMAGE_KNOBS;
   const shards: Manifest['shards'] = {};
   for (const a of analysis.tensors) {
     const p = byName.get(a.name)!;
@@ -38,6 +41,11 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
       format: manifestFormat(p.format, plan.dtype, a.record.mlxName === null),
       bytes: p.bytes,
     };
+    if (a.candidates.length > 0) {
+      t.candidates = a.candidates.map(manifestCandidate);
+      t.importance = p.importance ?? importance({ role: a.record.role, layer: a.record.layer, composite: a.composite, tiedHead: source.tied }, source.totalLayers, knobs);
+    }
+    if (p.damage !== undefined) t.damage = p.damage;
     (shards[a.file] ??= { file: a.file, tensors: {} }).tensors[a.name] = t;
   }
   return {
@@ -50,6 +58,12 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
     config: manifestConfig(analysis.swan),
     total_layers: source.totalLayers,
     total_tensors: analysis.tensors.length,
+    measurement: { dtype: DTYPE_NAMES[analysis.measure.dtype], mlx_rules: analysis.measure.rules, rounding_search: analysis.measure.search },
+    plan: {
+      strategy: plan.strategy,
+      rounding: plan.rounding ?? 'rtn',
+      ...(plan.budget ? { target_bytes: plan.budget.targetBytes, expected_damage: plan.budget.damage, damage_knobs: { ...plan.budget.knobs } } : {}),
+    },
     shards,
     summary: summarize(analysis.tensors.map((a) => ({ decision: a.decision, params: numel(a.shape) })), plan),
   };
@@ -87,9 +101,85 @@ function summarize(items: { decision: Decision; params: number }[], plan: Plan):
   };
 }
 
+function manifestCandidate(c: Candidate): ManifestCandidate {
+  if (c.format.kind !== 'affine') throw new Error('internal: float candidates are implicit in the manifest');
+  const m: ManifestCandidate = { bits: c.format.bits, group_size: c.format.groupSize, bytes: c.bytes, rel_error: c.relError };
+  if (c.relErrorSearch !== undefined) m.rel_error_search = c.relErrorSearch;
+  return m;
+}
+
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+function readManifestFile(file: string): Manifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new SwanError(file, `cannot read manifest: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const shards = (parsed as { shards?: unknown }).shards;
+  if (!shards || typeof shards !== 'object') throw new SwanError(file, 'not a SWAN manifest (no "shards" object)');
+  return parsed as Manifest;
+}
+
+/**
+ * The manifest of a plan made from another manifest's measurements: the same evidence, with the
+ * new formats, bytes, damages, plan section and summary.
+ */
+export function replanManifest(file: string, plan: Plan): Manifest {
+  const m = structuredClone(readManifestFile(file));
+  const byName = new Map(plan.entries.map((e) => [e.hfName, e]));
+  const items: { decision: Decision; params: number }[] = [];
+  for (const shard of Object.values(m.shards)) {
+    for (const [name, t] of Object.entries(shard.tensors)) {
+      const p = byName.get(name);
+      if (!p) continue;
+      t.format = manifestFormat(p.format, plan.dtype, p.record.mlxName === null);
+      t.bytes = p.bytes;
+      if (p.importance !== undefined) t.importance = p.importance;
+      if (p.damage !== undefined) t.damage = p.damage;
+      else delete t.damage;
+      items.push({ decision: t.decision, params: numel(t.shape) });
+    }
+  }
+  m.plan = {
+    strategy: plan.strategy,
+    rounding: plan.rounding ?? 'rtn',
+    ...(plan.budget ? { target_bytes: plan.budget.targetBytes, expected_damage: plan.budget.damage, damage_knobs: { ...plan.budget.knobs } } : {}),
+  };
+  m.summary = summarize(items, plan);
+  return m;
+}
+
+/** What re-planning under a budget reads back from a manifest: no second pass over the weights. */
+export interface ManifestMeasurements {
+  dtype: FloatDType;
+  rules: string;
+  search: boolean;
+  tensors: Map<string, { composite: number; candidates: Candidate[] | undefined }>;
+}
+
+/** The stored candidate measurements of a swan manifest (written by `swan analyze` or `swan quantize`). */
+export function readManifestMeasurements(file: string): ManifestMeasurements {
+  const m = readManifestFile(file);
+  const dtype = m.measurement ? dtypeFromName(m.measurement.dtype) : undefined;
+  if (!m.measurement || !dtype) {
+    throw new SwanError(file, 'has no candidate measurements (a reference-tool or older manifest); run `swan analyze` to make one');
+  }
+  const tensors: ManifestMeasurements['tensors'] = new Map();
+  for (const [name, t] of manifestTensors(m)) {
+    const candidates = t.candidates?.map((c): Candidate => {
+      const format = affine(c.bits, c.group_size);
+      const out: Candidate = { format, bytes: formatBytes(format, t.shape, dtype), relError: c.rel_error };
+      if (c.rel_error_search !== undefined) out.relErrorSearch = c.rel_error_search;
+      return out;
+    });
+    tensors.set(name, { composite: Number(t.composite_score ?? 0), candidates });
+  }
+  return { dtype, rules: m.measurement.mlx_rules, search: m.measurement.rounding_search, tensors };
 }
 
 /** A decision per HF tensor name, from a swan manifest or one written by the reference Python tool. */

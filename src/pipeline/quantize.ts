@@ -5,20 +5,35 @@ import { withAtomicDir } from '../io/atomic-dir.js';
 import type { FloatDType } from '../io/float.js';
 import type { Manifest } from '../manifest.js';
 import type { QuantRules } from '../mlx/affine.js';
+import { makeBudgetPlan, type BudgetItem } from '../plan/budget-plan.js';
+import type { Rounding } from '../plan/candidates.js';
+import type { DamageKnobs } from '../plan/damage.js';
+import { DTYPE_NAMES } from '../plan/format.js';
 import { makePlan, type Plan, type StrategyOptions } from '../plan/plan.js';
+import type { SizeTarget } from '../plan/target.js';
 import type { PlanItem } from '../plan/strategies.js';
 import { DEFAULT_SWAN_CONFIG, type SwanConfig } from '../plan/swan-rules.js';
 import { modelCard } from '../report/model-card.js';
 import { DEFAULT_SEED } from '../rng.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from './analyze.js';
-import { buildManifest, readManifestDecisions } from './manifest-build.js';
+import { buildManifest, readManifestDecisions, readManifestMeasurements, replanManifest } from './manifest-build.js';
 import { openModel, type ModelSource } from './source.js';
 import { writeMlxModel } from './write-mlx.js';
 
 export const MANIFEST_FILE = 'swan-manifest.json';
 
 export interface QuantizeOptions {
-  strategy: 'thresholds' | 'uniform';
+  /** thresholds: SWAN as published; uniform: mlx_lm.convert -q; budget: least expected damage within `target`. */
+  strategy: 'thresholds' | 'uniform' | 'budget';
+  /** Size target of the budget strategy (`--target-bpw` / `--target-size`). */
+  target?: SizeTarget;
+  /** rtn (default): bit-exact MLX round-to-nearest; search: per-group scale/bias search. */
+  rounding?: Rounding;
+  /** Damage-model knobs of the budget strategy (docs/allocation.md). */
+  knobs?: DamageKnobs;
+  /** Budget strategy: name patterns kept in float / given at least 8 bits (`--protect` / `--sensitive`). */
+  keepFloat?: string[];
+  atLeast8?: string[];
   /** Uniform bits (`--q-bits`). */
   bits?: number;
   /** `--q-group-size`: uniform group, and SWAN's 4-bit group. */
@@ -50,6 +65,10 @@ export function planModel(
   opts: QuantizeOptions,
 ): { source: ModelSource; plan: Plan; analysis?: ModelAnalysis; manifest?: Manifest } {
   const groupSize = opts.groupSize ?? 64;
+  const rounding = opts.rounding ?? 'rtn';
+  const withRounding = <T extends { plan: Plan }>(r: T): T => ((r.plan.rounding = rounding), r);
+  if (opts.strategy === 'budget' && !opts.target) throw new Error('the budget strategy needs a target (--target-bpw or --target-size)');
+  if (opts.strategy !== 'budget' && opts.target) throw new Error(`a size target needs the budget strategy (got --strategy ${opts.strategy})`);
   if (opts.strategy === 'uniform') {
     const source = openModel(dir, { dtype: opts.dtype });
     const items: PlanItem[] = source.entries.map(({ info, record }) => ({
@@ -58,8 +77,9 @@ export function planModel(
       decision: { bits: 4, reason: 'uniform' },
     }));
     const strategy: StrategyOptions = { strategy: 'uniform', bits: opts.bits ?? 4, groupSize };
-    return { source, plan: makePlan(items, source.dtype, strategy) };
+    return withRounding({ source, plan: makePlan(items, source.dtype, strategy) });
   }
+  if (opts.strategy === 'budget' && opts.manifestFile) return replanFromManifest(dir, opts.manifestFile, opts, rounding);
   const strategy: StrategyOptions = { strategy: 'thresholds', groupSize };
   if (opts.manifestFile) {
     const decisions = readManifestDecisions(opts.manifestFile);
@@ -69,12 +89,58 @@ export function planModel(
       if (!decision) throw new SwanError(opts.manifestFile!, `has no decision for tensor ${info.name} of the model`);
       return { record, shape: info.shape, decision };
     });
-    return { source, plan: makePlan(items, source.dtype, strategy) };
+    return withRounding({ source, plan: makePlan(items, source.dtype, strategy) });
   }
-  const analysis = analyzeModel(dir, { seed: opts.seed ?? DEFAULT_SEED, swan: opts.swan ?? DEFAULT_SWAN_CONFIG, dtype: opts.dtype, onTensor: opts.onAnalyze });
-  const items = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, decision: a.decision }));
-  const plan = makePlan(items, analysis.source.dtype, strategy);
-  return { source: analysis.source, plan, analysis, manifest: buildManifest(analysis, plan) };
+  const analysis = analyzeModel(dir, {
+    seed: opts.seed ?? DEFAULT_SEED,
+    swan: opts.swan ?? DEFAULT_SWAN_CONFIG,
+    dtype: opts.dtype,
+    rules: opts.rules ?? 'metal',
+    onTensor: opts.onAnalyze,
+  });
+  const { source } = analysis;
+  let plan: Plan;
+  if (opts.strategy === 'budget') {
+    const items: BudgetItem[] = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, composite: a.composite, candidates: a.candidates }));
+    plan = makeBudgetPlan(items, source.dtype, budgetOptions(opts, source, rounding));
+  } else {
+    const items = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, decision: a.decision }));
+    plan = makePlan(items, source.dtype, strategy);
+  }
+  plan.rounding = rounding;
+  return { source, plan, analysis, manifest: buildManifest(analysis, plan) };
+}
+
+function budgetOptions(opts: QuantizeOptions, source: ModelSource, rounding: Rounding) {
+  return {
+    target: opts.target!,
+    rounding,
+    totalLayers: source.totalLayers,
+    tied: source.tied,
+    knobs: opts.knobs,
+    keepFloat: opts.keepFloat,
+    atLeast8: opts.atLeast8,
+  };
+}
+
+/** Budget plan from a manifest's stored measurements: seconds, no pass over the weights. */
+function replanFromManifest(dir: string, file: string, opts: QuantizeOptions, rounding: Rounding): { source: ModelSource; plan: Plan; manifest: Manifest } {
+  const meas = readManifestMeasurements(file);
+  const source = openModel(dir, { dtype: opts.dtype });
+  if (meas.dtype !== source.dtype) {
+    throw new SwanError(file, `was measured in ${DTYPE_NAMES[meas.dtype]} but the model is written in ${DTYPE_NAMES[source.dtype]}; pass --dtype ${DTYPE_NAMES[meas.dtype]} or analyse again`);
+  }
+  const rules = opts.rules ?? 'metal';
+  if (meas.rules !== rules) throw new SwanError(file, `was measured with --mlx-rules ${meas.rules}, not ${rules}; pass --mlx-rules ${meas.rules} or analyse again`);
+  if (rounding === 'search' && !meas.search) throw new SwanError(file, 'has no --rounding search measurements; analyse again with --rounding search');
+  const items: BudgetItem[] = source.entries.map(({ info, record }) => {
+    const m = meas.tensors.get(info.name);
+    if (!m) throw new SwanError(file, `has no entry for tensor ${info.name} of the model`);
+    if (record.quantizable && !m.candidates) throw new SwanError(file, `has no candidate measurements for tensor ${info.name}`);
+    return { record, shape: info.shape, composite: m.composite, candidates: m.candidates ?? [] };
+  });
+  const plan = makeBudgetPlan(items, source.dtype, budgetOptions(opts, source, rounding));
+  return { source, plan, manifest: replanManifest(file, plan) };
 }
 
 function baseModelId(config: Record<string, unknown>): string | undefined {

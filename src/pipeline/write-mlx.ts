@@ -6,6 +6,7 @@ import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjs
 import { readTensorBytes, readTensorF32, type TensorInfo } from '../io/safetensors.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { quantizeAffine, type QuantRules } from '../mlx/affine.js';
+import { quantizeAffineSearch } from '../mlx/rounding-search.js';
 import { numel, outputTensors, type OutputTensor } from '../plan/format.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
 import type { ModelSource } from './source.js';
@@ -78,7 +79,12 @@ function encodeEntry(info: TensorInfo, entry: PlanEntry, plan: Plan, rules: Quan
   // MLX casts every float parameter to the target dtype before quantizing.
   const w = roundToDType(readTensorF32(info), plan.dtype);
   const cols = entry.shape[entry.shape.length - 1]!;
-  const q = quantizeAffine(w, numel(entry.shape) / cols, cols, entry.format.bits, entry.format.groupSize, rules);
+  const rows = numel(entry.shape) / cols;
+  const { bits, groupSize } = entry.format;
+  const q =
+    plan.rounding === 'search'
+      ? quantizeAffineSearch(w, rows, cols, bits, groupSize, plan.dtype, rules)
+      : quantizeAffine(w, rows, cols, bits, groupSize, rules);
   const base = name.replace(/\.weight$/, '');
   return new Map([
     [name, new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength)],

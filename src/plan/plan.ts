@@ -1,5 +1,7 @@
 import type { TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
+import type { Rounding } from './candidates.js';
+import type { DamageKnobs } from './damage.js';
 import { formatBytes, formatLabel, nominalBits, numel, sameFormat, type TensorFormat } from './format.js';
 import { thresholdsChoice, uniformChoice, type PlanItem } from './strategies.js';
 
@@ -11,10 +13,25 @@ export interface PlanEntry {
   format: TensorFormat;
   bytes: number;
   note?: string;
+  /** Budget plans: expected damage of the chosen format (relError × importance). */
+  damage?: number;
+  /** Budget plans: the tensor's weight in the damage model. */
+  importance?: number;
+}
+
+/** What a budget plan was solved for. */
+export interface BudgetInfo {
+  targetBytes: number;
+  /** Total expected damage of the plan. */
+  damage: number;
+  knobs: DamageKnobs;
 }
 
 export interface Plan {
-  strategy: 'thresholds' | 'uniform';
+  strategy: 'thresholds' | 'uniform' | 'budget';
+  /** How quantized layers are rounded when written (default rtn: bit-exact MLX). */
+  rounding?: Rounding;
+  budget?: BudgetInfo;
   dtype: FloatDType;
   /** Top-level `quantization` of config.json; layers that differ get their own entry. */
   defaultBits: number;

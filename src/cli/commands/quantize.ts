@@ -1,14 +1,31 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import type { QuantRules } from '../../mlx/affine.js';
 import { planModel, quantizeModel, type QuantizeOptions } from '../../pipeline/quantize.js';
-import { addAnalysisOptions, intIn, swanConfigFrom, type AnalysisFlags } from '../options.js';
+import type { Rounding } from '../../plan/candidates.js';
+import type { SizeTarget } from '../../plan/target.js';
+import {
+  addAnalysisOptions,
+  intIn,
+  MLX_RULES_HELP,
+  positiveFloat,
+  roundingArg,
+  rulesArg,
+  sizeArg,
+  strategyArg,
+  swanConfigFrom,
+  type AnalysisFlags,
+} from '../options.js';
 import { progressBar } from '../progress.js';
-import { allocationSummary, planDetails } from '../summary.js';
+import { allocationSummary, budgetSummary, planDetails } from '../summary.js';
 
 interface QuantizeFlags extends AnalysisFlags {
   output: string;
   manifest?: string;
   uniform?: boolean;
+  strategy?: 'thresholds' | 'budget' | 'uniform';
+  targetBpw?: number;
+  targetSize?: number;
+  rounding: Rounding;
   qBits: number;
   mlxRules: QuantRules;
   overwrite?: boolean;
@@ -17,9 +34,16 @@ interface QuantizeFlags extends AnalysisFlags {
   quiet?: boolean;
 }
 
-function rulesArg(v: string): QuantRules {
-  if (v !== 'metal' && v !== 'cpu') throw new InvalidArgumentError('must be metal or cpu');
-  return v;
+/** --strategy, --uniform and the targets: budget when a target is given, thresholds otherwise. */
+function strategyOf(flags: QuantizeFlags): { strategy: QuantizeOptions['strategy']; target?: SizeTarget } {
+  if (flags.targetBpw !== undefined && flags.targetSize !== undefined) throw new Error('give --target-bpw or --target-size, not both');
+  const target: SizeTarget | undefined =
+    flags.targetBpw !== undefined ? { bpw: flags.targetBpw } : flags.targetSize !== undefined ? { bytes: flags.targetSize } : undefined;
+  if (flags.uniform && flags.strategy && flags.strategy !== 'uniform') throw new Error(`--uniform contradicts --strategy ${flags.strategy}`);
+  const strategy = flags.uniform ? 'uniform' : (flags.strategy ?? (target ? 'budget' : 'thresholds'));
+  if (strategy === 'budget' && !target) throw new Error('--strategy budget needs --target-bpw or --target-size');
+  if (strategy !== 'budget' && target) throw new Error(`--target-bpw/--target-size need --strategy budget (got ${strategy})`);
+  return { strategy, target };
 }
 
 export function quantizeCommand(): Command {
@@ -27,25 +51,32 @@ export function quantizeCommand(): Command {
     .description('quantize an HF model into an MLX model directory (SWAN mixed precision, or --uniform)')
     .argument('<model-dir>', 'HuggingFace model directory (config.json + safetensors)')
     .requiredOption('-o, --output <dir>', 'MLX model directory to create')
-    .option('--manifest <file>', 'use the decisions of this manifest (swan or reference SWAN tool) instead of analysing')
-    .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines)')
-    .option('--q-bits <n>', 'bits of --uniform', intIn([2, 3, 4, 5, 6, 8]), 4)
     .option(
-      '--mlx-rules <rules>',
-      "rounding rules of MLX's quantize kernel: metal (Apple GPU, what mlx_lm.convert does on a Mac) or cpu (MLX CPU kernel)",
-      rulesArg,
-      'metal',
+      '--manifest <file>',
+      'plan from this manifest instead of analysing: its decisions (thresholds; swan or reference SWAN tool) or its measurements (budget: re-plans in seconds)',
     )
+    .option('--target-bpw <x>', 'size target in bits per weight as mlx-lm counts them (scales, biases and float tensors included)', positiveFloat)
+    .option('--target-size <size>', 'size target in bytes of tensors: 5.2GB, 4.8GiB, 123456B', sizeArg)
+    .option('--strategy <s>', 'budget (default with a target): least expected damage within the target; thresholds (default otherwise): SWAN as published; uniform', strategyArg)
+    .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest (default); search: per-group scale/bias search, still plain MLX affine', roundingArg, 'rtn')
+    .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines); = --strategy uniform')
+    .option('--q-bits <n>', 'bits of --uniform', intIn([2, 3, 4, 5, 6, 8]), 4)
+    .option('--mlx-rules <rules>', MLX_RULES_HELP, rulesArg, 'metal')
     .option('--overwrite', 'replace the output directory if it exists')
-    .option('--dry-run', 'print the plan and exact output bytes without writing')
+    .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing')
     .option('-v, --verbose', 'print the format of every tensor')
     .option('-q, --quiet', 'no progress bars or summary');
   addAnalysisOptions(cmd).action((dir: string, flags: QuantizeFlags) => {
     const show = !flags.quiet;
     const analyzeBar = progressBar('analyze', show);
     const writeBar = progressBar('write', show);
+    const { strategy, target } = strategyOf(flags);
     const opts: QuantizeOptions = {
-      strategy: flags.uniform ? 'uniform' : 'thresholds',
+      strategy,
+      target,
+      rounding: flags.rounding,
+      keepFloat: flags.protect,
+      atLeast8: flags.sensitive,
       bits: flags.qBits,
       groupSize: flags.qGroupSize,
       dtype: flags.dtype,
@@ -63,7 +94,7 @@ export function quantizeCommand(): Command {
     if (flags.dryRun) {
       const { plan } = planModel(dir, opts);
       analyzeBar.stop();
-      process.stdout.write(`${flags.verbose ? planDetails(plan) + '\n\n' : ''}${allocationSummary(plan)}\n(dry run: nothing written)\n`);
+      process.stdout.write(`${flags.verbose ? planDetails(plan) + '\n\n' : ''}${allocationSummary(plan)}\n${budgetSummary(plan)}(dry run: nothing written)\n`);
       return;
     }
     const result = quantizeModel(dir, flags.output, opts);
@@ -71,7 +102,7 @@ export function quantizeCommand(): Command {
     writeBar.stop();
     if (show) {
       process.stdout.write(
-        `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n` +
+        `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan)}` +
           `wrote ${flags.output} (${result.shards.length} shard${result.shards.length > 1 ? 's' : ''}, ${result.bytes.toLocaleString('en-US')} bytes of tensors)\n`,
       );
     }

@@ -1,0 +1,257 @@
+/**
+ * `--rounding search`: per-group scale and bias chosen to minimise the group's squared error, stored
+ * as ordinary MLX affine scales/biases (mlx-lm dequantizes them as scale·q + bias, unchanged).
+ *
+ * Per group, in float64:
+ *  1. a grid of 21 inverse scales (n + δ)/(max − min), δ ∈ [−1, 1] (llama.cpp's make_qkx2_quants
+ *     idea): codes from that grid, then the least-squares (scale, bias) for those codes;
+ *  2. the best of those, refined by two alternating steps (nearest codes ↔ least-squares fit, as
+ *     HQQ/Lloyd do);
+ *  3. the winner's scale and bias are rounded to the storage dtype, each value gets the code whose
+ *     exact MLX decode rT(rT(sT·q) + bT) is nearest (neighbours checked: bf16 decode grids are uneven),
+ *     and the group's exact error is compared with MLX's own round-to-nearest (its codes, its
+ *     dtype-rounded scale/bias, decoded the same way). The search result is kept only when strictly
+ *     better, so no group is ever worse than RTN.
+ */
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type FloatDType } from '../io/float.js';
+import { checkAffineArgs, quantizeAffine, type AffineQuantized, type QuantRules } from './affine.js';
+import { packBits, unpackBits } from './pack.js';
+
+const GRID_STEPS = 20;
+const REFINE_STEPS = 2;
+
+/** Round a double to float32, then to the dtype: how MLX stores each op's result (dequantizeAffine's roundTo). */
+export function dtypeRounder(dtype: FloatDType): (x: number) => number {
+  if (dtype === 'F32') return Math.fround;
+  if (dtype === 'BF16') return (x) => bf16ToF32(f32ToBf16(x));
+  return (x) => f16ToF32(f32ToF16(x));
+}
+
+export interface SearchStats {
+  /** Σ squared error of the search result (never above rtnErr, group by group). */
+  searchErr: number;
+  /** Σ squared error of MLX round-to-nearest on the same groups. */
+  rtnErr: number;
+  /** Σ w². */
+  energy: number;
+  /** Groups where the search beat RTN. */
+  improvedGroups: number;
+  groups: number;
+}
+
+interface SearchOutput extends AffineQuantized {
+  stats: SearchStats;
+  /** Per group: exact squared error of the stored result and of RTN (for tests). */
+  groupErr?: { search: Float64Array; rtn: Float64Array };
+}
+
+// Decode cache, stamped per group (codes fit in 8 bits).
+const decodeValue = new Float64Array(256);
+const decodeStamp = new Int32Array(256);
+let stampBase = 0;
+
+function nextStamp(): number {
+  if (stampBase >= 0x7ffffff0) {
+    decodeStamp.fill(0);
+    stampBase = 0;
+  }
+  return ++stampBase;
+}
+
+/** Least-squares (scale, bias) grid search + refinement for one group; null when nothing to search. */
+function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Float64Array): boolean {
+  let mn = Infinity;
+  let mx = -Infinity;
+  for (let j = off; j < off + g; j++) {
+    const x = v[j]!;
+    if (x < mn) mn = x;
+    if (x > mx) mx = x;
+  }
+  const range = mx - mn;
+  if (!(range > 0)) return false; // constant group: MLX's RTN is already exact
+  let bestErr = Infinity;
+  let bestS = range / n;
+  let bestB = mn;
+  const fit = (s0: number, b0: number, fromInverse: boolean, iscale: number): void => {
+    // Codes for the current parameters, then the least-squares scale and bias for those codes.
+    let sL = 0, sL2 = 0, sv = 0, sLv = 0;
+    for (let j = off; j < off + g; j++) {
+      const x = v[j]!;
+      let q = Math.round(fromInverse ? iscale * (x - mn) : (x - b0) / s0);
+      q = q < 0 ? 0 : q > n ? n : q;
+      sL += q;
+      sL2 += q * q;
+      sv += x;
+      sLv += q * x;
+    }
+    const det = g * sL2 - sL * sL;
+    if (!(det > 0)) return;
+    const s = (g * sLv - sL * sv) / det;
+    const b = (sv - s * sL) / g;
+    if (!(s !== 0) || !Number.isFinite(s) || !Number.isFinite(b)) return;
+    // Error with nearest codes under (s, b): never above the fit's own residual.
+    let e = 0;
+    for (let j = off; j < off + g; j++) {
+      const x = v[j]!;
+      let q = Math.round((x - b) / s);
+      q = q < 0 ? 0 : q > n ? n : q;
+      const d = x - (s * q + b);
+      e += d * d;
+    }
+    if (e < bestErr) {
+      bestErr = e;
+      bestS = s;
+      bestB = b;
+    }
+  };
+  for (let k = 0; k <= GRID_STEPS; k++) fit(0, 0, true, (n - 1 + (2 * k) / GRID_STEPS) / range);
+  for (let r = 0; r < REFINE_STEPS; r++) fit(bestS, bestB, false, 0);
+  out[0] = bestS;
+  out[1] = bestB;
+  return bestErr < Infinity;
+}
+
+/** Core: RTN via MLX's exact quantizer, then a per-group search that replaces RTN only where strictly better. */
+function quantizeWithSearch(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  bits: number,
+  groupSize: number,
+  dtype: FloatDType,
+  rules: QuantRules,
+  keepGroupErr: boolean,
+): SearchOutput {
+  const rtn = quantizeAffine(w, rows, cols, bits, groupSize, rules);
+  const codes = unpackBits(rtn.wq, bits, cols);
+  const scales = rtn.scales;
+  const biases = rtn.biases;
+  const rT = dtypeRounder(dtype);
+  const n = (1 << bits) - 1;
+  const nGroups = (rows * cols) / groupSize;
+  const params = new Float64Array(2);
+  const newCodes = new Uint8Array(groupSize);
+  const stats: SearchStats = { searchErr: 0, rtnErr: 0, energy: 0, improvedGroups: 0, groups: nGroups };
+  const groupErr = keepGroupErr ? { search: new Float64Array(nGroups), rtn: new Float64Array(nGroups) } : undefined;
+
+  for (let gi = 0; gi < nGroups; gi++) {
+    const off = gi * groupSize;
+    // Exact error of MLX's RTN as a loaded model sees it.
+    const sR = rT(scales[gi]!);
+    const bR = rT(biases[gi]!);
+    let stamp = nextStamp();
+    let eR = 0;
+    let energy = 0;
+    for (let j = off; j < off + groupSize; j++) {
+      const q = codes[j]!;
+      let dq: number;
+      if (decodeStamp[q] === stamp) dq = decodeValue[q]!;
+      else {
+        dq = rT(rT(sR * q) + bR);
+        decodeValue[q] = dq;
+        decodeStamp[q] = stamp;
+      }
+      const d = w[j]! - dq;
+      eR += d * d;
+      energy += w[j]! * w[j]!;
+    }
+    let eS = eR;
+    if (eR > 0 && searchGroup(w, off, groupSize, n, params)) {
+      const sT = rT(params[0]!);
+      const bT = rT(params[1]!);
+      if (sT !== 0 && Number.isFinite(sT) && Number.isFinite(bT)) {
+        stamp = nextStamp();
+        const dec = (q: number): number => {
+          if (decodeStamp[q] === stamp) return decodeValue[q]!;
+          const dq = rT(rT(sT * q) + bT);
+          decodeValue[q] = dq;
+          decodeStamp[q] = stamp;
+          return dq;
+        };
+        let e = 0;
+        for (let j = off; j < off + groupSize; j++) {
+          const x = w[j]!;
+          let q0 = Math.round((x - bT) / sT);
+          q0 = q0 < 0 ? 0 : q0 > n ? n : q0;
+          let best = q0;
+          let bd = Math.abs(x - dec(q0));
+          if (q0 > 0) {
+            const d = Math.abs(x - dec(q0 - 1));
+            if (d < bd) (bd = d), (best = q0 - 1);
+          }
+          if (q0 < n) {
+            const d = Math.abs(x - dec(q0 + 1));
+            if (d < bd) (bd = d), (best = q0 + 1);
+          }
+          newCodes[j - off] = best;
+          e += bd * bd;
+        }
+        if (e < eR) {
+          eS = e;
+          codes.set(newCodes, off);
+          scales[gi] = sT;
+          biases[gi] = bT;
+          stats.improvedGroups++;
+        }
+      }
+    }
+    stats.searchErr += eS;
+    stats.rtnErr += eR;
+    stats.energy += energy;
+    if (groupErr) {
+      groupErr.search[gi] = eS;
+      groupErr.rtn[gi] = eR;
+    }
+  }
+  return { wq: packBits(codes, bits, cols), scales, biases, stats, groupErr };
+}
+
+/**
+ * Quantize with per-group search. `w` holds values of the storage dtype. Scales/biases the search
+ * chose are already exact in the dtype; the others are MLX's float32 RTN values (rounded on write).
+ */
+export function quantizeAffineSearch(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  bits: number,
+  groupSize: number,
+  dtype: FloatDType,
+  rules: QuantRules = 'metal',
+  opts: { groupErrors?: boolean } = {},
+): SearchOutput {
+  checkAffineArgs('quantizeAffineSearch', rows, cols, bits, groupSize);
+  if (w.length !== rows * cols) throw new Error(`quantizeAffineSearch: w has ${w.length} elements, expected ${rows}×${cols}`);
+  return quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, opts.groupErrors ?? false);
+}
+
+/** Elements of a tensor the analysis measures the search on (evenly spaced whole rows): keeps analyze fast. */
+export const SEARCH_SAMPLE_ELEMENTS = 1 << 16;
+
+/**
+ * Relative squared error ‖W − deq‖² / ‖W‖² of `--rounding search`. Large tensors are measured on
+ * evenly spaced rows (≥ SEARCH_SAMPLE_ELEMENTS elements) and reported as the exact RTN error of the
+ * whole tensor times the search/RTN error ratio on those rows; small tensors are measured exactly.
+ */
+export function searchRelativeError(
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  bits: number,
+  groupSize: number,
+  dtype: FloatDType,
+  rules: QuantRules,
+  rtnRelError?: number,
+): number {
+  checkAffineArgs('searchRelativeError', rows, cols, bits, groupSize);
+  const step = Math.max(1, Math.floor((rows * cols) / SEARCH_SAMPLE_ELEMENTS));
+  if (step === 1 || rtnRelError === undefined) {
+    const s = quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, false).stats;
+    return s.energy === 0 ? 0 : s.searchErr / s.energy;
+  }
+  const sampleRows = Math.ceil(rows / step);
+  const sample = new Float32Array(sampleRows * cols);
+  for (let r = 0, k = 0; r < rows; r += step, k++) sample.set(w.subarray(r * cols, (r + 1) * cols), k * cols);
+  const s = quantizeWithSearch(sample, sampleRows, cols, bits, groupSize, dtype, rules, false).stats;
+  return s.rtnErr === 0 ? rtnRelError : rtnRelError * (s.searchErr / s.rtnErr);
+}

@@ -1,0 +1,117 @@
+import type { TensorRecord } from '../arch/types.js';
+import type { FloatDType } from '../io/float.js';
+import { BudgetError, solveKnapsack, type KnapsackItem } from './budget.js';
+import { floatCandidate, type Candidate, type Rounding } from './candidates.js';
+import { DEFAULT_DAMAGE_KNOBS, importance, type DamageKnobs } from './damage.js';
+import { formatLabel, numel, sameFormat, type TensorFormat } from './format.js';
+import type { Plan, PlanEntry } from './plan.js';
+import { describeTarget, targetBytes, type SizeTarget } from './target.js';
+
+/** What the budget strategy knows about one tensor: the analysis evidence and its measured candidates. */
+export interface BudgetItem {
+  record: TensorRecord;
+  shape: number[];
+  composite: number;
+  /** Measured affine candidates (none for tensors MLX cannot quantize). */
+  candidates: Candidate[];
+}
+
+export interface BudgetOptions {
+  target: SizeTarget;
+  rounding: Rounding;
+  totalLayers: number;
+  /** The embedding is also the output head. */
+  tied: boolean;
+  knobs?: DamageKnobs;
+  /** Name patterns kept in float (user `--protect`; case-insensitive substrings). */
+  keepFloat?: string[];
+  /** Name patterns given at least 8 bits (user `--sensitive`). */
+  atLeast8?: string[];
+}
+
+function matches(name: string, patterns: string[] | undefined): boolean {
+  const n = name.toLowerCase();
+  return (patterns ?? []).some((p) => n.includes(p.toLowerCase()));
+}
+
+/** Candidates of one written tensor with their damage, after the user's constraints. */
+function options(item: BudgetItem, dtype: FloatDType, opts: BudgetOptions, weight: number): { formats: TensorFormat[]; bytes: number[]; damage: number[] } {
+  const all: Candidate[] = [floatCandidate(item.shape, dtype)];
+  if (!matches(item.record.hfName, opts.keepFloat)) {
+    const min8 = matches(item.record.hfName, opts.atLeast8);
+    for (const c of item.candidates) if (!min8 || (c.format.kind === 'affine' && c.format.bits >= 8)) all.push(c);
+  }
+  const damage = all.map((c) => {
+    const e = opts.rounding === 'search' ? c.relErrorSearch : c.relError;
+    if (e === undefined) throw new Error(`tensor ${item.record.hfName}: no --rounding search measurement for ${formatLabel(c.format, dtype)}`);
+    return e * weight;
+  });
+  return { formats: all.map((c) => c.format), bytes: all.map((c) => c.bytes), damage };
+}
+
+/**
+ * The budget strategy: minimise total expected damage (damage.ts) under the byte budget
+ * (budget.ts). Bytes are those of every written tensor, float ones included (planTotals).
+ */
+export function makeBudgetPlan(items: BudgetItem[], dtype: FloatDType, opts: BudgetOptions): Plan {
+  const knobs = opts.knobs ?? DEFAULT_DAMAGE_KNOBS;
+  const written = items.filter((it) => it.record.mlxName !== null);
+  const params = written.reduce((s, it) => s + numel(it.shape), 0);
+  const budget = targetBytes(opts.target, params);
+  const weights = written.map((it) =>
+    importance({ role: it.record.role, layer: it.record.layer, composite: it.composite, tiedHead: opts.tied }, opts.totalLayers, knobs),
+  );
+  const choices = written.map((it, i) => options(it, dtype, opts, weights[i]!));
+  const knapsack: KnapsackItem[] = choices.map((c) => ({ bytes: c.bytes, damage: c.damage }));
+  let solution;
+  try {
+    solution = solveKnapsack(knapsack, budget);
+  } catch (e) {
+    if (!(e instanceof BudgetError)) throw e;
+    const bpw = (b: number) => ((8 * b) / params).toFixed(3);
+    const which = budget < e.minBytes ? `below the smallest possible size, ${e.minBytes.toLocaleString('en-US')} bytes (${bpw(e.minBytes)} bpw)` : `above the largest possible size, ${e.maxBytes.toLocaleString('en-US')} bytes (${bpw(e.maxBytes)} bpw, everything in float)`;
+    throw new BudgetError(
+      `target ${describeTarget(opts.target)} = ${budget.toLocaleString('en-US')} bytes (${bpw(budget)} bpw) is ${which}`,
+      e.minBytes,
+      e.maxBytes,
+    );
+  }
+  const byName = new Map<string, { format: TensorFormat; bytes: number; damage: number; importance: number }>();
+  written.forEach((it, i) => {
+    const j = solution.choice[i]!;
+    const c = choices[i]!;
+    byName.set(it.record.hfName, { format: c.formats[j]!, bytes: c.bytes[j]!, damage: c.damage[j]!, importance: weights[i]! });
+  });
+  const entries: PlanEntry[] = items.map((it) => {
+    const chosen = byName.get(it.record.hfName);
+    const e: PlanEntry = { hfName: it.record.hfName, record: it.record, shape: it.shape, format: chosen?.format ?? { kind: 'float' }, bytes: chosen?.bytes ?? 0 };
+    if (chosen) {
+      e.damage = chosen.damage;
+      e.importance = chosen.importance;
+    }
+    return e;
+  });
+  const top = mostCommonAffine(entries);
+  return {
+    strategy: 'budget',
+    rounding: opts.rounding,
+    dtype,
+    defaultBits: top.bits,
+    defaultGroupSize: top.groupSize,
+    entries,
+    budget: { targetBytes: budget, damage: solution.damage, knobs },
+  };
+}
+
+/** Top-level `quantization` of config.json: the affine format most layers use (fewest per-layer entries). */
+function mostCommonAffine(entries: PlanEntry[]): { bits: number; groupSize: number } {
+  const counts: { f: TensorFormat & { kind: 'affine' }; n: number }[] = [];
+  for (const e of entries) {
+    if (e.format.kind !== 'affine' || e.record.mlxName === null) continue;
+    const row = counts.find((c) => sameFormat(c.f, e.format));
+    if (row) row.n++;
+    else counts.push({ f: e.format, n: 1 });
+  }
+  counts.sort((a, b) => b.n - a.n || b.f.bits - a.f.bits || a.f.groupSize - b.f.groupSize);
+  return counts[0] ? { bits: counts[0].f.bits, groupSize: counts[0].f.groupSize } : { bits: 4, groupSize: 64 };
+}

@@ -1,0 +1,64 @@
+import type { TensorRecord } from '../arch/types.js';
+import type { FloatDType } from '../io/float.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, affineRelativeError, type QuantRules } from '../mlx/affine.js';
+import { searchRelativeError } from '../mlx/rounding-search.js';
+import { affine, FLOAT, formatBytes, groupDivides, numel, type TensorFormat } from './format.js';
+
+/** How group scales and biases are chosen: MLX's round-to-nearest (bit-exact) or swan's per-group search. */
+export type Rounding = 'rtn' | 'search';
+
+/**
+ * One way to store a tensor, with its exact bytes and the measured relative reconstruction error
+ * ‖W − deq(Q(W))‖² / ‖W‖² of the real MLX quantizer on the tensor cast to the model dtype.
+ * Float (the model dtype) is always a candidate, with error 0.
+ */
+export interface Candidate {
+  format: TensorFormat;
+  bytes: number;
+  relError: number;
+  /** The same error with `--rounding search` (measured only when asked for). */
+  relErrorSearch?: number;
+}
+
+/** Affine formats MLX accepts for this tensor: bits {2,3,4,5,6,8} × group {32,64,128} where the group divides the last dim. */
+export function affineCandidateFormats(record: TensorRecord, shape: number[]): TensorFormat[] {
+  if (!record.quantizable || record.mlxName === null) return [];
+  const out: TensorFormat[] = [];
+  for (const bits of AFFINE_BITS) for (const g of AFFINE_GROUP_SIZES) if (groupDivides(shape, g)) out.push(affine(bits, g));
+  return out;
+}
+
+export interface MeasureOptions {
+  dtype: FloatDType;
+  rules: QuantRules;
+  /** Also measure the error of `--rounding search`. */
+  search: boolean;
+}
+
+/**
+ * Measure every affine candidate of one tensor. `w` must hold the tensor already cast to the model
+ * dtype (what MLX quantizes), row-major with the last dim as columns.
+ */
+export function measureCandidates(record: TensorRecord, shape: number[], w: Float32Array, opts: MeasureOptions): Candidate[] {
+  const formats = affineCandidateFormats(record, shape);
+  if (formats.length === 0) return [];
+  const cols = shape[shape.length - 1]!;
+  const rows = numel(shape) / cols;
+  return formats.map((format) => {
+    if (format.kind !== 'affine') throw new Error('unreachable');
+    const c: Candidate = {
+      format,
+      bytes: formatBytes(format, shape, opts.dtype),
+      relError: affineRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules),
+    };
+    if (opts.search) {
+      c.relErrorSearch = searchRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules, c.relError);
+    }
+    return c;
+  });
+}
+
+/** Float candidate of a written tensor (error 0: it is the reference the others are measured against). */
+export function floatCandidate(shape: number[], dtype: FloatDType): Candidate {
+  return { format: FLOAT, bytes: formatBytes(FLOAT, shape, dtype), relError: 0, relErrorSearch: 0 };
+}
