@@ -4,6 +4,7 @@ import { SwanError } from '../errors.js';
 import { closeBackend, installBestBackend, type BackendChoice } from '../kernels/select.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { demoCommand } from './commands/demo.js';
+import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
 import { quantizeCommand } from './commands/quantize.js';
 
@@ -13,6 +14,7 @@ const program = new Command('swan')
   .addCommand(analyzeCommand())
   .addCommand(quantizeCommand())
   .addCommand(inspectCommand())
+  .addCommand(evalCommand())
   .addCommand(demoCommand())
   // The kernel backend (WebAssembly worker threads) lives for one command.
   .hook('preAction', (_program, action) => {

@@ -10,7 +10,20 @@ export interface CardInput {
   baseModel?: string;
   outputName: string;
   seed?: number;
-  results?: { label: string; text: string; ppl: number; kl?: number }[];
+  results?: CardResult[];
+  /** How the results were measured (windows, seed, dtype, versions). */
+  resultsProtocol?: string;
+}
+
+/** One row of the model card's results table (`swan quantize --eval`). */
+export interface CardResult {
+  label: string;
+  text: string;
+  ppl: number;
+  kl?: number;
+  /** The 16-bit source's perplexity on the same windows. */
+  sourcePpl?: number;
+  top1Agree?: number;
 }
 
 function gb(bytes: number): string {
@@ -26,6 +39,19 @@ export function allocationTable(plan: Plan): string {
     lines.push(`| ${label} | ${r.tensors} | ${r.params.toLocaleString('en-US')} | ${((100 * r.params) / t.params).toFixed(2)}% | ${r.bytes.toLocaleString('en-US')} |`);
   }
   lines.push(`| **total** | ${rows.reduce((s, [, r]) => s + r.tensors, 0)} | ${t.params.toLocaleString('en-US')} | 100% | ${t.bytes.toLocaleString('en-US')} |`);
+  return lines.join('\n');
+}
+
+/** The `## Results` section: perplexity through mlx-lm, ΔPPL and KL against the source. */
+export function resultsSection(results: CardResult[], protocol?: string): string {
+  const num = (x: number | undefined, d: number, signed = false) => (x === undefined ? '—' : `${signed && x >= 0 ? '+' : ''}${x.toFixed(d)}`);
+  const lines = ['## Results', '', '| text | source PPL | PPL | ΔPPL | KL vs source (nats/token) | top-1 agreement |', '|---|---:|---:|---:|---:|---:|'];
+  for (const r of results) {
+    const d = r.sourcePpl === undefined ? undefined : r.ppl - r.sourcePpl;
+    lines.push(`| ${r.text} | ${num(r.sourcePpl, 4)} | ${num(r.ppl, 4)} | ${num(d, 4, true)} | ${num(r.kl, 5)} | ${r.top1Agree === undefined ? '—' : (100 * r.top1Agree).toFixed(2) + '%'} |`);
+  }
+  lines.push('');
+  if (protocol) lines.push(`Measured with \`swan eval\` (real mlx-lm): ${protocol}.`, '');
   return lines.join('\n');
 }
 
@@ -68,11 +94,7 @@ export function modelCard(c: CardInput): string {
     method,
     '',
   ];
-  if (c.results && c.results.length) {
-    lines.push('## Results', '', '| text | perplexity | KL vs source |', '|---|---:|---:|');
-    for (const r of c.results) lines.push(`| ${r.text} | ${r.ppl.toFixed(4)} | ${r.kl === undefined ? '—' : r.kl.toFixed(5)} |`);
-    lines.push('');
-  }
+  if (c.results && c.results.length) lines.push(resultsSection(c.results, c.resultsProtocol));
   lines.push(
     '## Use with mlx-lm',
     '',

@@ -1,0 +1,77 @@
+import { basename } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import {
+  DEFAULT_EVAL_SEED,
+  DEFAULT_SAMPLES,
+  DEFAULT_SEQ_LEN,
+  evaluateModel,
+  protocolLine,
+  type ComputeDType,
+} from '../../eval/evaluate.js';
+import { nonNegInt } from '../options.js';
+
+interface EvalFlags {
+  text: string;
+  seqLen: number;
+  samples: number;
+  seed: number;
+  vs?: string;
+  batch: number;
+  computeDtype: ComputeDType;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function atLeast(min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be an integer ≥ ${min}`);
+    return n;
+  };
+}
+
+function computeArg(v: string): ComputeDType {
+  if (v !== 'model' && v !== 'float32') throw new InvalidArgumentError('must be model or float32');
+  return v;
+}
+
+export function evalCommand(): Command {
+  return new Command('eval')
+    .description('perplexity of an MLX (or HF) model on a text through real mlx-lm; with --vs, KL against the source (protocol: docs/eval.md)')
+    .argument('<model-dir>', 'model directory mlx-lm can load')
+    .requiredOption('--text <file>', 'UTF-8 text, tokenized as one string')
+    .option('--seq-len <n>', 'tokens per window', atLeast(2), DEFAULT_SEQ_LEN)
+    .option('--samples <n>', 'windows to score, drawn with --seed (0 = all windows)', nonNegInt, DEFAULT_SAMPLES)
+    .option('--seed <n>', 'seed of the window draw', nonNegInt, DEFAULT_EVAL_SEED)
+    .option('--vs <source-dir>', 'also the mean KL(source ‖ model) of the next-token distributions on the same windows')
+    .option('--batch <n>', 'windows per forward pass', atLeast(1), 8)
+    .option('--compute-dtype <t>', 'model: run in the stored dtype, as mlx-lm does; float32: float params cast to float32 first', computeArg, 'model')
+    .option('--json', 'print JSON')
+    .option('-q, --quiet', 'no progress on stderr')
+    .action((dir: string, f: EvalFlags) => {
+      const r = evaluateModel(dir, {
+        text: f.text,
+        seqLen: f.seqLen,
+        samples: f.samples,
+        seed: f.seed,
+        vs: f.vs,
+        batch: f.batch,
+        computeDtype: f.computeDtype,
+        progress: !f.quiet && !f.json,
+      });
+      if (f.json) {
+        process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+        return;
+      }
+      const lines = [`${basename(dir)} on ${basename(f.text)}`, `  perplexity    ${r.ppl.toFixed(4)} ± ${r.pplStderr.toFixed(4)} per token` + (r.pplStderrWindows !== undefined ? ` (± ${r.pplStderrWindows.toFixed(4)} between windows)` : '')];
+      if (r.source) {
+        const d = r.ppl - r.source.ppl;
+        lines.push(`  source        ${r.source.ppl.toFixed(4)} (ΔPPL ${d >= 0 ? '+' : ''}${d.toFixed(4)}, ${((100 * d) / r.source.ppl).toFixed(2)}%)`);
+      }
+      if (r.kl !== undefined) {
+        lines.push(`  KL vs source  ${r.kl.toFixed(5)} ± ${(r.klStderr ?? 0).toFixed(5)} nats/token; top-1 agreement ${(100 * (r.top1Agree ?? 0)).toFixed(2)}%`);
+      }
+      lines.push(`protocol: ${protocolLine(r.protocol)}`);
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}

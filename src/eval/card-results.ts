@@ -1,0 +1,98 @@
+/**
+ * `swan quantize --eval FILE`: after the output is written, measure it (and the source, on the same
+ * windows) through mlx-lm and put the numbers into the model card's results table.
+ *
+ * Kept apart from the quantize pipeline on purpose: it runs after the atomic write, so a failed
+ * evaluation never loses the written model, and the card is rewritten in place.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { resultsSection, type CardResult } from '../report/model-card.js';
+import { DEFAULT_EVAL_SEED, DEFAULT_SAMPLES, DEFAULT_SEQ_LEN, evaluateModel, type EvalOptions, type EvalProtocol } from './evaluate.js';
+
+export type CardEvalOptions = Omit<EvalOptions, 'text' | 'vs'>;
+
+export interface CardEvalFlags {
+  eval?: string[];
+  evalSamples: number;
+  evalSeqLen: number;
+  evalSeed: number;
+}
+
+/** Adds `--eval FILE` (repeatable) and its window options to a command. */
+export function addEvalOptions(cmd: Command): Command {
+  const int = (min: number) => (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be an integer ≥ ${min}`);
+    return n;
+  };
+  return cmd
+    .option(
+      '--eval <text-file>',
+      'after writing, measure perplexity and KL vs the source on this text through mlx-lm and add them to the model card (repeatable)',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
+    .option('--eval-samples <n>', 'windows per --eval text (0 = all)', int(0), DEFAULT_SAMPLES)
+    .option('--eval-seq-len <n>', 'tokens per --eval window', int(2), DEFAULT_SEQ_LEN)
+    .option('--eval-seed <n>', 'seed of the --eval window draw', int(0), DEFAULT_EVAL_SEED);
+}
+
+function protocolText(ps: EvalProtocol[]): string {
+  const p = ps[0]!;
+  const per = ps
+    .map((q) => `${basename(q.text)}: ${q.windowsUsed < q.windowsAvailable ? `${q.windowsUsed} of ${q.windowsAvailable}` : `all ${q.windowsAvailable}`} windows`)
+    .join(', ');
+  return (
+    `${p.seqLen}-token non-overlapping windows drawn with seed ${p.seed} (${per}); ` +
+    `PPL = exp(mean cross-entropy), KL = mean KL(P_source ‖ P_model) per token; compute dtype ${p.computeDtype}; mlx ${p.mlx}, mlx-lm ${p.mlxLm}`
+  );
+}
+
+/** Replace (or add) the `## Results` section of a model card, before the usage section. */
+export function setCardResults(readme: string, section: string): string {
+  let text = readme;
+  const start = text.indexOf('\n## Results\n');
+  if (start >= 0) {
+    const next = text.indexOf('\n## ', start + 1);
+    text = text.slice(0, start + 1) + (next >= 0 ? text.slice(next + 1) : '');
+  }
+  const use = text.indexOf('\n## Use with mlx-lm');
+  if (use >= 0) return text.slice(0, use + 1) + section + text.slice(use + 1);
+  return text.replace(/\n*$/, '\n\n') + section;
+}
+
+/** Evaluate `outDir` against `sourceDir` on each text and write the results into its README.md. */
+export function evaluateIntoCard(outDir: string, sourceDir: string, texts: string[], o: CardEvalOptions = {}): CardResult[] {
+  const results: CardResult[] = [];
+  const protocols: EvalProtocol[] = [];
+  for (const text of texts) {
+    const r = evaluateModel(outDir, { ...o, text, vs: sourceDir });
+    protocols.push(r.protocol);
+    results.push({ label: basename(outDir), text: basename(text), ppl: r.ppl, kl: r.kl, sourcePpl: r.source?.ppl, top1Agree: r.top1Agree });
+  }
+  const card = join(outDir, 'README.md');
+  const old = existsSync(card) ? readFileSync(card, 'utf8') : '';
+  const tmp = `${card}.swan-tmp-${process.pid}`;
+  writeFileSync(tmp, setCardResults(old, resultsSection(results, protocolText(protocols))));
+  renameSync(tmp, card);
+  return results;
+}
+
+/** The `swan quantize` side: run when `--eval` was given, print a short summary. */
+export function quantizeEval(sourceDir: string, outDir: string, f: CardEvalFlags, show: boolean): void {
+  if (!f.eval?.length) return;
+  let results: CardResult[];
+  try {
+    results = evaluateIntoCard(outDir, sourceDir, f.eval, { samples: f.evalSamples, seqLen: f.evalSeqLen, seed: f.evalSeed, progress: show });
+  } catch (e) {
+    throw new Error(`${outDir} was written, but --eval failed: ${(e as Error).message}`);
+  }
+  if (show) {
+    for (const r of results) {
+      const d = r.sourcePpl === undefined ? '' : ` (source ${r.sourcePpl.toFixed(4)}, ΔPPL ${r.ppl - r.sourcePpl >= 0 ? '+' : ''}${(r.ppl - r.sourcePpl).toFixed(4)})`;
+      process.stdout.write(`eval ${r.text}: PPL ${r.ppl.toFixed(4)}${d}, KL ${r.kl?.toFixed(5) ?? '—'}\n`);
+    }
+    process.stdout.write(`results added to ${join(outDir, 'README.md')}\n`);
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Perplexity and KL through real mlx-lm: a thin wrapper over scripts/mlx_eval.py in the repo's venv.
+ * The windowing protocol is documented in docs/eval.md and in the script's docstring.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { SwanError } from '../errors.js';
+import { PACKAGE_ROOT, venvPython } from '../python.js';
+
+export const EVAL_SCRIPT = join(PACKAGE_ROOT, 'scripts', 'mlx_eval.py');
+
+/** mlx_lm.perplexity's default seed; the window choice depends on it. */
+export const DEFAULT_EVAL_SEED = 123;
+export const DEFAULT_SEQ_LEN = 512;
+export const DEFAULT_SAMPLES = 64;
+
+export type ComputeDType = 'model' | 'float32';
+
+export interface EvalOptions {
+  /** UTF-8 text file; the whole file is tokenized as one string. */
+  text: string;
+  /** Window length in tokens (default 512). */
+  seqLen?: number;
+  /** Windows to score, drawn with `seed` (default 64); 0 = every window. */
+  samples?: number;
+  seed?: number;
+  /** Source model: adds the mean KL(P_source ‖ P_model) over the same tokens. */
+  vs?: string;
+  /** Windows per forward pass (default 8). Does not change the numbers beyond float rounding. */
+  batch?: number;
+  /**
+   * `model` (default): run as mlx-lm loads it, in the model's dtype (what mlx_lm.perplexity does).
+   * `float32`: float params (norms, float layers, scales, biases) cast to float32 first; weights are
+   * unchanged, activations lose bf16 rounding, and MLX's CPU kernels run faster.
+   */
+  computeDtype?: ComputeDType;
+  /** Per-model progress lines from the script on stderr. */
+  progress?: boolean;
+  timeoutMs?: number;
+}
+
+export interface EvalResult {
+  model: string;
+  ppl: number;
+  /** PPL·std(CE)/√N over tokens, as mlx_lm.perplexity reports it. */
+  pplStderr: number;
+  /** PPL·std(per-window mean CE)/√windows: the sampling error of a subset of windows (larger). */
+  pplStderrWindows?: number;
+  meanCe: number;
+  /** Scored tokens: windows × (seqLen − 1). */
+  tokens: number;
+  windows: number;
+  /** Mean KL(P_source ‖ P_model) in nats per token (with `vs`). */
+  kl?: number;
+  klStderr?: number;
+  /** Share of tokens whose most likely next token agrees with the source's (with `vs`). */
+  top1Agree?: number;
+  seconds: number;
+}
+
+export interface EvalProtocol {
+  text: string;
+  seqLen: number;
+  samples: number;
+  seed: number;
+  computeDtype: ComputeDType;
+  windowsAvailable: number;
+  windowsUsed: number;
+  textTokens: number;
+  mlx: string;
+  mlxLm: string;
+}
+
+export interface EvalReport {
+  protocol: EvalProtocol;
+  /** The source's own numbers on the same windows (with `vs`). */
+  source?: EvalResult;
+  results: EvalResult[];
+}
+
+function toResult(r: Record<string, any>): EvalResult {
+  return {
+    model: r.model,
+    ppl: r.ppl,
+    pplStderr: r.ppl_stderr,
+    pplStderrWindows: r.ppl_stderr_windows,
+    meanCe: r.mean_ce,
+    tokens: r.tokens_scored,
+    windows: r.windows,
+    kl: r.kl,
+    klStderr: r.kl_stderr,
+    top1Agree: r.top1_agree,
+    seconds: r.seconds,
+  };
+}
+
+function checkOptions(dirs: string[], o: EvalOptions): void {
+  if (!existsSync(o.text) || !statSync(o.text).isFile()) throw new SwanError(o.text, 'no such text file');
+  for (const d of [...dirs, ...(o.vs ? [o.vs] : [])]) {
+    if (!existsSync(d) || !statSync(d).isDirectory()) throw new SwanError(d, 'no such model directory');
+    if (!existsSync(join(d, 'config.json'))) throw new SwanError(d, 'has no config.json');
+  }
+  const int = (v: number | undefined, min: number, what: string) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < min)) throw new SwanError(what, `must be an integer ≥ ${min} (got ${v})`);
+  };
+  int(o.seqLen, 2, '--seq-len');
+  int(o.samples, 0, '--samples');
+  int(o.seed, 0, '--seed');
+  int(o.batch, 1, '--batch');
+}
+
+/**
+ * Evaluate several models in one Python process: one start-up, one tokenisation, and the source's
+ * log-probs computed once for all of them.
+ */
+export function evaluateModels(dirs: string[], o: EvalOptions): EvalReport {
+  if (dirs.length === 0) throw new Error('evaluateModels: no model given');
+  checkOptions(dirs, o);
+  const args = [
+    EVAL_SCRIPT,
+    ...dirs,
+    '--text', o.text,
+    '--seq-len', String(o.seqLen ?? DEFAULT_SEQ_LEN),
+    '--samples', String(o.samples ?? DEFAULT_SAMPLES),
+    '--seed', String(o.seed ?? DEFAULT_EVAL_SEED),
+    '--batch', String(o.batch ?? 8),
+    '--compute-dtype', o.computeDtype ?? 'model',
+  ];
+  if (o.vs) args.push('--vs', o.vs);
+  if (o.progress) args.push('--progress');
+  const r = spawnSync(venvPython(), args, {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: o.timeoutMs,
+    // With progress the script's stderr goes straight to ours; otherwise keep it for the error.
+    stdio: ['ignore', 'pipe', o.progress ? 'inherit' : 'pipe'],
+    env: { ...process.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false' },
+  });
+  if (r.error) throw new Error(`mlx_eval.py: ${r.error.message}`);
+  if (r.status !== 0) {
+    const err = r.stderr ?? '';
+    const line = /mlx_eval: error: (.*)/.exec(err)?.[1];
+    if (line) throw new Error(`evaluation: ${line}`);
+    const last = err.trim().split('\n').pop();
+    throw new Error(`evaluation failed (mlx_eval.py exit ${r.status ?? r.signal})${last ? `: ${last}` : ''}`);
+  }
+  const out = JSON.parse(r.stdout) as Record<string, any>;
+  const p = out.protocol;
+  return {
+    protocol: {
+      text: p.text,
+      seqLen: p.seq_len,
+      samples: p.samples,
+      seed: p.seed,
+      computeDtype: p.compute_dtype,
+      windowsAvailable: p.windows_available,
+      windowsUsed: p.windows_used,
+      textTokens: p.text_tokens,
+      mlx: p.mlx,
+      mlxLm: p.mlx_lm,
+    },
+    source: out.source ? toResult(out.source) : undefined,
+    results: (out.results as Record<string, any>[]).map(toResult),
+  };
+}
+
+/** `swan eval`: perplexity of one model (and KL vs `vs`, whose own numbers come back as `source`). */
+export function evaluateModel(dir: string, o: EvalOptions): EvalResult & { source?: EvalResult; protocol: EvalProtocol } {
+  const rep = evaluateModels([dir], o);
+  return { ...rep.results[0]!, source: rep.source, protocol: rep.protocol };
+}
+
+/** One line describing the protocol, for reports and model cards. */
+export function protocolLine(p: EvalProtocol): string {
+  const which = p.windowsUsed < p.windowsAvailable ? `${p.windowsUsed} of ${p.windowsAvailable} windows drawn with seed ${p.seed}` : `all ${p.windowsAvailable} windows`;
+  return `${p.seqLen}-token non-overlapping windows, ${which} (${(p.windowsUsed * (p.seqLen - 1)).toLocaleString('en-US')} scored tokens), compute dtype ${p.computeDtype}, mlx ${p.mlx}, mlx-lm ${p.mlxLm}`;
+}
