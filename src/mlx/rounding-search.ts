@@ -3,9 +3,9 @@
  * as ordinary MLX affine scales/biases (mlx-lm dequantizes them as scale·q + bias, unchanged).
  *
  * Per group, in float64:
- *  1. a grid of 21 inverse scales (n + δ)/(max − min), δ ∈ [−1, 1] (llama.cpp's make_qkx2_quants
+ *  1. a grid of 11 inverse scales (n + δ)/(max − min), δ ∈ [−1, 1] (llama.cpp's make_qkx2_quants
  *     idea): codes from that grid, then the least-squares (scale, bias) for those codes;
- *  2. the best of those, refined by two alternating steps (nearest codes ↔ least-squares fit, as
+ *  2. the best of those, refined by four alternating steps (nearest codes ↔ least-squares fit, as
  *     HQQ/Lloyd do);
  *  3. the winner's scale and bias are rounded to the storage dtype, each value gets the code whose
  *     exact MLX decode rT(rT(sT·q) + bT) is nearest (neighbours checked: bf16 decode grids are uneven),
@@ -17,8 +17,8 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type FloatDType } from '../io
 import { checkAffineArgs, quantizeAffine, type AffineQuantized, type QuantRules } from './affine.js';
 import { packBits, unpackBits } from './pack.js';
 
-const GRID_STEPS = 20;
-const REFINE_STEPS = 2;
+const GRID_STEPS = 10;
+const REFINE_STEPS = 4;
 
 /** Round a double to float32, then to the dtype: how MLX stores each op's result (dequantizeAffine's roundTo). */
 export function dtypeRounder(dtype: FloatDType): (x: number) => number {
@@ -226,7 +226,7 @@ export function quantizeAffineSearch(
 }
 
 /** Elements of a tensor the analysis measures the search on (evenly spaced whole rows): keeps analyze fast. */
-export const SEARCH_SAMPLE_ELEMENTS = 1 << 16;
+export const SEARCH_SAMPLE_ELEMENTS = 1 << 15;
 
 /**
  * Relative squared error ‖W − deq‖² / ‖W‖² of `--rounding search`. Large tensors are measured on

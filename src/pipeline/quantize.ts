@@ -6,7 +6,7 @@ import type { FloatDType } from '../io/float.js';
 import type { Manifest } from '../manifest.js';
 import type { QuantRules } from '../mlx/affine.js';
 import { makeBudgetPlan, type BudgetItem } from '../plan/budget-plan.js';
-import type { Rounding } from '../plan/candidates.js';
+import { affineCandidateFormats, type Rounding } from '../plan/candidates.js';
 import type { DamageKnobs } from '../plan/damage.js';
 import { DTYPE_NAMES } from '../plan/format.js';
 import { makePlan, type Plan, type StrategyOptions } from '../plan/plan.js';
@@ -136,7 +136,7 @@ function replanFromManifest(dir: string, file: string, opts: QuantizeOptions, ro
   const items: BudgetItem[] = source.entries.map(({ info, record }) => {
     const m = meas.tensors.get(info.name);
     if (!m) throw new SwanError(file, `has no entry for tensor ${info.name} of the model`);
-    if (record.quantizable && !m.candidates) throw new SwanError(file, `has no candidate measurements for tensor ${info.name}`);
+    if (!m.candidates && affineCandidateFormats(record, info.shape).length > 0) throw new SwanError(file, `has no candidate measurements for tensor ${info.name}`);
     return { record, shape: info.shape, composite: m.composite, candidates: m.candidates ?? [] };
   });
   const plan = makeBudgetPlan(items, source.dtype, budgetOptions(opts, source, rounding));

@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { analyzeModel } from '../../pipeline/analyze.js';
 import { buildManifest } from '../../pipeline/manifest-build.js';
 import { makePlan } from '../../plan/plan.js';
-import { addAnalysisOptions, swanConfigFrom, type AnalysisFlags } from '../options.js';
+import type { QuantRules } from '../../mlx/affine.js';
+import { addAnalysisOptions, MLX_RULES_HELP, rulesArg, swanConfigFrom, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
 import { allocationSummary } from '../summary.js';
 
@@ -13,13 +14,17 @@ export function analyzeCommand(): Command {
     .description('score every tensor with SWAN and write the manifest (scores, decisions, formats, sizes)')
     .argument('<model-dir>', 'HuggingFace model directory (config.json + safetensors)')
     .option('-o, --output <file>', 'manifest file to write (default: print the manifest JSON to stdout)')
-    .option('-q, --quiet', 'no progress bar or summary');
-  addAnalysisOptions(cmd).action((dir: string, flags: AnalysisFlags & { output?: string; quiet?: boolean }) => {
+    .option('-q, --quiet', 'no progress bar or summary')
+    .option('--mlx-rules <rules>', `${MLX_RULES_HELP}; the candidates' errors are measured with it`, rulesArg, 'metal')
+    .option('--no-search-errors', 'skip measuring the error of --rounding search (faster; re-plans with it then need a new analysis)');
+  addAnalysisOptions(cmd).action((dir: string, flags: AnalysisFlags & { output?: string; quiet?: boolean; mlxRules: QuantRules; searchErrors: boolean }) => {
     const bar = progressBar('analyze', !flags.quiet);
     const analysis = analyzeModel(dir, {
       seed: flags.seed,
       swan: swanConfigFrom(flags),
       dtype: flags.dtype,
+      rules: flags.mlxRules,
+      measureSearch: flags.searchErrors,
       onTensor: (done, total, a) => bar.update(done, total, a.name),
     });
     bar.stop();
