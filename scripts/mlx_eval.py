@@ -1,7 +1,7 @@
 """Perplexity (and KL vs a source model) of MLX / HF models through real mlx-lm.
 
     python scripts/mlx_eval.py MODEL [MODEL ...] --text FILE [--seq-len 512] [--samples 64]
-        [--seed 123] [--batch 8] [--vs SOURCE] [--compute-dtype model|float32] [--progress]
+        [--seed 123] [--batch 8] [--vs SOURCE] [--compute-dtype float32|model] [--progress]
 
 Windowing protocol (docs/eval.md has the full text and the reasons):
   1. tokens = tokenizer.encode(whole text)  (BOS added when the tokenizer adds it by default; no EOS)
@@ -110,6 +110,8 @@ def summarize(path, ce, windows_used):
     if windows_used > 1:
         wm = ce.reshape(windows_used, -1).mean(axis=1)
         out["ppl_stderr_windows"] = ppl * wm.std(ddof=1) / math.sqrt(windows_used)
+        # Per-window mean CE, in window order: lets a caller compute paired errors between models.
+        out["window_ce"] = [round(float(x), 7) for x in wm]
     return out
 
 
@@ -254,7 +256,7 @@ def main():
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--vs", default=None, help="source model: KL of each model against it on the same windows")
-    ap.add_argument("--compute-dtype", choices=["model", "float32"], default="model")
+    ap.add_argument("--compute-dtype", choices=["model", "float32"], default="float32", help="float32 (default): float params cast to float32; model: as stored")
     ap.add_argument("--cache-mb", type=float, default=1024, help="memory for the source's cached log-probs")
     ap.add_argument("--progress", action="store_true", help="progress on stderr")
     a = ap.parse_args()

@@ -7,7 +7,7 @@
  *   and `quantize --eval` puts those numbers into the model card.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setCardResults } from '../src/eval/card-results.js';
@@ -71,6 +71,23 @@ describe('swan eval through real mlx-lm', { skip }, () => {
     assert.equal(ev.source.ppl, ev.ppl);
     assert.ok(Math.abs(ev.kl) < 1e-7, `self KL ${ev.kl}`);
     assert.equal(ev.top1Agree, 1);
+  });
+
+  test('quantize --eval: uniform 8-bit has a small positive KL, and the numbers go into the model card', () => {
+    const out = join(tmp.dir, 'u8');
+    const r = swan(['quantize', STORIES, '-o', out, '--uniform', '--q-bits', '8', '--eval', TEXT, '--eval-samples', '8']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /eval tinystories-valid\.txt: PPL \d/);
+    const card = readFileSync(join(out, 'README.md'), 'utf8');
+    // | text | source PPL | PPL | ΔPPL | KL | top-1 |
+    const row = /\| tinystories-valid\.txt \| ([\d.]+) \| ([\d.]+) \| ([+-][\d.]+) \| ([\d.]+) \| ([\d.]+)% \|/.exec(card);
+    assert.ok(row, card);
+    const [srcPpl, ppl, , kl, top1] = row.slice(1).map(Number) as [number, number, number, number, number];
+    assert.ok(kl > 0 && kl < 0.01, `8-bit KL ${kl}`);
+    assert.ok(Math.abs(ppl / srcPpl - 1) < 0.01, `8-bit PPL ${ppl} vs source ${srcPpl}`);
+    assert.ok(top1 > 95, `top-1 agreement ${top1}%`);
+    assert.match(card, /8 of 767 windows/);
+    assert.ok(card.indexOf('## Results') < card.indexOf('## Use with mlx-lm'));
   });
 
   test('bad input: one-line errors, non-zero exit', () => {

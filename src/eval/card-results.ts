@@ -58,8 +58,9 @@ export function setCardResults(readme: string, section: string): string {
     text = text.slice(0, start + 1) + (next >= 0 ? text.slice(next + 1) : '');
   }
   const use = text.indexOf('\n## Use with mlx-lm');
-  if (use >= 0) return text.slice(0, use + 1) + section + text.slice(use + 1);
-  return text.replace(/\n*$/, '\n\n') + section;
+  const block = section.replace(/\n*$/, '\n\n');
+  if (use >= 0) return text.slice(0, use + 1) + block + text.slice(use + 1);
+  return text.replace(/\n*$/, '\n\n') + section.replace(/\n*$/, '\n');
 }
 
 /** Evaluate `outDir` against `sourceDir` on each text and write the results into its README.md. */

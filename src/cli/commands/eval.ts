@@ -45,7 +45,7 @@ export function evalCommand(): Command {
     .option('--seed <n>', 'seed of the window draw', nonNegInt, DEFAULT_EVAL_SEED)
     .option('--vs <source-dir>', 'also the mean KL(source ‖ model) of the next-token distributions on the same windows')
     .option('--batch <n>', 'windows per forward pass', atLeast(1), 8)
-    .option('--compute-dtype <t>', 'model: run in the stored dtype, as mlx-lm does; float32: float params cast to float32 first', computeArg, 'model')
+    .option('--compute-dtype <t>', 'float32: float params (norms, scales, biases) cast to float32 after loading, so numbers measure the weights; model: run in the stored dtype, as mlx_lm.perplexity does (less memory)', computeArg, 'float32')
     .option('--json', 'print JSON')
     .option('-q, --quiet', 'no progress on stderr')
     .action((dir: string, f: EvalFlags) => {

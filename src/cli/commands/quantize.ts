@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../../eval/card-results.js';
 import type { QuantRules } from '../../mlx/affine.js';
 import { planModel, quantizeModel, type QuantizeOptions } from '../../pipeline/quantize.js';
 import type { Rounding } from '../../plan/candidates.js';
@@ -18,7 +19,7 @@ import {
 import { progressBar } from '../progress.js';
 import { allocationSummary, budgetSummary, planDetails } from '../summary.js';
 
-interface QuantizeFlags extends AnalysisFlags {
+interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   output: string;
   manifest?: string;
   uniform?: boolean;
@@ -66,7 +67,7 @@ export function quantizeCommand(): Command {
     .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing')
     .option('-v, --verbose', 'print the format of every tensor')
     .option('-q, --quiet', 'no progress bars or summary');
-  addAnalysisOptions(cmd).action((dir: string, flags: QuantizeFlags) => {
+  addEvalOptions(addAnalysisOptions(cmd)).action((dir: string, flags: QuantizeFlags) => {
     const show = !flags.quiet;
     const analyzeBar = progressBar('analyze', show);
     const writeBar = progressBar('write', show);
@@ -106,6 +107,7 @@ export function quantizeCommand(): Command {
           `wrote ${flags.output} (${result.shards.length} shard${result.shards.length > 1 ? 's' : ''}, ${result.bytes.toLocaleString('en-US')} bytes of tensors)\n`,
       );
     }
+    quantizeEval(dir, result.outDir, flags, show);
   });
   return cmd;
 }
