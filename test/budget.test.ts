@@ -127,13 +127,17 @@ describe('size targets', () => {
 describe('damage model weights', () => {
   test('roles, edge layers, tied head and the SWAN factor', () => {
     const k = DEFAULT_DAMAGE_KNOBS;
-    const mid = (role: Parameters<typeof importance>[0]['role']) => importance({ role, layer: 10, composite: 0, tiedHead: false }, 28);
+    const M = 2 ** 20; // the reference size: a factor of 1
+    const mid = (role: Parameters<typeof importance>[0]['role']) => importance({ role, layer: 10, composite: 0, tiedHead: false, params: M }, 28);
     assert.equal(mid('attn_q'), 1);
     assert.equal(mid('attn_v'), k.roles.attn_v);
     assert.equal(mid('mlp_down'), k.roles.mlp_down);
-    assert.equal(importance({ role: 'attn_q', layer: 0, composite: 0, tiedHead: false }, 28), k.edgeWeight);
-    assert.equal(importance({ role: 'embedding', layer: null, composite: 0, tiedHead: true }, 28), k.roles.embedding + k.roles.head);
-    assert.equal(importance({ role: 'attn_o', layer: 10, composite: 0.5, tiedHead: false }, 28), 1 + 0.5 * k.swanBeta);
+    assert.equal(importance({ role: 'attn_q', layer: 0, composite: 0, tiedHead: false, params: M }, 28), k.edgeWeight);
+    assert.equal(importance({ role: 'embedding', layer: null, composite: 0, tiedHead: true, params: M }, 28), k.roles.embedding + k.roles.head);
+    assert.equal(importance({ role: 'attn_o', layer: 10, composite: 0.5, tiedHead: false, params: M }, 28), 1 + 0.5 * k.swanBeta);
+    // Size: 4× the parameters, 4^paramsExponent the weight; a k_proj serving 4 query heads counts 4×.
+    assert.equal(importance({ role: 'attn_q', layer: 10, composite: 0, tiedHead: false, params: 4 * M }, 28), 4 ** k.paramsExponent);
+    assert.equal(importance({ role: 'attn_k', layer: 10, composite: 0, tiedHead: false, params: M / 4, kvShare: 4 }, 28), 1);
     // ⌈28/8⌉ = 4 layers at each end.
     assert.deepEqual(
       Array.from({ length: 28 }, (_, l) => l).filter((l) => isEdgeLayer(l, 28, 1 / 8)),

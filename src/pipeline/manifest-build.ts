@@ -7,6 +7,7 @@ import { affine, DTYPE_NAMES, dtypeFromName, formatBytes, numel, type TensorForm
 import { planTotals, type Plan } from '../plan/plan.js';
 import type { Decision } from '../plan/swan-rules.js';
 import { displayPath, type ModelAnalysis } from './analyze.js';
+import { kvShare } from './source.js';
 import type { FloatDType } from '../io/float.js';
 
 export const SWAN_VERSION = '0.1.0';
@@ -43,7 +44,7 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
     };
     if (a.candidates.length > 0) {
       t.candidates = a.candidates.map(manifestCandidate);
-      t.importance = p.importance ?? importance({ role: a.record.role, layer: a.record.layer, composite: a.composite, tiedHead: source.tied }, source.totalLayers, knobs);
+      t.importance = p.importance ?? importance({ role: a.record.role, layer: a.record.layer, composite: a.composite, tiedHead: source.tied, params: numel(a.shape), kvShare: kvShare(source) }, source.totalLayers, knobs);
     }
     if (p.damage !== undefined) t.damage = p.damage;
     (shards[a.file] ??= { file: a.file, tensors: {} }).tensors[a.name] = t;

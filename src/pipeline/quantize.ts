@@ -17,7 +17,7 @@ import { modelCard } from '../report/model-card.js';
 import { DEFAULT_SEED } from '../rng.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from './analyze.js';
 import { buildManifest, readManifestDecisions, readManifestMeasurements, replanManifest } from './manifest-build.js';
-import { openModel, type ModelSource } from './source.js';
+import { kvShare, openModel, type ModelSource } from './source.js';
 import { writeMlxModel } from './write-mlx.js';
 
 export const MANIFEST_FILE = 'swan-manifest.json';
@@ -117,6 +117,7 @@ function budgetOptions(opts: QuantizeOptions, source: ModelSource, rounding: Rou
     rounding,
     totalLayers: source.totalLayers,
     tied: source.tied,
+    kvShare: kvShare(source),
     knobs: opts.knobs,
     keepFloat: opts.keepFloat,
     atLeast8: opts.atLeast8,

@@ -66,3 +66,11 @@ export function readOptionalJson(file: string): Record<string, unknown> | undefi
     return undefined;
   }
 }
+
+/** Query heads per key/value head, from config.json (1 when not grouped). */
+export function kvShare(source: ModelSource): number {
+  const c = source.hf.config;
+  const heads = Number(c.num_attention_heads);
+  const kv = Number(c.num_key_value_heads ?? heads);
+  return heads > 0 && kv > 0 ? heads / kv : 1;
+}

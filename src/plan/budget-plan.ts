@@ -22,6 +22,8 @@ export interface BudgetOptions {
   totalLayers: number;
   /** The embedding is also the output head. */
   tied: boolean;
+  /** Query heads per key/value head. */
+  kvShare?: number;
   knobs?: DamageKnobs;
   /** Name patterns kept in float (user `--protect`; case-insensitive substrings). */
   keepFloat?: string[];
@@ -59,7 +61,7 @@ export function makeBudgetPlan(items: BudgetItem[], dtype: FloatDType, opts: Bud
   const params = written.reduce((s, it) => s + numel(it.shape), 0);
   const budget = targetBytes(opts.target, params);
   const weights = written.map((it) =>
-    importance({ role: it.record.role, layer: it.record.layer, composite: it.composite, tiedHead: opts.tied }, opts.totalLayers, knobs),
+    importance({ role: it.record.role, layer: it.record.layer, composite: it.composite, tiedHead: opts.tied, params: numel(it.shape), kvShare: opts.kvShare }, opts.totalLayers, knobs),
   );
   const choices = written.map((it, i) => options(it, dtype, opts, weights[i]!));
   const knapsack: KnapsackItem[] = choices.map((c) => ({ bytes: c.bytes, damage: c.damage }));

@@ -4,13 +4,13 @@ import type { TensorRole } from '../arch/types.js';
  * Data-free damage model (docs/allocation.md): the expected damage of storing tensor i in format c is
  *
  *   damage(i, c) = relError(i, c) × importance(i)
- *   importance(i) = role(i) × depth(i) × (1 + swanBeta × composite(i))
+ *   importance(i) = role(i) × depth(i) × (1 + swanBeta × composite(i)) × (size(i) / 2^20)^paramsExponent
  *
- * relError is measured (the real MLX quantizer on the real weights). It is not weighted by parameter
- * count: for y = W·x with isotropic x, the relative output noise ‖ΔW·x‖²/‖W·x‖² equals relError
- * whatever the size of W, and every sublayer writes a comparable share into the residual stream.
- * Bytes, not damage, carry the size into the knapsack. Every knob is a prior fixed from published
- * practice, never fitted to evaluation text.
+ * relError is measured (the real MLX quantizer on the real weights). size is the parameter count,
+ * k_proj/v_proj counted once per query head they serve (grouped-query attention). paramsExponent
+ * sits between the two limits: 0 says every tensor's relative error costs the same (y = W·x with
+ * isotropic x has relative output noise relError whatever W's size), 1 says every weight's squared
+ * error costs the same. Every knob is a prior, never fitted to evaluation text (docs/allocation.md).
  */
 export interface DamageKnobs {
   /** Weight per role; a tied embedding also serves as the head and gets embedding + head. */
@@ -21,6 +21,8 @@ export interface DamageKnobs {
   edgeWeight: number;
   /** How strongly SWAN's composite score (0..1) raises a tensor's weight. */
   swanBeta: number;
+  /** Weight ∝ (params / 2^20)^paramsExponent: 0 = relative error per tensor, 1 = absolute squared error. */
+  paramsExponent: number;
 }
 
 export const DEFAULT_DAMAGE_KNOBS: DamageKnobs = {
@@ -41,6 +43,7 @@ export const DEFAULT_DAMAGE_KNOBS: DamageKnobs = {
   edgeFraction: 1 / 8,
   edgeWeight: 1.5,
   swanBeta: 1,
+  paramsExponent: 0.5,
 };
 
 export interface ImportanceInput {
@@ -50,6 +53,9 @@ export interface ImportanceInput {
   composite: number;
   /** The embedding is also the output head (tie_word_embeddings). */
   tiedHead: boolean;
+  params: number;
+  /** Query heads per key/value head (grouped-query attention): k_proj/v_proj count as that many times their size. */
+  kvShare?: number;
 }
 
 /** True for the first and last ⌈edgeFraction·L⌉ decoder layers. */
@@ -64,5 +70,6 @@ export function importance(t: ImportanceInput, totalLayers: number, knobs: Damag
   if (t.role === 'embedding' && t.tiedHead) role += knobs.roles.head;
   const depth = isEdgeLayer(t.layer, totalLayers, knobs.edgeFraction) ? knobs.edgeWeight : 1;
   const composite = Number.isFinite(t.composite) ? Math.min(1, Math.max(0, t.composite)) : 0;
-  return role * depth * (1 + knobs.swanBeta * composite);
+  const shared = t.role === 'attn_k' || t.role === 'attn_v' ? Math.max(1, t.kvShare ?? 1) : 1;
+  return role * depth * (1 + knobs.swanBeta * composite) * ((t.params * shared) / 2 ** 20) ** knobs.paramsExponent;
 }
