@@ -2,10 +2,13 @@
  * `--rounding search`: per-group scale and bias chosen to minimise the group's squared error, stored
  * as ordinary MLX affine scales/biases (mlx-lm dequantizes them as scale·q + bias, unchanged).
  *
- * Per group, in float64:
- *  1. a grid of 11 inverse scales (n + δ)/(max − min), δ ∈ [−1, 1] (llama.cpp's make_qkx2_quants
- *     idea): codes from that grid, then the least-squares (scale, bias) for those codes;
- *  2. the best of those, refined by four alternating steps (nearest codes ↔ least-squares fit, as
+ * Per group, in float64, with the bias fixed at the group's largest-magnitude value (code 0 decodes
+ * to it exactly, as in MLX's own RTN: outlier weights are never clipped; a free bias lowers the
+ * squared error further but clips outliers, and made the model worse off-distribution in a
+ * data-free check, docs/allocation.md):
+ *  1. a grid of 11 steps (other end − edge)/(n + δ), δ ∈ [−1, 1] (llama.cpp's make_qkx2_quants
+ *     idea): codes from that grid, then the least-squares step for those codes;
+ *  2. the best of those, refined by four alternating steps (nearest codes ↔ least-squares step, as
  *     HQQ/Lloyd do);
  *  3. the winner's scale and bias are rounded to the storage dtype, each value gets the code whose
  *     exact MLX decode rT(rT(sT·q) + bT) is nearest (neighbours checked: bf16 decode grids are uneven),
@@ -58,7 +61,11 @@ function nextStamp(): number {
   return ++stampBase;
 }
 
-/** Least-squares (scale, bias) grid search + refinement for one group; null when nothing to search. */
+/**
+ * Scale search for one group with the bias fixed at the group's largest-magnitude value (as MLX's
+ * RTN does: that weight stays exact, so outliers are never clipped). Returns false when there is
+ * nothing to search (constant group).
+ */
 function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Float64Array): boolean {
   let mn = Infinity;
   let mx = -Infinity;
@@ -67,47 +74,41 @@ function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Fl
     if (x < mn) mn = x;
     if (x > mx) mx = x;
   }
-  const range = mx - mn;
-  if (!(range > 0)) return false; // constant group: MLX's RTN is already exact
+  if (!(mx - mn > 0)) return false; // constant group: MLX's RTN is already exact
+  const edge = Math.abs(mn) > Math.abs(mx) ? mn : mx;
+  const other = edge === mn ? mx : mn;
   let bestErr = Infinity;
-  let bestS = range / n;
-  let bestB = mn;
-  const fit = (s0: number, b0: number, fromInverse: boolean, iscale: number): void => {
-    // Codes for the current parameters, then the least-squares scale and bias for those codes.
-    let sL = 0, sL2 = 0, sv = 0, sLv = 0;
+  let bestS = (other - edge) / n;
+  // Codes for step s0, then the least-squares step for those codes (bias fixed at the edge).
+  const fit = (s0: number): void => {
+    let sq = 0;
+    let sqv = 0;
     for (let j = off; j < off + g; j++) {
-      const x = v[j]!;
-      let q = Math.round(fromInverse ? iscale * (x - mn) : (x - b0) / s0);
+      let q = Math.round((v[j]! - edge) / s0);
       q = q < 0 ? 0 : q > n ? n : q;
-      sL += q;
-      sL2 += q * q;
-      sv += x;
-      sLv += q * x;
+      sq += q * q;
+      sqv += q * (v[j]! - edge);
     }
-    const det = g * sL2 - sL * sL;
-    if (!(det > 0)) return;
-    const s = (g * sLv - sL * sv) / det;
-    const b = (sv - s * sL) / g;
-    if (!(s !== 0) || !Number.isFinite(s) || !Number.isFinite(b)) return;
-    // Error with nearest codes under (s, b): never above the fit's own residual.
+    if (!(sq > 0)) return;
+    const s = sqv / sq;
+    if (!(s !== 0) || !Number.isFinite(s)) return;
+    // Error with nearest codes under s: never above the fit's own residual.
     let e = 0;
     for (let j = off; j < off + g; j++) {
-      const x = v[j]!;
-      let q = Math.round((x - b) / s);
+      let q = Math.round((v[j]! - edge) / s);
       q = q < 0 ? 0 : q > n ? n : q;
-      const d = x - (s * q + b);
+      const d = v[j]! - (s * q + edge);
       e += d * d;
     }
     if (e < bestErr) {
       bestErr = e;
       bestS = s;
-      bestB = b;
     }
   };
-  for (let k = 0; k <= GRID_STEPS; k++) fit(0, 0, true, (n - 1 + (2 * k) / GRID_STEPS) / range);
-  for (let r = 0; r < REFINE_STEPS; r++) fit(bestS, bestB, false, 0);
+  for (let k = 0; k <= GRID_STEPS; k++) fit((other - edge) / (n - 1 + (2 * k) / GRID_STEPS));
+  for (let r = 0; r < REFINE_STEPS; r++) fit(bestS);
   out[0] = bestS;
-  out[1] = bestB;
+  out[1] = edge;
   return bestErr < Infinity;
 }
 
