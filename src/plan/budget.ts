@@ -8,8 +8,11 @@
  *    damage + λ·bytes; lowering λ takes the steps in decreasing order of damage saved per byte. So
  *    one sort of all steps walks λ down; a step that no longer fits blocks its item (later steps of
  *    that item build on it) and the walk continues with the others (greedy fill).
- * 3. The bytes left over go to the single best-fitting upgrade among all candidates (hull or not),
- *    repeatedly; small problems also try every pair of changes (one down, one up) until none helps.
+ * 3. The other rounding of the first blocked steps is tried (take the step, give back the cheapest
+ *    taken ones); the bytes left over go to the single best-fitting change among all candidates
+ *    (hull or not), repeatedly.
+ * 4. Small problems (≤ PAIR_SEARCH_LIMIT candidates) add a pairwise-exchange pass and an exact
+ *    branch and bound pruned by the LP (hull) bound: their answer is the optimum.
  *
  * Within the walk the result is optimal for the budget it uses (a Lagrangian solution); the fill
  * closes most of the rest. O(S log S) for S hull steps: 20,000 tensors take well under a second.

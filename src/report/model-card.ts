@@ -61,8 +61,20 @@ export function modelCard(c: CardInput): string {
   const front = ['---', 'library_name: mlx', 'pipeline_tag: text-generation', 'tags:', '- mlx', '- swan', '- quantized', '- mixed-precision'];
   if (c.baseModel) front.push(`base_model: ${c.baseModel}`);
   front.push('---', '');
-  const method =
-    c.plan.strategy === 'uniform'
+  const budget = c.plan.budget;
+  const rounding =
+    c.plan.rounding === 'search'
+      ? ' Each group\'s scale was searched to lower its squared error (bias kept at the group\'s largest-magnitude weight; never worse than round-to-nearest on any group); the format is plain MLX affine.'
+      : '';
+  const method = budget
+    ? [
+        `Mixed precision chosen by swan's **budget** strategy for a target of ${budget.targetBytes.toLocaleString('en-US')} bytes of tensors:`,
+        'for every tensor and every MLX affine format (2–8 bits × group 32/64/128) and float, the relative reconstruction error of the real MLX quantizer on the weights was measured;',
+        "the expected damage (that error × a data-free importance: role, depth, size and the tensor's **SWAN** sensitivity score) was minimised under the byte budget (a multiple-choice knapsack).",
+        'No calibration data was used.',
+        c.seed !== undefined ? `Random draws are seeded (seed ${c.seed}): the same input gives the same bytes.` : '',
+      ].join(' ')
+    : c.plan.strategy === 'uniform'
       ? `Uniform affine quantization of every Linear and Embedding layer at ${c.plan.defaultBits} bits, group size ${c.plan.defaultGroupSize} (the same choices as \`mlx_lm.convert -q --q-bits ${c.plan.defaultBits} --q-group-size ${c.plan.defaultGroupSize}\`). Layers whose input dimension the group size does not divide stay in ${DTYPE_NAMES[c.plan.dtype]}.`
       : [
           'Mixed precision chosen per tensor by **SWAN** (data-free sensitivity analysis; Black Sheep AI Research, 2026) as implemented by swan:',
@@ -91,7 +103,7 @@ export function modelCard(c: CardInput): string {
     '',
     '## Method',
     '',
-    method,
+    method + rounding,
     '',
   ];
   if (c.results && c.results.length) lines.push(resultsSection(c.results, c.resultsProtocol));

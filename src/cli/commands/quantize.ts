@@ -20,7 +20,7 @@ import { progressBar } from '../progress.js';
 import { allocationSummary, budgetSummary, planDetails } from '../summary.js';
 
 interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
-  output: string;
+  output?: string;
   manifest?: string;
   uniform?: boolean;
   strategy?: 'thresholds' | 'budget' | 'uniform';
@@ -51,7 +51,7 @@ export function quantizeCommand(): Command {
   const cmd = new Command('quantize')
     .description('quantize an HF model into an MLX model directory (SWAN mixed precision, or --uniform)')
     .argument('<model-dir>', 'HuggingFace model directory (config.json + safetensors)')
-    .requiredOption('-o, --output <dir>', 'MLX model directory to create')
+    .option('-o, --output <dir>', 'MLX model directory to create (not needed with --dry-run)')
     .option(
       '--manifest <file>',
       'plan from this manifest instead of analysing: its decisions (thresholds; swan or reference SWAN tool) or its measurements (budget: re-plans in seconds)',
@@ -98,6 +98,7 @@ export function quantizeCommand(): Command {
       process.stdout.write(`${flags.verbose ? planDetails(plan) + '\n\n' : ''}${allocationSummary(plan)}\n${budgetSummary(plan)}(dry run: nothing written)\n`);
       return;
     }
+    if (!flags.output) throw new Error("required option '-o, --output <dir>' not specified (or use --dry-run)");
     const result = quantizeModel(dir, flags.output, opts);
     analyzeBar.stop();
     writeBar.stop();
