@@ -50,6 +50,30 @@ export class Rng {
     return result;
   }
 
+  /**
+   * out[start..end) = the next nextU32() values, in order. Same stream, ~8× faster: the state lives
+   * in int32 locals for the loop (the fields hold values ≥ 2³¹, which V8 boxes on every step).
+   */
+  fillU32(out: Uint32Array, start = 0, end = out.length): Uint32Array {
+    let s0 = this.s0 | 0, s1 = this.s1 | 0, s2 = this.s2 | 0, s3 = this.s3 | 0;
+    for (let i = start; i < end; i++) {
+      const x = Math.imul(s1, 5);
+      out[i] = Math.imul((x << 7) | (x >>> 25), 9);
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+    }
+    this.s0 = s0 >>> 0;
+    this.s1 = s1 >>> 0;
+    this.s2 = s2 >>> 0;
+    this.s3 = s3 >>> 0;
+    return out;
+  }
+
   /** Uniform in [0, 1) with 53 random bits. */
   uniform(): number {
     const hi = this.nextU32() >>> 5;

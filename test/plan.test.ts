@@ -125,3 +125,14 @@ describe('architectures', () => {
     assert.equal(llama.tied({}), true);
   });
 });
+
+describe('rng', () => {
+  test('fillU32 continues exactly the nextU32 stream', async () => {
+    const { Rng } = await import('../src/rng.js');
+    const a = new Rng(5);
+    const b = new Rng(5);
+    const buf = a.fillU32(new Uint32Array(1000));
+    for (let i = 0; i < 1000; i++) assert.equal(buf[i], b.nextU32());
+    assert.equal(a.nextU32(), b.nextU32());
+  });
+});

@@ -78,12 +78,14 @@ export function outputDelta(
     const blockRows = Math.max(1, Math.min(m, Math.floor((1 << 20) / n)));
     const e = sc.f32(blockRows * n);
     const ex = sc.f32(blockRows * p);
+    const bits = new Uint32Array(blockRows * n);
     let exSq = 0;
     for (let r0 = 0; r0 < m; r0 += blockRows) {
       const br = Math.min(blockRows, m - r0);
       const len = br * n;
+      rng.fillU32(bits, 0, len); // the same draws as nextU32() per entry, in bulk
       for (let i = 0; i < len; i++) {
-        const u = (rng.nextU32() >>> 8) * (1 / 16777216); // [0, 1), exact in float32
+        const u = (bits[i]! >>> 8) * (1 / 16777216); // [0, 1), exact in float32
         e[i] = (2 * u - 1) * half;
       }
       backend.gemm(false, false, br, p, n, e, x, ex);
