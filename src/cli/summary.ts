@@ -46,6 +46,6 @@ export function budgetSummary(plan: Plan): string {
     );
     if (pct < 99.5) lines.push(`note: the plan is ${(100 - pct).toFixed(2)}% under the target (no finer combination of formats fits)`);
   }
-  if (plan.rounding === 'search') lines.push('rounding: per-group scale/bias search (never worse than MLX round-to-nearest on any group)');
+  if (plan.rounding === 'search') lines.push('rounding: per-group scale search (never worse than MLX round-to-nearest on any group)');
   return lines.map((l) => l + '\n').join('');
 }

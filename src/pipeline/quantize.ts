@@ -27,7 +27,7 @@ export interface QuantizeOptions {
   strategy: 'thresholds' | 'uniform' | 'budget';
   /** Size target of the budget strategy (`--target-bpw` / `--target-size`). */
   target?: SizeTarget;
-  /** rtn (default): bit-exact MLX round-to-nearest; search: per-group scale/bias search. */
+  /** rtn (default): bit-exact MLX round-to-nearest; search: per-group scale search (src/mlx/rounding-search.ts). */
   rounding?: Rounding;
   /** Damage-model knobs of the budget strategy (docs/allocation.md). */
   knobs?: DamageKnobs;
@@ -44,6 +44,8 @@ export interface QuantizeOptions {
   manifestFile?: string;
   seed?: number;
   swan?: SwanConfig;
+  /** Score protected tensors too (reference behaviour; they stay 16-bit either way). */
+  scoreProtected?: boolean;
   overwrite?: boolean;
   maxShardBytes?: number;
   onAnalyze?: AnalyzeOptions['onTensor'];
@@ -96,6 +98,10 @@ export function planModel(
     swan: opts.swan ?? DEFAULT_SWAN_CONFIG,
     dtype: opts.dtype,
     rules: opts.rules ?? 'metal',
+    // Only the budget strategy uses the candidate measurements, and only --rounding search its error.
+    measureCandidates: opts.strategy === 'budget',
+    measureSearch: rounding === 'search',
+    scoreProtected: opts.scoreProtected,
     onTensor: opts.onAnalyze,
   });
   const { source } = analysis;

@@ -4,7 +4,7 @@ import { AFFINE_BITS, AFFINE_GROUP_SIZES, affineRelativeError, type QuantRules }
 import { searchRelativeError } from '../mlx/rounding-search.js';
 import { affine, FLOAT, formatBytes, groupDivides, numel, type TensorFormat } from './format.js';
 
-/** How group scales and biases are chosen: MLX's round-to-nearest (bit-exact) or swan's per-group search. */
+/** How group scales are chosen: MLX's round-to-nearest (bit-exact) or swan's per-group search. */
 export type Rounding = 'rtn' | 'search';
 
 /**
@@ -36,14 +36,33 @@ export interface MeasureOptions {
 }
 
 /**
- * Measure every affine candidate of one tensor. `w` must hold the tensor already cast to the model
- * dtype (what MLX quantizes), row-major with the last dim as columns.
+ * Candidate errors are measured on at most this many weights. Groups never cross rows, so whole rows
+ * taken at an even stride are an unbiased sample of the tensor's groups; 2^19 weights keep the
+ * estimate within a fraction of a percent on real-sized matrices while making the 18-format
+ * measurement cost the same for a 1024² and a 151936×4096 tensor.
  */
-export function measureCandidates(record: TensorRecord, shape: number[], w: Float32Array, opts: MeasureOptions): Candidate[] {
+export const CANDIDATE_SAMPLE_ELEMENTS = 1 << 19;
+
+/** Every `step`-th row of a row-major matrix, so that at most `maxElements` weights remain. */
+export function sampleRows(w: Float32Array, rows: number, cols: number, maxElements: number): { w: Float32Array; rows: number } {
+  const step = Math.max(1, Math.ceil((rows * cols) / maxElements));
+  if (step === 1) return { w, rows };
+  const n = Math.ceil(rows / step);
+  const out = new Float32Array(n * cols);
+  for (let r = 0, k = 0; r < rows; r += step, k++) out.set(w.subarray(r * cols, (r + 1) * cols), k * cols);
+  return { w: out, rows: n };
+}
+
+/**
+ * Measure every affine candidate of one tensor. `w` must hold the tensor already cast to the model
+ * dtype (what MLX quantizes), row-major with the last dim as columns. Large tensors are measured on
+ * an evenly strided row sample (CANDIDATE_SAMPLE_ELEMENTS).
+ */
+export function measureCandidates(record: TensorRecord, shape: number[], full: Float32Array, opts: MeasureOptions): Candidate[] {
   const formats = affineCandidateFormats(record, shape);
   if (formats.length === 0) return [];
   const cols = shape[shape.length - 1]!;
-  const rows = numel(shape) / cols;
+  const { w, rows } = sampleRows(full, numel(shape) / cols, cols, CANDIDATE_SAMPLE_ELEMENTS);
   return formats.map((format) => {
     if (format.kind !== 'affine') throw new Error('unreachable');
     const c: Candidate = {

@@ -59,7 +59,7 @@ export function quantizeCommand(): Command {
     .option('--target-bpw <x>', 'size target in bits per weight as mlx-lm counts them (scales, biases and float tensors included)', positiveFloat)
     .option('--target-size <size>', 'size target in bytes of tensors: 5.2GB, 4.8GiB, 123456B', sizeArg)
     .option('--strategy <s>', 'budget (default with a target): least expected damage within the target; thresholds (default otherwise): SWAN as published; uniform', strategyArg)
-    .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest (default); search: per-group scale/bias search, still plain MLX affine', roundingArg, 'rtn')
+    .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest (default); search: per-group scale search (never worse than RTN on any group), still plain MLX affine', roundingArg, 'rtn')
     .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines); = --strategy uniform')
     .option('--q-bits <n>', 'bits of --uniform', intIn([2, 3, 4, 5, 6, 8]), 4)
     .option('--mlx-rules <rules>', MLX_RULES_HELP, rulesArg, 'metal')
@@ -85,6 +85,7 @@ export function quantizeCommand(): Command {
       manifestFile: flags.manifest,
       seed: flags.seed,
       swan: swanConfigFrom(flags),
+      scoreProtected: flags.scoreProtected,
       overwrite: flags.overwrite,
       onAnalyze: (done, total, a) => {
         analyzeBar.update(done, total, a.name);
