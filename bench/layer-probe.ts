@@ -19,17 +19,23 @@ const dir = mkdtempSync(join(tmpdir(), 'swan-layer-'));
 try {
   // One layer, with a small vocabulary so that the embedding does not dominate the probe.
   writeSynthCheckpoint(dir, { ...qwen3_0_6B(1), vocab: 1024 });
-  const a = analyzeModel(dir);
+  // As `swan quantize` (thresholds) analyses: the four metrics only.
+  const a = analyzeModel(dir, { measureCandidates: false });
+  // As `swan analyze` does: plus the 18 candidate formats' errors (RTN and rounding search) for budget re-plans.
+  const b = analyzeModel(dir);
   const rows = a.tensors.filter((t) => t.record.layer === 0 && t.raw);
+  const withCandidates = new Map(b.tensors.map((t) => [t.name, t.seconds]));
   console.log(`backend ${name}`);
-  console.log('| tensor | shape | seconds |');
-  console.log('|---|---|---:|');
+  console.log('| tensor | shape | metrics s (quantize) | metrics + candidates s (analyze) |');
+  console.log('|---|---|---:|---:|');
   let total = 0;
+  let totalB = 0;
   for (const t of rows) {
     total += t.seconds;
-    console.log(`| ${t.name} | ${t.shape.join('×')} | ${t.seconds.toFixed(3)} |`);
+    totalB += withCandidates.get(t.name)!;
+    console.log(`| ${t.name} | ${t.shape.join('×')} | ${t.seconds.toFixed(3)} | ${withCandidates.get(t.name)!.toFixed(3)} |`);
   }
-  console.log(`| **layer total** | | ${total.toFixed(3)} |`);
+  console.log(`| **layer total** | | ${total.toFixed(3)} | ${totalB.toFixed(3)} |`);
   console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -77,6 +77,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--sensitive <pattern...>', 'name patterns given at least 8-bit')
     .option('--q-group-size <n>', 'group size of the 4-bit tier (uniform: of every layer)', intIn([32, 64, 128]), 64)
     .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg)
+    .option('--score-protected', 'also compute the metrics of protected tensors (embeddings, head), as the reference does; they stay 16-bit either way')
     .option('--threads <n>', 'threads for the linear algebra (default: all cores)', positiveInt)
     .option('--backend <name>', 'kernel backend: auto (WebAssembly SIMD, else JS), wasm or js', backendArg, 'auto');
 }
@@ -101,6 +102,7 @@ export interface AnalysisFlags {
   sensitive?: string[];
   qGroupSize: number;
   dtype?: FloatDType;
+  scoreProtected?: boolean;
 }
 
 export function swanConfigFrom(f: AnalysisFlags): SwanConfig {

@@ -43,8 +43,16 @@ export interface AnalyzeOptions {
   dtype?: FloatDType;
   /** Rules of the MLX quantizer whose error is measured (default metal). */
   rules?: QuantRules;
+  /** Measure the candidate formats' errors for the budget strategy (default true). */
+  measureCandidates?: boolean;
   /** Measure the error of `--rounding search` too (default true). */
   measureSearch?: boolean;
+  /**
+   * Compute the metrics of protected tensors (embeddings, head, norms) too, as the reference does.
+   * Default false: they are 16-bit whatever their scores, and the embedding is the most expensive
+   * tensor of a model to score.
+   */
+  scoreProtected?: boolean;
   onTensor?: (done: number, total: number, a: TensorAnalysis) => void;
 }
 
@@ -55,6 +63,8 @@ export interface ModelAnalysis {
   tensors: TensorAnalysis[];
   /** How the candidates were measured (dtype, rules, whether the search error is there). */
   measure: MeasureOptions;
+  /** Whether candidates were measured (only the budget strategy and `swan analyze` need them). */
+  measured: boolean;
   seconds: number;
 }
 
@@ -67,18 +77,19 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
   const seed = opts.seed ?? DEFAULT_SEED;
   const source = openModel(dir, { dtype: opts.dtype });
   const measure: MeasureOptions = { dtype: source.dtype, rules: opts.rules ?? 'metal', search: opts.measureSearch ?? true };
+  const measuring = opts.measureCandidates ?? true;
   const started = performance.now();
   const tensors: TensorAnalysis[] = [];
   for (const { info, record } of source.entries) {
     const t0 = performance.now();
-    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measure);
+    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measuring ? measure : undefined, opts.scoreProtected);
     a.file = basename(info.file);
     a.sourceDType = info.dtype;
     a.seconds = (performance.now() - t0) / 1000;
     tensors.push(a);
     opts.onTensor?.(tensors.length, source.entries.length, a);
   }
-  return { source, seed, swan, tensors, measure, seconds: (performance.now() - started) / 1000 };
+  return { source, seed, swan, tensors, measure, measured: measuring, seconds: (performance.now() - started) / 1000 };
 }
 
 /**
@@ -94,6 +105,7 @@ export function analyzeTensor(
   seed: number,
   load: () => Float32Array,
   measure?: MeasureOptions,
+  scoreProtected = false,
 ): TensorAnalysis {
   const base = { name, file: '', shape, sourceDType: '', record, raw: null, candidates: [] as Candidate[], seconds: 0 };
   if (record.mlxName === null) {
@@ -109,6 +121,9 @@ export function analyzeTensor(
   const classification = classify(name, swan);
   if (numel(shape) < swan.minTensorParams) {
     return { ...base, classification, scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: 'small_tensor' }, candidates: candidates() };
+  }
+  if (classification === 'protected' && !scoreProtected) {
+    return { ...base, classification, scores: ZERO_SCORES, composite: 0, decision: recommendBits(0, classification, swan), candidates: candidates() };
   }
   const matrix = reduceTo2D(shape, weights());
   const { scores, raw } = computeMetrics(matrix, seed, name);

@@ -59,7 +59,9 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
     config: manifestConfig(analysis.swan),
     total_layers: source.totalLayers,
     total_tensors: analysis.tensors.length,
-    measurement: { dtype: DTYPE_NAMES[analysis.measure.dtype], mlx_rules: analysis.measure.rules, rounding_search: analysis.measure.search },
+    ...(analysis.measured
+      ? { measurement: { dtype: DTYPE_NAMES[analysis.measure.dtype], mlx_rules: analysis.measure.rules, rounding_search: analysis.measure.search } }
+      : {}),
     plan: {
       strategy: plan.strategy,
       rounding: plan.rounding ?? 'rtn',
