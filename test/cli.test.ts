@@ -24,7 +24,7 @@ describe('determinism', () => {
       ['--threads', '2'],
     ].map((flags, i) => {
       const out = join(tmp.dir, `det-${i}`);
-      const r = swan(['quantize', model, '-o', out, '-q', ...flags]);
+      const r = swan(['quantize', model, '-o', out, '-q', '--all-metrics', ...flags]);
       assert.equal(r.status, 0, r.stderr);
       return out;
     });
@@ -37,6 +37,36 @@ describe('determinism', () => {
     const m = JSON.parse(manifest(outs[0]!).toString());
     const q = m.shards['model.safetensors'].tensors['model.layers.0.self_attn.q_proj.weight'];
     assert.ok(q.raw_metrics.svd_concentration > 0 && q.raw_metrics.svd_concentration < 1);
+  });
+
+  test('skipping metrics that cannot change a decision gives the same model bytes', () => {
+    for (const src of [model, STORIES]) {
+      const outs = [[], ['--all-metrics']].map((flags, i) => {
+        const out = join(tmp.dir, `skip-${i}-${src === model ? 'synth' : 'stories'}`);
+        const r = swan(['quantize', src, '-o', out, '-q', ...flags]);
+        assert.equal(r.status, 0, r.stderr);
+        return out;
+      });
+      for (const f of ['model.safetensors', 'config.json']) {
+        assert.ok(readFileSync(join(outs[0]!, f)).equals(readFileSync(join(outs[1]!, f))), f);
+      }
+      const fast = JSON.parse(readFileSync(join(outs[0]!, 'swan-manifest.json'), 'utf8'));
+      const full = JSON.parse(readFileSync(join(outs[1]!, 'swan-manifest.json'), 'utf8'));
+      let skipped = 0;
+      for (const [shard, s] of Object.entries<any>(fast.shards)) {
+        for (const [name, t] of Object.entries<any>(s.tensors)) {
+          const u = full.shards[shard].tensors[name];
+          assert.equal(t.decision.bits, u.decision.bits, name);
+          if (t.composite_score === null) {
+            skipped++;
+            const [lo, hi] = t.decision.reason.match(/\[([0-9.]+), ([0-9.]+)\]/).slice(1).map(Number);
+            assert.ok(u.composite_score >= lo - 1e-3 && u.composite_score <= hi + 1e-3, name);
+            assert.equal(t.scores.kurtosis, u.scores.kurtosis);
+          }
+        }
+      }
+      assert.ok(skipped > 0, 'some tensors were decided by the cheap metrics');
+    }
   });
 
   test('a different seed changes the random metrics', () => {

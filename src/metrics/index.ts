@@ -75,45 +75,53 @@ export function reduceTo2D(shape: number[], data: Float32Array): Matrix2D {
 }
 
 /**
- * All four metrics. Each random metric draws from its own stream Rng.forKey(seed, key + '/<metric>'),
- * so a tensor's scores do not depend on which tensors were processed before it.
+ * The four SWAN metrics of one matrix. The cheap, deterministic ones (kurtosis, error proxy) come
+ * first; `needSpectral` may then say that the randomized SVD and the output-noise probe cannot change
+ * the outcome (the caller knows the thresholds), in which case they are skipped and reported as NaN
+ * (null in JSON). Each random metric draws from its own stream keyed by the tensor name, so skipping
+ * one changes nothing else.
  */
 export function computeMetrics(
   m: Matrix2D,
   seed: number,
   key: string,
-): { scores: MetricScores; raw: RawMetrics; seconds: MetricSeconds } {
+  needSpectral?: (cheap: { kurtosis: number; error_proxy: number }) => boolean,
+): { scores: MetricScores; raw: RawMetrics; seconds: MetricSeconds; skipped: boolean } {
   const backend = getBackend();
   const { rows, cols, data } = m;
-  // One copy of W into the backend's memory (when it has its own) serves all of the GEMMs below,
-  // instead of the backend staging W on each of them.
-  const sc = new Scratch(backend);
-  let svd: SvdResult, out: OutputSensitivityResult;
-  let t0 = performance.now(), t1 = t0;
-  let svdSec = 0, outSec = 0;
-  try {
-    const w = sc.place(data);
-    svd = svdMetric(backend, rows, cols, w, Rng.forKey(seed, key + '/svd'));
-    t1 = performance.now();
-    svdSec = (t1 - t0) / 1000;
-
-    t0 = t1;
-    out = outputSensitivityMetric(backend, rows, cols, w, Rng.forKey(seed, key + '/output_sensitivity'));
-    t1 = performance.now();
-    outSec = (t1 - t0) / 1000;
-  } finally {
-    sc.releaseAll();
-  }
-
-  t0 = t1;
+  let t0 = performance.now();
   const kurt = kurtosisMetric(data);
-  t1 = performance.now();
+  let t1 = performance.now();
   const kurtSec = (t1 - t0) / 1000;
 
   t0 = t1;
   const err = errorProxyMetric(rows, cols, data);
   t1 = performance.now();
   const errSec = (t1 - t0) / 1000;
+
+  let svd: SvdResult = { score: NaN, concentration: NaN, values: new Float64Array(0), method: 'failed' };
+  let out: OutputSensitivityResult = { score: NaN, delta: NaN };
+  let svdSec = 0, outSec = 0;
+  const skipped = needSpectral !== undefined && !needSpectral({ kurtosis: kurt.score, error_proxy: err.score });
+  if (!skipped) {
+    // One copy of W into the backend's memory (when it has its own) serves all of the GEMMs below,
+    // instead of the backend staging W on each of them.
+    const sc = new Scratch(backend);
+    try {
+      t0 = performance.now();
+      const w = sc.place(data);
+      svd = svdMetric(backend, rows, cols, w, Rng.forKey(seed, key + '/svd'));
+      t1 = performance.now();
+      svdSec = (t1 - t0) / 1000;
+
+      t0 = t1;
+      out = outputSensitivityMetric(backend, rows, cols, w, Rng.forKey(seed, key + '/output_sensitivity'));
+      t1 = performance.now();
+      outSec = (t1 - t0) / 1000;
+    } finally {
+      sc.releaseAll();
+    }
+  }
 
   return {
     scores: { svd: svd.score, kurtosis: kurt.score, output_sensitivity: out.score, error_proxy: err.score },
@@ -124,5 +132,6 @@ export function computeMetrics(
       error_nrmse: err.nrmse,
     },
     seconds: { svd: svdSec, kurtosis: kurtSec, output_sensitivity: outSec, error_proxy: errSec },
+    skipped,
   };
 }

@@ -53,6 +53,11 @@ export interface AnalyzeOptions {
    * tensor of a model to score.
    */
   scoreProtected?: boolean;
+  /**
+   * Skip the randomized SVD and the output-noise probe of a tensor when the cheap metrics already
+   * decide its bits under the thresholds (default false: the manifest then has every score).
+   */
+  skipDecided?: boolean;
   onTensor?: (done: number, total: number, a: TensorAnalysis) => void;
 }
 
@@ -82,7 +87,7 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
   const tensors: TensorAnalysis[] = [];
   for (const { info, record } of source.entries) {
     const t0 = performance.now();
-    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measuring ? measure : undefined, opts.scoreProtected);
+    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measuring ? measure : undefined, opts.scoreProtected, opts.skipDecided);
     a.file = basename(info.file);
     a.sourceDType = info.dtype;
     a.seconds = (performance.now() - t0) / 1000;
@@ -106,6 +111,7 @@ export function analyzeTensor(
   load: () => Float32Array,
   measure?: MeasureOptions,
   scoreProtected = false,
+  skipDecided = false,
 ): TensorAnalysis {
   const base = { name, file: '', shape, sourceDType: '', record, raw: null, candidates: [] as Candidate[], seconds: 0 };
   if (record.mlxName === null) {
@@ -126,10 +132,32 @@ export function analyzeTensor(
     return { ...base, classification, scores: ZERO_SCORES, composite: 0, decision: recommendBits(0, classification, swan), candidates: candidates() };
   }
   const matrix = reduceTo2D(shape, weights());
-  const { scores, raw } = computeMetrics(matrix, seed, name);
+  const decided = skipDecided ? (cheap: { kurtosis: number; error_proxy: number }) => !decidedWithout(cheap, classification, swan) : undefined;
+  const { scores, raw, skipped } = computeMetrics(matrix, seed, name, decided);
+  if (skipped) {
+    // The decision holds for every value the two skipped scores could take (each lies in [0, 1]).
+    const lo = swan.weights.kurtosis * scores.kurtosis + swan.weights.error_proxy * scores.error_proxy;
+    const decision = recommendBits(lo, classification, swan);
+    return { ...base, classification, scores, raw, composite: NaN, decision: { ...decision, reason: boundedReason(decision, lo, lo + swan.weights.svd + swan.weights.output_sensitivity) }, candidates: candidates() };
+  }
   const composite = compositeScore(scores, swan.weights);
   // After the metrics: measuring casts the weights to the model dtype in place.
   return { ...base, classification, scores, raw, composite, decision: recommendBits(composite, classification, swan), candidates: candidates() };
+}
+
+/**
+ * True when SWAN's decision is the same for every composite the skipped scores (svd and output
+ * sensitivity, each in [0, 1]) could give: the decision is a monotone step function of the
+ * composite, so equal decisions at both ends of the interval mean equal decisions inside it.
+ */
+export function decidedWithout(cheap: { kurtosis: number; error_proxy: number }, cls: Classification, swan: SwanConfig): boolean {
+  const lo = swan.weights.kurtosis * cheap.kurtosis + swan.weights.error_proxy * cheap.error_proxy;
+  const hi = lo + swan.weights.svd + swan.weights.output_sensitivity;
+  return recommendBits(lo, cls, swan).bits === recommendBits(hi, cls, swan).bits;
+}
+
+function boundedReason(d: Decision, lo: number, hi: number): string {
+  return `${d.reason === 'default' ? 'default' : d.reason.replace(/^composite_score=[0-9.]+/, 'composite_score')} (composite in [${lo.toFixed(3)}, ${hi.toFixed(3)}] whatever svd and output_sensitivity are; not computed)`;
 }
 
 /** Model path as recorded in outputs: relative to the working directory, never an absolute home path. */

@@ -46,6 +46,8 @@ export interface QuantizeOptions {
   swan?: SwanConfig;
   /** Score protected tensors too (reference behaviour; they stay 16-bit either way). */
   scoreProtected?: boolean;
+  /** Thresholds strategy: skip the SVD/output metrics of tensors whose bits the cheap metrics decide. */
+  skipDecided?: boolean;
   overwrite?: boolean;
   maxShardBytes?: number;
   onAnalyze?: AnalyzeOptions['onTensor'];
@@ -102,6 +104,8 @@ export function planModel(
     measureCandidates: opts.strategy === 'budget',
     measureSearch: rounding === 'search',
     scoreProtected: opts.scoreProtected,
+    // The budget strategy weighs every tensor by its composite, so only thresholds may skip.
+    skipDecided: opts.strategy === 'thresholds' && (opts.skipDecided ?? false),
     onTensor: opts.onAnalyze,
   });
   const { source } = analysis;

@@ -21,6 +21,7 @@ import { allocationSummary, budgetSummary, planDetails } from '../summary.js';
 
 interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   output?: string;
+  allMetrics?: boolean;
   manifest?: string;
   uniform?: boolean;
   strategy?: 'thresholds' | 'budget' | 'uniform';
@@ -63,6 +64,7 @@ export function quantizeCommand(): Command {
     .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines); = --strategy uniform')
     .option('--q-bits <n>', 'bits of --uniform', intIn([2, 3, 4, 5, 6, 8]), 4)
     .option('--mlx-rules <rules>', MLX_RULES_HELP, rulesArg, 'metal')
+    .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
     .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing')
     .option('-v, --verbose', 'print the format of every tensor')
@@ -86,6 +88,7 @@ export function quantizeCommand(): Command {
       seed: flags.seed,
       swan: swanConfigFrom(flags),
       scoreProtected: flags.scoreProtected,
+      skipDecided: !flags.allMetrics,
       overwrite: flags.overwrite,
       onAnalyze: (done, total, a) => {
         analyzeBar.update(done, total, a.name);
