@@ -187,14 +187,7 @@ export function readManifestMeasurements(file: string): ManifestMeasurements {
 
 /** A decision per HF tensor name, from a swan manifest or one written by the reference Python tool. */
 export function readManifestDecisions(file: string): Map<string, Decision> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new SwanError(file, `cannot read manifest: ${(e as Error).message.split('\n')[0]}`);
-  }
-  const shards = (parsed as { shards?: unknown }).shards;
-  if (!shards || typeof shards !== 'object') throw new SwanError(file, 'not a SWAN manifest (no "shards" object)');
+  const { shards } = readManifestFile(file);
   const out = new Map<string, Decision>();
   for (const shard of Object.values(shards as Record<string, { tensors?: Record<string, { decision?: Decision }> }>)) {
     for (const [name, t] of Object.entries(shard?.tensors ?? {})) {
