@@ -249,6 +249,22 @@ function render(st: State): { md: string; summary: string } {
     checks.push(`- At the bytes of mixed_4_6, swan ${name} has lower PPL than mixed_4_6 on both texts: ${verdict(ok)} — ${per.map((p) => p.s).join('; ')}.`);
   }
 
+  // Not an issue-3 criterion, but the fidelity measure that does not wobble out of domain: KL.
+  for (const variant of ['', '-search']) {
+    const name = variant ? 'budget + rounding search' : 'budget (RTN)';
+    const per = baselines.map((b) => {
+      const r = byKey.get(`budget-${b.key}${variant}`);
+      const wins = TEXTS.filter((t) => r?.evals[t.key]?.kl !== undefined && b.evals[t.key]?.kl !== undefined && r.evals[t.key]!.kl! < b.evals[t.key]!.kl!).length;
+      const measured = TEXTS.every((t) => r?.evals[t.key]?.kl !== undefined && b.evals[t.key]?.kl !== undefined);
+      return { key: b.key, measured, both: measured && wins === TEXTS.length };
+    });
+    const measured = per.filter((p) => p.measured);
+    checks.push(
+      `- (also) swan ${name} has lower KL than the mlx_lm output of the same bytes on both texts at ${measured.filter((p) => p.both).length} of ${measured.length} sizes` +
+        (measured.length ? ` (${measured.map((p) => `${p.key} ${p.both ? 'yes' : 'no'}`).join(', ')}).` : '.'),
+    );
+  }
+
   // Which part bought how much: mlx_lm → budget (allocation) → budget + search (rounding).
   const split = [
     '| size of | text | mlx_lm ΔPPL / KL | budget ΔPPL / KL | budget + search ΔPPL / KL | allocation bought ΔPPL / KL | rounding bought ΔPPL / KL |',
@@ -321,6 +337,8 @@ ${table.join('\n')}
 ## Headline checks (issue 3)
 
 ${checks.join('\n')}
+
+How the budget allocation and \`--rounding search\` work, and what was tried: [allocation.md](allocation.md).
 
 ## Which part bought how much
 
