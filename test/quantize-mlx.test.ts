@@ -84,3 +84,23 @@ describe('real mlx-lm', { skip }, () => {
     assert.match(card, /mlx_lm/);
   });
 });
+
+describe('sharded output', { skip }, () => {
+  const tmp = tempDir();
+  after(() => tmp.cleanup());
+
+  test('shards are named like mlx-lm, indexed, and load in mlx-lm', async () => {
+    const { quantizeModel } = await import('../src/pipeline/quantize.js');
+    const out = join(tmp.dir, 'sharded');
+    // A tiny shard limit stands in for mlx-lm's 5 GiB so that the stories model needs several files.
+    const r = quantizeModel(STORIES, out, { strategy: 'uniform', bits: 8, groupSize: 64, maxShardBytes: 100_000 });
+    assert.ok(r.shards.length >= 3, `shards: ${r.shards}`);
+    const n = String(r.shards.length).padStart(5, '0');
+    assert.deepEqual(r.shards, r.shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${n}.safetensors`));
+    const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
+    assert.deepEqual([...new Set(Object.values(index.weight_map))].sort(), [...r.shards].sort());
+    assert.equal(index.metadata.total_size, r.bytes);
+    const gen = JSON.parse(runPython(join(PY, 'load_generate.py'), [out, 'Once upon a time', '12']));
+    assert.ok((gen.text.match(/[A-Za-z]+/g) ?? []).length >= 5, gen.text);
+  });
+});
