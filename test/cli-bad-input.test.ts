@@ -3,7 +3,7 @@
  * and no output directory (nor a temporary sibling) left behind.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { copyModel, rewriteHeader, swan } from './helpers/cli.js';
@@ -142,4 +142,14 @@ describe('bad input', () => {
     assert.match(r2.stderr, /already exists/);
     assert.equal(readFileSync(join(out, 'config.json'), 'utf8'), before);
   });
+});
+
+test('a temporary sibling left by a killed run is cleaned up by the next run', () => {
+  const out = join(tmp.dir, 'after-kill');
+  const stale = join(tmp.dir, '.after-kill.swan-tmp-999999');
+  mkdirSync(stale);
+  const r = swan(['quantize', STORIES, '-o', out, '--uniform', '-q']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(existsSync(stale), false);
+  assert.ok(existsSync(join(out, 'config.json')));
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SwanError } from '../errors.js';
 
@@ -12,7 +12,9 @@ export function withAtomicDir<T>(target: string, opts: { overwrite?: boolean }, 
   }
   const parent = dirname(target);
   if (!existsSync(parent)) throw new SwanError(parent, 'parent directory of the output does not exist');
-  const tmp = join(parent, `.${basename(target)}.swan-tmp-${process.pid}`);
+  const prefix = `.${basename(target)}.swan-tmp-`;
+  removeAbandoned(parent, prefix);
+  const tmp = join(parent, `${prefix}${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
@@ -23,5 +25,23 @@ export function withAtomicDir<T>(target: string, opts: { overwrite?: boolean }, 
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
+  }
+}
+
+/** Temporary siblings left by runs that were killed (their process no longer exists). */
+function removeAbandoned(parent: string, prefix: string): void {
+  for (const f of readdirSync(parent)) {
+    if (!f.startsWith(prefix)) continue;
+    const pid = Number(f.slice(prefix.length));
+    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) rmSync(join(parent, f), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
