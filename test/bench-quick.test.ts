@@ -33,7 +33,8 @@ test('bench --quick writes the per-shape, baseline, end-to-end, RSS and projecti
     const shapeRows = doc.split('\n').filter((l) => /^\| \d+×\d+ .*\| \*\*[\d.]+\*\* \|/.test(l));
     assert.ok(shapeRows.length >= 5, `per-shape rows: ${shapeRows.length}\n${doc}`);
     assert.match(doc, /Load average \(1\/5\/15 min\) at start: /);
-    assert.match(doc, /\| \*\*total, `swan quantize` as it is now\*\* \| \*\*\d+ /);
+    assert.match(doc, /\| \*\*total, `swan quantize` \(defaults\), f = 0\.25\*\* \| [\d.]+ \| \*\*\d+ /);
+    assert.match(doc, /\| \*\*total, `swan quantize --all-metrics`\*\* \| [\d.]+ \| \*\*\d+ /);
     const rssRows = doc.split('\n').filter((l) => /^\| \d+ \| \d+ \| [\d.]+ \| \d+ \|$/.test(l));
     assert.equal(rssRows.length, 2, doc);
     // The baseline table is there unless Python is switched off.
