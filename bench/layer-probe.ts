@@ -19,14 +19,14 @@ const dir = mkdtempSync(join(tmpdir(), 'swan-layer-'));
 try {
   // One layer, with a small vocabulary so that the embedding does not dominate the probe.
   writeSynthCheckpoint(dir, { ...qwen3_0_6B(1), vocab: 1024 });
-  // As `swan quantize` (thresholds) analyses: the four metrics only.
+  // The four metrics (what `swan quantize --all-metrics` computes per tensor).
   const a = analyzeModel(dir, { measureCandidates: false });
   // As `swan analyze` does: plus the 18 candidate formats' errors (RTN and rounding search) for budget re-plans.
   const b = analyzeModel(dir);
   const rows = a.tensors.filter((t) => t.record.layer === 0 && t.raw);
   const withCandidates = new Map(b.tensors.map((t) => [t.name, t.seconds]));
   console.log(`backend ${name}`);
-  console.log('| tensor | shape | metrics s (quantize) | metrics + candidates s (analyze) |');
+  console.log('| tensor | shape | four metrics s | metrics + candidate errors s (swan analyze) |');
   console.log('|---|---|---:|---:|');
   let total = 0;
   let totalB = 0;
