@@ -76,8 +76,10 @@ function encodeEntry(info: TensorInfo, entry: PlanEntry, plan: Plan, rules: Quan
     const bytes = info.dtype === plan.dtype ? readTensorBytes(info) : encodeFromF32(readTensorF32(info), plan.dtype);
     return new Map([[name, bytes]]);
   }
-  // MLX casts every float parameter to the target dtype before quantizing.
-  const w = roundToDType(readTensorF32(info), plan.dtype);
+  // MLX casts every float parameter to the target dtype before quantizing (a no-op when the
+  // checkpoint already stores that dtype: its values are exact in it).
+  const raw = readTensorF32(info);
+  const w = info.dtype === plan.dtype ? raw : roundToDType(raw, plan.dtype);
   const cols = entry.shape[entry.shape.length - 1]!;
   const rows = numel(entry.shape) / cols;
   const { bits, groupSize } = entry.format;
