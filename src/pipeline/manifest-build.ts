@@ -19,6 +19,15 @@ function manifestFormat(f: TensorFormat, dtype: FloatDType, dropped: boolean): M
   return f.kind === 'float' ? { float: DTYPE_NAMES[dtype] } : { bits: f.bits, group_size: f.groupSize, mode: 'affine' };
 }
 
+/** The manifest's `plan` section: strategy, rounding and, for budget plans, what was solved for. */
+function manifestPlan(plan: Plan): NonNullable<Manifest['plan']> {
+  return {
+    strategy: plan.strategy,
+    rounding: plan.rounding ?? 'rtn',
+    ...(plan.budget ? { target_bytes: plan.budget.targetBytes, expected_damage: plan.budget.damage, damage_knobs: { ...plan.budget.knobs } } : {}),
+  };
+}
+
 /** The manifest: analysis evidence plus the plan, with the reference summary and true output sizes. */
 export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
   const { source } = analysis;
@@ -62,11 +71,7 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
     ...(analysis.measured
       ? { measurement: { dtype: DTYPE_NAMES[analysis.measure.dtype], mlx_rules: analysis.measure.rules, rounding_search: analysis.measure.search } }
       : {}),
-    plan: {
-      strategy: plan.strategy,
-      rounding: plan.rounding ?? 'rtn',
-      ...(plan.budget ? { target_bytes: plan.budget.targetBytes, expected_damage: plan.budget.damage, damage_knobs: { ...plan.budget.knobs } } : {}),
-    },
+    plan: manifestPlan(plan),
     shards,
     summary: summarize(analysis.tensors.map((a) => ({ decision: a.decision, params: numel(a.shape) })), plan),
   };
@@ -148,11 +153,7 @@ export function replanManifest(file: string, plan: Plan): Manifest {
       items.push({ decision: t.decision, params: numel(t.shape) });
     }
   }
-  m.plan = {
-    strategy: plan.strategy,
-    rounding: plan.rounding ?? 'rtn',
-    ...(plan.budget ? { target_bytes: plan.budget.targetBytes, expected_damage: plan.budget.damage, damage_knobs: { ...plan.budget.knobs } } : {}),
-  };
+  m.plan = manifestPlan(plan);
   m.summary = summarize(items, plan);
   return m;
 }
