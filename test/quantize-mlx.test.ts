@@ -104,3 +104,39 @@ describe('sharded output', { skip }, () => {
     assert.ok((gen.text.match(/[A-Za-z]+/g) ?? []).length >= 5, gen.text);
   });
 });
+
+describe('sharded input', () => {
+  const tmp = tempDir();
+  after(() => tmp.cleanup());
+
+  test('a checkpoint split into shards + index quantizes to the same bytes as the single file', async () => {
+    const { readSafetensorsHeader, readTensorBytes } = await import('../src/io/safetensors.js');
+    const { SafetensorsWriter } = await import('../src/io/safetensors-writer.js');
+    const { copyFileSync, writeFileSync } = await import('node:fs');
+    const src = join(tmp.dir, 'sharded-hf');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(src);
+    for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
+      copyFileSync(join(STORIES, f), join(src, f));
+    }
+    const tensors = readSafetensorsHeader(join(STORIES, 'model.safetensors')).tensors;
+    const half = Math.ceil(tensors.length / 2);
+    const files = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+    const weightMap: Record<string, string> = {};
+    [tensors.slice(0, half), tensors.slice(half)].forEach((part, i) => {
+      const w = new SafetensorsWriter(join(src, files[i]!), part.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.byteLength })), { format: 'pt' });
+      for (const t of part) {
+        w.write(t.name, readTensorBytes(t));
+        weightMap[t.name] = files[i]!;
+      }
+      w.close();
+    });
+    writeFileSync(join(src, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const a = join(tmp.dir, 'from-shards');
+    const b = join(tmp.dir, 'from-single');
+    assert.equal(swan(['quantize', src, '-o', a, '-q']).status, 0);
+    assert.equal(swan(['quantize', STORIES, '-o', b, '-q']).status, 0);
+    assert.ok(readFileSync(join(a, 'model.safetensors')).equals(readFileSync(join(b, 'model.safetensors'))));
+    assert.equal(readFileSync(join(a, 'config.json'), 'utf8'), readFileSync(join(b, 'config.json'), 'utf8'));
+  });
+});
