@@ -136,9 +136,9 @@ export function analyzeTensor(
   const { scores, raw, skipped } = computeMetrics(matrix, seed, name, decided);
   if (skipped) {
     // The decision holds for every value the two skipped scores could take (each lies in [0, 1]).
-    const lo = swan.weights.kurtosis * scores.kurtosis + swan.weights.error_proxy * scores.error_proxy;
+    const { lo, hi } = compositeRange(scores, swan);
     const decision = recommendBits(lo, classification, swan);
-    return { ...base, classification, scores, raw, composite: NaN, decision: { ...decision, reason: boundedReason(decision, lo, lo + swan.weights.svd + swan.weights.output_sensitivity) }, candidates: candidates() };
+    return { ...base, classification, scores, raw, composite: NaN, decision: { ...decision, reason: boundedReason(decision, lo, hi) }, candidates: candidates() };
   }
   const composite = compositeScore(scores, swan.weights);
   // After the metrics: measuring casts the weights to the model dtype in place.
@@ -151,9 +151,14 @@ export function analyzeTensor(
  * composite, so equal decisions at both ends of the interval mean equal decisions inside it.
  */
 export function decidedWithout(cheap: { kurtosis: number; error_proxy: number }, cls: Classification, swan: SwanConfig): boolean {
-  const lo = swan.weights.kurtosis * cheap.kurtosis + swan.weights.error_proxy * cheap.error_proxy;
-  const hi = lo + swan.weights.svd + swan.weights.output_sensitivity;
+  const { lo, hi } = compositeRange(cheap, swan);
   return recommendBits(lo, cls, swan).bits === recommendBits(hi, cls, swan).bits;
+}
+
+/** The composite's range over every value of the skipped scores (svd and output sensitivity, each in [0, 1]). */
+function compositeRange(cheap: { kurtosis: number; error_proxy: number }, swan: SwanConfig): { lo: number; hi: number } {
+  const lo = swan.weights.kurtosis * cheap.kurtosis + swan.weights.error_proxy * cheap.error_proxy;
+  return { lo, hi: lo + swan.weights.svd + swan.weights.output_sensitivity };
 }
 
 function boundedReason(d: Decision, lo: number, hi: number): string {
