@@ -4,6 +4,7 @@ import { BudgetError, solveKnapsack, type KnapsackItem } from './budget.js';
 import { floatCandidate, type Candidate, type Rounding } from './candidates.js';
 import { DEFAULT_DAMAGE_KNOBS, importance, type DamageKnobs } from './damage.js';
 import { formatLabel, numel, sameFormat, type TensorFormat } from './format.js';
+import { matchesAny } from './swan-rules.js';
 import type { Plan, PlanEntry } from './plan.js';
 import { describeTarget, targetBytes, type SizeTarget } from './target.js';
 
@@ -31,16 +32,11 @@ export interface BudgetOptions {
   atLeast8?: string[];
 }
 
-function matches(name: string, patterns: string[] | undefined): boolean {
-  const n = name.toLowerCase();
-  return (patterns ?? []).some((p) => n.includes(p.toLowerCase()));
-}
-
 /** Candidates of one written tensor with their damage, after the user's constraints. */
 function options(item: BudgetItem, dtype: FloatDType, opts: BudgetOptions, weight: number): { formats: TensorFormat[]; bytes: number[]; damage: number[] } {
   const all: Candidate[] = [floatCandidate(item.shape, dtype)];
-  if (!matches(item.record.hfName, opts.keepFloat)) {
-    const min8 = matches(item.record.hfName, opts.atLeast8);
+  if (!matchesAny(item.record.hfName, opts.keepFloat)) {
+    const min8 = matchesAny(item.record.hfName, opts.atLeast8);
     for (const c of item.candidates) if (!min8 || (c.format.kind === 'affine' && c.format.bits >= 8)) all.push(c);
   }
   const damage = all.map((c) => {

@@ -47,11 +47,16 @@ export function validateSwanConfig(c: SwanConfig): void {
   if (Math.abs(sum - 1) > 1e-6) throw new Error(`metric weights must sum to 1 (got ${sum})`);
 }
 
+/** True when one of the patterns is a case-insensitive substring of the name. */
+export function matchesAny(name: string, patterns: readonly string[] | undefined): boolean {
+  const n = name.toLowerCase();
+  return (patterns ?? []).some((p) => n.includes(p.toLowerCase()));
+}
+
 /** Case-insensitive substring match, protected before sensitive (reference classify_tensor). */
 export function classify(name: string, c: SwanConfig): Classification {
-  const n = name.toLowerCase();
-  if (c.protectedPatterns.some((p) => n.includes(p.toLowerCase()))) return 'protected';
-  if (c.sensitivePatterns.some((p) => n.includes(p.toLowerCase()))) return 'sensitive';
+  if (matchesAny(name, c.protectedPatterns)) return 'protected';
+  if (matchesAny(name, c.sensitivePatterns)) return 'sensitive';
   return 'default';
 }
 
