@@ -1,5 +1,5 @@
 import { formatLabel } from '../plan/format.js';
-import { planTotals, type Plan } from '../plan/plan.js';
+import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
 import { textTable } from './table.js';
 
 /** The allocation table printed at the end of analyze/quantize. */
@@ -18,7 +18,7 @@ export function allocationSummary(plan: Plan): string {
 
 /** Per-tensor decisions of a plan, for --verbose / dry runs (budget plans: importance and expected damage too). */
 export function planDetails(plan: Plan): string {
-  const written = plan.entries.filter((e) => e.record.mlxName !== null);
+  const written = writtenEntries(plan);
   if (plan.budget) {
     const rows = written.map((e) => [
       e.hfName,

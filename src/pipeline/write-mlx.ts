@@ -102,14 +102,14 @@ export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts
   const weightMap: Record<string, string> = {};
   let pending = new Map<string, Uint8Array>();
   let done = 0;
-  const totalEntries = writtenEntries(plan).length;
+  const written = writtenEntries(plan);
   let totalBytes = 0;
   for (const shard of shards) {
     const writer = new SafetensorsWriter(join(dir, shard.file), shard.tensors, { format: 'mlx' });
     for (const t of shard.tensors) {
       if (!pending.has(t.name)) {
         pending = encodeEntry(infoByName.get(t.entry.hfName)!, t.entry, plan, opts.rules);
-        opts.onTensor?.(++done, totalEntries, t.entry.hfName);
+        opts.onTensor?.(++done, written.length, t.entry.hfName);
       }
       const bytes = pending.get(t.name)!;
       if (bytes.byteLength !== t.byteLength) {
@@ -122,7 +122,6 @@ export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts
     }
     writer.close();
   }
-  const written = writtenEntries(plan);
   const index = {
     metadata: { total_size: totalBytes, total_parameters: written.reduce((s, e) => s + numel(e.shape), 0) },
     weight_map: Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]!])),

@@ -1,6 +1,6 @@
 import type { Manifest } from '../manifest.js';
 import { DTYPE_NAMES } from '../plan/format.js';
-import { planTotals, type Plan } from '../plan/plan.js';
+import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
 
 export interface CardInput {
   plan: Plan;
@@ -124,7 +124,7 @@ export function modelCard(c: CardInput): string {
     '',
   );
   if (c.plan.strategy !== 'uniform') {
-    const per = [...c.plan.entries].filter((e) => e.record.mlxName !== null);
+    const per = writtenEntries(c.plan);
     const quantized = per.filter((e) => e.format.kind === 'affine').length;
     lines.push(`The per-tensor scores and decisions are in \`swan-manifest.json\` (${per.length} tensors, ${quantized} quantized).`, '');
   }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { openHfModel } from '../../io/hf-model.js';
+import { numel } from '../../plan/format.js';
 import { textTable } from '../table.js';
 
 interface LayerQuant {
@@ -45,7 +46,7 @@ export function inspectCommand(): Command {
           quant = `${q.mode && q.mode !== 'affine' ? q.mode + ' ' : ''}${q.bits}-bit g${q.group_size}`;
           for (const s of ['scales', 'biases']) bytes += model.tensors.find((x) => x.name === `${module}.${s}`)?.byteLength ?? 0;
         }
-        const params = shape.reduce((a, b) => a * b, 1);
+        const params = numel(shape);
         totalParams += params;
         rows.push({ name: t.name, dtype: t.dtype, shape, quant, params, bytes });
       }
