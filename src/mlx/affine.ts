@@ -194,6 +194,12 @@ function roundTo(x: number, kind: number): number {
   return f16Values![f32ToF16(f)]!;
 }
 
+/** roundTo for one dtype, as a function (the rounding search decodes with it). */
+export function dtypeRounder(dtype: FloatDType): (x: number) => number {
+  const kind = dtypeKind(dtype);
+  return (x) => roundTo(x, kind);
+}
+
 /**
  * MLX dequantization: w = scale·q + bias evaluated in dtype T, as mx.dequantize does: scales and
  * biases taken in T, the product rounded to T, then the sum rounded to T. Going through float32

@@ -16,19 +16,12 @@
  *     dtype-rounded scale/bias, decoded the same way). The search result is kept only when strictly
  *     better, so no group is ever worse than RTN.
  */
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type FloatDType } from '../io/float.js';
-import { checkAffineArgs, quantizeAffine, type AffineQuantized, type QuantRules } from './affine.js';
+import type { FloatDType } from '../io/float.js';
+import { checkAffineArgs, dtypeRounder, quantizeAffine, type AffineQuantized, type QuantRules } from './affine.js';
 import { packBits, unpackBits } from './pack.js';
 
 const GRID_STEPS = 10;
 const REFINE_STEPS = 4;
-
-/** Round a double to float32, then to the dtype: how MLX stores each op's result (dequantizeAffine's roundTo). */
-export function dtypeRounder(dtype: FloatDType): (x: number) => number {
-  if (dtype === 'F32') return Math.fround;
-  if (dtype === 'BF16') return (x) => bf16ToF32(f32ToBf16(x));
-  return (x) => f16ToF32(f32ToF16(x));
-}
 
 export interface SearchStats {
   /** Σ squared error of the search result (never above rtnErr, group by group). */
