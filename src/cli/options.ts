@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { FloatDType } from '../io/float.js';
-import type { QuantRules } from '../mlx/affine.js';
+import { AFFINE_GROUP_SIZES, type QuantRules } from '../mlx/affine.js';
 import type { Rounding } from '../plan/candidates.js';
 import { parseSize } from '../plan/target.js';
 import type { BackendChoice } from '../kernels/select.js';
@@ -8,10 +8,19 @@ import { dtypeFromName } from '../plan/format.js';
 import { DEFAULT_SWAN_CONFIG, type SwanConfig } from '../plan/swan-rules.js';
 import { DEFAULT_SEED } from '../rng.js';
 
-export function intIn(allowed: number[]) {
+export function intIn(allowed: readonly number[]) {
   return (v: string): number => {
     const n = Number(v);
     if (!allowed.includes(n)) throw new InvalidArgumentError(`must be one of ${allowed.join(', ')}`);
+    return n;
+  };
+}
+
+/** An integer option of at least `min`. */
+export function atLeast(min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be an integer ≥ ${min}`);
     return n;
   };
 }
@@ -75,7 +84,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--threshold-16bit <x>', 'composite score at or above which a tensor stays 16-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold16)
     .option('--protect <pattern...>', 'extra name patterns kept in 16-bit (case-insensitive substrings)')
     .option('--sensitive <pattern...>', 'name patterns given at least 8-bit')
-    .option('--q-group-size <n>', 'group size of the 4-bit tier (uniform: of every layer)', intIn([32, 64, 128]), 64)
+    .option('--q-group-size <n>', 'group size of the 4-bit tier (uniform: of every layer)', intIn(AFFINE_GROUP_SIZES), 64)
     .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg)
     .option('--score-protected', 'also compute the metrics of protected tensors (embeddings, head), as the reference does; they stay 16-bit either way')
     .option('--threads <n>', 'threads for the linear algebra (default: all cores)', positiveInt)

@@ -7,7 +7,8 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { atLeast } from '../cli/options.js';
 import { resultsSection, type CardResult } from '../report/model-card.js';
 import { DEFAULT_EVAL_SEED, DEFAULT_SAMPLES, DEFAULT_SEQ_LEN, evaluateModel, type EvalOptions, type EvalProtocol } from './evaluate.js';
 
@@ -22,20 +23,15 @@ export interface CardEvalFlags {
 
 /** Adds `--eval FILE` (repeatable) and its window options to a command. */
 export function addEvalOptions(cmd: Command): Command {
-  const int = (min: number) => (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be an integer ≥ ${min}`);
-    return n;
-  };
   return cmd
     .option(
       '--eval <text-file>',
       'after writing, measure perplexity and KL vs the source on this text through mlx-lm and add them to the model card (repeatable)',
       (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
-    .option('--eval-samples <n>', 'windows per --eval text (0 = all)', int(0), DEFAULT_SAMPLES)
-    .option('--eval-seq-len <n>', 'tokens per --eval window', int(2), DEFAULT_SEQ_LEN)
-    .option('--eval-seed <n>', 'seed of the --eval window draw', int(0), DEFAULT_EVAL_SEED);
+    .option('--eval-samples <n>', 'windows per --eval text (0 = all)', atLeast(0), DEFAULT_SAMPLES)
+    .option('--eval-seq-len <n>', 'tokens per --eval window', atLeast(2), DEFAULT_SEQ_LEN)
+    .option('--eval-seed <n>', 'seed of the --eval window draw', atLeast(0), DEFAULT_EVAL_SEED);
 }
 
 function protocolText(ps: EvalProtocol[]): string {

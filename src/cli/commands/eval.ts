@@ -8,7 +8,7 @@ import {
   protocolLine,
   type ComputeDType,
 } from '../../eval/evaluate.js';
-import { nonNegInt } from '../options.js';
+import { atLeast, nonNegInt } from '../options.js';
 
 interface EvalFlags {
   text: string;
@@ -20,14 +20,6 @@ interface EvalFlags {
   computeDtype: ComputeDType;
   json?: boolean;
   quiet?: boolean;
-}
-
-function atLeast(min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be an integer ≥ ${min}`);
-    return n;
-  };
 }
 
 function computeArg(v: string): ComputeDType {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../../eval/card-results.js';
-import type { QuantRules } from '../../mlx/affine.js';
+import { AFFINE_BITS, type QuantRules } from '../../mlx/affine.js';
 import { planModel, quantizeModel, type QuantizeOptions } from '../../pipeline/quantize.js';
 import type { Rounding } from '../../plan/candidates.js';
 import type { SizeTarget } from '../../plan/target.js';
@@ -62,7 +62,7 @@ export function quantizeCommand(): Command {
     .option('--strategy <s>', 'budget (default with a target): least expected damage within the target; thresholds (default otherwise): SWAN as published; uniform', strategyArg)
     .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest (default); search: per-group scale search (never worse than RTN on any group), still plain MLX affine', roundingArg, 'rtn')
     .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines); = --strategy uniform')
-    .option('--q-bits <n>', 'bits of --uniform', intIn([2, 3, 4, 5, 6, 8]), 4)
+    .option('--q-bits <n>', 'bits of --uniform', intIn(AFFINE_BITS), 4)
     .option('--mlx-rules <rules>', MLX_RULES_HELP, rulesArg, 'metal')
     .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
