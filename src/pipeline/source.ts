@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { architectureFor, SUPPORTED_MODEL_TYPES, type Architecture, type TensorRecord } from '../arch/index.js';
 import { SwanError } from '../errors.js';
@@ -56,15 +55,6 @@ export function openModel(dir: string, opts: { dtype?: FloatDType } = {}): Model
     if (m) maxLayer = Math.max(maxLayer, Number(m[1]));
   }
   return { hf, modelType: modelType as string, arch, tied, dtype, entries, totalLayers: maxLayer + 1 };
-}
-
-/** Read a small JSON side file of the model (e.g. generation_config.json) if present. */
-export function readOptionalJson(file: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Query heads per key/value head, from config.json (1 when not grouped). */
