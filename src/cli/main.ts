@@ -7,6 +7,7 @@ import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
 import { quantizeCommand } from './commands/quantize.js';
+import { reportCommand } from './commands/report.js';
 
 const program = new Command('swan')
   .description('data-free mixed-precision quantization of HuggingFace LLMs into MLX format (SWAN)')
@@ -16,6 +17,7 @@ const program = new Command('swan')
   .addCommand(inspectCommand())
   .addCommand(evalCommand())
   .addCommand(demoCommand())
+  .addCommand(reportCommand())
   // The kernel backend (WebAssembly worker threads) lives for one command.
   .hook('preAction', (_program, action) => {
     const o = action.opts() as { backend?: BackendChoice; threads?: number };
