@@ -243,9 +243,16 @@ export function searchRelativeError(
     const s = quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, false).stats;
     return s.energy === 0 ? 0 : s.searchErr / s.energy;
   }
-  const sampleRows = Math.ceil(rows / step);
-  const sample = new Float32Array(sampleRows * cols);
-  for (let r = 0, k = 0; r < rows; r += step, k++) sample.set(w.subarray(r * cols, (r + 1) * cols), k * cols);
-  const s = quantizeWithSearch(sample, sampleRows, cols, bits, groupSize, dtype, rules, false).stats;
+  const sample = everyNthRow(w, rows, cols, step);
+  const s = quantizeWithSearch(sample.w, sample.rows, cols, bits, groupSize, dtype, rules, false).stats;
   return s.rtnErr === 0 ? rtnRelError : rtnRelError * (s.searchErr / s.rtnErr);
+}
+
+/** Rows 0, step, 2·step, … of a row-major [rows, cols] matrix (the matrix itself when step is 1). */
+export function everyNthRow(w: Float32Array, rows: number, cols: number, step: number): { w: Float32Array; rows: number } {
+  if (step === 1) return { w, rows };
+  const n = Math.ceil(rows / step);
+  const out = new Float32Array(n * cols);
+  for (let r = 0, k = 0; r < rows; r += step, k++) out.set(w.subarray(r * cols, (r + 1) * cols), k * cols);
+  return { w: out, rows: n };
 }

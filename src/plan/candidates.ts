@@ -1,7 +1,7 @@
 import type { TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
 import { AFFINE_BITS, AFFINE_GROUP_SIZES, affineRelativeError, type QuantRules } from '../mlx/affine.js';
-import { searchRelativeError } from '../mlx/rounding-search.js';
+import { everyNthRow, searchRelativeError } from '../mlx/rounding-search.js';
 import { affine, FLOAT, formatBytes, groupDivides, numel, type TensorFormat } from './format.js';
 
 /** How group scales are chosen: MLX's round-to-nearest (bit-exact) or swan's per-group search. */
@@ -45,12 +45,7 @@ export const CANDIDATE_SAMPLE_ELEMENTS = 1 << 19;
 
 /** Every `step`-th row of a row-major matrix, so that at most `maxElements` weights remain. */
 export function sampleRows(w: Float32Array, rows: number, cols: number, maxElements: number): { w: Float32Array; rows: number } {
-  const step = Math.max(1, Math.ceil((rows * cols) / maxElements));
-  if (step === 1) return { w, rows };
-  const n = Math.ceil(rows / step);
-  const out = new Float32Array(n * cols);
-  for (let r = 0, k = 0; r < rows; r += step, k++) out.set(w.subarray(r * cols, (r + 1) * cols), k * cols);
-  return { w: out, rows: n };
+  return everyNthRow(w, rows, cols, Math.max(1, Math.ceil((rows * cols) / maxElements)));
 }
 
 /**
