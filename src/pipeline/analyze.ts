@@ -66,10 +66,11 @@ export interface ModelAnalysis {
   seed: number;
   swan: SwanConfig;
   tensors: TensorAnalysis[];
-  /** How the candidates were measured (dtype, rules, whether the search error is there). */
-  measure: MeasureOptions;
-  /** Whether candidates were measured (only the budget strategy and `swan analyze` need them). */
-  measured: boolean;
+  /**
+   * How the candidates were measured (dtype, rules, whether the search error is there); absent when
+   * they were not (only the budget strategy and `swan analyze` need them).
+   */
+  measure?: MeasureOptions;
   seconds: number;
 }
 
@@ -81,20 +82,20 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
   validateSwanConfig(swan);
   const seed = opts.seed ?? DEFAULT_SEED;
   const source = openModel(dir, { dtype: opts.dtype });
-  const measure: MeasureOptions = { dtype: source.dtype, rules: opts.rules ?? 'metal', search: opts.measureSearch ?? true };
-  const measuring = opts.measureCandidates ?? true;
+  const measure: MeasureOptions | undefined =
+    (opts.measureCandidates ?? true) ? { dtype: source.dtype, rules: opts.rules ?? 'metal', search: opts.measureSearch ?? true } : undefined;
   const started = performance.now();
   const tensors: TensorAnalysis[] = [];
   for (const { info, record } of source.entries) {
     const t0 = performance.now();
-    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measuring ? measure : undefined, opts.scoreProtected, opts.skipDecided);
+    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measure, opts.scoreProtected, opts.skipDecided);
     a.file = basename(info.file);
     a.sourceDType = info.dtype;
     a.seconds = (performance.now() - t0) / 1000;
     tensors.push(a);
     opts.onTensor?.(tensors.length, source.entries.length, a);
   }
-  return { source, seed, swan, tensors, measure, measured: measuring, seconds: (performance.now() - started) / 1000 };
+  return { source, seed, swan, tensors, measure, seconds: (performance.now() - started) / 1000 };
 }
 
 /**

@@ -68,7 +68,7 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
     config: manifestConfig(analysis.swan),
     total_layers: source.totalLayers,
     total_tensors: analysis.tensors.length,
-    ...(analysis.measured
+    ...(analysis.measure
       ? { measurement: { dtype: DTYPE_NAMES[analysis.measure.dtype], mlx_rules: analysis.measure.rules, rounding_search: analysis.measure.search } }
       : {}),
     plan: manifestPlan(plan),
