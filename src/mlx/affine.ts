@@ -24,11 +24,11 @@
  * Non-finite weights are not supported (MLX itself gives undefined codes for NaN).
  */
 import { f16Table32, f32ToF16, type FloatDType } from '../io/float.js';
-import { packedWordsPerRow } from './pack.js';
+import { AFFINE_BITS, packedWordsPerRow } from './pack.js';
 
 export type QuantRules = 'metal' | 'cpu';
 
-export const AFFINE_BITS: readonly number[] = Object.freeze([2, 3, 4, 5, 6, 8]);
+export { AFFINE_BITS };
 export const AFFINE_GROUP_SIZES: readonly number[] = Object.freeze([32, 64, 128]);
 
 export interface AffineQuantized {

@@ -7,11 +7,11 @@
  * (and every quantization group) starts on a word boundary and the rows are simply concatenated.
  */
 
-/** Bit widths MLX can pack (the affine set). */
-const PACKABLE_BITS = new Set([2, 3, 4, 5, 6, 8]);
+/** Bit widths of MLX affine quantization, the widths MLX packs (affine.ts re-exports it). */
+export const AFFINE_BITS: readonly number[] = Object.freeze([2, 3, 4, 5, 6, 8]);
 
 function checkPackArgs(fn: string, bits: number, rowLength: number): void {
-  if (!PACKABLE_BITS.has(bits)) throw new Error(`${fn}: bits must be one of 2, 3, 4, 5, 6, 8 (got ${bits})`);
+  if (!AFFINE_BITS.includes(bits)) throw new Error(`${fn}: bits must be one of ${AFFINE_BITS.join(', ')} (got ${bits})`);
   if (!Number.isInteger(rowLength) || rowLength <= 0 || rowLength % 32 !== 0) {
     throw new Error(`${fn}: rowLength must be a positive multiple of 32 (got ${rowLength})`);
   }
