@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { architectureFor, SUPPORTED_MODEL_TYPES, type Architecture, type TensorRecord } from '../arch/index.js';
 import { SwanError } from '../errors.js';
 import type { FloatDType } from '../io/float.js';
@@ -22,7 +21,7 @@ const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
 
 export function openModel(dir: string, opts: { dtype?: FloatDType } = {}): ModelSource {
   const hf = openHfModel(dir);
-  const configPath = join(hf.dir, 'config.json');
+  const { configPath } = hf;
   const modelType = hf.config.model_type;
   const arch = architectureFor(modelType);
   if (!arch) {

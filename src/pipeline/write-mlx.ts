@@ -140,12 +140,12 @@ export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts
  * and an identical `quantization_config`, top level sorted, json.dump(indent=4).
  */
 export function mlxConfigJson(source: ModelSource, plan: Plan): string {
-  const configPath = join(source.hf.dir, 'config.json');
+  // Parsed again from the text openHfModel read, keeping Python's number lexemes.
   let config: PyObject;
   try {
-    config = parsePyJson(readFileSync(configPath, 'utf8')) as PyObject;
+    config = parsePyJson(source.hf.configText) as PyObject;
   } catch (e) {
-    throw new SwanError(configPath, `invalid JSON: ${(e as Error).message}`);
+    throw new SwanError(source.hf.configPath, `invalid JSON: ${(e as Error).message}`);
   }
   delete config._name_or_path;
   delete config.vision_config;
