@@ -121,7 +121,8 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-function readManifestFile(file: string): Manifest {
+/** A manifest file, parsed and checked to have shards (swan's or the reference tool's). */
+export function readManifestFile(file: string): Manifest {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
@@ -135,10 +136,10 @@ function readManifestFile(file: string): Manifest {
 
 /**
  * The manifest of a plan made from another manifest's measurements: the same evidence, with the
- * new formats, bytes, damages, plan section and summary.
+ * new formats, bytes, damages, plan section and summary (`stored` itself is not changed).
  */
-export function replanManifest(file: string, plan: Plan): Manifest {
-  const m = structuredClone(readManifestFile(file));
+export function replanManifest(stored: Manifest, plan: Plan): Manifest {
+  const m = structuredClone(stored);
   const byName = new Map(plan.entries.map((e) => [e.hfName, e]));
   const items: { decision: Decision; params: number }[] = [];
   for (const shard of Object.values(m.shards)) {
@@ -168,7 +169,11 @@ export interface ManifestMeasurements {
 
 /** The stored candidate measurements of a swan manifest (written by `swan analyze` or `swan quantize`). */
 export function readManifestMeasurements(file: string): ManifestMeasurements {
-  const m = readManifestFile(file);
+  return manifestMeasurements(readManifestFile(file), file);
+}
+
+/** readManifestMeasurements of a manifest already read from `file` (named in errors). */
+export function manifestMeasurements(m: Manifest, file: string): ManifestMeasurements {
   const dtype = m.measurement ? dtypeFromName(m.measurement.dtype) : undefined;
   if (!m.measurement || !dtype) {
     throw new SwanError(file, 'has no candidate measurements (a reference-tool or older manifest); run `swan analyze` to make one');

@@ -16,7 +16,7 @@ import { DEFAULT_SWAN_CONFIG, type SwanConfig } from '../plan/swan-rules.js';
 import { modelCard } from '../report/model-card.js';
 import { DEFAULT_SEED } from '../rng.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from './analyze.js';
-import { buildManifest, readManifestDecisions, readManifestMeasurements, replanManifest } from './manifest-build.js';
+import { buildManifest, manifestMeasurements, readManifestDecisions, readManifestFile, replanManifest } from './manifest-build.js';
 import { kvShare, openModel, type ModelSource } from './source.js';
 import { writeMlxModel } from './write-mlx.js';
 
@@ -136,7 +136,8 @@ function budgetOptions(opts: QuantizeOptions, source: ModelSource, rounding: Rou
 
 /** Budget plan from a manifest's stored measurements: seconds, no pass over the weights. */
 function replanFromManifest(dir: string, file: string, opts: QuantizeOptions, rounding: Rounding): { source: ModelSource; plan: Plan; manifest: Manifest } {
-  const meas = readManifestMeasurements(file);
+  const stored = readManifestFile(file);
+  const meas = manifestMeasurements(stored, file);
   const source = openModel(dir, { dtype: opts.dtype });
   if (meas.dtype !== source.dtype) {
     throw new SwanError(file, `was measured in ${DTYPE_NAMES[meas.dtype]} but the model is written in ${DTYPE_NAMES[source.dtype]}; pass --dtype ${DTYPE_NAMES[meas.dtype]} or analyse again`);
@@ -151,7 +152,7 @@ function replanFromManifest(dir: string, file: string, opts: QuantizeOptions, ro
     return { record, shape: info.shape, composite: m.composite, candidates: m.candidates ?? [] };
   });
   const plan = makeBudgetPlan(items, source.dtype, budgetOptions(opts, source, rounding));
-  return { source, plan, manifest: replanManifest(file, plan) };
+  return { source, plan, manifest: replanManifest(stored, plan) };
 }
 
 function baseModelId(config: Record<string, unknown>): string | undefined {
