@@ -26,7 +26,9 @@ export interface CardResult {
   top1Agree?: number;
 }
 
+/** Decimal and binary units side by side (GB vs GiB is a common source of confusion); MB below 1 GB. */
 function gb(bytes: number): string {
+  if (bytes < 1e9) return `${(bytes / 1e6).toFixed(3)} MB (${(bytes / 2 ** 20).toFixed(3)} MiB)`;
   return `${(bytes / 1e9).toFixed(3)} GB (${(bytes / 2 ** 30).toFixed(3)} GiB)`;
 }
 
