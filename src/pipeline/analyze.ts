@@ -15,7 +15,7 @@ import {
   type SwanConfig,
 } from '../plan/swan-rules.js';
 import { numel } from '../plan/format.js';
-import { roundToDType, type FloatDType } from '../io/float.js';
+import type { FloatDType } from '../io/float.js';
 import { measureCandidates, type Candidate, type MeasureOptions } from '../plan/candidates.js';
 import type { QuantRules } from '../mlx/affine.js';
 import { openModel, type ModelSource } from './source.js';
@@ -121,7 +121,7 @@ export function analyzeTensor(
   // One read of the weights serves the metrics and the candidate measurements.
   let data: Float32Array | undefined;
   const weights = () => (data ??= load());
-  const candidates = () => (measure && record.quantizable ? measureCandidates(record, shape, roundToDType(weights(), measure.dtype), measure) : []);
+  const candidates = () => (measure && record.quantizable ? measureCandidates(record, shape, weights(), measure) : []);
   if (isOneD(shape)) {
     return { ...base, classification: 'protected', scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: '1d_tensor' }, candidates: candidates() };
   }
@@ -142,7 +142,7 @@ export function analyzeTensor(
     return { ...base, classification, scores, raw, composite: NaN, decision: { ...decision, reason: boundedReason(decision, lo, hi) }, candidates: candidates() };
   }
   const composite = compositeScore(scores, swan.weights);
-  // After the metrics: measuring casts the weights to the model dtype in place.
+  // After the metrics: measuring may cast the weights to the model dtype in place.
   return { ...base, classification, scores, raw, composite, decision: recommendBits(composite, classification, swan), candidates: candidates() };
 }
 

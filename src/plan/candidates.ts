@@ -1,5 +1,5 @@
 import type { TensorRecord } from '../arch/types.js';
-import type { FloatDType } from '../io/float.js';
+import { roundToDType, type FloatDType } from '../io/float.js';
 import { AFFINE_BITS, AFFINE_GROUP_SIZES, affineRelativeError, type QuantRules } from '../mlx/affine.js';
 import { everyNthRow, searchRelativeError } from '../mlx/rounding-search.js';
 import { affine, FLOAT, formatBytes, groupDivides, numel, type TensorFormat } from './format.js';
@@ -49,15 +49,18 @@ export function sampleRows(w: Float32Array, rows: number, cols: number, maxEleme
 }
 
 /**
- * Measure every affine candidate of one tensor. `w` must hold the tensor already cast to the model
- * dtype (what MLX quantizes), row-major with the last dim as columns. Large tensors are measured on
- * an evenly strided row sample (CANDIDATE_SAMPLE_ELEMENTS).
+ * Measure every affine candidate of one tensor, row-major with the last dim as columns. Large
+ * tensors are measured on an evenly strided row sample (CANDIDATE_SAMPLE_ELEMENTS). The measured
+ * weights are cast to the model dtype first (what MLX quantizes); only the sample is cast, so a
+ * small tensor's `full` array is cast in place (a no-op for values already in the dtype).
  */
 export function measureCandidates(record: TensorRecord, shape: number[], full: Float32Array, opts: MeasureOptions): Candidate[] {
   const formats = affineCandidateFormats(record, shape);
   if (formats.length === 0) return [];
   const cols = shape[shape.length - 1]!;
-  const { w, rows } = sampleRows(full, numel(shape) / cols, cols, CANDIDATE_SAMPLE_ELEMENTS);
+  const sample = sampleRows(full, numel(shape) / cols, cols, CANDIDATE_SAMPLE_ELEMENTS);
+  const rows = sample.rows;
+  const w = roundToDType(sample.w, opts.dtype);
   return formats.map((format) => {
     if (format.kind !== 'affine') throw new Error('unreachable');
     const c: Candidate = {
