@@ -1,0 +1,232 @@
+/*
+ * swan_blas: an optional N-API addon exposing the platform BLAS's SGEMM to the native kernel
+ * backend (src/kernels/native-backend.ts). Built by scripts/build-native.mjs with the system C
+ * compiler against OpenBLAS (Linux) or Accelerate (macOS); when it is not built, swan uses the
+ * WebAssembly backend.
+ *
+ * Exports:
+ *   gemm(transA, transB, m, n, k, a, b, c)  C[m×n] = op(A)·op(B) on row-major Float32Arrays, in place
+ *                                            (no copies). Throws on wrong types or short arrays.
+ *   setThreads(n)                            threads for large GEMMs, the calling one included
+ *   getThreads()                             that count
+ *   info()                                   { blas, config, corename }
+ *
+ * Same bytes for any thread count. A multi-threaded OpenBLAS SGEMM is not bitwise reproducible
+ * across thread counts (how C is split between threads decides which micro-kernel, full tile or
+ * edge, sums each entry, and edge kernels sum in another order). So the BLAS itself always runs
+ * single-threaded (openblas_set_num_threads(1) at load), and this addon splits C into chunks of
+ * rows (or of columns when C is wide) whose sizes depend on the shape only; each chunk is one
+ * single-threaded cblas_sgemm call, and threads merely take chunks from a shared counter. Every
+ * entry is therefore computed by the same call on the same sub-problem whatever the thread count.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __APPLE__
+#include <Accelerate/Accelerate.h>
+#define SWAN_BLAS_NAME "accelerate"
+#else
+#include <cblas.h>
+#define SWAN_BLAS_NAME "openblas"
+/* Declared by OpenBLAS's cblas.h; repeated in case another cblas.h was found first. */
+extern void openblas_set_num_threads(int num_threads);
+extern char *openblas_get_config(void);
+extern char *openblas_get_corename(void);
+#endif
+
+#define CHECK(env, call)                                                        \
+  do {                                                                          \
+    if ((call) != napi_ok) {                                                    \
+      napi_throw_error((env), NULL, "swan_blas: N-API call failed: " #call);    \
+      return NULL;                                                              \
+    }                                                                           \
+  } while (0)
+
+/* Threads for large GEMMs, the calling thread included. */
+static int g_threads = 1;
+
+/* One GEMM split into chunks along C's rows (by_rows) or columns. */
+typedef struct {
+  int ta, tb, m, n, k, by_rows, chunk, nchunks;
+  const float *a, *b;
+  float *c;
+  atomic_int next;
+} job_t;
+
+static void run_chunk(const job_t *j, int i) {
+  int s = i * j->chunk;
+  int e = s + j->chunk;
+  const float *a = j->a, *b = j->b;
+  float *c = j->c;
+  int m = j->m, n = j->n;
+  if (j->by_rows) {
+    if (e > j->m) e = j->m;
+    m = e - s;
+    a += j->ta ? (size_t)s : (size_t)s * (size_t)j->k; /* A stored k×m (columns s..e) or m×k (rows) */
+    c += (size_t)s * (size_t)j->n;
+  } else {
+    if (e > j->n) e = j->n;
+    n = e - s;
+    b += j->tb ? (size_t)s * (size_t)j->k : (size_t)s; /* B stored n×k (rows s..e) or k×n (columns) */
+    c += (size_t)s;
+  }
+  cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, m, n, j->k,
+              1.0f, a, j->ta ? j->m : j->k, b, j->tb ? j->k : j->n, 0.0f, c, j->n);
+}
+
+static void *worker(void *arg) {
+  job_t *j = (job_t *)arg;
+  for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->nchunks;) run_chunk(j, i);
+  return NULL;
+}
+
+/*
+ * The chunk layout is a function of the shape alone (never of the thread count): below ~4 MFLOP
+ * one chunk; else 16 chunks or fewer along the longer side of C, a multiple of 64 wide.
+ */
+static void plan(job_t *j) {
+  j->by_rows = j->m >= j->n;
+  int extent = j->by_rows ? j->m : j->n;
+  double flops = 2.0 * (double)j->m * (double)j->n * (double)j->k;
+  if (flops < 4e6 || extent < 128) {
+    j->chunk = extent;
+  } else {
+    int c = (extent + 15) / 16;
+    j->chunk = ((c + 63) / 64) * 64;
+  }
+  j->nchunks = (extent + j->chunk - 1) / j->chunk;
+}
+
+static void run_job(job_t *j) {
+  int helpers = g_threads - 1;
+  if (helpers > j->nchunks - 1) helpers = j->nchunks - 1;
+  if (helpers > 63) helpers = 63;
+  /* Spawning threads costs tens of µs: not worth it below ~20 MFLOP (results are the same). */
+  if (2.0 * (double)j->m * (double)j->n * (double)j->k < 2e7) helpers = 0;
+  pthread_t tid[63];
+  int started = 0;
+  for (; started < helpers; started++)
+    if (pthread_create(&tid[started], NULL, worker, j) != 0) break; /* fewer threads: same result */
+  worker(j);
+  for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+static napi_value throw_range(napi_env env, const char *msg) {
+  napi_throw_range_error(env, NULL, msg);
+  return NULL;
+}
+
+/* A non-negative integer argument that fits an int (BLAS dimensions are int). */
+static int get_dim(napi_env env, napi_value v, int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
+  if (!(d >= 0 && d <= 2147483647.0) || d != (double)(int64_t)d) return 0;
+  *out = (int64_t)d;
+  return 1;
+}
+
+/* A Float32Array argument: its data pointer and length (elements). */
+static int get_f32(napi_env env, napi_value v, float **data, size_t *length) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
+  napi_typedarray_type type;
+  void *ptr = NULL;
+  if (napi_get_typedarray_info(env, v, &type, length, &ptr, NULL, NULL) != napi_ok) return 0;
+  if (type != napi_float32_array) return 0;
+  *data = (float *)ptr;
+  return 1;
+}
+
+static napi_value gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 8) return throw_type(env, "gemm(transA, transB, m, n, k, a, b, c): 8 arguments expected");
+  bool ta, tb;
+  if (napi_get_value_bool(env, argv[0], &ta) != napi_ok || napi_get_value_bool(env, argv[1], &tb) != napi_ok)
+    return throw_type(env, "gemm: transA and transB must be booleans");
+  int64_t m, n, k;
+  if (!get_dim(env, argv[2], &m) || !get_dim(env, argv[3], &n) || !get_dim(env, argv[4], &k))
+    return throw_type(env, "gemm: m, n and k must be non-negative integers below 2^31");
+  float *a, *b, *c;
+  size_t la, lb, lc;
+  if (!get_f32(env, argv[5], &a, &la) || !get_f32(env, argv[6], &b, &lb) || !get_f32(env, argv[7], &c, &lc))
+    return throw_type(env, "gemm: a, b and c must be Float32Arrays");
+  if ((uint64_t)la < (uint64_t)m * (uint64_t)k || (uint64_t)lb < (uint64_t)k * (uint64_t)n ||
+      (uint64_t)lc < (uint64_t)m * (uint64_t)n)
+    return throw_range(env, "gemm: buffers too small for the given m, n, k");
+  if (m == 0 || n == 0) return NULL;
+  if (k == 0) {
+    memset(c, 0, (size_t)(m * n) * sizeof(float));
+    return NULL;
+  }
+  /* Row-major: op(A) is m×k; A is stored k×m (lda = m) when transposed, else m×k (lda = k). */
+  job_t j = {.ta = ta, .tb = tb, .m = (int)m, .n = (int)n, .k = (int)k, .a = a, .b = b, .c = c};
+  atomic_init(&j.next, 0);
+  plan(&j);
+  run_job(&j);
+  return NULL;
+}
+
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t t;
+  if (argc < 1 || !get_dim(env, argv[0], &t) || t < 1) return throw_type(env, "setThreads(n): n must be a positive integer");
+  g_threads = t > 64 ? 64 : (int)t;
+  return NULL;
+}
+
+static napi_value get_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  CHECK(env, napi_create_int32(env, g_threads, &out));
+  return out;
+}
+
+static napi_value make_string(napi_env env, const char *s) {
+  napi_value out;
+  if (napi_create_string_utf8(env, s ? s : "", NAPI_AUTO_LENGTH, &out) != napi_ok) return NULL;
+  return out;
+}
+
+static napi_value blas_info(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value obj;
+  CHECK(env, napi_create_object(env, &obj));
+  const char *config = "Accelerate", *corename = "";
+#ifndef __APPLE__
+  config = openblas_get_config();
+  corename = openblas_get_corename();
+#endif
+  CHECK(env, napi_set_named_property(env, obj, "blas", make_string(env, SWAN_BLAS_NAME)));
+  CHECK(env, napi_set_named_property(env, obj, "config", make_string(env, config)));
+  CHECK(env, napi_set_named_property(env, obj, "corename", make_string(env, corename)));
+  return obj;
+}
+
+NAPI_MODULE_INIT() {
+#ifndef __APPLE__
+  openblas_set_num_threads(1); /* see the file comment */
+#endif
+  napi_property_descriptor props[] = {
+      {"gemm", NULL, gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"info", NULL, blas_info, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
+  return exports;
+}
