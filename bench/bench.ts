@@ -4,7 +4,7 @@
  * (cheap metrics deciding), and end-to-end quantization of a generated Qwen3-0.6B-shaped checkpoint
  * with the CLI's defaults (and with --all-metrics); writes docs/performance.md (issue 4 §5).
  *
- * Usage: node dist/bench/bench.js [--quick] [--out FILE] [--threads N] [--backend auto|js|wasm] [--no-baseline]
+ * Usage: node dist/bench/bench.js [--quick] [--out FILE] [--threads N] [--backend auto|native|js|wasm] [--no-baseline]
  *                                  [--no-all-metrics] [--save-json FILE] [--render-json FILE]
  *   --quick             scaled-down shapes and a small checkpoint: a smoke run for CI (< 1 minute)
  *   --out FILE          where to write the report (default docs/performance.md)
@@ -898,7 +898,7 @@ function parseArgs(argv: string[]): Args {
   };
   const threads = get('--threads');
   const backend = (get('--backend') ?? 'auto') as BackendChoice;
-  if (!['auto', 'js', 'wasm'].includes(backend)) throw new Error(`--backend must be auto, js or wasm`);
+  if (!['auto', 'native', 'js', 'wasm'].includes(backend)) throw new Error(`--backend must be auto, native, js or wasm`);
   return {
     quick: argv.includes('--quick'),
     out: resolve(get('--out') ?? join(PACKAGE_ROOT, 'docs', 'performance.md')),

@@ -88,7 +88,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg)
     .option('--score-protected', 'also compute the metrics of protected tensors (embeddings, head), as the reference does; they stay 16-bit either way')
     .option('--threads <n>', 'threads for the linear algebra (default: all cores)', positiveInt)
-    .option('--backend <name>', 'kernel backend: auto (WebAssembly SIMD, else JS), wasm or js', backendArg, 'auto');
+    .option('--backend <name>', 'kernel backend: auto (native BLAS when built, else WebAssembly SIMD, else JS), native, wasm or js', backendArg, 'auto');
 }
 
 export function positiveInt(v: string): number {
@@ -98,7 +98,7 @@ export function positiveInt(v: string): number {
 }
 
 function backendArg(v: string): BackendChoice {
-  if (v !== 'auto' && v !== 'wasm' && v !== 'js') throw new InvalidArgumentError('must be auto, wasm or js');
+  if (v !== 'auto' && v !== 'native' && v !== 'wasm' && v !== 'js') throw new InvalidArgumentError('must be auto, native, wasm or js');
   return v;
 }
 

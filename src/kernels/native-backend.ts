@@ -1,0 +1,89 @@
+/**
+ * Optional native backend: SGEMM from the platform BLAS (OpenBLAS on Linux, Accelerate on macOS)
+ * through the small N-API addon native/swan_blas.c, which scripts/build-native.mjs compiles into
+ * dist/native/swan_blas.node when a C compiler and the BLAS are there. When it is not built (or
+ * SWAN_NO_NATIVE is set) loadNativeAddon() says why and swan uses the WebAssembly backend.
+ *
+ * Results are the same bytes for any thread count: the addon runs the BLAS single-threaded on
+ * chunks of C laid out by the shape alone, threads only share out the chunks (see the C file).
+ * They differ from the other backends' by float rounding.
+ *
+ * OpenBLAS picks its kernels for the CPU when it loads (e.g. SkylakeX/Cooperlake AVX-512 ones on
+ * AMD Zen 4 with Debian 12's 0.3.21) unless OPENBLAS_CORETYPE names others; that variable is left
+ * as the user set it. The kernel set in use is in info().corename.
+ */
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+import type { KernelBackend } from './backend.js';
+
+/** What the addon exports. */
+export interface NativeAddon {
+  gemm(
+    transA: boolean, transB: boolean, m: number, n: number, k: number,
+    a: Float32Array, b: Float32Array, c: Float32Array,
+  ): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+  info(): NativeInfo;
+}
+
+export interface NativeInfo {
+  /** "openblas" or "accelerate". */
+  blas: string;
+  /** openblas_get_config(), e.g. "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64". */
+  config: string;
+  /** OpenBLAS's kernel set, e.g. "SkylakeX"; "" for Accelerate. */
+  corename: string;
+}
+
+export interface NativeBackend extends KernelBackend {
+  readonly threads: number;
+  readonly info: NativeInfo;
+}
+
+/** dist/native/swan_blas.node, from this module's place in dist/src/kernels. */
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/swan_blas.node', import.meta.url));
+
+let loaded: { addon: NativeAddon } | { reason: string } | undefined;
+
+/** The addon, loaded once; or why it is not there. */
+export function loadNativeAddon(): { addon: NativeAddon } | { reason: string } {
+  if (loaded) return loaded;
+  if (process.env.SWAN_NO_NATIVE) return (loaded = { reason: 'SWAN_NO_NATIVE is set' });
+  try {
+    const addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
+    loaded = { addon };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    loaded = {
+      reason: err.code === 'MODULE_NOT_FOUND'
+        ? `${NATIVE_ADDON_PATH} is not built (it needs a C compiler and OpenBLAS or Accelerate at build time)`
+        : `${NATIVE_ADDON_PATH} does not load: ${err.message.split('\n')[0]}`,
+    };
+  }
+  return loaded;
+}
+
+/**
+ * The native backend with `threads` threads (default: os.availableParallelism()). Throws when the
+ * addon is not built or does not load. There is one addon per process: the thread count set last
+ * applies to every backend object.
+ */
+export function createNativeBackend(opts: { threads?: number } = {}): NativeBackend {
+  const l = loadNativeAddon();
+  if (!('addon' in l)) throw new Error(`native backend unavailable: ${l.reason}`);
+  const addon = l.addon;
+  const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
+  addon.setThreads(threads);
+  const info = addon.info();
+  return {
+    name: `native-${info.blas}`,
+    threads,
+    info,
+    gemm(transA, transB, m, n, k, a, b, c) {
+      addon.gemm(transA, transB, m, n, k, a, b, c);
+    },
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * The optional native (BLAS) backend. Where dist/native/swan_blas.node is not built (no C compiler
+ * or OpenBLAS at build time, Windows, SWAN_NO_NATIVE=1) the backend's own tests skip with the reason
+ * and only the fallback is checked.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { getBackend, jsBackend, setBackend } from '../src/kernels/index.js';
+import { createNativeBackend, loadNativeAddon, type NativeAddon } from '../src/kernels/native-backend.js';
+import { closeBackend, installBestBackend } from '../src/kernels/select.js';
+import { computeMetrics } from '../src/metrics/index.js';
+import { Rng } from '../src/rng.js';
+
+const loaded = loadNativeAddon();
+const addon: NativeAddon | undefined = 'addon' in loaded ? loaded.addon : undefined;
+const SKIP = addon ? false : `native addon not available: ${'reason' in loaded ? loaded.reason : ''}`;
+
+const U = 2 ** -24; // float32 unit roundoff
+
+function randn(rng: Rng, n: number): Float32Array {
+  return rng.fillNormal(new Float32Array(n), 1);
+}
+
+/** float64 op(A)·op(B) and Σ|op(A)||op(B)| (for the error bound). */
+function reference(
+  ta: boolean, tb: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array,
+): { c: Float64Array; abs: Float64Array } {
+  const c = new Float64Array(m * n);
+  const abs = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0, t = 0;
+      for (let p = 0; p < k; p++) {
+        const x = (ta ? a[p * m + i]! : a[i * k + p]!) * (tb ? b[j * k + p]! : b[p * n + j]!);
+        s += x;
+        t += Math.abs(x);
+      }
+      c[i * n + j] = s;
+      abs[i * n + j] = t;
+    }
+  }
+  return { c, abs };
+}
+
+const COMBOS = [[false, false], [true, false], [false, true], [true, true]] as const;
+const tag = (ta: boolean, tb: boolean) => `${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`;
+
+describe('native backend', () => {
+  it('availability (diagnostic)', (t) => {
+    if (addon) {
+      const i = addon.info();
+      t.diagnostic(`native: ${i.blas} ${i.corename}; ${i.config}`);
+    } else {
+      t.diagnostic(SKIP as string);
+    }
+  });
+
+  // Sizes around BLAS tile edges, plus ones large enough for the addon to split C into chunks
+  // (≥ 4 MFLOP, ≥ 128 rows or columns) and to use threads.
+  const sizes: Array<[number, number, number]> = [
+    [1, 1, 1], [3, 5, 7], [17, 33, 65], [130, 70, 513], [9, 600, 20], [300, 70, 260], [67, 517, 300],
+  ];
+  for (const [ta, tb] of COMBOS) {
+    it(`${tag(ta, tb)} matches float64 within float32 rounding`, { skip: SKIP }, () => {
+      const be = createNativeBackend({ threads: 2 });
+      const rng = new Rng(21);
+      for (const [m, n, k] of sizes) {
+        const a = randn(rng, m * k), b = randn(rng, k * n);
+        const c = new Float32Array(m * n).fill(NaN); // must be overwritten, not accumulated into
+        be.gemm(ta, tb, m, n, k, a, b, c);
+        const ref = reference(ta, tb, m, n, k, a, b);
+        const gamma = ((k + 2) * U) / (1 - (k + 2) * U);
+        for (let i = 0; i < m * n; i++) {
+          const err = Math.abs(c[i]! - ref.c[i]!);
+          const bound = gamma * ref.abs[i]! + 1e-30;
+          assert.ok(err <= bound, `${m}×${n}×${k} entry ${i}: |err| ${err} > ${bound}`);
+        }
+      }
+    });
+  }
+
+  it('k = 0 gives zeros; m = 0 or n = 0 leaves c alone', { skip: SKIP }, () => {
+    const be = createNativeBackend({ threads: 1 });
+    const c = new Float32Array(6).fill(7);
+    be.gemm(false, false, 2, 3, 0, new Float32Array(0), new Float32Array(0), c);
+    assert.deepEqual([...c], [0, 0, 0, 0, 0, 0]);
+    const d = new Float32Array(2).fill(7);
+    be.gemm(false, false, 0, 2, 3, new Float32Array(0), new Float32Array(6), d);
+    be.gemm(true, true, 2, 0, 3, new Float32Array(6), new Float32Array(0), d);
+    assert.deepEqual([...d], [7, 7]);
+  });
+
+  it('works on views of a SharedArrayBuffer and at an offset', { skip: SKIP }, () => {
+    const be = createNativeBackend({ threads: 1 });
+    const buf = new SharedArrayBuffer(4 * 100);
+    const a = new Float32Array(buf, 4 * 1, 6).fill(1); // 2×3
+    const b = new Float32Array(buf, 4 * 10, 6).fill(2); // 3×2
+    const c = new Float32Array(buf, 4 * 20, 4);
+    be.gemm(false, false, 2, 2, 3, a, b, c);
+    assert.deepEqual([...c], [6, 6, 6, 6]);
+  });
+
+  it('bad arguments throw', { skip: SKIP }, () => {
+    const a = addon!;
+    const f = (n: number) => new Float32Array(n);
+    assert.throws(() => a.gemm(false, false, 2, 2, 2, f(3), f(4), f(4)), RangeError);
+    assert.throws(() => a.gemm(false, false, 2, 2, 2, f(4), f(4), f(3)), RangeError);
+    assert.throws(() => a.gemm(true, true, 2, 3, 4, f(8), f(11), f(6)), RangeError);
+    assert.throws(() => a.gemm(false, false, 2, 2, 2, new Float64Array(4) as never, f(4), f(4)), TypeError);
+    assert.throws(() => a.gemm(false, false, 2, 2, 2, [1, 2, 3, 4] as never, f(4), f(4)), TypeError);
+    assert.throws(() => a.gemm(false, false, -1, 2, 2, f(4), f(4), f(4)), TypeError);
+    assert.throws(() => a.gemm(false, false, 1.5, 2, 2, f(4), f(4), f(4)), TypeError);
+    assert.throws(() => a.gemm(0 as never, false, 2, 2, 2, f(4), f(4), f(4)), TypeError);
+    assert.throws(() => (a.gemm as (...x: unknown[]) => void)(false, false, 2, 2, 2, f(4), f(4)), TypeError);
+    assert.throws(() => a.setThreads(0), TypeError);
+  });
+
+  it('the same bytes with 1, 2 and 3 threads, and run to run', { skip: SKIP }, () => {
+    const rng = new Rng(5);
+    const shapes: Array<[number, number, number]> = [[1000, 266, 700], [266, 266, 2000], [150, 900, 400]];
+    for (const [m, n, k] of shapes) {
+      const a = randn(rng, m * k), b = randn(rng, k * n);
+      for (const [ta, tb] of COMBOS) {
+        const outs = [1, 2, 3, 2].map((threads) => {
+          const c = new Float32Array(m * n);
+          createNativeBackend({ threads }).gemm(ta, tb, m, n, k, a, b, c);
+          return Buffer.from(c.buffer);
+        });
+        for (const o of outs.slice(1)) assert.ok(o.equals(outs[0]!), `${tag(ta, tb)} ${m}×${n}×${k}`);
+      }
+    }
+  });
+
+  it('computeMetrics gives identical results with 1 and 2 threads', { skip: SKIP }, () => {
+    // min(rows, cols) > 2·256: the randomized SVD and all of its GEMMs run.
+    const rows = 1100, cols = 600;
+    const data = randn(new Rng(9), rows * cols);
+    const prev = getBackend();
+    try {
+      const runs = [1, 2].map((threads) => {
+        setBackend(createNativeBackend({ threads }));
+        const r = computeMetrics({ rows, cols, data }, 1234, 'model.layers.0.mlp.up_proj.weight');
+        assert.equal(r.skipped, false);
+        return { scores: r.scores, raw: r.raw };
+      });
+      assert.deepEqual(runs[1], runs[0]);
+      assert.ok(Number.isFinite(runs[0]!.scores.svd) && Number.isFinite(runs[0]!.scores.output_sensitivity));
+    } finally {
+      setBackend(prev);
+    }
+  });
+
+  it("installBestBackend: 'native' and 'auto' install it", { skip: SKIP }, () => {
+    try {
+      const label = installBestBackend({ backend: 'native', threads: 2 });
+      assert.match(label, /^native-(openblas|accelerate) ×2 threads$/);
+      assert.match(getBackend().name, /^native-/);
+      assert.match(installBestBackend({ backend: 'auto', threads: 1 }), /^native-\S+ ×1 thread$/);
+    } finally {
+      closeBackend();
+    }
+    assert.equal(getBackend(), jsBackend);
+  });
+
+  it("installBestBackend: 'native' throws a clear error when the addon is missing", { skip: !SKIP }, () => {
+    assert.throws(() => installBestBackend({ backend: 'native' }), /native backend unavailable/);
+    try {
+      assert.match(installBestBackend({ backend: 'auto', threads: 1 }), /^(wasm-|js)/);
+    } finally {
+      closeBackend();
+    }
+  });
+
+  it('SWAN_NO_NATIVE=1: auto falls back to wasm, native throws', () => {
+    const select = fileURLToPath(new URL('../src/kernels/select.js', import.meta.url));
+    const script = `
+      import(${JSON.stringify(select)}).then((s) => {
+        const label = s.installBestBackend({ backend: 'auto', threads: 1 });
+        s.closeBackend();
+        let err = '';
+        try { s.installBestBackend({ backend: 'native' }); } catch (e) { err = e.message; }
+        s.closeBackend();
+        console.log(JSON.stringify({ label, err }));
+      });`;
+    const out = execFileSync(process.execPath, ['-e', script], {
+      env: { ...process.env, SWAN_NO_NATIVE: '1' },
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(out) as { label: string; err: string };
+    assert.match(r.label, /^wasm-/);
+    assert.match(r.err, /native backend unavailable: SWAN_NO_NATIVE is set/);
+  });
+});
