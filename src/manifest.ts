@@ -92,11 +92,12 @@ export interface Manifest {
   total_layers: number;
   total_tensors: number;
   /** swan: how the candidates were measured (re-planning needs the same dtype). */
-  measurement?: { dtype: string; mlx_rules: string; rounding_search: boolean };
+  measurement?: { dtype: string; mlx_rules: string; rounding_search: boolean; input_weighting?: string };
   /** swan: the plan written with this manifest. */
   plan?: {
     strategy: string;
     rounding: string;
+    input_weighting?: string;
     target_bytes?: number;
     expected_damage?: number;
     damage_knobs?: Record<string, unknown>;

@@ -41,7 +41,7 @@ describe('budget strategy on stories260K', () => {
 
   test('the manifest stores every candidate with exact bytes and measured errors', () => {
     const m = JSON.parse(readFileSync(manifest, 'utf8'));
-    assert.deepEqual(m.measurement, { dtype: 'bfloat16', mlx_rules: 'metal', rounding_search: true });
+    assert.deepEqual(m.measurement, { dtype: 'bfloat16', mlx_rules: 'metal', rounding_search: true, input_weighting: 'norm' });
     const v = m.shards['model.safetensors'].tensors['model.layers.0.self_attn.v_proj.weight'];
     // 64 columns: groups 32 and 64 × six bit widths.
     assert.equal(v.candidates.length, 12);

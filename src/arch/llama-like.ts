@@ -70,6 +70,25 @@ export function llamaLike(opts: LlamaLikeOptions): Architecture {
         mlxName !== null && isWeight && shape.length === 2 && (role === 'embedding' || role === 'head' || leaf.endsWith('_proj'));
       return { hfName, mlxName, modulePath: mlxName === null ? null : modulePath, role, layer, quantizable };
     },
+    inputNorm(record, tied) {
+      const l = record.layer;
+      switch (record.role) {
+        case 'attn_q':
+        case 'attn_k':
+        case 'attn_v':
+          return `model.layers.${l}.input_layernorm.weight`;
+        case 'mlp_gate':
+        case 'mlp_up':
+          return `model.layers.${l}.post_attention_layernorm.weight`;
+        case 'head':
+          return 'model.norm.weight';
+        case 'embedding':
+          // A tied embedding is also the head, whose input is the final norm's output.
+          return tied ? 'model.norm.weight' : null;
+        default:
+          return null;
+      }
+    },
     orderKey(mlxName) {
       const parts = mlxName.split('.');
       const param = parts.pop()!;

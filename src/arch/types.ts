@@ -35,4 +35,9 @@ export interface Architecture {
   describe(hfName: string, shape: number[], tied: boolean): TensorRecord;
   /** Sort key so that output tensors follow MLX module-construction order (tree_flatten of parameters). */
   orderKey(mlxName: string): string;
+  /**
+   * HF name of the RMSNorm whose output is this weight's input (its gain is a data-free prior on the
+   * input channels' energy), or null when the input does not come straight from a norm.
+   */
+  inputNorm(record: TensorRecord, tied: boolean): string | null;
 }

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { FloatDType } from '../io/float.js';
 import { AFFINE_GROUP_SIZES, type QuantRules } from '../mlx/affine.js';
-import type { Rounding } from '../plan/candidates.js';
+import { INPUT_WEIGHTINGS, type InputWeighting, type Rounding } from '../plan/candidates.js';
 import { parseSize } from '../plan/target.js';
 import type { BackendChoice } from '../kernels/select.js';
 import { dtypeFromName } from '../plan/format.js';
@@ -53,6 +53,11 @@ export function roundingArg(v: string): Rounding {
   return v;
 }
 
+export function weightingArg(v: string): InputWeighting {
+  if (!(INPUT_WEIGHTINGS as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be ${INPUT_WEIGHTINGS.join(' or ')}`);
+  return v as InputWeighting;
+}
+
 export function strategyArg(v: string): 'thresholds' | 'budget' | 'uniform' {
   if (v !== 'thresholds' && v !== 'budget' && v !== 'uniform') throw new InvalidArgumentError('must be thresholds, budget or uniform');
   return v;
@@ -87,6 +92,12 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--q-group-size <n>', 'group size of the 4-bit tier (uniform: of every layer)', intIn(AFFINE_GROUP_SIZES), 64)
     .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg)
     .option('--score-protected', 'also compute the metrics of protected tensors (embeddings, head), as the reference does; they stay 16-bit either way')
+    .option(
+      '--weighting <w>',
+      'input-channel weighting of the candidate errors (budget) and of --rounding search: norm (default: by the squared gains of the RMSNorm feeding each layer; data-free) or none',
+      weightingArg,
+      'norm',
+    )
     .option('--threads <n>', 'threads for the linear algebra (default: all cores)', positiveInt)
     .option('--backend <name>', 'kernel backend: auto (native BLAS when built, else WebAssembly SIMD, else JS), native, wasm or js', backendArg, 'auto');
 }
@@ -112,6 +123,7 @@ export interface AnalysisFlags {
   qGroupSize: number;
   dtype?: FloatDType;
   scoreProtected?: boolean;
+  weighting: InputWeighting;
 }
 
 export function swanConfigFrom(f: AnalysisFlags): SwanConfig {

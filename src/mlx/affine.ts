@@ -252,7 +252,8 @@ const decodeStamp = new Int32Array(256);
  * Relative squared error of one quantize/dequantize round trip:
  * ‖W − dequant(quant(W))‖² / ‖W‖², float64 accumulation, no packing and no large allocation.
  * Dequantization uses the scales/biases rounded to `dtype`, as a loaded model would. Returns 0 for
- * an all-zero W.
+ * an all-zero W. With `colWeights` (one per column, i.e. per input channel) both sums weigh each
+ * column: Σ c_j·ΔW², Σ c_j·W² — the output error for inputs whose channel j has energy c_j.
  */
 export function affineRelativeError(
   w: Float32Array,
@@ -262,8 +263,10 @@ export function affineRelativeError(
   groupSize: number,
   dtype: FloatDType,
   rules: QuantRules = 'metal',
+  colWeights?: ArrayLike<number>,
 ): number {
   checkAffineArgs('affineRelativeError', rows, cols, bits, groupSize);
+  if (colWeights && colWeights.length !== cols) throw new Error(`affineRelativeError: ${colWeights.length} column weights for ${cols} columns`);
   const metal = checkRules('affineRelativeError', rules);
   if (w.length !== rows * cols) throw new Error(`affineRelativeError: w has ${w.length} elements, expected ${rows}×${cols}`);
   const kind = dtypeKind(dtype);
@@ -280,6 +283,7 @@ export function affineRelativeError(
     const bT = roundTo(bias, kind);
     const stamp = gi + 1; // marks this group's entries in the decode cache
     const end = off + groupSize;
+    const col0 = (off % cols) - off; // groups never cross rows: column of element j is j + col0
     for (let j = off; j < end; j++) {
       const v = w[j]!;
       const t = fr(fr(v - bias) / scale);
@@ -295,8 +299,9 @@ export function affineRelativeError(
         decodeStamp[qi] = stamp;
       }
       const d = v - dq;
-      num += d * d;
-      den += v * v;
+      const c = colWeights ? colWeights[j + col0]! : 1; // ×1 is exact: unweighted sums are unchanged
+      num += c * d * d;
+      den += c * v * v;
     }
   }
   decodeStamp.fill(0); // stamps restart at 1 on the next call

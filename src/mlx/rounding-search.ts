@@ -15,6 +15,9 @@
  *     and the group's exact error is compared with MLX's own round-to-nearest (its codes, its
  *     dtype-rounded scale/bias, decoded the same way). The search result is kept only when strictly
  *     better, so no group is ever worse than RTN.
+ * With column weights (`colWeights`, one per input channel: src/plan/input-weights.ts) every squared
+ * error above is weighted by its column's weight — the error seen by inputs of that channel energy —
+ * and "never worse" holds for that weighted error.
  */
 import type { FloatDType } from '../io/float.js';
 import { checkAffineArgs, dtypeRounder, quantizeAffine, type AffineQuantized, type QuantRules } from './affine.js';
@@ -59,7 +62,7 @@ function nextStamp(): number {
  * RTN does: that weight stays exact, so outliers are never clipped). Returns false when there is
  * nothing to search (constant group).
  */
-function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Float64Array): boolean {
+function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Float64Array, cw: ArrayLike<number> | undefined, col0: number): boolean {
   let mn = Infinity;
   let mx = -Infinity;
   for (let j = off; j < off + g; j++) {
@@ -79,8 +82,9 @@ function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Fl
     for (let j = off; j < off + g; j++) {
       let q = Math.round((v[j]! - edge) / s0);
       q = q < 0 ? 0 : q > n ? n : q;
-      sq += q * q;
-      sqv += q * (v[j]! - edge);
+      const c = cw ? cw[j + col0]! : 1;
+      sq += c * q * q;
+      sqv += c * q * (v[j]! - edge);
     }
     if (!(sq > 0)) return;
     const s = sqv / sq;
@@ -91,7 +95,7 @@ function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Fl
       let q = Math.round((v[j]! - edge) / s);
       q = q < 0 ? 0 : q > n ? n : q;
       const d = v[j]! - (s * q + edge);
-      e += d * d;
+      e += (cw ? cw[j + col0]! : 1) * d * d;
     }
     if (e < bestErr) {
       bestErr = e;
@@ -115,7 +119,9 @@ function quantizeWithSearch(
   dtype: FloatDType,
   rules: QuantRules,
   keepGroupErr: boolean,
+  cw?: ArrayLike<number>,
 ): SearchOutput {
+  if (cw && cw.length !== cols) throw new Error(`rounding search: ${cw.length} column weights for ${cols} columns`);
   const rtn = quantizeAffine(w, rows, cols, bits, groupSize, rules);
   const codes = unpackBits(rtn.wq, bits, cols);
   const scales = rtn.scales;
@@ -130,6 +136,7 @@ function quantizeWithSearch(
 
   for (let gi = 0; gi < nGroups; gi++) {
     const off = gi * groupSize;
+    const col0 = (off % cols) - off; // groups never cross rows: column of element j is j + col0
     // Exact error of MLX's RTN as a loaded model sees it.
     const sR = rT(scales[gi]!);
     const bR = rT(biases[gi]!);
@@ -146,11 +153,12 @@ function quantizeWithSearch(
         decodeStamp[q] = stamp;
       }
       const d = w[j]! - dq;
-      eR += d * d;
-      energy += w[j]! * w[j]!;
+      const c = cw ? cw[j + col0]! : 1;
+      eR += c * d * d;
+      energy += c * w[j]! * w[j]!;
     }
     let eS = eR;
-    if (eR > 0 && searchGroup(w, off, groupSize, n, params)) {
+    if (eR > 0 && searchGroup(w, off, groupSize, n, params, cw, col0)) {
       const sT = rT(params[0]!);
       const bT = rT(params[1]!);
       if (sT !== 0 && Number.isFinite(sT) && Number.isFinite(bT)) {
@@ -178,7 +186,7 @@ function quantizeWithSearch(
             if (d < bd) (bd = d), (best = q0 + 1);
           }
           newCodes[j - off] = best;
-          e += bd * bd;
+          e += (cw ? cw[j + col0]! : 1) * bd * bd;
         }
         if (e < eR) {
           eS = e;
@@ -212,11 +220,11 @@ export function quantizeAffineSearch(
   groupSize: number,
   dtype: FloatDType,
   rules: QuantRules = 'metal',
-  opts: { groupErrors?: boolean } = {},
+  opts: { groupErrors?: boolean; colWeights?: ArrayLike<number> } = {},
 ): SearchOutput {
   checkAffineArgs('quantizeAffineSearch', rows, cols, bits, groupSize);
   if (w.length !== rows * cols) throw new Error(`quantizeAffineSearch: w has ${w.length} elements, expected ${rows}×${cols}`);
-  return quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, opts.groupErrors ?? false);
+  return quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, opts.groupErrors ?? false, opts.colWeights);
 }
 
 /** Elements of a tensor the analysis measures the search on (evenly spaced whole rows): keeps analyze fast. */
@@ -236,15 +244,16 @@ export function searchRelativeError(
   dtype: FloatDType,
   rules: QuantRules,
   rtnRelError?: number,
+  colWeights?: ArrayLike<number>,
 ): number {
   checkAffineArgs('searchRelativeError', rows, cols, bits, groupSize);
   const step = Math.max(1, Math.floor((rows * cols) / SEARCH_SAMPLE_ELEMENTS));
   if (step === 1 || rtnRelError === undefined) {
-    const s = quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, false).stats;
+    const s = quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats;
     return s.energy === 0 ? 0 : s.searchErr / s.energy;
   }
   const sample = everyNthRow(w, rows, cols, step);
-  const s = quantizeWithSearch(sample.w, sample.rows, cols, bits, groupSize, dtype, rules, false).stats;
+  const s = quantizeWithSearch(sample.w, sample.rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats;
   return s.rtnErr === 0 ? rtnRelError : rtnRelError * (s.searchErr / s.rtnErr);
 }
 

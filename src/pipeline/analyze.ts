@@ -16,8 +16,9 @@ import {
 } from '../plan/swan-rules.js';
 import { numel } from '../plan/format.js';
 import type { FloatDType } from '../io/float.js';
-import { measureCandidates, type Candidate, type MeasureOptions } from '../plan/candidates.js';
+import { measureCandidates, type Candidate, type InputWeighting, type MeasureOptions } from '../plan/candidates.js';
 import type { QuantRules } from '../mlx/affine.js';
+import { inputWeightsFor } from './input-weights.js';
 import { openModel, type ModelSource } from './source.js';
 
 /** The analysis of one tensor: pure evidence, no output format yet. */
@@ -47,6 +48,8 @@ export interface AnalyzeOptions {
   measureCandidates?: boolean;
   /** Measure the error of `--rounding search` too (default true). */
   measureSearch?: boolean;
+  /** Input-channel weighting of the measured errors (default norm; src/plan/candidates.ts InputWeighting). */
+  weighting?: InputWeighting;
   /**
    * Compute the metrics of protected tensors (embeddings, head, norms) too, as the reference does.
    * Default false: they are 16-bit whatever their scores, and the embedding is the most expensive
@@ -83,12 +86,16 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
   const seed = opts.seed ?? DEFAULT_SEED;
   const source = openModel(dir, { dtype: opts.dtype });
   const measure: MeasureOptions | undefined =
-    (opts.measureCandidates ?? true) ? { dtype: source.dtype, rules: opts.rules ?? 'metal', search: opts.measureSearch ?? true } : undefined;
+    (opts.measureCandidates ?? true)
+      ? { dtype: source.dtype, rules: opts.rules ?? 'metal', search: opts.measureSearch ?? true, weighting: opts.weighting ?? 'norm' }
+      : undefined;
+  const colWeights = inputWeightsFor(source, measure?.weighting ?? 'none');
   const started = performance.now();
   const tensors: TensorAnalysis[] = [];
   for (const { info, record } of source.entries) {
     const t0 = performance.now();
-    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measure, opts.scoreProtected, opts.skipDecided);
+    const cw = measure ? colWeights(record, info.shape[info.shape.length - 1] ?? 0) : undefined;
+    const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measure, opts.scoreProtected, opts.skipDecided, cw);
     a.file = basename(info.file);
     a.sourceDType = info.dtype;
     a.seconds = (performance.now() - t0) / 1000;
@@ -113,6 +120,7 @@ export function analyzeTensor(
   measure?: MeasureOptions,
   scoreProtected = false,
   skipDecided = false,
+  colWeights?: ArrayLike<number>,
 ): TensorAnalysis {
   const base = { name, file: '', shape, sourceDType: '', record, raw: null, candidates: [] as Candidate[], seconds: 0 };
   if (record.mlxName === null) {
@@ -121,7 +129,7 @@ export function analyzeTensor(
   // One read of the weights serves the metrics and the candidate measurements.
   let data: Float32Array | undefined;
   const weights = () => (data ??= load());
-  const candidates = () => (measure && record.quantizable ? measureCandidates(record, shape, weights(), measure) : []);
+  const candidates = () => (measure && record.quantizable ? measureCandidates(record, shape, weights(), measure, colWeights) : []);
   if (isOneD(shape)) {
     return { ...base, classification: 'protected', scores: ZERO_SCORES, composite: 0, decision: { bits: 16, reason: '1d_tensor' }, candidates: candidates() };
   }

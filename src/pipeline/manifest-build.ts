@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SwanError } from '../errors.js';
 import { manifestConfig, manifestTensors, type Manifest, type ManifestCandidate, type ManifestFormat, type ManifestTensor } from '../manifest.js';
-import type { Candidate } from '../plan/candidates.js';
+import type { Candidate, InputWeighting } from '../plan/candidates.js';
 import { DEFAULT_DAMAGE_KNOBS, importance } from '../plan/damage.js';
 import { affine, DTYPE_NAMES, dtypeFromName, formatBytes, numel, type TensorFormat } from '../plan/format.js';
 import { planTotals, type Plan } from '../plan/plan.js';
@@ -24,6 +24,7 @@ function manifestPlan(plan: Plan): NonNullable<Manifest['plan']> {
   return {
     strategy: plan.strategy,
     rounding: plan.rounding ?? 'rtn',
+    input_weighting: plan.weighting ?? 'none',
     ...(plan.budget ? { target_bytes: plan.budget.targetBytes, expected_damage: plan.budget.damage, damage_knobs: { ...plan.budget.knobs } } : {}),
   };
 }
@@ -69,7 +70,14 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
     total_layers: source.totalLayers,
     total_tensors: analysis.tensors.length,
     ...(analysis.measure
-      ? { measurement: { dtype: DTYPE_NAMES[analysis.measure.dtype], mlx_rules: analysis.measure.rules, rounding_search: analysis.measure.search } }
+      ? {
+          measurement: {
+            dtype: DTYPE_NAMES[analysis.measure.dtype],
+            mlx_rules: analysis.measure.rules,
+            rounding_search: analysis.measure.search,
+            input_weighting: analysis.measure.weighting ?? 'none',
+          },
+        }
       : {}),
     plan: manifestPlan(plan),
     shards,
@@ -164,6 +172,7 @@ export interface ManifestMeasurements {
   dtype: FloatDType;
   rules: string;
   search: boolean;
+  weighting: InputWeighting;
   tensors: Map<string, { composite: number; candidates: Candidate[] | undefined }>;
 }
 
@@ -188,7 +197,9 @@ export function manifestMeasurements(m: Manifest, file: string): ManifestMeasure
     });
     tensors.set(name, { composite: Number(t.composite_score ?? 0), candidates });
   }
-  return { dtype, rules: m.measurement.mlx_rules, search: m.measurement.rounding_search, tensors };
+  const weighting = m.measurement.input_weighting ?? 'none';
+  if (weighting !== 'none' && weighting !== 'norm') throw new SwanError(file, `has an unknown input_weighting ${JSON.stringify(weighting)}`);
+  return { dtype, rules: m.measurement.mlx_rules, search: m.measurement.rounding_search, weighting, tensors };
 }
 
 /** A decision per HF tensor name, from a swan manifest or one written by the reference Python tool. */

@@ -6,7 +6,7 @@ import type { FloatDType } from '../io/float.js';
 import type { Manifest } from '../manifest.js';
 import type { QuantRules } from '../mlx/affine.js';
 import { makeBudgetPlan, type BudgetItem } from '../plan/budget-plan.js';
-import { affineCandidateFormats, type Rounding } from '../plan/candidates.js';
+import { affineCandidateFormats, type InputWeighting, type Rounding } from '../plan/candidates.js';
 import type { DamageKnobs } from '../plan/damage.js';
 import { DTYPE_NAMES } from '../plan/format.js';
 import { makePlan, type Plan, type StrategyOptions } from '../plan/plan.js';
@@ -29,6 +29,8 @@ export interface QuantizeOptions {
   target?: SizeTarget;
   /** rtn (default): bit-exact MLX round-to-nearest; search: per-group scale search (src/mlx/rounding-search.ts). */
   rounding?: Rounding;
+  /** Input-channel weighting of the budget's errors and of the search (default norm; src/plan/candidates.ts InputWeighting). */
+  weighting?: InputWeighting;
   /** Damage-model knobs of the budget strategy (docs/allocation.md). */
   knobs?: DamageKnobs;
   /** Budget strategy: name patterns kept in float / given at least 8 bits (`--protect` / `--sensitive`). */
@@ -70,7 +72,8 @@ export function planModel(
 ): { source: ModelSource; plan: Plan; analysis?: ModelAnalysis; manifest?: Manifest } {
   const groupSize = opts.groupSize ?? 64;
   const rounding = opts.rounding ?? 'rtn';
-  const withRounding = <T extends { plan: Plan }>(r: T): T => ((r.plan.rounding = rounding), r);
+  const weighting = opts.weighting ?? 'norm';
+  const withRounding = <T extends { plan: Plan }>(r: T): T => ((r.plan.rounding = rounding), (r.plan.weighting = weighting), r);
   if (opts.strategy === 'budget' && !opts.target) throw new Error('the budget strategy needs a target (--target-bpw or --target-size)');
   if (opts.strategy !== 'budget' && opts.target) throw new Error(`a size target needs the budget strategy (got --strategy ${opts.strategy})`);
   if (opts.strategy === 'uniform') {
@@ -103,6 +106,7 @@ export function planModel(
     // Only the budget strategy uses the candidate measurements, and only --rounding search its error.
     measureCandidates: opts.strategy === 'budget',
     measureSearch: rounding === 'search',
+    weighting,
     scoreProtected: opts.scoreProtected,
     // The budget strategy weighs every tensor by its composite, so only thresholds may skip.
     skipDecided: opts.strategy === 'thresholds' && (opts.skipDecided ?? false),
@@ -118,6 +122,7 @@ export function planModel(
     plan = makePlan(items, source.dtype, strategy);
   }
   plan.rounding = rounding;
+  plan.weighting = weighting;
   return { source, plan, analysis, manifest: buildManifest(analysis, plan) };
 }
 
@@ -145,6 +150,8 @@ function replanFromManifest(dir: string, file: string, opts: QuantizeOptions, ro
   const rules = opts.rules ?? 'metal';
   if (meas.rules !== rules) throw new SwanError(file, `was measured with --mlx-rules ${meas.rules}, not ${rules}; pass --mlx-rules ${meas.rules} or analyse again`);
   if (rounding === 'search' && !meas.search) throw new SwanError(file, 'has no --rounding search measurements; analyse again with --rounding search');
+  const weighting = opts.weighting ?? 'norm';
+  if (meas.weighting !== weighting) throw new SwanError(file, `was measured with --weighting ${meas.weighting}, not ${weighting}; pass --weighting ${meas.weighting} or analyse again`);
   const items: BudgetItem[] = source.entries.map(({ info, record }) => {
     const m = meas.tensors.get(info.name);
     if (!m) throw new SwanError(file, `has no entry for tensor ${info.name} of the model`);
@@ -152,6 +159,7 @@ function replanFromManifest(dir: string, file: string, opts: QuantizeOptions, ro
     return { record, shape: info.shape, composite: m.composite, candidates: m.candidates ?? [] };
   });
   const plan = makeBudgetPlan(items, source.dtype, budgetOptions(opts, source, rounding));
+  plan.weighting = weighting;
   return { source, plan, manifest: replanManifest(stored, plan) };
 }
 

@@ -9,6 +9,7 @@ import { quantizeAffine, type QuantRules } from '../mlx/affine.js';
 import { quantizeAffineSearch } from '../mlx/rounding-search.js';
 import { numel, outputTensors, type OutputTensor } from '../plan/format.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
+import { inputWeightsFor } from './input-weights.js';
 import type { ModelSource } from './source.js';
 
 /** mlx-lm's MAX_FILE_SIZE_GB = 5 → 5 << 30 bytes per shard. */
@@ -70,7 +71,13 @@ export function layoutShards(source: ModelSource, plan: Plan, maxBytes = MAX_SHA
 }
 
 /** Bytes of each output tensor of one source tensor, computed once (weight, scales, biases together). */
-function encodeEntry(info: TensorInfo, entry: PlanEntry, plan: Plan, rules: QuantRules): Map<string, Uint8Array> {
+function encodeEntry(
+  info: TensorInfo,
+  entry: PlanEntry,
+  plan: Plan,
+  rules: QuantRules,
+  colWeights: (record: PlanEntry['record'], cols: number) => Float64Array | undefined,
+): Map<string, Uint8Array> {
   const name = entry.record.mlxName!;
   if (entry.format.kind === 'float') {
     const bytes = info.dtype === plan.dtype ? readTensorBytes(info) : encodeFromF32(readTensorF32(info), plan.dtype);
@@ -85,7 +92,7 @@ function encodeEntry(info: TensorInfo, entry: PlanEntry, plan: Plan, rules: Quan
   const { bits, groupSize } = entry.format;
   const q =
     plan.rounding === 'search'
-      ? quantizeAffineSearch(w, rows, cols, bits, groupSize, plan.dtype, rules)
+      ? quantizeAffineSearch(w, rows, cols, bits, groupSize, plan.dtype, rules, { colWeights: colWeights(entry.record, cols) })
       : quantizeAffine(w, rows, cols, bits, groupSize, rules);
   const base = name.replace(/\.weight$/, '');
   return new Map([
@@ -99,6 +106,7 @@ function encodeEntry(info: TensorInfo, entry: PlanEntry, plan: Plan, rules: Quan
 export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts: WriteOptions): { bytes: number; shards: string[] } {
   const shards = layoutShards(source, plan, opts.maxShardBytes);
   const infoByName = new Map(source.entries.map((e) => [e.info.name, e.info]));
+  const colWeights = inputWeightsFor(source, plan.rounding === 'search' ? (plan.weighting ?? 'none') : 'none');
   const weightMap: Record<string, string> = {};
   let pending = new Map<string, Uint8Array>();
   let done = 0;
@@ -108,7 +116,7 @@ export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts
     const writer = new SafetensorsWriter(join(dir, shard.file), shard.tensors, { format: 'mlx' });
     for (const t of shard.tensors) {
       if (!pending.has(t.name)) {
-        pending = encodeEntry(infoByName.get(t.entry.hfName)!, t.entry, plan, opts.rules);
+        pending = encodeEntry(infoByName.get(t.entry.hfName)!, t.entry, plan, opts.rules, colWeights);
         opts.onTensor?.(++done, written.length, t.entry.hfName);
       }
       const bytes = pending.get(t.name)!;

@@ -8,6 +8,20 @@ import { affine, FLOAT, formatBytes, groupDivides, numel, type TensorFormat } fr
 export type Rounding = 'rtn' | 'search';
 
 /**
+ * How the quantization error of a weight is measured across its input channels (and what
+ * `--rounding search` minimises):
+ * - none: plain ‖ΔW‖² (every input channel alike);
+ * - norm: column j weighted by g_j², the square of the gain of the RMSNorm that feeds the layer
+ *   (Architecture.inputNorm). The layer sees x̂·g with x̂ of unit RMS per token, so g_j² is a
+ *   data-free prior on channel j's input energy and Σ_j g_j²‖ΔW[:, j]‖² the expected output error
+ *   under it. Weights not fed by a norm (o_proj, down_proj, an untied embedding) stay unweighted.
+ * The weighted relative error is normalised by the weighted energy, so it stays comparable.
+ */
+export type InputWeighting = 'none' | 'norm';
+
+export const INPUT_WEIGHTINGS: readonly InputWeighting[] = ['none', 'norm'];
+
+/**
  * One way to store a tensor, with its exact bytes and the measured relative reconstruction error
  * ‖W − deq(Q(W))‖² / ‖W‖² of the real MLX quantizer on the tensor cast to the model dtype.
  * Float (the model dtype) is always a candidate, with error 0.
@@ -33,6 +47,8 @@ export interface MeasureOptions {
   rules: QuantRules;
   /** Also measure the error of `--rounding search`. */
   search: boolean;
+  /** Input-channel weighting of the errors (default none). */
+  weighting?: InputWeighting;
 }
 
 /**
@@ -53,8 +69,15 @@ export function sampleRows(w: Float32Array, rows: number, cols: number, maxEleme
  * tensors are measured on an evenly strided row sample (CANDIDATE_SAMPLE_ELEMENTS). The measured
  * weights are cast to the model dtype first (what MLX quantizes); only the sample is cast, so a
  * small tensor's `full` array is cast in place (a no-op for values already in the dtype).
+ * `colWeights` (one per column) weighs the errors by input channel (InputWeighting 'norm').
  */
-export function measureCandidates(record: TensorRecord, shape: number[], full: Float32Array, opts: MeasureOptions): Candidate[] {
+export function measureCandidates(
+  record: TensorRecord,
+  shape: number[],
+  full: Float32Array,
+  opts: MeasureOptions,
+  colWeights?: ArrayLike<number>,
+): Candidate[] {
   const formats = affineCandidateFormats(record, shape);
   if (formats.length === 0) return [];
   const cols = shape[shape.length - 1]!;
@@ -66,10 +89,10 @@ export function measureCandidates(record: TensorRecord, shape: number[], full: F
     const c: Candidate = {
       format,
       bytes: formatBytes(format, shape, opts.dtype),
-      relError: affineRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules),
+      relError: affineRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules, colWeights),
     };
     if (opts.search) {
-      c.relErrorSearch = searchRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules, c.relError);
+      c.relErrorSearch = searchRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules, c.relError, colWeights);
     }
     return c;
   });

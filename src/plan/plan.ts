@@ -1,6 +1,6 @@
 import type { TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
-import type { Rounding } from './candidates.js';
+import type { InputWeighting, Rounding } from './candidates.js';
 import type { DamageKnobs } from './damage.js';
 import { formatBytes, formatLabel, nominalBits, numel, sameFormat, type TensorFormat } from './format.js';
 import { thresholdsChoice, uniformChoice, type PlanItem } from './strategies.js';
@@ -31,6 +31,8 @@ export interface Plan {
   strategy: 'thresholds' | 'uniform' | 'budget';
   /** How quantized layers are rounded when written (default rtn: bit-exact MLX). */
   rounding?: Rounding;
+  /** Input-channel weighting `--rounding search` minimises (default none). */
+  weighting?: InputWeighting;
   budget?: BudgetInfo;
   dtype: FloatDType;
   /** Top-level `quantization` of config.json; layers that differ get their own entry. */

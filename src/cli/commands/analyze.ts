@@ -25,6 +25,7 @@ export function analyzeCommand(): Command {
       dtype: flags.dtype,
       rules: flags.mlxRules,
       measureSearch: flags.searchErrors,
+      weighting: flags.weighting,
       scoreProtected: flags.scoreProtected,
       onTensor: (done, total, a) => bar.update(done, total, a.name),
     });

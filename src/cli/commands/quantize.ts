@@ -78,6 +78,7 @@ export function quantizeCommand(): Command {
       strategy,
       target,
       rounding: flags.rounding,
+      weighting: flags.weighting,
       keepFloat: flags.protect,
       atLeast8: flags.sensitive,
       bits: flags.qBits,
