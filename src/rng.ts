@@ -74,6 +74,15 @@ export class Rng {
     return out;
   }
 
+  /** The xoshiro128** state, for a kernel that continues this stream elsewhere (then setState). */
+  getState(): Uint32Array {
+    return Uint32Array.of(this.s0, this.s1, this.s2, this.s3);
+  }
+
+  setState(s: Uint32Array): void {
+    [this.s0, this.s1, this.s2, this.s3] = [s[0]!, s[1]!, s[2]!, s[3]!];
+  }
+
   /** Uniform in [0, 1) with 53 random bits. */
   uniform(): number {
     const hi = this.nextU32() >>> 5;
@@ -96,11 +105,42 @@ export class Rng {
     return r * Math.cos(2 * Math.PI * v);
   }
 
+  /**
+   * out[i] = normal() · scale for every i: the same values as calling normal() in a loop, several
+   * times faster (the 32-bit draws come from fillU32 in bulk; a pair takes exactly four of them
+   * unless u = 0 is drawn, when the rest of the stream is read one draw at a time, as normal() does).
+   */
   fillNormal(out: Float32Array, scale = 1): Float32Array {
-    for (let i = 0; i < out.length; i++) out[i] = this.normal() * scale;
+    const n = out.length;
+    let i = 0;
+    if (this.spare !== null && n > 0) {
+      out[i++] = this.spare * scale;
+      this.spare = null;
+    }
+    const buf = normalDraws;
+    while (i < n) {
+      const pairs = Math.min(buf.length >> 2, (n - i + 1) >> 1);
+      const filled = pairs * 4;
+      this.fillU32(buf, 0, filled);
+      let k = 0;
+      const next = (): number => (k < filled ? buf[k++]! : this.nextU32());
+      for (let p = 0; p < pairs; p++) {
+        let u = 0;
+        while (u === 0) u = ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
+        const v = ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
+        const r = Math.sqrt(-2 * Math.log(u));
+        out[i++] = r * Math.cos(2 * Math.PI * v) * scale;
+        const second = r * Math.sin(2 * Math.PI * v);
+        if (i < n) out[i++] = second * scale;
+        else this.spare = second;
+      }
+    }
     return out;
   }
 }
+
+/** Scratch for fillNormal's bulk draws (4 per pair of normals). */
+const normalDraws = new Uint32Array(4 * 4096);
 
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;

@@ -29,16 +29,30 @@ export function sumSquares(x: ArrayLike<number>, start = 0, end = x.length): num
   return s0 + s1 + s2 + s3;
 }
 
-/** Minimum and maximum (NaN propagates into both). */
+/** Minimum and maximum (NaN propagates into both: Math.min/max do that, and V8 compiles them to minsd/maxsd). */
 export function minMax(x: ArrayLike<number>): { min: number; max: number } {
   let mn = Infinity, mx = -Infinity;
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
-    if (v < mn) mn = v;
-    if (v > mx) mx = v;
-    if (v !== v) return { min: NaN, max: NaN };
+    mn = Math.min(mn, v);
+    mx = Math.max(mx, v);
   }
   return { min: mn, max: mx };
+}
+
+/**
+ * Σx (float64, in index order), min and max in one pass. NaN propagates into all three; the sum of
+ * float32 values cannot overflow a double, so Number.isFinite(sum) says whether every x is finite.
+ */
+export function sumMinMax(x: ArrayLike<number>): { sum: number; min: number; max: number } {
+  let sum = 0, mn = Infinity, mx = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    sum += v;
+    mn = Math.min(mn, v);
+    mx = Math.max(mx, v);
+  }
+  return { sum, min: mn, max: mx };
 }
 
 export function allFinite(x: ArrayLike<number>): boolean {

@@ -10,11 +10,14 @@ export interface KurtosisResult {
   score: number;
 }
 
-export function kurtosisMetric(data: ArrayLike<number>): KurtosisResult {
+/** `sum`: Σdata in index order when the caller already has it (linalg.sumMinMax), saving a pass. */
+export function kurtosisMetric(data: ArrayLike<number>, sum?: number): KurtosisResult {
   const n = data.length;
   if (n < 4) return { kurtosis: 0, score: 0 };
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += data[i]!;
+  if (sum === undefined) {
+    sum = 0;
+    for (let i = 0; i < n; i++) sum += data[i]!;
+  }
   const mean = sum / n;
   let m2 = 0, m4 = 0;
   for (let i = 0; i < n; i++) {

@@ -11,7 +11,7 @@
  *
  *   R ~ N(0,1)^{m×q};  Q = orth(Wᵀ·R)                      (n×q)
  *   niter times:       Q = orth(W·Q);  Q = orth(Wᵀ·Q)      (m×q, then n×q)
- *   B_t = W·Q (m×q);   s = singular values of B_t = √eig(B_tᵀB_t)  (q×q, float64)
+ *   B_t = W·Q (m×q);   s = singular values of B_t = √eig(B_tᵀB_t)  (q×q Gram by the backend GEMM, eigen in float64)
  *
  * torch orthonormalises with Householder QR; we use Cholesky-QR (linalg.orthonormalize, with
  * shifted/Householder fallbacks), which spans the same subspace to float32 accuracy: one pass for the
@@ -28,7 +28,6 @@ import type { KernelBackend } from '../kernels/backend.js';
 import {
   allFinite,
   clip01,
-  gramF64,
   orthonormalize,
   Scratch,
   singularValues,
@@ -55,11 +54,13 @@ export function svdMetric(
   data: Float32Array,
   rng: Rng,
   rank = SVD_RANK,
+  /** Whether every value is finite, when the caller already knows. */
+  finite?: boolean,
 ): SvdResult {
   const exact = Math.min(rows, cols) <= 2 * rank;
   const failed: SvdResult = { concentration: NaN, score: 0.5, values: new Float64Array(0), method: 'failed' };
   // torch's SVD raises on non-finite input, and the reference scores any exception as 0.5.
-  if (!allFinite(data)) return failed;
+  if (!(finite ?? allFinite(data))) return failed;
   try {
     const values = exact
       ? singularValues(data, rows, cols)
@@ -125,7 +126,18 @@ export function randomizedSingularValues(
       qn = orthonormalize(backend, xn, n, q, it === niter - 1 ? final : basis).q;
     }
     backend.gemm(false, false, m, q, n, data, qn, xm); // B_t = W·Q
-    const g = gramF64(xm, m, q, 'cols');
+    // BᵀB by the backend's GEMM (float32): its rounding (~1e-7·σ₁² per entry) moves only the
+    // eigenvalues far below σ₁², which carry no weight in the energy concentration.
+    const g32 = sc.f32(q * q);
+    backend.gemm(true, false, q, q, m, xm, xm, g32);
+    const g = new Float64Array(q * q);
+    for (let i = 0; i < q; i++) {
+      for (let j = 0; j <= i; j++) {
+        const v = (g32[i * q + j]! + g32[j * q + i]!) / 2;
+        g[i * q + j] = v;
+        g[j * q + i] = v;
+      }
+    }
     const ev = symmetricEigenvalues(g, q);
     const s = new Float64Array(q);
     for (let i = 0; i < q; i++) s[i] = Math.sqrt(Math.max(0, ev[q - 1 - i]!));
