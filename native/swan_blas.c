@@ -10,6 +10,10 @@
  *   setThreads(n)                            threads for large GEMMs, the calling one included
  *   getThreads()                             that count
  *   info()                                   { blas, config, corename }
+ *   rtnErrorSums(data, rows, cols, bits, group)  [Σerr², Σw²] of the error proxy (native/error_proxy.c),
+ *                                            the same doubles as the TypeScript rtnNrmse computes
+ *   uniformNoise(state, out, len, half)      the output-sensitivity noise (native/noise.c); state is a
+ *                                            Uint32Array(4) of xoshiro128** state, advanced in place
  *
  * Same bytes for any thread count. A multi-threaded OpenBLAS SGEMM is not bitwise reproducible
  * across thread counts (how C is split between threads decides which micro-kernel, full tile or
@@ -25,6 +29,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "error_proxy.h"
+#include "noise.h"
 
 #ifdef __APPLE__
 #include <Accelerate/Accelerate.h>
@@ -217,6 +224,54 @@ static napi_value blas_info(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+static napi_value rtn_error_sums(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) return throw_type(env, "rtnErrorSums(data, rows, cols, bits, group): 5 arguments expected");
+  float *data;
+  size_t len;
+  if (!get_f32(env, argv[0], &data, &len)) return throw_type(env, "rtnErrorSums: data must be a Float32Array");
+  int64_t rows, cols, bits, group;
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &cols) || !get_dim(env, argv[3], &bits) || !get_dim(env, argv[4], &group))
+    return throw_type(env, "rtnErrorSums: rows, cols, bits and group must be non-negative integers");
+  if (bits < 1 || bits > 8 || group < 1) return throw_range(env, "rtnErrorSums: bits must be 1..8 and group positive");
+  if ((uint64_t)len < (uint64_t)rows * (uint64_t)cols) return throw_range(env, "rtnErrorSums: data shorter than rows × cols");
+  double sums[2];
+  swan_rtn_error_sums(data, rows, cols, (int)bits, group, sums);
+  napi_value out, v;
+  CHECK(env, napi_create_array_with_length(env, 2, &out));
+  for (uint32_t i = 0; i < 2; i++) {
+    CHECK(env, napi_create_double(env, sums[i], &v));
+    CHECK(env, napi_set_element(env, out, i, v));
+  }
+  return out;
+}
+
+static napi_value uniform_noise(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return throw_type(env, "uniformNoise(state, out, len, half): 4 arguments expected");
+  bool is_ta = false;
+  napi_typedarray_type type;
+  size_t slen = 0;
+  void *sptr = NULL;
+  if (napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[0], &type, &slen, &sptr, NULL, NULL) != napi_ok || type != napi_uint32_array || slen < 4)
+    return throw_type(env, "uniformNoise: state must be a Uint32Array of 4");
+  float *out;
+  size_t olen;
+  if (!get_f32(env, argv[1], &out, &olen)) return throw_type(env, "uniformNoise: out must be a Float32Array");
+  int64_t len;
+  if (!get_dim(env, argv[2], &len)) return throw_type(env, "uniformNoise: len must be a non-negative integer");
+  if ((uint64_t)len > (uint64_t)olen) return throw_range(env, "uniformNoise: out shorter than len");
+  double half;
+  if (napi_get_value_double(env, argv[3], &half) != napi_ok) return throw_type(env, "uniformNoise: half must be a number");
+  swan_uniform_noise((uint32_t *)sptr, out, len, half);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
 #ifndef __APPLE__
   openblas_set_num_threads(1); /* see the file comment */
@@ -226,6 +281,8 @@ NAPI_MODULE_INIT() {
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"info", NULL, blas_info, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rtnErrorSums", NULL, rtn_error_sums, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"uniformNoise", NULL, uniform_noise, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

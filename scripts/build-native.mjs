@@ -93,7 +93,10 @@ function build() {
   const cc = compiler();
   const blas = blasFlags();
   mkdirSync(outDir, { recursive: true });
-  const args = ['-O2', '-std=c11', '-shared', '-fPIC', '-pthread', `-I${headers}`, src, '-o', out, ...blas];
+  // -ffp-contract=off: no fused multiply-adds, so the error proxy's float32 arithmetic is the IEEE
+  // one the TypeScript computes (native/error_proxy.c gives the same doubles).
+  const sources = [src, ...['error_proxy.c', 'noise.c'].map((f) => join(dirname(src), f))];
+  const args = ['-O2', '-std=c11', '-ffp-contract=off', '-shared', '-fPIC', '-pthread', `-I${headers}`, ...sources, '-o', out, ...blas];
   try {
     run(cc, args);
   } catch (e) {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { getBackend, jsBackend, setBackend } from '../src/kernels/index.js';
 import { createNativeBackend, loadNativeAddon, type NativeAddon } from '../src/kernels/native-backend.js';
 import { closeBackend, installBestBackend } from '../src/kernels/select.js';
-import { computeMetrics } from '../src/metrics/index.js';
+import { computeMetrics, rtnNrmse } from '../src/metrics/index.js';
 import { Rng } from '../src/rng.js';
 
 const loaded = loadNativeAddon();
@@ -172,6 +172,56 @@ describe('native backend', () => {
     } finally {
       closeBackend();
     }
+  });
+
+  it('rtnErrorSums gives the TypeScript error proxy bit for bit (padding, bits, groups, NaN, ±Inf, zeros, ties)', { skip: SKIP }, () => {
+    const rng = new Rng(17);
+    const cases: { rows: number; cols: number; data: Float32Array; label: string }[] = [];
+    for (const [rows, cols] of [[7, 300], [5, 128], [3, 1000], [1, 1], [16, 4096]] as const) {
+      const d = randn(rng, rows * cols);
+      for (let i = 0; i < d.length; i++) d[i] = d[i]! * Math.exp(0.7 * rng.normal()) * 0.02;
+      cases.push({ rows, cols, data: d, label: `${rows}×${cols} heavy-tailed` });
+    }
+    // Values on a coarse grid make exact .5 ties in (w − min)/scale common.
+    const grid = new Float32Array(4 * 256);
+    for (let i = 0; i < grid.length; i++) grid[i] = Math.floor(rng.uniform() * 31) / 8 - 2;
+    cases.push({ rows: 4, cols: 256, data: grid, label: 'grid (ties)' });
+    cases.push({ rows: 3, cols: 200, data: new Float32Array(600), label: 'zeros' });
+    const special = randn(rng, 2 * 300);
+    special[5] = NaN;
+    special[400] = Infinity;
+    special[401] = -Infinity;
+    cases.push({ rows: 2, cols: 300, data: special, label: 'NaN and ±Inf' });
+    for (const c of cases) {
+      for (const bits of [2, 3, 4, 8]) {
+        for (const group of [32, 64, 128]) {
+          const js = rtnNrmse(c.rows, c.cols, c.data, bits, group);
+          const [e, w] = addon!.rtnErrorSums(c.data, c.rows, c.cols, bits, group);
+          const native = w === 0 ? (e === 0 ? 0 : Infinity) : Math.sqrt(e / w);
+          assert.ok(Object.is(native, js), `${c.label} ${bits}-bit g${group}: native ${native} vs TypeScript ${js}`);
+        }
+      }
+    }
+    assert.throws(() => addon!.rtnErrorSums(new Float32Array(10), 4, 4, 4, 128), /shorter than rows × cols/);
+    assert.throws(() => addon!.rtnErrorSums(new Float64Array(16) as unknown as Float32Array, 4, 4, 4, 128), /Float32Array/);
+  });
+
+  it('uniformNoise gives the TypeScript noise bit for bit and leaves the stream where fillU32 would', { skip: SKIP }, () => {
+    for (const [len, half] of [[1, 0.5], [1000, Math.fround(0.013)], [65_537, Math.fround(3.7e-5)]] as const) {
+      const js = new Rng(99);
+      const bits = js.fillU32(new Uint32Array(len));
+      const want = new Float32Array(len);
+      for (let i = 0; i < len; i++) want[i] = (2 * ((bits[i]! >>> 8) * (1 / 16777216)) - 1) * half;
+      const nat = new Rng(99);
+      const state = nat.getState();
+      const got = new Float32Array(len);
+      addon!.uniformNoise(state, got, len, half);
+      nat.setState(state);
+      assert.deepEqual(got, want, `len ${len}`);
+      assert.equal(nat.nextU32(), js.nextU32(), `len ${len}: the stream continues in step`);
+    }
+    assert.throws(() => addon!.uniformNoise(new Uint32Array(4), new Float32Array(3), 4, 1), /out shorter than len/);
+    assert.throws(() => addon!.uniformNoise(new Uint32Array(3), new Float32Array(3), 3, 1), /Uint32Array of 4/);
   });
 
   it('SWAN_NO_NATIVE=1: auto falls back to wasm, native throws', () => {

@@ -28,4 +28,15 @@ export interface KernelBackend {
    */
   alloc?(length: number): Float32Array;
   release?(array: Float32Array): void;
+  /**
+   * Optional: [Σerr², Σw²] of the error proxy's min-max RTN (src/metrics/error-proxy.ts rtnNrmse),
+   * the same doubles as the TypeScript computes, only faster. Backends without it leave it out.
+   */
+  rtnErrorSums?(data: Float32Array, rows: number, cols: number, bits: number, groupSize: number): [number, number];
+  /**
+   * Optional: out[0..len) = (2u − 1)·half for the next len draws of the xoshiro128** stream whose
+   * state is `state` (src/rng.ts; advanced in place), u = (draw >>> 8)·2⁻²⁴ — the same float32 values
+   * src/metrics/output-sensitivity.ts computes, only faster.
+   */
+  uniformNoise?(state: Uint32Array, out: Float32Array, len: number, half: number): void;
 }

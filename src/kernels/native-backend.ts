@@ -27,6 +27,8 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   info(): NativeInfo;
+  rtnErrorSums(data: Float32Array, rows: number, cols: number, bits: number, group: number): [number, number];
+  uniformNoise(state: Uint32Array, out: Float32Array, len: number, half: number): void;
 }
 
 export interface NativeInfo {
@@ -84,6 +86,12 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
     info,
     gemm(transA, transB, m, n, k, a, b, c) {
       addon.gemm(transA, transB, m, n, k, a, b, c);
+    },
+    rtnErrorSums(data, rows, cols, bits, groupSize) {
+      return addon.rtnErrorSums(data, rows, cols, bits, groupSize);
+    },
+    uniformNoise(state, out, len, half) {
+      addon.uniformNoise(state, out, len, half);
     },
   };
 }

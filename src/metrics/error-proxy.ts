@@ -10,6 +10,7 @@
  * min/max and in both RMS sums (their reconstruction error counts, w = 0 adds nothing to Σw²). The
  * element count is the same in both RMS terms, so NRMSE = √(Σ err² / Σ w²).
  */
+import type { KernelBackend } from '../kernels/backend.js';
 import { clip01 } from '../kernels/linalg.js';
 
 const fr = Math.fround;
@@ -31,8 +32,12 @@ export function errorProxyMetric(
   data: ArrayLike<number>,
   bits = 4,
   groupSize = 128,
+  backend?: KernelBackend,
 ): ErrorProxyResult {
-  const nrmse = rtnNrmse(rows, cols, data, bits, groupSize);
+  const nrmse =
+    backend?.rtnErrorSums && data instanceof Float32Array
+      ? nrmseOf(...backend.rtnErrorSums(data, rows, cols, bits, groupSize))
+      : rtnNrmse(rows, cols, data, bits, groupSize);
   return { nrmse, score: clip01((nrmse - 0.005) / 0.045) };
 }
 
@@ -84,6 +89,10 @@ export function rtnNrmse(rows: number, cols: number, data: ArrayLike<number>, bi
       wSum += w2;
     }
   }
+  return nrmseOf(errSum, wSum);
+}
+
+function nrmseOf(errSum: number, wSum: number): number {
   // An all-zero tensor reconstructs exactly: report 0 rather than 0/0.
   if (wSum === 0) return errSum === 0 ? 0 : Infinity;
   return Math.sqrt(errSum / wSum);

@@ -3,7 +3,7 @@
  * a seed; the heavy algebra goes through the active kernel backend (getBackend()).
  */
 import { getBackend } from '../kernels/index.js';
-import { Scratch } from '../kernels/linalg.js';
+import { Scratch, sumMinMax } from '../kernels/linalg.js';
 import { Rng } from '../rng.js';
 import { errorProxyMetric } from './error-proxy.js';
 import { kurtosisMetric } from './kurtosis.js';
@@ -90,12 +90,14 @@ export function computeMetrics(
   const backend = getBackend();
   const { rows, cols, data } = m;
   let t0 = performance.now();
-  const kurt = kurtosisMetric(data);
+  // One pass gives the kurtosis its sum, the SVD its finiteness check and the noise its range.
+  const stats = sumMinMax(data);
+  const kurt = kurtosisMetric(data, stats.sum);
   let t1 = performance.now();
   const kurtSec = (t1 - t0) / 1000;
 
   t0 = t1;
-  const err = errorProxyMetric(rows, cols, data);
+  const err = errorProxyMetric(rows, cols, data, 4, 128, backend);
   t1 = performance.now();
   const errSec = (t1 - t0) / 1000;
 
@@ -110,12 +112,12 @@ export function computeMetrics(
     try {
       t0 = performance.now();
       const w = sc.place(data);
-      svd = svdMetric(backend, rows, cols, w, Rng.forKey(seed, key + '/svd'));
+      svd = svdMetric(backend, rows, cols, w, Rng.forKey(seed, key + '/svd'), undefined, Number.isFinite(stats.sum));
       t1 = performance.now();
       svdSec = (t1 - t0) / 1000;
 
       t0 = t1;
-      out = outputSensitivityMetric(backend, rows, cols, w, Rng.forKey(seed, key + '/output_sensitivity'));
+      out = outputSensitivityMetric(backend, rows, cols, w, Rng.forKey(seed, key + '/output_sensitivity'), undefined, stats);
       t1 = performance.now();
       outSec = (t1 - t0) / 1000;
     } finally {

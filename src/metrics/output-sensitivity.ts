@@ -38,8 +38,9 @@ export function outputSensitivityMetric(
   data: Float32Array,
   rng: Rng,
   maxProbes = 32,
+  range?: { min: number; max: number },
 ): OutputSensitivityResult {
-  const delta = outputDelta(backend, rows, cols, data, rng, maxProbes);
+  const delta = outputDelta(backend, rows, cols, data, rng, maxProbes, range);
   return { delta, score: outputSensitivityScore(delta) };
 }
 
@@ -50,6 +51,8 @@ export function outputDelta(
   data: Float32Array,
   rng: Rng,
   maxProbes = 32,
+  /** min and max of data, when the caller already has them. */
+  range?: { min: number; max: number },
 ): number {
   const m = rows, n = cols;
   const p = Math.min(maxProbes, n);
@@ -66,7 +69,7 @@ export function outputDelta(
       for (let i = 0; i < n; i++) x[i * p + j] = fr(x[i * p + j]! / denom);
     }
 
-    const { min, max } = minMax(data);
+    const { min, max } = range ?? minMax(data);
     const half = fr(fr(max - min) / 32);
 
     const wx = sc.f32(m * p);
@@ -78,19 +81,24 @@ export function outputDelta(
     const blockRows = Math.max(1, Math.min(m, Math.floor((1 << 20) / n)));
     const e = sc.f32(blockRows * n);
     const ex = sc.f32(blockRows * p);
-    const bits = new Uint32Array(blockRows * n);
+    const bits = backend.uniformNoise ? undefined : new Uint32Array(blockRows * n);
+    const state = backend.uniformNoise ? rng.getState() : undefined;
     let exSq = 0;
     for (let r0 = 0; r0 < m; r0 += blockRows) {
       const br = Math.min(blockRows, m - r0);
       const len = br * n;
-      rng.fillU32(bits, 0, len); // the same draws as nextU32() per entry, in bulk
-      for (let i = 0; i < len; i++) {
-        const u = (bits[i]! >>> 8) * (1 / 16777216); // [0, 1), exact in float32
-        e[i] = (2 * u - 1) * half;
+      if (state) backend.uniformNoise!(state, e, len, half); // the same values, natively
+      else {
+        rng.fillU32(bits!, 0, len); // the same draws as nextU32() per entry, in bulk
+        for (let i = 0; i < len; i++) {
+          const u = (bits![i]! >>> 8) * (1 / 16777216); // [0, 1), exact in float32
+          e[i] = (2 * u - 1) * half;
+        }
       }
       backend.gemm(false, false, br, p, n, e, x, ex);
       exSq += sumSquares(ex, 0, br * p);
     }
+    if (state) rng.setState(state);
     return Math.sqrt(exSq) / (wxNorm + 1e-8);
   } finally {
     sc.releaseAll();
