@@ -383,8 +383,22 @@ function childE2e(arg: { dir: string; out: string; threads?: number; backend: Ba
   };
 }
 
+/**
+ * The environment of every measured process, swan's and the baseline's alike: this machine pins
+ * OpenBLAS to an older kernel set (OPENBLAS_CORETYPE=Haswell) for old-library safety, which would
+ * slow both swan's native backend and a current numpy; without it OpenBLAS picks its kernels for
+ * the CPU.
+ */
+function benchEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
+}
+
 function runChild<T>(kind: string, arg: unknown): T {
   const r = spawnSync(process.execPath, [SELF, '--child', kind, JSON.stringify(arg)], {
+    env: benchEnv(),
     stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
@@ -439,10 +453,7 @@ function baselinePython(quick: boolean): string | null {
 }
 
 function runBaseline(python: string, shapes: ShapeSpec[]): BaselineOutput {
-  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: "1" };
-  // The machine pins OpenBLAS to an older kernel for old-library safety; it slows a current numpy.
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
+  const env = benchEnv();
   const spec = {
     seed: SEED,
     shapes: shapes.map((s) => ({ label: s.label, rows: s.rows, cols: s.cols, measure_rows: s.measureRows ?? s.rows, repeats: s.repeats })),
@@ -611,6 +622,8 @@ function render(r: Report): string {
   for (const m of r.machine) p(`- ${m}`);
   p(`- Load average (1/5/15 min) at start: ${r.loadStart}; at end: ${r.loadEnd}. Per-shape runs (swan and baseline alternating shape by shape): ${r.swanLoad[0]} → ${r.swanLoad[1]}.`);
   p(`- The whole run took ${f(r.benchSeconds, 0)} s wall, including generating the matrices and checkpoints (not timed in the tables).`);
+  p('- OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (this machine sets them to Haswell / 512 for old-library safety) are removed from the' +
+    ' environment of every measured process, swan\'s and the baseline\'s alike, so OpenBLAS picks its kernels for the CPU.');
   p('- "other load" is the CPU time that processes other than the one measured used during the measurement, in cores' +
     ' (from /proc/stat). This machine has 2 cores and other jobs were running: where other load is near 1 core or more,' +
     ' multi-threaded wall times are up to ~2× what a quiet machine gives; compare ratios measured side by side rather than absolute numbers.');
@@ -623,7 +636,8 @@ function render(r: Report): string {
   p();
   p(`Backend: **${r.swan.backend}**. Seconds per tensor, median of the repeats (${r.shapes.map((s) => s.repeats).join('/')}).` +
     ' Matrices are generated on the fly: w = z·exp(0.3·z′)/√cols (excess kurtosis ≈ 1.3), float32, seeded. The svd time includes' +
-    ' copying W into the backend\'s memory; kurtosis and error proxy are single-threaded JS; svd and output sensitivity run on all threads.' +
+    ' copying W into the backend\'s memory where it has its own (wasm); kurtosis is single-threaded JS, the error proxy too except on the native backend' +
+    ' (single-threaded C, the same doubles); the output-noise draws are JS, or C on the native backend (the same values); the GEMMs run on all threads.' +
     ' With the default `swan quantize`, embed_tokens and lm_head are not scored at all (protected, 16-bit whatever their scores; `--score-protected` scores them).');
   p();
   p('| shape | 8B tensors (count) | svd s | kurtosis s | output noise s | error proxy s | **metrics s/tensor** | rSVD GFLOP/s | W·Q GEMM GFLOP/s | threads | CPU/wall | other load (cores) |');
@@ -640,7 +654,7 @@ function render(r: Report): string {
   const sliced = r.swan.results.find((s) => s.measuredRows !== s.rows);
   p();
   p('rSVD GFLOP/s counts 2·m·n·256·6 for the six big GEMMs plus the Cholesky-QR and final Gram work ' +
-    '(4·rows·256² per pass; 2·m·256² float64 Gram), divided by the whole svd time. W·Q is one bare backend GEMM (m×n)·(n×256) on the same matrix.' +
+    '(4·rows·256² per pass; 2·m·256² final Gram), divided by the whole svd time. W·Q is one bare backend GEMM (m×n)·(n×256) on the same matrix.' +
     (sliced ? ` ¹ Measured on a ${sliced.measuredRows}-row slice (memory) and scaled by rows; every step is linear in the row count.` : ''));
   p();
   p('### The quantize path when kurtosis and the error proxy decide the bits (`swan quantize` default)');
@@ -680,7 +694,7 @@ function render(r: Report): string {
         ' 32-probe output noise with a full m×n noise matrix and W+E, 4-bit g128 min-max RTN error proxy — as the reference does them (spec §1.3).'
       : `**torch was not available; the baseline ran in numpy ${rt.numpy}** (Python ${rt.python}) with the same algorithm as torch.svd_lowrank` +
         ' (Gaussian sketch, numpy.linalg.qr Householder QR, niter=2, SVD of the small B) and the same other three metrics.');
-    p(' Same shapes and same distribution as the swan rows, not the same values. OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are unset for it.');
+    p("  Same shapes and same distribution as the swan rows, not the same values. OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are unset for it, as for swan's runs (see Machine and load).");
     p();
     p('| shape | baseline svd s | kurtosis s | output noise s | error proxy s | **baseline total s** | swan total s | **ratio baseline/swan** | svd ratio | baseline peak RSS MiB | other load (cores) |');
     p('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');

@@ -25,7 +25,8 @@ export function installBestBackend(opts: { backend?: BackendChoice; threads?: nu
     try {
       native = createNativeBackend({ threads: opts.threads });
       setBackend(native);
-      return `${native.name} ${threadLabel(native.threads)}`;
+      const core = native.info.corename ? ` (${native.info.corename} kernels)` : '';
+      return `${native.name}${core} ${threadLabel(native.threads)}`;
     } catch (e) {
       if (choice === 'native') throw e;
     }
