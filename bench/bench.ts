@@ -238,8 +238,11 @@ function childShapes(arg: { shapes: ShapeSpec[]; threads?: number; backend: Back
     // One bare GEMM of the rSVD's kind (W·Q, Q n×256) for the kernel's own rate on this shape.
     let gemmGflops: number | null = null;
     const q = Math.min(RANK, rows, s.cols);
-    if (Math.min(rows, s.cols) > 2 * RANK && backend.alloc && backend.release) {
-      const wa = backend.alloc(rows * s.cols), qa = backend.alloc(s.cols * q), ca = backend.alloc(rows * q);
+    if (Math.min(rows, s.cols) > 2 * RANK) {
+      // Operands in the backend's own memory where it has one (wasm), else plain arrays (native, JS).
+      const own = backend.alloc && backend.release ? backend : null;
+      const mk = (n: number) => (own ? own.alloc!(n) : new Float32Array(n));
+      const wa = mk(rows * s.cols), qa = mk(s.cols * q), ca = mk(rows * q);
       try {
         wa.set(w);
         qa.set(w.subarray(0, s.cols * q));
@@ -247,9 +250,7 @@ function childShapes(arg: { shapes: ShapeSpec[]; threads?: number; backend: Back
         backend.gemm(false, false, rows, q, s.cols, wa, qa, ca);
         gemmGflops = (2 * rows * s.cols * q) / ((performance.now() - t0) / 1000) / 1e9;
       } finally {
-        backend.release(ca);
-        backend.release(qa);
-        backend.release(wa);
+        for (const x of [ca, qa, wa]) own?.release!(x);
       }
     }
     // The quantize path when kurtosis + error proxy decide the bits (thresholds, CLI default): the
@@ -501,7 +502,10 @@ function dirBytes(dir: string): number {
 
 const f = (x: number | null | undefined, d = 2): string => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
 const fs3 = (x: number): string => (x < 0.1 ? x.toFixed(4) : x < 10 ? x.toFixed(3) : x.toFixed(1));
-const mmss = (s: number): string => `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+const mmss = (s: number): string => {
+  const r = Math.round(s);
+  return `${Math.floor(r / 60)} min ${r % 60} s`;
+};
 
 /** Per-tensor seconds of the full shape: a measured row slice is scaled by rows (every step is linear in m). */
 function fullTensorSeconds(r: { total: number; rows: number; measuredRows?: number; measured_rows?: number }): number {
