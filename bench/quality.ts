@@ -151,6 +151,10 @@ function measure(): State {
     const target = ['--strategy', 'budget', '--target-size', `${b.bytes}B`];
     rows.push(swanQuantize(`budget-${b.key}`, `swan budget @ ${b.key} bytes`, b.key, target, b.bytes));
     rows.push(swanQuantize(`budget-${b.key}-search`, `swan budget @ ${b.key} bytes + \`--rounding search\``, b.key, [...target, '--rounding', 'search'], b.bytes));
+    // The same without the input-channel weighting (the default is --weighting norm): what it buys.
+    rows.push(
+      swanQuantize(`budget-${b.key}-search-none`, `swan budget @ ${b.key} bytes + \`--rounding search --weighting none\``, b.key, [...target, '--rounding', 'search', '--weighting', 'none'], b.bytes),
+    );
   }
   log(`swan outputs written (${rows.filter((r) => r.missing).length} unavailable)`);
 
@@ -267,20 +271,22 @@ function render(st: State): { md: string; summary: string } {
 
   // Which part bought how much: mlx_lm → budget (allocation) → budget + search (rounding).
   const split = [
-    '| size of | text | mlx_lm ΔPPL / KL | budget ΔPPL / KL | budget + search ΔPPL / KL | allocation bought ΔPPL / KL | rounding bought ΔPPL / KL |',
-    '|---|---|---:|---:|---:|---:|---:|',
+    '| size of | text | mlx_lm ΔPPL / KL | budget ΔPPL / KL | budget + search ΔPPL / KL | allocation bought ΔPPL / KL | rounding bought ΔPPL / KL | norm weighting bought (search) ΔPPL / KL |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const b of baselines) {
     const a = byKey.get(`budget-${b.key}`);
     const s = byKey.get(`budget-${b.key}-search`);
+    const n = byKey.get(`budget-${b.key}-search-none`);
     for (const t of TEXTS) {
       const pair = (r: Row | undefined) => (r && dppl(r, t.key) !== undefined ? { d: dppl(r, t.key)!, kl: r.evals[t.key]!.kl! } : undefined);
       const pu = pair(b);
       const pa = pair(a);
       const ps = pair(s);
+      const pn = pair(n);
       const fmt = (p: { d: number; kl: number } | undefined) => (p ? `${signed(p.d, 4)} / ${p.kl.toFixed(4)}` : '—');
       const diff = (x: typeof pu, y: typeof pu) => (x && y ? `${signed(y.d - x.d, 4)} / ${signed(y.kl - x.kl, 4)}` : '—');
-      split.push(`| ${b.key} | ${t.name} | ${fmt(pu)} | ${fmt(pa)} | ${fmt(ps)} | ${diff(pu, pa)} | ${diff(pa, ps)} |`);
+      split.push(`| ${b.key} | ${t.name} | ${fmt(pu)} | ${fmt(pa)} | ${fmt(ps)} | ${diff(pu, pa)} | ${diff(pa, ps)} | ${diff(pn, ps)} |`);
     }
   }
 
@@ -344,7 +350,8 @@ How the budget allocation and \`--rounding search\` work, and what was tried: [a
 
 At each mlx_lm size: ΔPPL / KL of the mlx_lm output, of swan budget with MLX round-to-nearest, and with
 \`--rounding search\`. "allocation bought" = budget − mlx_lm, "rounding bought" = budget + search −
-budget (negative is better).
+budget, "norm weighting bought" = budget + search (default \`--weighting norm\`) − the same with
+\`--weighting none\` (negative is better). Both budget rows use the default \`--weighting norm\`.
 
 ${split.join('\n')}
 
