@@ -31,7 +31,7 @@ import { readSafetensorsHeader, readTensorBytes, readTensorF32 } from '../src/io
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { openModel } from '../src/pipeline/source.js';
 import { measureCandidates } from '../src/plan/candidates.js';
-import { quantizeAffine } from '../src/mlx/affine.js';
+import { quantizeAffineOn } from '../src/mlx/affine.js';
 import { decodeToF32, encodeFromF32, roundToDType } from '../src/io/float.js';
 import { decidedWithout } from '../src/pipeline/analyze.js';
 import { DEFAULT_SWAN_CONFIG } from '../src/plan/swan-rules.js';
@@ -220,7 +220,7 @@ function childShapes(arg: { shapes: ShapeSpec[]; threads?: number; backend: Back
   const warm = heavyTailed(640, 768, 1);
   computeMetrics({ rows: 640, cols: 768, data: warm }, SEED, 'warm-up');
   computeMetrics({ rows: 640, cols: 768, data: warm }, SEED, 'warm-up', () => false);
-  quantizeAffine(roundToDType(warm, 'BF16'), 640, 768, 4, 64, 'metal');
+  quantizeAffineOn(backend, roundToDType(warm, 'BF16'), 640, 768, 4, 64, 'metal');
   measureCandidates(BENCH_RECORD, [640, 768], warm, { dtype: 'BF16', rules: 'metal', search: true });
   const results: ShapeResult[] = [];
   for (const [i, s] of arg.shapes.entries()) {
@@ -270,7 +270,7 @@ function childShapes(arg: { shapes: ShapeSpec[]; threads?: number; backend: Back
       roundToDType(w, 'BF16');
       const cast = (performance.now() - t0) / 1000;
       t0 = performance.now();
-      const q = quantizeAffine(w, rows, s.cols, 4, 64, 'metal');
+      const q = quantizeAffineOn(backend, w, rows, s.cols, 4, 64, 'metal');
       const quantize = (performance.now() - t0) / 1000;
       t0 = performance.now();
       encodeFromF32(q.scales, 'BF16');
@@ -666,7 +666,8 @@ function render(r: Report): string {
   p('`swan quantize` (thresholds strategy) computes kurtosis and the error proxy first and skips the randomized SVD and the output-noise' +
     ' probe when no value of those two scores could change the bits (`decidedWithout` in src/pipeline/analyze.ts). Per tensor it then' +
     ' decodes bf16→f32 twice (analysis read and write read; the file read itself is in the I/O rate below), computes the two cheap metrics,' +
-    ' casts to bf16 in place, quantizes (`quantizeAffine`, 4-bit g64, metal rules) and encodes the scales and biases to bf16. All single-threaded JS.' +
+    ' casts to bf16 in place, quantizes (`quantizeAffine`, 4-bit g64, metal rules) and encodes the scales and biases to bf16. Single-threaded JS, except on the' +
+    ' native backend, where the error proxy runs in C and quantizeAffine in C on all threads (the same bits as the JS, tested).' +
     ' Same matrices as above, median of the same number of repeats. "with full metrics" adds the svd and output-noise columns above: the cost of a tensor' +
     ' the cheap metrics do not decide. "candidates" is what `swan analyze` and `--strategy budget` add per tensor (18 affine formats on a row sample of' +
     ' ≤ 2^19 weights; "RTN + search" with `--rounding search`); the default `swan quantize` does not measure them.');

@@ -14,6 +14,9 @@
  *                                            the same doubles as the TypeScript rtnNrmse computes
  *   uniformNoise(state, out, len, half)      the output-sensitivity noise (native/noise.c); state is a
  *                                            Uint32Array(4) of xoshiro128** state, advanced in place
+ *   quantizeAffine(w, rows, cols, bits, group, metal, wq, scales, biases)
+ *                                            MLX affine quantization (native/affine.c) on the
+ *                                            setThreads threads, the same bits as the TypeScript
  *
  * Same bytes for any thread count. A multi-threaded OpenBLAS SGEMM is not bitwise reproducible
  * across thread counts (how C is split between threads decides which micro-kernel, full tile or
@@ -32,6 +35,7 @@
 
 #include "error_proxy.h"
 #include "noise.h"
+#include "affine.h"
 
 #ifdef __APPLE__
 #include <Accelerate/Accelerate.h>
@@ -272,6 +276,36 @@ static napi_value uniform_noise(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value quantize_affine(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 9) return throw_type(env, "quantizeAffine(w, rows, cols, bits, group, metal, wq, scales, biases): 9 arguments expected");
+  float *w, *scales, *biases;
+  size_t lw, ls, lb, lq;
+  if (!get_f32(env, argv[0], &w, &lw) || !get_f32(env, argv[7], &scales, &ls) || !get_f32(env, argv[8], &biases, &lb))
+    return throw_type(env, "quantizeAffine: w, scales and biases must be Float32Arrays");
+  int64_t rows, cols, bits, group;
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &cols) || !get_dim(env, argv[3], &bits) || !get_dim(env, argv[4], &group))
+    return throw_type(env, "quantizeAffine: rows, cols, bits and group must be non-negative integers");
+  bool metal;
+  if (napi_get_value_bool(env, argv[5], &metal) != napi_ok) return throw_type(env, "quantizeAffine: metal must be a boolean");
+  bool is_ta = false;
+  napi_typedarray_type type;
+  void *qptr = NULL;
+  if (napi_is_typedarray(env, argv[6], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[6], &type, &lq, &qptr, NULL, NULL) != napi_ok || type != napi_uint32_array)
+    return throw_type(env, "quantizeAffine: wq must be a Uint32Array");
+  if (!(bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8) || !(group == 32 || group == 64 || group == 128) ||
+      cols % group != 0)
+    return throw_range(env, "quantizeAffine: bits must be 2, 3, 4, 5, 6 or 8, group 32, 64 or 128 dividing cols");
+  const uint64_t n = (uint64_t)rows * (uint64_t)cols;
+  if ((uint64_t)lw < n || (uint64_t)lq < n * (uint64_t)bits / 32 || (uint64_t)ls < n / (uint64_t)group || (uint64_t)lb < n / (uint64_t)group)
+    return throw_range(env, "quantizeAffine: buffers too small for rows × cols");
+  swan_quantize_affine(w, rows, cols, (int)bits, (int)group, metal, g_threads, (uint32_t *)qptr, scales, biases);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
 #ifndef __APPLE__
   openblas_set_num_threads(1); /* see the file comment */
@@ -283,6 +317,7 @@ NAPI_MODULE_INIT() {
       {"info", NULL, blas_info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rtnErrorSums", NULL, rtn_error_sums, NULL, NULL, NULL, napi_enumerable, NULL},
       {"uniformNoise", NULL, uniform_noise, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"quantizeAffine", NULL, quantize_affine, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { getBackend, jsBackend, setBackend } from '../src/kernels/index.js';
 import { createNativeBackend, loadNativeAddon, type NativeAddon } from '../src/kernels/native-backend.js';
 import { closeBackend, installBestBackend } from '../src/kernels/select.js';
+import { roundToDType } from '../src/io/float.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, quantizeAffine, quantizeAffineOn } from '../src/mlx/affine.js';
 import { computeMetrics, rtnNrmse } from '../src/metrics/index.js';
 import { Rng } from '../src/rng.js';
 
@@ -156,9 +158,9 @@ describe('native backend', () => {
   it("installBestBackend: 'native' and 'auto' install it", { skip: SKIP }, () => {
     try {
       const label = installBestBackend({ backend: 'native', threads: 2 });
-      assert.match(label, /^native-(openblas|accelerate) ×2 threads$/);
+      assert.match(label, /^native-(openblas|accelerate)( \([A-Za-z0-9]+ kernels\))? ×2 threads$/);
       assert.match(getBackend().name, /^native-/);
-      assert.match(installBestBackend({ backend: 'auto', threads: 1 }), /^native-\S+ ×1 thread$/);
+      assert.match(installBestBackend({ backend: 'auto', threads: 1 }), /^native-\S+( \(\w+ kernels\))? ×1 thread$/);
     } finally {
       closeBackend();
     }
@@ -222,6 +224,53 @@ describe('native backend', () => {
     }
     assert.throws(() => addon!.uniformNoise(new Uint32Array(4), new Float32Array(3), 4, 1), /out shorter than len/);
     assert.throws(() => addon!.uniformNoise(new Uint32Array(3), new Float32Array(3), 3, 1), /Uint32Array of 4/);
+  });
+
+  it('quantizeAffine gives the TypeScript codes, scales and biases bit for bit, for any thread count', { skip: SKIP }, () => {
+    const rng = new Rng(23);
+    const rows = 37;
+    const cols = 384;
+    const w = randn(rng, rows * cols);
+    for (let i = 0; i < w.length; i++) w[i] = w[i]! * Math.exp(0.8 * rng.normal()) * 0.03;
+    // Awkward groups: all negative, all zero, constant, exact ties on a coarse grid, one outlier.
+    for (let j = 0; j < cols; j++) {
+      w[j] = -Math.abs(w[j]!) - 1e-3;
+      w[cols + j] = 0;
+      w[2 * cols + j] = 0.25;
+      w[3 * cols + j] = Math.round(w[3 * cols + j]! * 64) / 16;
+    }
+    w[4 * cols + 7] = 5;
+    const backend = createNativeBackend({ threads: 2 });
+    try {
+      for (const dtype of ['BF16', 'F16', 'F32'] as const) {
+        const x = roundToDType(w.slice(), dtype);
+        for (const rules of ['metal', 'cpu'] as const) {
+          for (const bits of AFFINE_BITS) {
+            for (const g of AFFINE_GROUP_SIZES) {
+              const want = quantizeAffine(x, rows, cols, bits, g, rules);
+              for (const threads of [1, 2, 3]) {
+                addon!.setThreads(threads);
+                const got = quantizeAffineOn(backend, x, rows, cols, bits, g, rules);
+                const tag = `${dtype} ${rules} ${bits}-bit g${g} ×${threads}`;
+                assert.deepEqual(got.wq, want.wq, `${tag}: codes`);
+                assert.deepEqual(got.scales, want.scales, `${tag}: scales`);
+                assert.deepEqual(got.biases, want.biases, `${tag}: biases`);
+              }
+            }
+          }
+        }
+      }
+      // A matrix big enough to be split between threads (≥ 2^16 weights).
+      const big = roundToDType(randn(rng, 512 * 512).map((v) => v * 0.02), 'BF16');
+      const want = quantizeAffine(big, 512, 512, 4, 64, 'metal');
+      for (const threads of [1, 2, 5]) {
+        addon!.setThreads(threads);
+        assert.deepEqual(quantizeAffineOn(backend, big, 512, 512, 4, 64, 'metal').wq, want.wq, `×${threads}`);
+      }
+      assert.throws(() => quantizeAffineOn(backend, big, 512, 512, 7, 64, 'metal'), /bits must be one of/);
+    } finally {
+      addon!.setThreads(2);
+    }
   });
 
   it('SWAN_NO_NATIVE=1: auto falls back to wasm, native throws', () => {

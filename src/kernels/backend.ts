@@ -1,3 +1,5 @@
+import type { AffineQuantized, QuantRules } from '../mlx/affine.js';
+
 /**
  * The one small interface between the metrics and the heavy linear algebra. Backends (plain JS,
  * WebAssembly SIMD, native) implement it; the metrics never know which one runs.
@@ -39,4 +41,9 @@ export interface KernelBackend {
    * src/metrics/output-sensitivity.ts computes, only faster.
    */
   uniformNoise?(state: Uint32Array, out: Float32Array, len: number, half: number): void;
+  /**
+   * Optional: MLX affine quantization, the same bits as src/mlx/affine.ts quantizeAffine (which
+   * checks the arguments; call it through quantizeAffineOn), only faster.
+   */
+  quantizeAffine?(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules): AffineQuantized;
 }

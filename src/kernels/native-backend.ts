@@ -29,6 +29,10 @@ export interface NativeAddon {
   info(): NativeInfo;
   rtnErrorSums(data: Float32Array, rows: number, cols: number, bits: number, group: number): [number, number];
   uniformNoise(state: Uint32Array, out: Float32Array, len: number, half: number): void;
+  quantizeAffine(
+    w: Float32Array, rows: number, cols: number, bits: number, group: number, metal: boolean,
+    wq: Uint32Array, scales: Float32Array, biases: Float32Array,
+  ): void;
 }
 
 export interface NativeInfo {
@@ -92,6 +96,12 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
     },
     uniformNoise(state, out, len, half) {
       addon.uniformNoise(state, out, len, half);
+    },
+    quantizeAffine(w, rows, cols, bits, groupSize, rules) {
+      const groups = (rows * cols) / groupSize;
+      const out = { wq: new Uint32Array((rows * cols * bits) / 32), scales: new Float32Array(groups), biases: new Float32Array(groups) };
+      addon.quantizeAffine(w, rows, cols, bits, groupSize, rules === 'metal', out.wq, out.scales, out.biases);
+      return out;
     },
   };
 }

@@ -114,9 +114,7 @@ export function quantizeAffine(
   groupSize: number,
   rules: QuantRules = 'metal',
 ): AffineQuantized {
-  checkAffineArgs('quantizeAffine', rows, cols, bits, groupSize);
-  const metal = checkRules('quantizeAffine', rules);
-  if (w.length !== rows * cols) throw new Error(`quantizeAffine: w has ${w.length} elements, expected ${rows}×${cols}`);
+  const metal = checkQuantizeArgs(w, rows, cols, bits, groupSize, rules);
   const nGroups = (rows * cols) / groupSize;
   const wq = new Uint32Array(packedWordsPerRow(cols, bits) * rows);
   const scales = new Float32Array(nGroups);
@@ -154,6 +152,32 @@ export function quantizeAffine(
 }
 
 // Scratch for bf16 rounding by bit manipulation.
+/**
+ * quantizeAffine on `backend` when it has a faster implementation (the native one: the same bits,
+ * tested), else the TypeScript one. Arguments are checked here either way.
+ */
+export function quantizeAffineOn(
+  backend: { quantizeAffine?: (w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules) => AffineQuantized },
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  bits: number,
+  groupSize: number,
+  rules: QuantRules = 'metal',
+): AffineQuantized {
+  if (!backend.quantizeAffine) return quantizeAffine(w, rows, cols, bits, groupSize, rules);
+  checkQuantizeArgs(w, rows, cols, bits, groupSize, rules);
+  return backend.quantizeAffine(w, rows, cols, bits, groupSize, rules);
+}
+
+/** quantizeAffine's argument checks; returns whether the rules are Metal's. */
+function checkQuantizeArgs(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules): boolean {
+  checkAffineArgs('quantizeAffine', rows, cols, bits, groupSize);
+  const metal = checkRules('quantizeAffine', rules);
+  if (w.length !== rows * cols) throw new Error(`quantizeAffine: w has ${w.length} elements, expected ${rows}×${cols}`);
+  return metal;
+}
+
 const scratchF = new Float32Array(1);
 const scratchU = new Uint32Array(scratchF.buffer);
 

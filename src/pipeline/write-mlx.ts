@@ -5,7 +5,8 @@ import { encodeFromF32, roundToDType } from '../io/float.js';
 import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjson.js';
 import { readTensorBytes, readTensorF32, type TensorInfo } from '../io/safetensors.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
-import { quantizeAffine, type QuantRules } from '../mlx/affine.js';
+import { getBackend } from '../kernels/index.js';
+import { quantizeAffineOn, type QuantRules } from '../mlx/affine.js';
 import { quantizeAffineSearch } from '../mlx/rounding-search.js';
 import { numel, outputTensors, type OutputTensor } from '../plan/format.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
@@ -93,7 +94,7 @@ function encodeEntry(
   const q =
     plan.rounding === 'search'
       ? quantizeAffineSearch(w, rows, cols, bits, groupSize, plan.dtype, rules, { colWeights: colWeights(entry.record, cols) })
-      : quantizeAffine(w, rows, cols, bits, groupSize, rules);
+      : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, rules);
   const base = name.replace(/\.weight$/, '');
   return new Map([
     [name, new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength)],

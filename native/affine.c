@@ -1,0 +1,97 @@
+/*
+ * MLX affine quantization (src/mlx/affine.ts quantizeAffine), in C: the same float32 operations in
+ * the same order, so codes, scales and biases are the same bits (the build passes
+ * -ffp-contract=off). Groups are independent, so rows are shared out between threads in fixed
+ * blocks: the result does not depend on the thread count.
+ *
+ * Per group (spec §1.3): s0 = max((wmax − wmin)/n, 1e-7); neg = |wmin| > |wmax|; s0 = neg ? s0 : −s0;
+ * edge = neg ? wmin : wmax; q0 = ROUND(edge/s0); q0 ≠ 0 → scale = edge/q0, bias = edge, else
+ * scale = s0, bias = 0; q = clamp(ROUND((w − bias)/scale), 0, n), NaN packing as 0. Metal rules:
+ * ROUND ties away from zero and wmax starts at 0; CPU rules: ties to even, true min/max.
+ */
+#include "affine.h"
+
+#include <math.h>
+#include <pthread.h>
+
+static inline double round_away(double x) { return x < 0 ? -floor(0.5 - x) : floor(x + 0.5); }
+
+typedef struct {
+  const float *w;
+  int64_t cols, row0, row1;
+  int bits, group, metal;
+  uint32_t *wq;
+  float *scales, *biases;
+} part_t;
+
+static void *quantize_rows(void *arg) {
+  const part_t *p = (const part_t *)arg;
+  const int n = (1 << p->bits) - 1;
+  const int64_t groups_per_row = p->cols / p->group;
+  const int64_t words_per_group = (int64_t)p->group * p->bits / 32; /* a group starts on a word */
+  for (int64_t gi = p->row0 * groups_per_row; gi < p->row1 * groups_per_row; gi++) {
+    const float *g = p->w + gi * p->group;
+    float wmin = INFINITY, wmax = p->metal ? 0.0f : -INFINITY;
+    for (int j = 0; j < p->group; j++) {
+      if (g[j] < wmin) wmin = g[j];
+      if (g[j] > wmax) wmax = g[j];
+    }
+    float s0 = (wmax - wmin) / (float)n;
+    if (s0 < 1e-7f) s0 = 1e-7f;
+    const int neg = fabsf(wmin) > fabsf(wmax);
+    if (!neg) s0 = -s0;
+    const float edge = neg ? wmin : wmax;
+    const float t0 = edge / s0;
+    const double q0 = p->metal ? round_away(t0) : nearbyint(t0);
+    float scale, bias;
+    if (q0 != 0) {
+      scale = edge / (float)q0;
+      bias = edge;
+    } else {
+      scale = s0;
+      bias = 0;
+    }
+    p->scales[gi] = scale;
+    p->biases[gi] = bias;
+    uint32_t *o = p->wq + gi * words_per_group;
+    uint32_t acc = 0;
+    int filled = 0;
+    for (int j = 0; j < p->group; j++) {
+      const float t = (g[j] - bias) / scale;
+      double q = p->metal ? round_away(t) : nearbyint(t);
+      q = q < 0 ? 0 : q > n ? n : q;
+      const uint32_t qi = q == q ? (uint32_t)q : 0;
+      acc |= qi << filled;
+      filled += p->bits;
+      if (filled >= 32) {
+        *o++ = acc;
+        filled -= 32;
+        acc = filled > 0 ? qi >> (p->bits - filled) : 0;
+      }
+    }
+  }
+  return NULL;
+}
+
+void swan_quantize_affine(const float *w, int64_t rows, int64_t cols, int bits, int group, int metal, int threads,
+                          uint32_t *wq, float *scales, float *biases) {
+  if (threads < 1) threads = 1;
+  if (threads > 64) threads = 64;
+  if ((double)rows * (double)cols < 65536.0) threads = 1; /* not worth a thread */
+  if (threads > rows) threads = rows > 0 ? (int)rows : 1;
+  /* Thread t quantizes rows [rows·t/threads, rows·(t+1)/threads): every group is computed the same
+     way whoever computes it, so the result does not depend on the thread count. */
+  part_t parts[64];
+  pthread_t tid[64];
+  int running[64] = {0};
+  for (int t = 0; t < threads; t++) {
+    parts[t] = (part_t){.w = w, .cols = cols, .row0 = rows * t / threads, .row1 = rows * (t + 1) / threads,
+                        .bits = bits, .group = group, .metal = metal, .wq = wq, .scales = scales, .biases = biases};
+  }
+  for (int t = 1; t < threads; t++) running[t] = pthread_create(&tid[t], NULL, quantize_rows, &parts[t]) == 0;
+  quantize_rows(&parts[0]);
+  for (int t = 1; t < threads; t++) {
+    if (running[t]) pthread_join(tid[t], NULL);
+    else quantize_rows(&parts[t]); /* no thread: do it here, same result */
+  }
+}
