@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { roundToDType } from '../src/io/float.js';
 import { readSafetensorsHeader, readTensorBytes, readTensorF32 } from '../src/io/safetensors.js';
-import { AFFINE_BITS, affineRelativeError, dequantizeAffine, quantizeAffine } from '../src/mlx/affine.js';
-import { quantizeAffineSearch } from '../src/mlx/rounding-search.js';
+import { AFFINE_BITS, dequantizeAffine, quantizeAffine } from '../src/mlx/affine.js';
+import { quantizeAffineSearch, searchRelativeError } from '../src/mlx/rounding-search.js';
 import { inputWeightsFor } from '../src/pipeline/input-weights.js';
 import { planModel } from '../src/pipeline/quantize.js';
 import { openModel } from '../src/pipeline/source.js';
@@ -45,28 +45,29 @@ function weightedGroupErrors(w: Float32Array, deq: Float32Array, cols: number, g
 }
 
 describe('input-channel weighting', () => {
-  test('affineRelativeError with column weights = Σ c·ΔW² / Σ c·W² from MLX dequantize; unit weights change nothing', () => {
+  test('searchRelativeError with weights: the plain relative error of the weighted search, as MLX dequantizes it', () => {
     const rows = 6;
     const cols = 256;
     const w = roundToDType(randomMatrix(rows, cols, 5), 'BF16');
     const c = randomWeights(cols, 6);
     for (const bits of AFFINE_BITS) {
       for (const g of [32, 64, 128]) {
-        const q = quantizeAffine(w, rows, cols, bits, g, 'metal');
-        const deq = dequantizeAffine(q.wq, q.scales, q.biases, rows, cols, bits, g, 'BF16');
+        const s = quantizeAffineSearch(w, rows, cols, bits, g, 'BF16', 'metal', { colWeights: c });
+        const deq = dequantizeAffine(s.wq, s.scales, s.biases, rows, cols, bits, g, 'BF16');
         let num = 0;
         let den = 0;
         for (let i = 0; i < w.length; i++) {
-          num += c[i % cols]! * (w[i]! - deq[i]!) ** 2;
-          den += c[i % cols]! * w[i]! ** 2;
+          num += (w[i]! - deq[i]!) ** 2;
+          den += w[i]! ** 2;
         }
-        const got = affineRelativeError(w, rows, cols, bits, g, 'BF16', 'metal', c);
+        const got = searchRelativeError(w, rows, cols, bits, g, 'BF16', 'metal', undefined, c);
         assert.ok(Math.abs(got / (num / den) - 1) < 1e-9, `${bits}-bit g${g}: ${got} vs ${num / den}`);
-        const ones = new Float64Array(cols).fill(1);
-        assert.equal(affineRelativeError(w, rows, cols, bits, g, 'BF16', 'metal', ones), affineRelativeError(w, rows, cols, bits, g, 'BF16', 'metal'));
+        // Without weights the plain and the minimised sums are one and the same.
+        const plain = quantizeAffineSearch(w, rows, cols, bits, g, 'BF16', 'metal').stats;
+        assert.deepEqual(plain.plain, { searchErr: plain.searchErr, rtnErr: plain.rtnErr, energy: plain.energy });
       }
     }
-    assert.throws(() => affineRelativeError(w, rows, cols, 4, 64, 'BF16', 'metal', new Float64Array(3)), /3 column weights for 256 columns/);
+    assert.throws(() => quantizeAffineSearch(w, rows, cols, 4, 64, 'BF16', 'metal', { colWeights: new Float64Array(3) }), /3 column weights for 256 columns/);
   });
 
   test('weighted search: every group ≤ RTN in the weighted error; unit weights give the unweighted bytes', () => {
@@ -118,7 +119,7 @@ describe('input-channel weighting', () => {
     assert.equal(none(info.get('model.layers.0.self_attn.q_proj.weight')!.record, 64), undefined);
   });
 
-  test('the manifest records the weighting; a re-plan with another weighting is refused in one line', () => {
+  test('the manifest records the weighting; a search re-plan with another weighting is refused in one line, an RTN one is the same plan', () => {
     const tmp = tempDir();
     try {
       const manifest = join(tmp.dir, 'm.json');
@@ -127,11 +128,16 @@ describe('input-channel weighting', () => {
       const fresh = planModel(STORIES, { strategy: 'budget', target: { bpw: 6.5 }, rounding: 'search' }); // norm is the default
       assert.equal(fresh.manifest!.measurement!.input_weighting, 'norm');
       assert.equal(fresh.manifest!.plan!.input_weighting, 'norm');
-      const re = swan(['quantize', STORIES, '-o', join(tmp.dir, 'x'), '--manifest', manifest, '--target-bpw', '6.5', '--dry-run']);
+      const re = swan(['quantize', STORIES, '-o', join(tmp.dir, 'x'), '--manifest', manifest, '--target-bpw', '6.5', '--rounding', 'search', '--dry-run']);
       assert.equal(re.status, 1);
       assert.match(re.stderr, /^swan: error: .*m\.json: was measured with --weighting none, not norm; pass --weighting none or analyse again\n$/);
-      const ok = swan(['quantize', STORIES, '-o', join(tmp.dir, 'x'), '--manifest', manifest, '--target-bpw', '6.5', '--weighting', 'none', '--dry-run']);
+      const ok = swan(['quantize', STORIES, '-o', join(tmp.dir, 'x'), '--manifest', manifest, '--target-bpw', '6.5', '--rounding', 'search', '--weighting', 'none', '--dry-run']);
       assert.equal(ok.status, 0, ok.stderr);
+      // RTN plans measure plain errors only: the weighting does not change them.
+      const rtnNone = planModel(STORIES, { strategy: 'budget', target: { bpw: 6.5 }, manifestFile: manifest, weighting: 'none' }).plan;
+      const rtnNorm = planModel(STORIES, { strategy: 'budget', target: { bpw: 6.5 }, manifestFile: manifest }).plan;
+      assert.deepEqual(rtnNorm.entries.map((e) => e.format), rtnNone.entries.map((e) => e.format));
+      assert.equal(rtnNorm.budget!.damage, rtnNone.budget!.damage);
       const bad = swan(['quantize', STORIES, '-o', join(tmp.dir, 'x'), '--weighting', 'activations']);
       assert.notEqual(bad.status, 0);
       assert.match(bad.stderr, /must be none or norm/);

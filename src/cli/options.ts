@@ -94,7 +94,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--score-protected', 'also compute the metrics of protected tensors (embeddings, head), as the reference does; they stay 16-bit either way')
     .option(
       '--weighting <w>',
-      'input-channel weighting of the candidate errors (budget) and of --rounding search: norm (default: by the squared gains of the RMSNorm feeding each layer; data-free) or none',
+      'what --rounding search minimises across input channels: norm (default: the error weighted by the squared gains of the RMSNorm feeding each layer; data-free) or none (plain squared error)',
       weightingArg,
       'norm',
     )

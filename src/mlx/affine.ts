@@ -151,7 +151,6 @@ export function quantizeAffine(
   return { wq, scales, biases };
 }
 
-// Scratch for bf16 rounding by bit manipulation.
 /**
  * quantizeAffine on `backend` when it has a faster implementation (the native one: the same bits,
  * tested), else the TypeScript one. Arguments are checked here either way.
@@ -178,6 +177,7 @@ function checkQuantizeArgs(w: Float32Array, rows: number, cols: number, bits: nu
   return metal;
 }
 
+// Scratch for bf16 rounding by bit manipulation.
 const scratchF = new Float32Array(1);
 const scratchU = new Uint32Array(scratchF.buffer);
 
@@ -276,8 +276,7 @@ const decodeStamp = new Int32Array(256);
  * Relative squared error of one quantize/dequantize round trip:
  * ‖W − dequant(quant(W))‖² / ‖W‖², float64 accumulation, no packing and no large allocation.
  * Dequantization uses the scales/biases rounded to `dtype`, as a loaded model would. Returns 0 for
- * an all-zero W. With `colWeights` (one per column, i.e. per input channel) both sums weigh each
- * column: Σ c_j·ΔW², Σ c_j·W² — the output error for inputs whose channel j has energy c_j.
+ * an all-zero W.
  */
 export function affineRelativeError(
   w: Float32Array,
@@ -287,10 +286,8 @@ export function affineRelativeError(
   groupSize: number,
   dtype: FloatDType,
   rules: QuantRules = 'metal',
-  colWeights?: ArrayLike<number>,
 ): number {
   checkAffineArgs('affineRelativeError', rows, cols, bits, groupSize);
-  if (colWeights && colWeights.length !== cols) throw new Error(`affineRelativeError: ${colWeights.length} column weights for ${cols} columns`);
   const metal = checkRules('affineRelativeError', rules);
   if (w.length !== rows * cols) throw new Error(`affineRelativeError: w has ${w.length} elements, expected ${rows}×${cols}`);
   const kind = dtypeKind(dtype);
@@ -307,7 +304,6 @@ export function affineRelativeError(
     const bT = roundTo(bias, kind);
     const stamp = gi + 1; // marks this group's entries in the decode cache
     const end = off + groupSize;
-    const col0 = (off % cols) - off; // groups never cross rows: column of element j is j + col0
     for (let j = off; j < end; j++) {
       const v = w[j]!;
       const t = fr(fr(v - bias) / scale);
@@ -323,9 +319,8 @@ export function affineRelativeError(
         decodeStamp[qi] = stamp;
       }
       const d = v - dq;
-      const c = colWeights ? colWeights[j + col0]! : 1; // ×1 is exact: unweighted sums are unchanged
-      num += c * d * d;
-      den += c * v * v;
+      num += d * d;
+      den += v * v;
     }
   }
   decodeStamp.fill(0); // stamps restart at 1 on the next call

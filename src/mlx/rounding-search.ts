@@ -27,12 +27,14 @@ const GRID_STEPS = 10;
 const REFINE_STEPS = 4;
 
 export interface SearchStats {
-  /** Σ squared error of the search result (never above rtnErr, group by group). */
+  /** Σ squared error of the search result (never above rtnErr, group by group); column-weighted with colWeights. */
   searchErr: number;
-  /** Σ squared error of MLX round-to-nearest on the same groups. */
+  /** Σ squared error of MLX round-to-nearest on the same groups (weighted likewise). */
   rtnErr: number;
-  /** Σ w². */
+  /** Σ w² (weighted likewise). */
   energy: number;
+  /** The same three sums unweighted (equal to the above without colWeights). */
+  plain: { searchErr: number; rtnErr: number; energy: number };
   /** Groups where the search beat RTN. */
   improvedGroups: number;
   groups: number;
@@ -131,7 +133,7 @@ function quantizeWithSearch(
   const nGroups = (rows * cols) / groupSize;
   const params = new Float64Array(2);
   const newCodes = new Uint8Array(groupSize);
-  const stats: SearchStats = { searchErr: 0, rtnErr: 0, energy: 0, improvedGroups: 0, groups: nGroups };
+  const stats: SearchStats = { searchErr: 0, rtnErr: 0, energy: 0, plain: { searchErr: 0, rtnErr: 0, energy: 0 }, improvedGroups: 0, groups: nGroups };
   const groupErr = keepGroupErr ? { search: new Float64Array(nGroups), rtn: new Float64Array(nGroups) } : undefined;
 
   for (let gi = 0; gi < nGroups; gi++) {
@@ -143,6 +145,8 @@ function quantizeWithSearch(
     let stamp = nextStamp();
     let eR = 0;
     let energy = 0;
+    let pR = 0; // unweighted RTN error and energy
+    let pEnergy = 0;
     for (let j = off; j < off + groupSize; j++) {
       const q = codes[j]!;
       let dq: number;
@@ -156,8 +160,11 @@ function quantizeWithSearch(
       const c = cw ? cw[j + col0]! : 1;
       eR += c * d * d;
       energy += c * w[j]! * w[j]!;
+      pR += d * d;
+      pEnergy += w[j]! * w[j]!;
     }
     let eS = eR;
+    let pS = pR;
     if (eR > 0 && searchGroup(w, off, groupSize, n, params, cw, col0)) {
       const sT = rT(params[0]!);
       const bT = rT(params[1]!);
@@ -171,6 +178,7 @@ function quantizeWithSearch(
           return dq;
         };
         let e = 0;
+        let pe = 0;
         for (let j = off; j < off + groupSize; j++) {
           const x = w[j]!;
           let q0 = Math.round((x - bT) / sT);
@@ -187,9 +195,11 @@ function quantizeWithSearch(
           }
           newCodes[j - off] = best;
           e += (cw ? cw[j + col0]! : 1) * bd * bd;
+          pe += bd * bd;
         }
         if (e < eR) {
           eS = e;
+          pS = pe;
           codes.set(newCodes, off);
           scales[gi] = sT;
           biases[gi] = bT;
@@ -200,6 +210,9 @@ function quantizeWithSearch(
     stats.searchErr += eS;
     stats.rtnErr += eR;
     stats.energy += energy;
+    stats.plain.searchErr += pS;
+    stats.plain.rtnErr += pR;
+    stats.plain.energy += pEnergy;
     if (groupErr) {
       groupErr.search[gi] = eS;
       groupErr.rtn[gi] = eR;
@@ -234,6 +247,8 @@ export const SEARCH_SAMPLE_ELEMENTS = 1 << 15;
  * Relative squared error ‖W − deq‖² / ‖W‖² of `--rounding search`. Large tensors are measured on
  * evenly spaced rows (≥ SEARCH_SAMPLE_ELEMENTS elements) and reported as the exact RTN error of the
  * whole tensor times the search/RTN error ratio on those rows; small tensors are measured exactly.
+ * With colWeights the search minimises the column-weighted error (what `--weighting norm` writes),
+ * and the error reported is still the plain one, comparable with the RTN candidates' rel_error.
  */
 export function searchRelativeError(
   w: Float32Array,
@@ -249,11 +264,11 @@ export function searchRelativeError(
   checkAffineArgs('searchRelativeError', rows, cols, bits, groupSize);
   const step = Math.max(1, Math.floor((rows * cols) / SEARCH_SAMPLE_ELEMENTS));
   if (step === 1 || rtnRelError === undefined) {
-    const s = quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats;
+    const s = quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats.plain;
     return s.energy === 0 ? 0 : s.searchErr / s.energy;
   }
   const sample = everyNthRow(w, rows, cols, step);
-  const s = quantizeWithSearch(sample.w, sample.rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats;
+  const s = quantizeWithSearch(sample.w, sample.rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats.plain;
   return s.rtnErr === 0 ? rtnRelError : rtnRelError * (s.searchErr / s.rtnErr);
 }
 

@@ -48,7 +48,7 @@ export interface AnalyzeOptions {
   measureCandidates?: boolean;
   /** Measure the error of `--rounding search` too (default true). */
   measureSearch?: boolean;
-  /** Input-channel weighting of the measured errors (default norm; src/plan/candidates.ts InputWeighting). */
+  /** What the measured `--rounding search` minimises across input channels (default norm; src/plan/candidates.ts InputWeighting). */
   weighting?: InputWeighting;
   /**
    * Compute the metrics of protected tensors (embeddings, head, norms) too, as the reference does.

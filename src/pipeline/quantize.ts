@@ -29,7 +29,7 @@ export interface QuantizeOptions {
   target?: SizeTarget;
   /** rtn (default): bit-exact MLX round-to-nearest; search: per-group scale search (src/mlx/rounding-search.ts). */
   rounding?: Rounding;
-  /** Input-channel weighting of the budget's errors and of the search (default norm; src/plan/candidates.ts InputWeighting). */
+  /** What `--rounding search` minimises across input channels (default norm; src/plan/candidates.ts InputWeighting). */
   weighting?: InputWeighting;
   /** Damage-model knobs of the budget strategy (docs/allocation.md). */
   knobs?: DamageKnobs;
@@ -151,7 +151,8 @@ function replanFromManifest(dir: string, file: string, opts: QuantizeOptions, ro
   if (meas.rules !== rules) throw new SwanError(file, `was measured with --mlx-rules ${meas.rules}, not ${rules}; pass --mlx-rules ${meas.rules} or analyse again`);
   if (rounding === 'search' && !meas.search) throw new SwanError(file, 'has no --rounding search measurements; analyse again with --rounding search');
   const weighting = opts.weighting ?? 'norm';
-  if (meas.weighting !== weighting) throw new SwanError(file, `was measured with --weighting ${meas.weighting}, not ${weighting}; pass --weighting ${meas.weighting} or analyse again`);
+  // The weighting changes only the search's measured errors; an RTN plan does not depend on it.
+  if (rounding === 'search' && meas.weighting !== weighting) throw new SwanError(file, `was measured with --weighting ${meas.weighting}, not ${weighting}; pass --weighting ${meas.weighting} or analyse again`);
   const items: BudgetItem[] = source.entries.map(({ info, record }) => {
     const m = meas.tensors.get(info.name);
     if (!m) throw new SwanError(file, `has no entry for tensor ${info.name} of the model`);

@@ -8,14 +8,13 @@ import { affine, FLOAT, formatBytes, groupDivides, numel, type TensorFormat } fr
 export type Rounding = 'rtn' | 'search';
 
 /**
- * How the quantization error of a weight is measured across its input channels (and what
- * `--rounding search` minimises):
+ * What `--rounding search` minimises across a weight's input channels (the allocation always
+ * measures plain relative errors, docs/allocation.md §6):
  * - none: plain ‖ΔW‖² (every input channel alike);
  * - norm: column j weighted by g_j², the square of the gain of the RMSNorm that feeds the layer
  *   (Architecture.inputNorm). The layer sees x̂·g with x̂ of unit RMS per token, so g_j² is a
  *   data-free prior on channel j's input energy and Σ_j g_j²‖ΔW[:, j]‖² the expected output error
  *   under it. Weights not fed by a norm (o_proj, down_proj, an untied embedding) stay unweighted.
- * The weighted relative error is normalised by the weighted energy, so it stays comparable.
  */
 export type InputWeighting = 'none' | 'norm';
 
@@ -69,7 +68,8 @@ export function sampleRows(w: Float32Array, rows: number, cols: number, maxEleme
  * tensors are measured on an evenly strided row sample (CANDIDATE_SAMPLE_ELEMENTS). The measured
  * weights are cast to the model dtype first (what MLX quantizes); only the sample is cast, so a
  * small tensor's `full` array is cast in place (a no-op for values already in the dtype).
- * `colWeights` (one per column) weighs the errors by input channel (InputWeighting 'norm').
+ * `colWeights` (one per column, InputWeighting 'norm') is what the rounding search minimises; both
+ * errors reported are plain ‖ΔW‖²/‖W‖², so the allocation compares every tensor on the same measure.
  */
 export function measureCandidates(
   record: TensorRecord,
@@ -89,7 +89,7 @@ export function measureCandidates(
     const c: Candidate = {
       format,
       bytes: formatBytes(format, shape, opts.dtype),
-      relError: affineRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules, colWeights),
+      relError: affineRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules),
     };
     if (opts.search) {
       c.relErrorSearch = searchRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules, c.relError, colWeights);
