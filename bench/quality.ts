@@ -351,7 +351,7 @@ How the budget allocation and \`--rounding search\` work, and what was tried: [a
 At each mlx_lm size: ΔPPL / KL of the mlx_lm output, of swan budget with MLX round-to-nearest, and with
 \`--rounding search\`. "allocation bought" = budget − mlx_lm, "rounding bought" = budget + search −
 budget, "norm weighting bought" = budget + search (default \`--weighting norm\`) − the same with
-\`--weighting none\` (negative is better). Both budget rows use the default \`--weighting norm\`.
+\`--weighting none\` (negative is better). The weighting changes only what the search minimises (docs/allocation.md §6): the RTN budget row does not depend on it.
 
 ${split.join('\n')}
 
