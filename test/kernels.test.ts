@@ -15,6 +15,7 @@ import {
 } from '../src/kernels/linalg.js';
 import { runPython } from '../src/python.js';
 import { Rng } from '../src/rng.js';
+import { referenceGemm, U } from './helpers/gemm-reference.js';
 import { PY, tempDir } from './helpers/paths.js';
 
 const SKIP_PY = process.env.SWAN_SKIP_PYTHON ? 'SWAN_SKIP_PYTHON is set' : false;
@@ -29,33 +30,6 @@ function randn(rng: Rng, n: number, scale = 1): Float32Array {
   return rng.fillNormal(new Float32Array(n), scale);
 }
 
-/** float64 reference product and Σ|a||b| per entry (for the rounding bound). */
-function naiveGemm(
-  tA: boolean,
-  tB: boolean,
-  m: number,
-  n: number,
-  k: number,
-  a: Float32Array,
-  b: Float32Array,
-): { c: Float64Array; absSum: Float64Array } {
-  const c = new Float64Array(m * n);
-  const absSum = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0, t = 0;
-      for (let p = 0; p < k; p++) {
-        const x = tA ? a[p * m + i]! : a[i * k + p]!;
-        const y = tB ? b[j * k + p]! : b[p * n + j]!;
-        s += x * y;
-        t += Math.abs(x * y);
-      }
-      c[i * n + j] = s;
-      absSum[i * n + j] = t;
-    }
-  }
-  return { c, absSum };
-}
 
 /** Gram of the columns of Q minus I, max abs entry (float64). */
 function orthogonalityError(q: Float32Array, rows: number, cols: number): number {
@@ -116,13 +90,13 @@ describe('GEMM', () => {
           const b = randn(rng, k * n);
           const c = new Float32Array(m * n).fill(NaN); // must be fully overwritten
           backend.gemm(tA, tB, m, n, k, a, b, c);
-          const ref = naiveGemm(tA, tB, m, n, k, a, b);
+          const ref = referenceGemm(tA, tB, m, n, k, a, b);
           // Worst-case float32 dot-product bound k·u·Σ|a||b| (u = 2⁻²⁴) plus the final rounding.
           // The JS backend sums in float64 and rounds once per 256-deep block, far inside it.
           const perBlock = backend === jsBackend ? Math.ceil(k / 256) + 1 : k + 1;
           for (let i = 0; i < m * n; i++) {
             const err = Math.abs(c[i]! - ref.c[i]!);
-            const bound = perBlock * 2 ** -24 * ref.absSum[i]! + 1e-30;
+            const bound = perBlock * U * ref.abs[i]! + 1e-30;
             assert.ok(err <= bound, `${m}×${n}×${k} entry ${i}: |err| ${err} > ${bound}`);
           }
         }

@@ -15,37 +15,17 @@ import { roundToDType } from '../src/io/float.js';
 import { AFFINE_BITS, AFFINE_GROUP_SIZES, quantizeAffine, quantizeAffineOn } from '../src/mlx/affine.js';
 import { computeMetrics, rtnNrmse } from '../src/metrics/index.js';
 import { Rng } from '../src/rng.js';
+import { gemmGamma, referenceGemm } from './helpers/gemm-reference.js';
 
 const loaded = loadNativeAddon();
 const addon: NativeAddon | undefined = 'addon' in loaded ? loaded.addon : undefined;
 const SKIP = addon ? false : `native addon not available: ${'reason' in loaded ? loaded.reason : ''}`;
 
-const U = 2 ** -24; // float32 unit roundoff
 
 function randn(rng: Rng, n: number): Float32Array {
   return rng.fillNormal(new Float32Array(n), 1);
 }
 
-/** float64 op(A)·op(B) and Σ|op(A)||op(B)| (for the error bound). */
-function reference(
-  ta: boolean, tb: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array,
-): { c: Float64Array; abs: Float64Array } {
-  const c = new Float64Array(m * n);
-  const abs = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0, t = 0;
-      for (let p = 0; p < k; p++) {
-        const x = (ta ? a[p * m + i]! : a[i * k + p]!) * (tb ? b[j * k + p]! : b[p * n + j]!);
-        s += x;
-        t += Math.abs(x);
-      }
-      c[i * n + j] = s;
-      abs[i * n + j] = t;
-    }
-  }
-  return { c, abs };
-}
 
 const COMBOS = [[false, false], [true, false], [false, true], [true, true]] as const;
 const tag = (ta: boolean, tb: boolean) => `${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`;
@@ -73,8 +53,8 @@ describe('native backend', () => {
         const a = randn(rng, m * k), b = randn(rng, k * n);
         const c = new Float32Array(m * n).fill(NaN); // must be overwritten, not accumulated into
         be.gemm(ta, tb, m, n, k, a, b, c);
-        const ref = reference(ta, tb, m, n, k, a, b);
-        const gamma = ((k + 2) * U) / (1 - (k + 2) * U);
+        const ref = referenceGemm(ta, tb, m, n, k, a, b);
+        const gamma = gemmGamma(k);
         for (let i = 0; i < m * n; i++) {
           const err = Math.abs(c[i]! - ref.c[i]!);
           const bound = gamma * ref.abs[i]! + 1e-30;

@@ -2,30 +2,10 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 
 import { Rng } from '../src/rng.js';
+import { gemmGamma, referenceGemm, U } from './helpers/gemm-reference.js';
 import { createWasmBackend, type WasmBackend, type WasmVariant } from '../src/kernels/wasm-backend.js';
 
-const U = 2 ** -24; // float32 unit roundoff
 
-/** float64 op(A)·op(B) and Σ|op(A)||op(B)| (for the error bound). */
-function reference(
-  ta: boolean, tb: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array,
-): { c: Float64Array; abs: Float64Array } {
-  const c = new Float64Array(m * n);
-  const abs = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0, t = 0;
-      for (let p = 0; p < k; p++) {
-        const x = (ta ? a[p * m + i]! : a[i * k + p]!) * (tb ? b[j * k + p]! : b[p * n + j]!);
-        s += x;
-        t += Math.abs(x);
-      }
-      c[i * n + j] = s;
-      abs[i * n + j] = t;
-    }
-  }
-  return { c, abs };
-}
 
 function fill(rng: Rng, x: Float32Array): Float32Array {
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
@@ -42,8 +22,8 @@ function checkGemm(
   const b = fill(rng, mk(k * n));
   const c = mk(m * n).fill(Number.NaN); // must be overwritten, not accumulated into
   be.gemm(ta, tb, m, n, k, a, b, c);
-  const ref = reference(ta, tb, m, n, k, a, b);
-  const gamma = ((k + 2) * U) / (1 - (k + 2) * U);
+  const ref = referenceGemm(ta, tb, m, n, k, a, b);
+  const gamma = gemmGamma(k);
   for (let i = 0; i < m * n; i++) {
     const err = Math.abs(c[i]! - ref.c[i]!);
     const bound = gamma * ref.abs[i]! + 1e-30;
@@ -181,7 +161,7 @@ describe('wasm backend', () => {
     const c = big.subarray(base + m * k + k * n, base + m * k + k * n + m * n);
     for (const [ta, tb] of COMBOS) {
       be.gemm(ta, tb, m, n, k, a, b, c);
-      const ref = reference(ta, tb, m, n, k, a, b);
+      const ref = referenceGemm(ta, tb, m, n, k, a, b);
       for (let i = 0; i < m * n; i++) {
         assert.ok(Math.abs(c[i]! - ref.c[i]!) <= (k + 2) * U * ref.abs[i]! * 1.01, `C[${i}]`);
       }
