@@ -147,16 +147,21 @@ static int get_dim(napi_env env, napi_value v, int64_t *out) {
   return 1;
 }
 
-/* A Float32Array argument: its data pointer and length (elements). */
-static int get_f32(napi_env env, napi_value v, float **data, size_t *length) {
+/* A typed-array argument of the given type: its data pointer and length (elements). */
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
   bool is_ta = false;
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
   napi_typedarray_type type;
-  void *ptr = NULL;
-  if (napi_get_typedarray_info(env, v, &type, length, &ptr, NULL, NULL) != napi_ok) return 0;
-  if (type != napi_float32_array) return 0;
-  *data = (float *)ptr;
-  return 1;
+  if (napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok) return 0;
+  return type == want;
+}
+
+static int get_f32(napi_env env, napi_value v, float **data, size_t *length) {
+  return get_typed(env, v, napi_float32_array, (void **)data, length);
+}
+
+static int get_u32(napi_env env, napi_value v, uint32_t **data, size_t *length) {
+  return get_typed(env, v, napi_uint32_array, (void **)data, length);
 }
 
 static napi_value gemm(napi_env env, napi_callback_info info) {
@@ -257,13 +262,9 @@ static napi_value uniform_noise(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 4) return throw_type(env, "uniformNoise(state, out, len, half): 4 arguments expected");
-  bool is_ta = false;
-  napi_typedarray_type type;
-  size_t slen = 0;
-  void *sptr = NULL;
-  if (napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[0], &type, &slen, &sptr, NULL, NULL) != napi_ok || type != napi_uint32_array || slen < 4)
-    return throw_type(env, "uniformNoise: state must be a Uint32Array of 4");
+  uint32_t *state;
+  size_t slen;
+  if (!get_u32(env, argv[0], &state, &slen) || slen < 4) return throw_type(env, "uniformNoise: state must be a Uint32Array of 4");
   float *out;
   size_t olen;
   if (!get_f32(env, argv[1], &out, &olen)) return throw_type(env, "uniformNoise: out must be a Float32Array");
@@ -272,7 +273,7 @@ static napi_value uniform_noise(napi_env env, napi_callback_info info) {
   if ((uint64_t)len > (uint64_t)olen) return throw_range(env, "uniformNoise: out shorter than len");
   double half;
   if (napi_get_value_double(env, argv[3], &half) != napi_ok) return throw_type(env, "uniformNoise: half must be a number");
-  swan_uniform_noise((uint32_t *)sptr, out, len, half);
+  swan_uniform_noise(state, out, len, half);
   return NULL;
 }
 
@@ -290,19 +291,15 @@ static napi_value quantize_affine(napi_env env, napi_callback_info info) {
     return throw_type(env, "quantizeAffine: rows, cols, bits and group must be non-negative integers");
   bool metal;
   if (napi_get_value_bool(env, argv[5], &metal) != napi_ok) return throw_type(env, "quantizeAffine: metal must be a boolean");
-  bool is_ta = false;
-  napi_typedarray_type type;
-  void *qptr = NULL;
-  if (napi_is_typedarray(env, argv[6], &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, argv[6], &type, &lq, &qptr, NULL, NULL) != napi_ok || type != napi_uint32_array)
-    return throw_type(env, "quantizeAffine: wq must be a Uint32Array");
+  uint32_t *wq;
+  if (!get_u32(env, argv[6], &wq, &lq)) return throw_type(env, "quantizeAffine: wq must be a Uint32Array");
   if (!(bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8) || !(group == 32 || group == 64 || group == 128) ||
       cols % group != 0)
     return throw_range(env, "quantizeAffine: bits must be 2, 3, 4, 5, 6 or 8, group 32, 64 or 128 dividing cols");
   const uint64_t n = (uint64_t)rows * (uint64_t)cols;
   if ((uint64_t)lw < n || (uint64_t)lq < n * (uint64_t)bits / 32 || (uint64_t)ls < n / (uint64_t)group || (uint64_t)lb < n / (uint64_t)group)
     return throw_range(env, "quantizeAffine: buffers too small for rows × cols");
-  swan_quantize_affine(w, rows, cols, (int)bits, (int)group, metal, g_threads, (uint32_t *)qptr, scales, biases);
+  swan_quantize_affine(w, rows, cols, (int)bits, (int)group, metal, g_threads, wq, scales, biases);
   return NULL;
 }
 
