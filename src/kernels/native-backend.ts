@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
+import { packedWordsPerRow } from '../mlx/pack.js';
 import type { KernelBackend } from './backend.js';
 
 /** What the addon exports. */
@@ -99,7 +100,7 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
     },
     quantizeAffine(w, rows, cols, bits, groupSize, rules) {
       const groups = (rows * cols) / groupSize;
-      const out = { wq: new Uint32Array((rows * cols * bits) / 32), scales: new Float32Array(groups), biases: new Float32Array(groups) };
+      const out = { wq: new Uint32Array(packedWordsPerRow(cols, bits) * rows), scales: new Float32Array(groups), biases: new Float32Array(groups) };
       addon.quantizeAffine(w, rows, cols, bits, groupSize, rules === 'metal', out.wq, out.scales, out.biases);
       return out;
     },

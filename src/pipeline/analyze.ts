@@ -89,12 +89,13 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
     (opts.measureCandidates ?? true)
       ? { dtype: source.dtype, rules: opts.rules ?? 'metal', search: opts.measureSearch ?? true, weighting: opts.weighting ?? 'norm' }
       : undefined;
-  const colWeights = inputWeightsFor(source, measure?.weighting ?? 'none');
+  // Only the search's measurement uses the weights: without it no norm vector is read.
+  const colWeights = inputWeightsFor(source, measure?.search ? (measure.weighting ?? 'norm') : 'none');
   const started = performance.now();
   const tensors: TensorAnalysis[] = [];
   for (const { info, record } of source.entries) {
     const t0 = performance.now();
-    const cw = measure ? colWeights(record, info.shape[info.shape.length - 1] ?? 0) : undefined;
+    const cw = colWeights(record, info.shape[info.shape.length - 1] ?? 0);
     const a = analyzeTensor(info.name, info.shape, record, swan, seed, () => readTensorF32(info), measure, opts.scoreProtected, opts.skipDecided, cw);
     a.file = basename(info.file);
     a.sourceDType = info.dtype;

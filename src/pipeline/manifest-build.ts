@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { SwanError } from '../errors.js';
 import { manifestConfig, manifestTensors, type Manifest, type ManifestCandidate, type ManifestFormat, type ManifestTensor } from '../manifest.js';
-import type { Candidate, InputWeighting } from '../plan/candidates.js';
+import { INPUT_WEIGHTINGS, type Candidate, type InputWeighting } from '../plan/candidates.js';
 import { DEFAULT_DAMAGE_KNOBS, importance } from '../plan/damage.js';
 import { affine, DTYPE_NAMES, dtypeFromName, formatBytes, numel, type TensorFormat } from '../plan/format.js';
 import { planTotals, type Plan } from '../plan/plan.js';
@@ -197,8 +197,8 @@ export function manifestMeasurements(m: Manifest, file: string): ManifestMeasure
     });
     tensors.set(name, { composite: Number(t.composite_score ?? 0), candidates });
   }
-  const weighting = m.measurement.input_weighting ?? 'none';
-  if (weighting !== 'none' && weighting !== 'norm') throw new SwanError(file, `has an unknown input_weighting ${JSON.stringify(weighting)}`);
+  const weighting = (m.measurement.input_weighting ?? 'none') as InputWeighting;
+  if (!INPUT_WEIGHTINGS.includes(weighting)) throw new SwanError(file, `has an unknown input_weighting ${JSON.stringify(weighting)}`);
   return { dtype, rules: m.measurement.mlx_rules, search: m.measurement.rounding_search, weighting, tensors };
 }
 

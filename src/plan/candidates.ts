@@ -46,7 +46,7 @@ export interface MeasureOptions {
   rules: QuantRules;
   /** Also measure the error of `--rounding search`. */
   search: boolean;
-  /** Input-channel weighting of the errors (default none). */
+  /** What the measured search minimises across input channels (absent: none); the errors reported stay plain. */
   weighting?: InputWeighting;
 }
 
