@@ -29,14 +29,15 @@ import { closeBackend, installBestBackend, type BackendChoice } from '../src/ker
 import { computeMetrics, type MetricSeconds, type RawMetrics } from '../src/metrics/index.js';
 import { readSafetensorsHeader, readTensorBytes, readTensorF32 } from '../src/io/safetensors.js';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
-import { openModel } from '../src/pipeline/source.js';
-import { measureCandidates } from '../src/plan/candidates.js';
+import { openModel } from '../src/arch/source.js';
+import { measureCandidates } from '../src/measure/candidates.js';
 import { quantizeAffineOn } from '../src/mlx/affine.js';
 import { decodeToF32, encodeFromF32, roundToDType } from '../src/io/float.js';
-import { decidedWithout } from '../src/pipeline/analyze.js';
+import { decidedWithout } from '../src/plan/swan-rules.js';
+import { measurableFormats } from '../src/plan/eligibility.js';
 import { DEFAULT_SWAN_CONFIG } from '../src/plan/swan-rules.js';
 import type { TensorRecord } from '../src/arch/types.js';
-import type { TensorAnalysis } from '../src/pipeline/analyze.js';
+import type { TensorAnalysis } from '../src/measure/analyze.js';
 import { quantizeModel } from '../src/pipeline/quantize.js';
 import { PACKAGE_ROOT } from '../src/python.js';
 import { Rng } from '../src/rng.js';
@@ -221,7 +222,7 @@ function childShapes(arg: { shapes: ShapeSpec[]; threads?: number; backend: Back
   computeMetrics({ rows: 640, cols: 768, data: warm }, SEED, 'warm-up');
   computeMetrics({ rows: 640, cols: 768, data: warm }, SEED, 'warm-up', () => false);
   quantizeAffineOn(backend, roundToDType(warm, 'BF16'), 640, 768, 4, 64, 'metal');
-  measureCandidates(BENCH_RECORD, [640, 768], warm, { dtype: 'BF16', rules: 'metal', search: true });
+  measureCandidates(measurableFormats(BENCH_RECORD, [640, 768]), [640, 768], warm, { dtype: 'BF16', rules: 'metal', search: true, weighting: 'none' });
   const results: ShapeResult[] = [];
   for (const [i, s] of arg.shapes.entries()) {
     const rows = s.measureRows ?? s.rows;
@@ -285,10 +286,10 @@ function childShapes(arg: { shapes: ShapeSpec[]; threads?: number; backend: Back
     // `swan analyze` and the budget strategy also measure the 18 affine candidates, on a row sample of
     // at most CANDIDATE_SAMPLE_ELEMENTS weights (w is bf16-exact here, as analysis has it).
     let t0 = performance.now();
-    const rtn = measureCandidates(BENCH_RECORD, [rows, s.cols], w, { dtype: 'BF16', rules: 'metal', search: false });
+    const rtn = measureCandidates(measurableFormats(BENCH_RECORD, [rows, s.cols]), [rows, s.cols], w, { dtype: 'BF16', rules: 'metal', search: false, weighting: 'none' });
     const rtnSeconds = (performance.now() - t0) / 1000;
     t0 = performance.now();
-    measureCandidates(BENCH_RECORD, [rows, s.cols], w, { dtype: 'BF16', rules: 'metal', search: true });
+    measureCandidates(measurableFormats(BENCH_RECORD, [rows, s.cols]), [rows, s.cols], w, { dtype: 'BF16', rules: 'metal', search: true, weighting: 'none' });
     const searchSeconds = (performance.now() - t0) / 1000;
     const candidates = { count: rtn.length, rtnSeconds, searchSeconds };
     runs.sort((x, y) => x.total - y.total);

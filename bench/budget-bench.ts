@@ -3,7 +3,7 @@
  * ones: N tensors × 19 candidates (float + 6 bit widths × 3 groups), several budgets.
  * `npm run bench:budget` (the unit test only asserts loosely).
  */
-import { sizeRange, solveKnapsack, type KnapsackItem } from '../src/plan/budget.js';
+import { sizeRange, solveKnapsack, type KnapsackItem } from '../src/plan/knapsack.js';
 import { Rng } from '../src/rng.js';
 
 function items(n: number, rng: Rng): KnapsackItem[] {

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analyzeModel } from '../src/pipeline/analyze.js';
+import { analyzeModel } from '../src/measure/analyze.js';
 import { qwen3_0_6B, writeSynthCheckpoint } from '../src/synth/checkpoint.js';
 import { installBestBackend } from '../src/kernels/select.js';
 

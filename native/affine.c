@@ -4,7 +4,7 @@
  * -ffp-contract=off). Groups are independent, so rows are shared out between threads in fixed
  * blocks: the result does not depend on the thread count.
  *
- * Per group (spec §1.3): s0 = max((wmax − wmin)/n, 1e-7); neg = |wmin| > |wmax|; s0 = neg ? s0 : −s0;
+ * Per group, as MLX's kernels do it: s0 = max((wmax − wmin)/n, 1e-7); neg = |wmin| > |wmax|; s0 = neg ? s0 : −s0;
  * edge = neg ? wmin : wmax; q0 = ROUND(edge/s0); q0 ≠ 0 → scale = edge/q0, bias = edge, else
  * scale = s0, bias = 0; q = clamp(ROUND((w − bias)/scale), 0, n), NaN packing as 0. Metal rules:
  * ROUND ties away from zero and wmax starts at 0; CPU rules: ties to even, true min/max.

@@ -1,26 +1,45 @@
 /**
  * swan as a library: the stages of `swan quantize` as separate calls exchanging plain data.
  *
- *   const analysis = analyzeModel('hf-dir');                        // scores and decisions
+ *   const analysis = analyzeModel('hf-dir');                        // scores and candidate measurements
  *   const { plan } = planModel('hf-dir', { strategy: 'budget', target: { bpw: 4.5 } });
  *   quantizeModel('hf-dir', 'mlx-dir', { strategy: 'thresholds' }); // plan + write
  *
- * Call installBestBackend() first to run the linear algebra on the WebAssembly SIMD kernels (the
- * plain-JS backend is the default), and closeBackend() when done.
+ * Options left out take the CLI's defaults (DEFAULTS in src/options.ts). Call installBestBackend()
+ * first to run the linear algebra on the fastest backend that loads (native BLAS, else WebAssembly
+ * SIMD; without it the plain-JS backend is used), and closeBackend() when done.
  */
 export { SwanError } from './errors.js';
-export { analyzeModel, analyzeTensor, type AnalyzeOptions, type ModelAnalysis, type TensorAnalysis } from './pipeline/analyze.js';
-export { planModel, quantizeModel, MANIFEST_FILE, type QuantizeOptions, type QuantizeResult } from './pipeline/quantize.js';
-export { buildManifest, readManifestDecisions, readManifestMeasurements } from './pipeline/manifest-build.js';
-export { openModel, type ModelSource } from './pipeline/source.js';
-export type { Manifest, ManifestTensor } from './manifest.js';
-export { makePlan, planTotals, quantizationConfig, type Plan, type PlanEntry } from './plan/plan.js';
-export { makeBudgetPlan } from './plan/budget-plan.js';
+export { DEFAULTS, STRATEGIES, ROUNDINGS, INPUT_WEIGHTINGS, QUANT_RULES, BACKENDS, SWAN_VERSION } from './options.js';
+export type { Strategy, Rounding, InputWeighting, QuantRules, BackendChoice } from './options.js';
+export { analyzeModel, analyzeTensor, type AnalyzeOptions, type ModelAnalysis, type TensorAnalysis } from './measure/analyze.js';
+export {
+  analyzeToManifest,
+  planModel,
+  quantizeModel,
+  resolveQuantizeOptions,
+  MANIFEST_FILE,
+  type QuantizeOptions,
+  type QuantizeResult,
+  type PlanResult,
+} from './pipeline/quantize.js';
+export { writeMlxModel, type WriteOptions } from './pipeline/write-mlx.js';
+export { inspectModel, type ModelListing } from './pipeline/inspect.js';
+export { buildManifest, replanManifest } from './manifest/build.js';
+export { readManifestFile, readManifestOf, readManifestDecisions, readManifestMeasurements } from './manifest/read.js';
+export type { Manifest, ManifestTensor } from './manifest/schema.js';
+export { openModel, type ModelSource } from './arch/source.js';
+export { planTotals, quantizationConfig, type Plan, type PlanEntry } from './plan/plan.js';
+export { eligibleFormats, measurableFormats, type Eligibility, type EligibilityRules, type FloatRule } from './plan/eligibility.js';
+export { planThresholds } from './plan/thresholds.js';
+export { planUniform } from './plan/uniform.js';
+export { planBudget } from './plan/budget.js';
+export { BudgetError } from './plan/knapsack.js';
 export { parseSize, type SizeTarget } from './plan/target.js';
-export { DEFAULT_SWAN_CONFIG, recommendBits, type SwanConfig } from './plan/swan-rules.js';
-export { formatBytes, type TensorFormat } from './plan/format.js';
+export { DEFAULT_SWAN_CONFIG, recommendBits, swanDecision, type SwanConfig } from './plan/swan-rules.js';
+export { formatBytes, type TensorFormat } from './format.js';
 export { computeMetrics, reduceTo2D, type MetricScores, type RawMetrics } from './metrics/index.js';
-export { quantizeAffine, dequantizeAffine, affineRelativeError, type QuantRules } from './mlx/affine.js';
+export { quantizeAffine, dequantizeAffine, affineRelativeError } from './mlx/affine.js';
 export { packBits, unpackBits } from './mlx/pack.js';
 export { readSafetensorsHeader, readTensorF32, readTensorBytes, type TensorInfo } from './io/safetensors.js';
 export { SafetensorsWriter } from './io/safetensors-writer.js';

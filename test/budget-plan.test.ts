@@ -10,10 +10,11 @@ import { architectureFor } from '../src/arch/index.js';
 import { roundToDType } from '../src/io/float.js';
 import { readTensorF32 } from '../src/io/safetensors.js';
 import { planModel } from '../src/pipeline/quantize.js';
-import { openModel } from '../src/pipeline/source.js';
-import { makeBudgetPlan, type BudgetItem } from '../src/plan/budget-plan.js';
-import { affineCandidateFormats, measureCandidates } from '../src/plan/candidates.js';
-import { formatBytes, numel } from '../src/plan/format.js';
+import { openModel } from '../src/arch/source.js';
+import { planBudget, type BudgetItem } from '../src/plan/budget.js';
+import { measureCandidates } from '../src/measure/candidates.js';
+import { measurableFormats } from '../src/plan/eligibility.js';
+import { formatBytes, numel } from '../src/format.js';
 import { planTotals, type Plan } from '../src/plan/plan.js';
 import { qwen3_0_6B, synthTensors, writeSynthCheckpoint } from '../src/synth/checkpoint.js';
 import { swan } from './helpers/cli.js';
@@ -133,11 +134,11 @@ describe('budget strategy on Qwen3-0.6B shapes', () => {
       shape: info.shape,
       composite: 0.3,
       candidates: record.quantizable
-        ? measureCandidates(record, info.shape, roundToDType(readTensorF32(info), source.dtype), { dtype: source.dtype, rules: 'metal', search: false })
+        ? measureCandidates(measurableFormats(record, info.shape), info.shape, roundToDType(readTensorF32(info), source.dtype), { dtype: source.dtype, rules: 'metal', search: false, weighting: 'none' })
         : [],
     }));
     for (const bpw of [2.6, 3, 3.5, 4.25, 4.5, 5, 6, 8, 12]) {
-      const plan = makeBudgetPlan(items, source.dtype, { target: { bpw }, rounding: 'rtn', totalLayers: source.totalLayers, tied: source.tied });
+      const plan = planBudget(items, source.dtype, { target: { bpw }, rounding: 'rtn', totalLayers: source.totalLayers, tied: source.tied, eligibility: {} });
       assertHit(plan, `${bpw} bpw`);
     }
   });
@@ -147,7 +148,7 @@ describe('budget strategy on Qwen3-0.6B shapes', () => {
     const arch = architectureFor('qwen3')!;
     const items: BudgetItem[] = synthTensors(shape).map((t, i) => {
       const record = arch.describe(t.name, t.shape, shape.tied);
-      const candidates = affineCandidateFormats(record, t.shape).map((format) => {
+      const candidates = measurableFormats(record, t.shape).map((format) => {
         if (format.kind !== 'affine') throw new Error('unreachable');
         // Roughly what the measurements look like: ×¼ per extra bit, a little more error for larger groups.
         const relError = 0.04 * 4 ** (2 - format.bits) * (format.groupSize / 64) ** 0.3 * (1 + 0.1 * Math.sin(i));
@@ -158,7 +159,7 @@ describe('budget strategy on Qwen3-0.6B shapes', () => {
     const params = items.filter((it) => it.record.mlxName !== null).reduce((s, it) => s + numel(it.shape), 0);
     assert.ok(params > 590e6 && params < 600e6, `${params}`);
     for (const target of [{ bpw: 2.6 }, { bpw: 3.5 }, { bpw: 4.5 }, { bpw: 5 }, { bpw: 6.5 }, { bpw: 9 }, { bytes: 400_000_000 }, { bytes: 0.3 * 2 ** 30 }]) {
-      const plan = makeBudgetPlan(items, 'BF16', { target, rounding: 'rtn', totalLayers: shape.layers, tied: true });
+      const plan = planBudget(items, 'BF16', { target, rounding: 'rtn', totalLayers: shape.layers, tied: true, eligibility: {} });
       assertHit(plan, JSON.stringify(target));
     }
   });

@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BudgetError, lowerHull, sizeRange, solveKnapsack, type KnapsackItem } from '../src/plan/budget.js';
+import { BudgetError, lowerHull, sizeRange, solveKnapsack, type KnapsackItem } from '../src/plan/knapsack.js';
 import { DEFAULT_DAMAGE_KNOBS, importance, isEdgeLayer } from '../src/plan/damage.js';
 import { parseSize, targetBytes } from '../src/plan/target.js';
 import { Rng } from '../src/rng.js';

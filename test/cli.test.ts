@@ -123,7 +123,7 @@ describe('manifests', () => {
 
   test('a manifest missing a tensor of the model is a clear error', () => {
     const file = join(tmp.dir, 'partial.json');
-    writeFileSync(file, JSON.stringify({ shards: { x: { tensors: { 'model.norm.weight': { decision: { bits: 16 } } } } } }));
+    writeFileSync(file, JSON.stringify({ shards: { x: { tensors: { 'model.norm.weight': { shape: [64], decision: { bits: 16 } } } } } }));
     const r = swan(['quantize', STORIES, '--manifest', file, '-o', join(tmp.dir, 'never'), '-q']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /partial\.json.*no decision for tensor/);

@@ -84,7 +84,7 @@ const svdCases: Record<string, M> = {
     const v = Array.from({ length: 256 }, () => rng.normal());
     return make(512, 256, 0, (_r, i, j) => u[i]! * v[j]!);
   })(),
-  // Slowly decaying spectrum (column scale (j+1)^−0.3, as in performance-notes.md).
+  // Slowly decaying spectrum (column scale (j+1)^−0.3, like real weight matrices).
   rsvdPower: make(600, 1100, 15, (r, _i, j) => r.normal() * (j + 1) ** -0.3),
   // Fast (exponential) decay, tall.
   rsvdExp: make(1100, 600, 16, (r, _i, j) => r.normal() * Math.exp(-j / 80)),

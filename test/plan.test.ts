@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { llama } from '../src/arch/llama.js';
 import { qwen3 } from '../src/arch/qwen3.js';
-import { formatBytes, outputTensors } from '../src/plan/format.js';
-import { makePlan, planTotals, quantizationConfig } from '../src/plan/plan.js';
-import { thresholdsChoice, uniformChoice } from '../src/plan/strategies.js';
-import { classify, DEFAULT_SWAN_CONFIG, isOneD, recommendBits } from '../src/plan/swan-rules.js';
+import { formatBytes, outputTensors } from '../src/format.js';
+import { eligibleFormats, measurableFormats } from '../src/plan/eligibility.js';
+import { planTotals, quantizationConfig } from '../src/plan/plan.js';
+import { classify, DEFAULT_SWAN_CONFIG, isOneD, recommendBits, swanDecision } from '../src/plan/swan-rules.js';
+import { planThresholds } from '../src/plan/thresholds.js';
+import { planUniform } from '../src/plan/uniform.js';
 
 const C = DEFAULT_SWAN_CONFIG;
 
@@ -52,15 +54,20 @@ describe('formats and plans', () => {
   });
   test('thresholds: 8-bit g64, 2-bit g32, 4-bit at --q-group-size; non-dividing dims stay float', () => {
     const q = rec('model.layers.0.self_attn.q_proj.weight', [64, 128]);
-    assert.deepEqual(thresholdsChoice({ record: q, shape: [64, 128], decision: { bits: 8, reason: '' } }, { groupSize: 128 }).format, { kind: 'affine', bits: 8, groupSize: 64 });
-    assert.deepEqual(thresholdsChoice({ record: q, shape: [64, 128], decision: { bits: 2, reason: '' } }, { groupSize: 128 }).format, { kind: 'affine', bits: 2, groupSize: 32 });
-    assert.deepEqual(thresholdsChoice({ record: q, shape: [64, 128], decision: { bits: 4, reason: '' } }, { groupSize: 128 }).format, { kind: 'affine', bits: 4, groupSize: 128 });
+    const one = (record: typeof q, shape: number[], bits: 2 | 4 | 8 | 16, groupSize: number) =>
+      planThresholds([{ record, shape, decision: { bits, reason: 'r' } }], 'BF16', { groupSize, swan: C }).entries[0]!;
+    assert.deepEqual(one(q, [64, 128], 8, 128).format, { kind: 'affine', bits: 8, groupSize: 64 });
+    assert.deepEqual(one(q, [64, 128], 2, 128).format, { kind: 'affine', bits: 2, groupSize: 32 });
+    assert.deepEqual(one(q, [64, 128], 4, 128).format, { kind: 'affine', bits: 4, groupSize: 128 });
+    assert.equal(one(q, [64, 128], 4, 128).reason, 'r');
     const down = rec('model.layers.0.mlp.down_proj.weight', [64, 172]);
-    const c = thresholdsChoice({ record: down, shape: [64, 172], decision: { bits: 4, reason: '' } }, { groupSize: 64 });
+    const c = one(down, [64, 172], 4, 64);
     assert.equal(c.format.kind, 'float');
-    assert.match(c.note!, /172/);
+    assert.match(c.reason, /^no_group_divides: .*172/);
     const norm = rec('model.norm.weight', [64]);
-    assert.equal(uniformChoice({ record: norm, shape: [64], decision: { bits: 4, reason: '' } }, { bits: 4, groupSize: 64 }).format.kind, 'float');
+    const u = planUniform([{ record: norm, shape: [64] }], 'BF16', { bits: 4, groupSize: 64 }).entries[0]!;
+    assert.equal(u.format.kind, 'float');
+    assert.equal(u.reason, 'not_quantizable');
   });
   test('config quantization: top level, then per-layer dicts only where different, in MLX module order', () => {
     const items = [
@@ -69,13 +76,56 @@ describe('formats and plans', () => {
       ['model.layers.0.self_attn.q_proj.weight', 4],
       ['model.embed_tokens.weight', 16],
     ].map(([n, b]) => ({ record: rec(n as string, [64, 128]), shape: [64, 128], decision: { bits: b as 4, reason: '' } }));
-    const plan = makePlan(items, 'BF16', { strategy: 'thresholds', groupSize: 64 });
+    const plan = planThresholds(items, 'BF16', { groupSize: 64, swan: C });
     const q = quantizationConfig(plan, llama.orderKey);
     assert.deepEqual(Object.keys(q), ['group_size', 'bits', 'mode', 'model.layers.0.mlp.down_proj', 'model.layers.0.mlp.up_proj']);
     assert.deepEqual(q['model.layers.0.mlp.down_proj'], { group_size: 32, bits: 2, mode: 'affine' });
     const t = planTotals(plan);
     assert.equal(t.params, 4 * 64 * 128);
     assert.equal(t.bytes, plan.entries.reduce((s, e) => s + e.bytes, 0));
+  });
+});
+
+describe('eligibility: one function decides which formats a tensor may take', () => {
+  const rec = (name: string, shape: number[], tied = true) => llama.describe(name, shape, tied);
+  const q = rec('model.layers.0.self_attn.q_proj.weight', [64, 128]);
+  test('every MLX affine format the group sizes allow, before any rule', () => {
+    assert.equal(measurableFormats(q, [64, 128]).length, 18);
+    assert.deepEqual(measurableFormats(q, [64, 96]).map((f) => f.groupSize), [32, 32, 32, 32, 32, 32]);
+    assert.deepEqual(measurableFormats(rec('model.norm.weight', [64]), [64]), []);
+  });
+  test('each rule fires in order and names itself', () => {
+    const rule = (record: typeof q, shape: number[], rules = {}) => eligibleFormats(record, shape, rules).floatRule;
+    assert.equal(rule(rec('lm_head.weight', [512, 64], true), [512, 64]), 'dropped_by_mlx');
+    assert.equal(rule(rec('model.norm.weight', [64]), [64]), 'not_quantizable');
+    assert.equal(rule(rec('model.layers.0.self_attn.q_proj.bias', [64]), [64]), 'not_quantizable');
+    assert.equal(rule(q, [64, 128], { keepFloat: ['Q_PROJ'] }), 'user_protect');
+    assert.equal(rule(rec('model.layers.0.self_attn.q_proj.weight', [1, 128]), [1, 128], { swanRules: C }), '1d_tensor');
+    assert.equal(rule(rec('model.layers.0.self_attn.q_proj.weight', [4, 128]), [4, 128], { swanRules: C }), 'small_tensor');
+    assert.equal(rule(rec('model.embed_tokens.weight', [512, 64]), [512, 64], { swanRules: C }), 'protected_pattern');
+    assert.equal(rule(rec('model.embed_tokens.weight', [512, 64]), [512, 64]), undefined, 'without SWAN rules the embedding may be quantized');
+    const odd = eligibleFormats(rec('model.layers.0.mlp.down_proj.weight', [64, 172]), [64, 172], {});
+    assert.equal(odd.floatRule, 'no_group_divides');
+    assert.match(odd.detail!, /172/);
+  });
+  test('--sensitive keeps only 8-bit formats', () => {
+    const e = eligibleFormats(q, [64, 128], { atLeast8: ['q_proj'] });
+    assert.deepEqual(e.formats.map((f) => `${f.bits}/${f.groupSize}`), ['8/32', '8/64', '8/128']);
+  });
+  test('the SWAN decision: unscored rules, skipped metrics, composite', () => {
+    assert.deepEqual(swanDecision({ classification: 'default', composite: 0, unscored: 'small_tensor' }, C), { bits: 16, reason: 'small_tensor' });
+    assert.equal(swanDecision({ classification: 'default', composite: 0.7 }, C).bits, 8);
+    const d = swanDecision({ classification: 'default', composite: NaN, compositeRange: { lo: 0.2, hi: 0.55 } }, C);
+    assert.equal(d.bits, 4);
+    assert.match(d.reason, /composite in \[0.200, 0.550\]/);
+  });
+  test('a plan entry records the rule that kept a tensor float', () => {
+    const items = [
+      { record: rec('model.embed_tokens.weight', [512, 64]), shape: [512, 64], decision: { bits: 4 as const, reason: 'default' } },
+      { record: q, shape: [64, 128], decision: { bits: 4 as const, reason: 'default' } },
+    ];
+    const plan = planThresholds(items, 'BF16', { groupSize: 64, swan: C, keepFloat: ['q_proj'] });
+    assert.deepEqual(plan.entries.map((e) => e.reason), ['protected_pattern', 'user_protect']);
   });
 });
 

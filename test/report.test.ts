@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { manifestTensors, type Manifest } from '../src/manifest.js';
+import { manifestTensors, type Manifest } from '../src/manifest/schema.js';
 import { escapeHtml, renderReport } from '../src/report/html.js';
 import { swan } from './helpers/cli.js';
 import { STORIES, tempDir } from './helpers/paths.js';

@@ -9,7 +9,7 @@ import { roundToDType, type FloatDType } from '../src/io/float.js';
 import { readTensorF32 } from '../src/io/safetensors.js';
 import { AFFINE_BITS, AFFINE_GROUP_SIZES, affineRelativeError, dequantizeAffine, quantizeAffine, type QuantRules } from '../src/mlx/affine.js';
 import { quantizeAffineSearch, searchRelativeError } from '../src/mlx/rounding-search.js';
-import { openModel } from '../src/pipeline/source.js';
+import { openModel } from '../src/arch/source.js';
 import { runPython, venvPython } from '../src/python.js';
 import { Rng } from '../src/rng.js';
 import { swan } from './helpers/cli.js';

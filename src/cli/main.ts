@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { SwanError } from '../errors.js';
+import { SWAN_VERSION } from '../options.js';
 import { closeBackend, installBestBackend, type BackendChoice } from '../kernels/select.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { demoCommand } from './commands/demo.js';
@@ -11,7 +12,7 @@ import { reportCommand } from './commands/report.js';
 
 const program = new Command('swan')
   .description('data-free mixed-precision quantization of HuggingFace LLMs into MLX format (SWAN)')
-  .version('0.1.0')
+  .version(SWAN_VERSION)
   .addCommand(analyzeCommand())
   .addCommand(quantizeCommand())
   .addCommand(inspectCommand())

@@ -1,12 +1,17 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { FloatDType } from '../io/float.js';
-import { AFFINE_GROUP_SIZES, type QuantRules } from '../mlx/affine.js';
-import { INPUT_WEIGHTINGS, type InputWeighting, type Rounding } from '../plan/candidates.js';
+import { AFFINE_GROUP_SIZES } from '../format.js';
+import { dtypeFromName, type FloatDType } from '../io/float.js';
+import { BACKENDS, DEFAULTS, INPUT_WEIGHTINGS, QUANT_RULES, type InputWeighting } from '../options.js';
 import { parseSize } from '../plan/target.js';
-import type { BackendChoice } from '../kernels/select.js';
-import { dtypeFromName } from '../plan/format.js';
 import { DEFAULT_SWAN_CONFIG, type SwanConfig } from '../plan/swan-rules.js';
-import { DEFAULT_SEED } from '../rng.js';
+
+/** A validator accepting exactly the values of one of src/options.ts's arrays. */
+export function oneOf<T extends string>(allowed: readonly T[]) {
+  return (v: string): T => {
+    if (!(allowed as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`);
+    return v as T;
+  };
+}
 
 export function intIn(allowed: readonly number[]) {
   return (v: string): number => {
@@ -43,26 +48,6 @@ export function dtypeArg(v: string): FloatDType {
   return d;
 }
 
-export function rulesArg(v: string): QuantRules {
-  if (v !== 'metal' && v !== 'cpu') throw new InvalidArgumentError('must be metal or cpu');
-  return v;
-}
-
-export function roundingArg(v: string): Rounding {
-  if (v !== 'rtn' && v !== 'search') throw new InvalidArgumentError('must be rtn or search');
-  return v;
-}
-
-export function weightingArg(v: string): InputWeighting {
-  if (!(INPUT_WEIGHTINGS as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be ${INPUT_WEIGHTINGS.join(' or ')}`);
-  return v as InputWeighting;
-}
-
-export function strategyArg(v: string): 'thresholds' | 'budget' | 'uniform' {
-  if (v !== 'thresholds' && v !== 'budget' && v !== 'uniform') throw new InvalidArgumentError('must be thresholds, budget or uniform');
-  return v;
-}
-
 export function positiveFloat(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
@@ -80,37 +65,37 @@ export function sizeArg(v: string): number {
 export const MLX_RULES_HELP =
   "rounding rules of MLX's quantize kernel: metal (Apple GPU, what mlx_lm.convert does on a Mac) or cpu (MLX CPU kernel)";
 
+/** `--mlx-rules`, shared by analyze and quantize. */
+export function addRulesOption(cmd: Command, help = MLX_RULES_HELP): Command {
+  return cmd.option('--mlx-rules <rules>', help, oneOf(QUANT_RULES), DEFAULTS.rules);
+}
+
 /** Options shared by analyze and quantize: seed, SWAN thresholds and patterns, group size, dtype. */
 export function addAnalysisOptions(cmd: Command): Command {
   return cmd
-    .option('--seed <n>', 'seed of every random draw (same seed, same output)', nonNegInt, DEFAULT_SEED)
+    .option('--seed <n>', 'seed of every random draw (same seed, same output)', nonNegInt, DEFAULTS.seed)
     .option('--threshold-2bit <x>', 'composite score at or below which a tensor gets 2-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold2)
     .option('--threshold-8bit <x>', 'composite score at or above which a tensor gets 8-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold8)
     .option('--threshold-16bit <x>', 'composite score at or above which a tensor stays 16-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold16)
     .option('--protect <pattern...>', 'extra name patterns kept in 16-bit (case-insensitive substrings)')
     .option('--sensitive <pattern...>', 'name patterns given at least 8-bit')
-    .option('--q-group-size <n>', 'group size of the 4-bit tier (uniform: of every layer)', intIn(AFFINE_GROUP_SIZES), 64)
+    .option('--q-group-size <n>', 'group size of the 4-bit tier (uniform: of every layer)', intIn(AFFINE_GROUP_SIZES), DEFAULTS.groupSize)
     .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg)
     .option('--score-protected', 'also compute the metrics of protected tensors (embeddings, head), as the reference does; they stay 16-bit either way')
     .option(
       '--weighting <w>',
-      'what --rounding search minimises across input channels: norm (default: the error weighted by the squared gains of the RMSNorm feeding each layer; data-free) or none (plain squared error)',
-      weightingArg,
-      'norm',
+      'what --rounding search minimises across input channels: norm (the error weighted by the squared gains of the RMSNorm feeding each layer; data-free) or none (plain squared error)',
+      oneOf(INPUT_WEIGHTINGS),
+      DEFAULTS.weighting,
     )
     .option('--threads <n>', 'threads for the linear algebra (default: all cores)', positiveInt)
-    .option('--backend <name>', 'kernel backend: auto (native BLAS when built, else WebAssembly SIMD, else JS), native, wasm or js', backendArg, 'auto');
+    .option('--backend <name>', 'kernel backend: auto (native BLAS when built, else WebAssembly SIMD, else JS), native, wasm or js', oneOf(BACKENDS), DEFAULTS.backend);
 }
 
 export function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
   return n;
-}
-
-function backendArg(v: string): BackendChoice {
-  if (v !== 'auto' && v !== 'native' && v !== 'wasm' && v !== 'js') throw new InvalidArgumentError('must be auto, native, wasm or js');
-  return v;
 }
 
 export interface AnalysisFlags {

@@ -1,4 +1,5 @@
-import { formatLabel } from '../plan/format.js';
+import { formatLabel } from '../format.js';
+import type { Rounding } from '../options.js';
 import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
 import { textTable } from './table.js';
 
@@ -30,12 +31,12 @@ export function planDetails(plan: Plan): string {
     ]);
     return textTable(['tensor', 'shape', 'format', 'bytes', 'importance', 'damage'], rows, [false, true, false, true, true, true]);
   }
-  const rows = written.map((e) => [e.hfName, e.shape.join('×'), formatLabel(e.format, plan.dtype), e.bytes.toLocaleString('en-US'), e.note ?? '']);
-  return textTable(['tensor', 'shape', 'format', 'bytes', 'note'], rows, [false, true, false, true, false]);
+  const rows = written.map((e) => [e.hfName, e.shape.join('×'), formatLabel(e.format, plan.dtype), e.bytes.toLocaleString('en-US'), e.reason]);
+  return textTable(['tensor', 'shape', 'format', 'bytes', 'reason'], rows, [false, true, false, true, false]);
 }
 
-/** Budget plans: the target against the exact bytes of the plan (empty for other strategies). */
-export function budgetSummary(plan: Plan): string {
+/** Budget plans: the target against the exact bytes of the plan; the rounding when it is the search. */
+export function budgetSummary(plan: Plan, rounding: Rounding): string {
   const lines: string[] = [];
   if (plan.budget) {
     const t = planTotals(plan);
@@ -46,6 +47,6 @@ export function budgetSummary(plan: Plan): string {
     );
     if (pct < 99.5) lines.push(`note: the plan is ${(100 - pct).toFixed(2)}% under the target (no finer combination of formats fits)`);
   }
-  if (plan.rounding === 'search') lines.push('rounding: per-group scale search (never worse than MLX round-to-nearest on any group)');
+  if (rounding === 'search') lines.push('rounding: per-group scale search (never worse than MLX round-to-nearest on any group)');
   return lines.map((l) => l + '\n').join('');
 }

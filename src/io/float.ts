@@ -3,6 +3,20 @@
  * Narrowing uses round-to-nearest-even, as numpy/torch/MLX do.
  */
 
+export type FloatDType = 'F32' | 'F16' | 'BF16';
+
+/** Bytes per element of each float dtype. */
+export const DTYPE_SIZE: Record<FloatDType, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/** Python/torch names of the float dtypes, as config.json and `--dtype` spell them. */
+export const DTYPE_NAMES: Record<FloatDType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+/** The dtype a config.json / `--dtype` name means (`torch.` prefix allowed), or undefined. */
+export function dtypeFromName(name: string): FloatDType | undefined {
+  const n = name.replace(/^torch\./, '');
+  return (Object.keys(DTYPE_NAMES) as FloatDType[]).find((k) => DTYPE_NAMES[k] === n);
+}
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -66,8 +80,6 @@ export function f16Table32(): Float32Array {
   }
   return f16Table;
 }
-
-export type FloatDType = 'F32' | 'F16' | 'BF16';
 
 /** Decode little-endian raw bytes of a float tensor into float32. */
 export function decodeToF32(bytes: Uint8Array, dtype: FloatDType, out?: Float32Array): Float32Array {

@@ -160,3 +160,9 @@ function collect(files: string[]): Map<string, TensorInfo> {
   }
   return byName;
 }
+
+/** Model path as recorded in outputs: relative to the working directory, never an absolute home path. */
+export function displayPath(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return rel && !rel.startsWith('..') ? rel : basename(dir);
+}

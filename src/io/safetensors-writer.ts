@@ -1,5 +1,5 @@
 /**
- * Streaming safetensors writer in MLX's layout (mlx/io/safetensors.cpp, spec mlx-format.md §5.1):
+ * Streaming safetensors writer in MLX's layout (MLX's mlx/io/safetensors.cpp, what mx.save_safetensors writes):
  * compact JSON header, keys sorted bytewise (so "__metadata__" falls among tensor names), entry keys
  * in the order data_offsets, dtype, shape, no alignment padding. The header is written first from
  * the declared tensor list; then each tensor's bytes in declared order, so only one tensor is ever

@@ -247,8 +247,8 @@ export interface QrResult {
  * Q·R = Y for a tall rows×cols float32 panel (rows ≥ cols), by Cholesky-QR2:
  *   G = YᵀY (backend GEMM), R₁ = chol(G) (float64), Q₁ = Y·R₁⁻¹ (backend GEMM), then the same once
  *   more on Q₁, which repairs the orthogonality the first pass loses (≈ u·cond(Y)²).
- * It needs only GEMMs plus l×l work, so it runs at backend speed (2–2.4× faster than Householder in
- * performance-notes.md). Safeguards, in order:
+ * It needs only GEMMs plus l×l work, so it runs at backend speed (about 2× faster than Householder
+ * QR on the panels the randomized SVD makes). Safeguards, in order:
  *   - if the second Gram is far from I (first pass too inaccurate: cond(Y) ≳ 10³), one more pass;
  *   - if a Cholesky fails (Gram not positive definite: Y ill-conditioned), a shifted first pass
  *     (G + s·I, s = 1e-5·tr(G)), which always gives a well-conditioned Q₁, then plain passes;

@@ -3,7 +3,9 @@ import { setBackend } from './index.js';
 import { createNativeBackend, type NativeBackend } from './native-backend.js';
 import { createWasmBackend, type WasmBackend } from './wasm-backend.js';
 
-export type BackendChoice = 'auto' | 'native' | 'js' | 'wasm';
+import type { BackendChoice } from '../options.js';
+
+export type { BackendChoice };
 
 let active: WasmBackend | undefined;
 let native: NativeBackend | undefined;

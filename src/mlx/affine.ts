@@ -24,12 +24,14 @@
  * Non-finite weights are not supported (MLX itself gives undefined codes for NaN).
  */
 import { f16Table32, f32ToF16, type FloatDType } from '../io/float.js';
-import { AFFINE_BITS, packedWordsPerRow } from './pack.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES } from '../format.js';
+import { packedWordsPerRow } from './pack.js';
 
-export type QuantRules = 'metal' | 'cpu';
+import type { QuantRules } from '../options.js';
 
-export { AFFINE_BITS };
-export const AFFINE_GROUP_SIZES: readonly number[] = Object.freeze([32, 64, 128]);
+export type { QuantRules };
+
+export { AFFINE_BITS, AFFINE_GROUP_SIZES };
 
 export interface AffineQuantized {
   /** Packed codes, [rows, cols·bits/32] row-major. */

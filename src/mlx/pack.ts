@@ -7,8 +7,7 @@
  * (and every quantization group) starts on a word boundary and the rows are simply concatenated.
  */
 
-/** Bit widths of MLX affine quantization, the widths MLX packs (affine.ts re-exports it). */
-export const AFFINE_BITS: readonly number[] = Object.freeze([2, 3, 4, 5, 6, 8]);
+import { AFFINE_BITS } from '../format.js';
 
 function checkPackArgs(fn: string, bits: number, rowLength: number): void {
   if (!AFFINE_BITS.includes(bits)) throw new Error(`${fn}: bits must be one of ${AFFINE_BITS.join(', ')} (got ${bits})`);

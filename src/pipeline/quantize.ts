@@ -1,48 +1,54 @@
+/**
+ * The library's entry points: analyse, plan, write. Options are resolved once here (DEFAULTS in
+ * src/options.ts) and each stage gets explicit values.
+ */
 import { writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { kvShare, openModel, type ModelSource } from '../arch/source.js';
 import { SwanError } from '../errors.js';
 import { withAtomicDir } from '../io/atomic-dir.js';
-import type { FloatDType } from '../io/float.js';
-import type { Manifest } from '../manifest.js';
-import type { QuantRules } from '../mlx/affine.js';
-import { makeBudgetPlan, type BudgetItem } from '../plan/budget-plan.js';
-import { affineCandidateFormats, type InputWeighting, type Rounding } from '../plan/candidates.js';
+import { DTYPE_NAMES, type FloatDType } from '../io/float.js';
+import { buildManifest, replanManifest, type ManifestExecution } from '../manifest/build.js';
+import { manifestMeasurements, readManifestDecisions, readManifestFile } from '../manifest/read.js';
+import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
+import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
+import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Strategy } from '../options.js';
+import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
-import { DTYPE_NAMES } from '../plan/format.js';
-import { makePlan, type Plan, type StrategyOptions } from '../plan/plan.js';
+import { measurableFormats } from '../plan/eligibility.js';
+import type { Plan } from '../plan/plan.js';
+import { DEFAULT_SWAN_CONFIG, swanDecision, validateSwanConfig, type SwanConfig } from '../plan/swan-rules.js';
 import type { SizeTarget } from '../plan/target.js';
-import type { PlanItem } from '../plan/strategies.js';
-import { DEFAULT_SWAN_CONFIG, type SwanConfig } from '../plan/swan-rules.js';
+import { planThresholds } from '../plan/thresholds.js';
+import { planUniform } from '../plan/uniform.js';
 import { modelCard } from '../report/model-card.js';
-import { DEFAULT_SEED } from '../rng.js';
-import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from './analyze.js';
-import { buildManifest, manifestMeasurements, readManifestDecisions, readManifestFile, replanManifest } from './manifest-build.js';
-import { kvShare, openModel, type ModelSource } from './source.js';
 import { writeMlxModel } from './write-mlx.js';
 
-export const MANIFEST_FILE = 'swan-manifest.json';
+export { MANIFEST_FILE };
 
 export interface QuantizeOptions {
-  /** thresholds: SWAN as published; uniform: mlx_lm.convert -q; budget: least expected damage within `target`. */
-  strategy: 'thresholds' | 'uniform' | 'budget';
+  /** thresholds: SWAN as published; uniform: mlx_lm.convert -q; budget: least expected damage within `target`. Default: budget with a target, else thresholds. */
+  strategy?: Strategy;
   /** Size target of the budget strategy (`--target-bpw` / `--target-size`). */
   target?: SizeTarget;
-  /** rtn (default): bit-exact MLX round-to-nearest; search: per-group scale search (src/mlx/rounding-search.ts). */
+  /** rtn: bit-exact MLX round-to-nearest; search: per-group scale search (src/mlx/rounding-search.ts). */
   rounding?: Rounding;
-  /** What `--rounding search` minimises across input channels (default norm; src/plan/candidates.ts InputWeighting). */
+  /** What `--rounding search` minimises across input channels (src/options.ts INPUT_WEIGHTINGS). */
   weighting?: InputWeighting;
   /** Damage-model knobs of the budget strategy (docs/allocation.md). */
   knobs?: DamageKnobs;
-  /** Budget strategy: name patterns kept in float / given at least 8 bits (`--protect` / `--sensitive`). */
+  /** Name patterns kept in float / given at least 8 bits (`--protect` / `--sensitive`), in every strategy but uniform. */
   keepFloat?: string[];
   atLeast8?: string[];
+  /** Budget strategy: also keep SWAN's built-in protected names (embeddings, head, norms) in float. */
+  budgetKeepsProtected?: boolean;
   /** Uniform bits (`--q-bits`). */
   bits?: number;
   /** `--q-group-size`: uniform group, and SWAN's 4-bit group. */
   groupSize?: number;
   dtype?: FloatDType;
   rules?: QuantRules;
-  /** Use decisions from this manifest (swan's or the reference tool's) instead of analysing. */
+  /** Use decisions from this manifest (swan's or the reference tool's) instead of analysing; with budget, its measurements. */
   manifestFile?: string;
   seed?: number;
   swan?: SwanConfig;
@@ -56,112 +62,159 @@ export interface QuantizeOptions {
   onWrite?: (done: number, total: number, name: string) => void;
 }
 
-export interface QuantizeResult {
-  outDir: string;
-  plan: Plan;
-  manifest?: Manifest;
+/** QuantizeOptions with every default filled in: what the stages below receive. */
+export type ResolvedOptions = Required<Omit<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite'>> &
+  Pick<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite'>;
+
+/** Fill in the defaults and check the combination; called once per library call. */
+export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
+  const strategy = o.strategy ?? (o.target ? 'budget' : DEFAULTS.strategy);
+  if (strategy === 'budget' && !o.target) throw new Error('the budget strategy needs a target (--target-bpw or --target-size)');
+  if (strategy !== 'budget' && o.target) throw new Error(`a size target needs the budget strategy (got --strategy ${strategy})`);
+  const swan = o.swan ?? DEFAULT_SWAN_CONFIG;
+  validateSwanConfig(swan);
+  return {
+    ...o,
+    strategy,
+    rounding: o.rounding ?? DEFAULTS.rounding,
+    weighting: o.weighting ?? DEFAULTS.weighting,
+    keepFloat: o.keepFloat ?? [],
+    atLeast8: o.atLeast8 ?? [],
+    budgetKeepsProtected: o.budgetKeepsProtected ?? DEFAULTS.budgetKeepsProtected,
+    bits: o.bits ?? DEFAULTS.bits,
+    groupSize: o.groupSize ?? DEFAULTS.groupSize,
+    rules: o.rules ?? DEFAULTS.rules,
+    seed: o.seed ?? DEFAULTS.seed,
+    swan,
+    scoreProtected: o.scoreProtected ?? DEFAULTS.scoreProtected,
+    skipDecided: o.skipDecided ?? DEFAULTS.skipDecided,
+    overwrite: o.overwrite ?? false,
+    maxShardBytes: o.maxShardBytes ?? DEFAULTS.maxShardBytes,
+  };
+}
+
+export interface PlanResult {
   source: ModelSource;
-  bytes: number;
-  shards: string[];
+  plan: Plan;
+  analysis?: ModelAnalysis;
+  manifest?: Manifest;
+  /** How the plan is written (rounding, weighting, rules). */
+  exec: ManifestExecution & { rules: QuantRules };
 }
 
 /** Plan the formats of a model (analysing it unless a manifest or the uniform strategy is given). */
-export function planModel(
-  dir: string,
-  opts: QuantizeOptions,
-): { source: ModelSource; plan: Plan; analysis?: ModelAnalysis; manifest?: Manifest } {
-  const groupSize = opts.groupSize ?? 64;
-  const rounding = opts.rounding ?? 'rtn';
-  const weighting = opts.weighting ?? 'norm';
-  const withRounding = <T extends { plan: Plan }>(r: T): T => ((r.plan.rounding = rounding), (r.plan.weighting = weighting), r);
-  if (opts.strategy === 'budget' && !opts.target) throw new Error('the budget strategy needs a target (--target-bpw or --target-size)');
-  if (opts.strategy !== 'budget' && opts.target) throw new Error(`a size target needs the budget strategy (got --strategy ${opts.strategy})`);
-  if (opts.strategy === 'uniform') {
-    const source = openModel(dir, { dtype: opts.dtype });
-    const items: PlanItem[] = source.entries.map(({ info, record }) => ({
-      record,
-      shape: info.shape,
-      decision: { bits: 4, reason: 'uniform' },
-    }));
-    const strategy: StrategyOptions = { strategy: 'uniform', bits: opts.bits ?? 4, groupSize };
-    return withRounding({ source, plan: makePlan(items, source.dtype, strategy) });
-  }
-  if (opts.strategy === 'budget' && opts.manifestFile) return replanFromManifest(dir, opts.manifestFile, opts, rounding);
-  const strategy: StrategyOptions = { strategy: 'thresholds', groupSize };
-  if (opts.manifestFile) {
-    const decisions = readManifestDecisions(opts.manifestFile);
-    const source = openModel(dir, { dtype: opts.dtype });
-    const items: PlanItem[] = source.entries.map(({ info, record }) => {
-      const decision = decisions.get(info.name);
-      if (!decision) throw new SwanError(opts.manifestFile!, `has no decision for tensor ${info.name} of the model`);
-      return { record, shape: info.shape, decision };
-    });
-    return withRounding({ source, plan: makePlan(items, source.dtype, strategy) });
-  }
-  const analysis = analyzeModel(dir, {
-    seed: opts.seed ?? DEFAULT_SEED,
-    swan: opts.swan ?? DEFAULT_SWAN_CONFIG,
-    dtype: opts.dtype,
-    rules: opts.rules ?? 'metal',
-    // Only the budget strategy uses the candidate measurements, and only --rounding search its error.
-    measureCandidates: opts.strategy === 'budget',
-    measureSearch: rounding === 'search',
-    weighting,
-    scoreProtected: opts.scoreProtected,
-    // The budget strategy weighs every tensor by its composite, so only thresholds may skip.
-    skipDecided: opts.strategy === 'thresholds' && (opts.skipDecided ?? false),
-    onTensor: opts.onAnalyze,
-  });
-  const { source } = analysis;
-  let plan: Plan;
-  if (opts.strategy === 'budget') {
-    const items: BudgetItem[] = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, composite: a.composite, candidates: a.candidates }));
-    plan = makeBudgetPlan(items, source.dtype, budgetOptions(opts, source, rounding));
-  } else {
-    const items = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, decision: a.decision }));
-    plan = makePlan(items, source.dtype, strategy);
-  }
-  plan.rounding = rounding;
-  plan.weighting = weighting;
-  return { source, plan, analysis, manifest: buildManifest(analysis, plan) };
+export function planModel(dir: string, options: QuantizeOptions): PlanResult {
+  return planResolved(dir, resolveQuantizeOptions(options));
 }
 
-function budgetOptions(opts: QuantizeOptions, source: ModelSource, rounding: Rounding) {
+function planResolved(dir: string, o: ResolvedOptions): PlanResult {
+  const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules };
+  if (o.strategy === 'uniform') {
+    const source = openModel(dir, { dtype: o.dtype });
+    const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape }));
+    return { source, plan: planUniform(items, source.dtype, { bits: o.bits, groupSize: o.groupSize }), exec };
+  }
+  if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };
+  if (o.manifestFile) {
+    const decisions = readManifestDecisions(o.manifestFile);
+    const source = openModel(dir, { dtype: o.dtype });
+    const items = source.entries.map(({ info, record }) => {
+      const decision = decisions.get(info.name);
+      if (!decision) throw new SwanError(o.manifestFile!, `has no decision for tensor ${info.name} of the model`);
+      return { record, shape: info.shape, decision };
+    });
+    return { source, plan: planThresholds(items, source.dtype, thresholdsOptions(o)), exec };
+  }
+  const analysis = analyzeModel(dir, {
+    seed: o.seed,
+    swan: o.swan,
+    dtype: o.dtype,
+    rules: o.rules,
+    // Only the budget strategy uses the candidate measurements, and only --rounding search its error.
+    measureCandidates: o.strategy === 'budget',
+    measureSearch: o.rounding === 'search',
+    weighting: o.weighting,
+    scoreProtected: o.scoreProtected,
+    // The budget strategy weighs every tensor by its composite, so only thresholds may skip.
+    skipDecided: o.strategy === 'thresholds' && o.skipDecided,
+    onTensor: o.onAnalyze,
+  });
+  const plan = planFromAnalysis(analysis, o);
+  return { source: analysis.source, plan, analysis, manifest: buildManifest(analysis, plan, exec), exec };
+}
+
+/** The plan of an analysis under the thresholds or budget strategy. */
+function planFromAnalysis(analysis: ModelAnalysis, o: ResolvedOptions): Plan {
+  const { source } = analysis;
+  if (o.strategy === 'budget') {
+    const items: BudgetItem[] = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, composite: a.composite, candidates: a.candidates }));
+    return planBudget(items, source.dtype, budgetOptions(o, source));
+  }
+  const items = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, decision: swanDecision(a, analysis.swan) }));
+  return planThresholds(items, source.dtype, thresholdsOptions(o));
+}
+
+function thresholdsOptions(o: ResolvedOptions) {
+  return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8 };
+}
+
+function budgetOptions(o: ResolvedOptions, source: ModelSource): BudgetOptions {
   return {
-    target: opts.target!,
-    rounding,
+    target: o.target!,
+    rounding: o.rounding,
     totalLayers: source.totalLayers,
     tied: source.tied,
     kvShare: kvShare(source),
-    knobs: opts.knobs,
-    keepFloat: opts.keepFloat,
-    atLeast8: opts.atLeast8,
+    knobs: o.knobs,
+    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8 },
   };
 }
 
 /** Budget plan from a manifest's stored measurements: seconds, no pass over the weights. */
-function replanFromManifest(dir: string, file: string, opts: QuantizeOptions, rounding: Rounding): { source: ModelSource; plan: Plan; manifest: Manifest } {
+function replanFromManifest(dir: string, file: string, o: ResolvedOptions): { source: ModelSource; plan: Plan; manifest: Manifest } {
   const stored = readManifestFile(file);
   const meas = manifestMeasurements(stored, file);
-  const source = openModel(dir, { dtype: opts.dtype });
+  const source = openModel(dir, { dtype: o.dtype });
   if (meas.dtype !== source.dtype) {
     throw new SwanError(file, `was measured in ${DTYPE_NAMES[meas.dtype]} but the model is written in ${DTYPE_NAMES[source.dtype]}; pass --dtype ${DTYPE_NAMES[meas.dtype]} or analyse again`);
   }
-  const rules = opts.rules ?? 'metal';
-  if (meas.rules !== rules) throw new SwanError(file, `was measured with --mlx-rules ${meas.rules}, not ${rules}; pass --mlx-rules ${meas.rules} or analyse again`);
-  if (rounding === 'search' && !meas.search) throw new SwanError(file, 'has no --rounding search measurements; analyse again with --rounding search');
-  const weighting = opts.weighting ?? 'norm';
+  if (meas.rules !== o.rules) throw new SwanError(file, `was measured with --mlx-rules ${meas.rules}, not ${o.rules}; pass --mlx-rules ${meas.rules} or analyse again`);
+  if (o.rounding === 'search' && !meas.search) throw new SwanError(file, 'has no --rounding search measurements; run `swan analyze` again without --no-search-errors');
   // The weighting changes only the search's measured errors; an RTN plan does not depend on it.
-  if (rounding === 'search' && meas.weighting !== weighting) throw new SwanError(file, `was measured with --weighting ${meas.weighting}, not ${weighting}; pass --weighting ${meas.weighting} or analyse again`);
+  if (o.rounding === 'search' && meas.weighting !== o.weighting) {
+    throw new SwanError(file, `was measured with --weighting ${meas.weighting}, not ${o.weighting}; pass --weighting ${meas.weighting} or analyse again`);
+  }
   const items: BudgetItem[] = source.entries.map(({ info, record }) => {
     const m = meas.tensors.get(info.name);
     if (!m) throw new SwanError(file, `has no entry for tensor ${info.name} of the model`);
-    if (!m.candidates && affineCandidateFormats(record, info.shape).length > 0) throw new SwanError(file, `has no candidate measurements for tensor ${info.name}`);
+    if (!m.candidates && measurableFormats(record, info.shape).length > 0) throw new SwanError(file, `has no candidate measurements for tensor ${info.name}`);
     return { record, shape: info.shape, composite: m.composite, candidates: m.candidates ?? [] };
   });
-  const plan = makeBudgetPlan(items, source.dtype, budgetOptions(opts, source, rounding));
-  plan.weighting = weighting;
-  return { source, plan, manifest: replanManifest(stored, plan) };
+  const plan = planBudget(items, source.dtype, budgetOptions(o, source));
+  return { source, plan, manifest: replanManifest(stored, plan, { rounding: o.rounding, weighting: o.weighting }) };
+}
+
+/**
+ * `swan analyze`: every score and every candidate measurement, with SWAN's thresholds plan as the
+ * manifest's formats. Never skips metrics (the manifest is the full evidence).
+ */
+export function analyzeToManifest(
+  dir: string,
+  options: QuantizeOptions & { measureSearch?: boolean } = {},
+): { analysis: ModelAnalysis; plan: Plan; manifest: Manifest } {
+  const o = resolveQuantizeOptions({ ...options, strategy: 'thresholds', target: undefined });
+  const analysis = analyzeModel(dir, {
+    seed: o.seed,
+    swan: o.swan,
+    dtype: o.dtype,
+    rules: o.rules,
+    measureSearch: options.measureSearch ?? true,
+    weighting: o.weighting,
+    scoreProtected: o.scoreProtected,
+    onTensor: o.onAnalyze,
+  });
+  const plan = planFromAnalysis(analysis, o);
+  return { analysis, plan, manifest: buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting }) };
 }
 
 function baseModelId(config: Record<string, unknown>): string | undefined {
@@ -169,19 +222,24 @@ function baseModelId(config: Record<string, unknown>): string | undefined {
   return typeof id === 'string' && /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(id) ? id : undefined;
 }
 
+export interface QuantizeResult extends PlanResult {
+  outDir: string;
+  bytes: number;
+  shards: string[];
+}
+
 /** `swan quantize`: plan, then write the MLX directory atomically. */
-export function quantizeModel(dir: string, outDir: string, opts: QuantizeOptions): QuantizeResult {
+export function quantizeModel(dir: string, outDir: string, options: QuantizeOptions): QuantizeResult {
   const target = resolve(outDir);
-  const { source, plan, manifest } = planModel(dir, opts);
-  return withAtomicDir(target, { overwrite: opts.overwrite }, (tmp) => {
-    const { bytes, shards } = writeMlxModel(source, plan, tmp, {
-      rules: opts.rules ?? 'metal',
-      maxShardBytes: opts.maxShardBytes,
-      onTensor: opts.onWrite,
-    });
+  const o = resolveQuantizeOptions(options);
+  const planned = planResolved(dir, o);
+  const { source, plan, manifest, exec } = planned;
+  return withAtomicDir(target, { overwrite: o.overwrite }, (tmp) => {
+    const { bytes, shards } = writeMlxModel(source, plan, tmp, { ...exec, maxShardBytes: o.maxShardBytes, onTensor: o.onWrite });
     if (manifest) writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     const card = modelCard({
       plan,
+      rounding: exec.rounding,
       manifest,
       modelType: source.modelType,
       baseModel: baseModelId(source.hf.config),
@@ -189,6 +247,6 @@ export function quantizeModel(dir: string, outDir: string, opts: QuantizeOptions
       seed: manifest?.seed,
     });
     writeFileSync(join(tmp, 'README.md'), card);
-    return { outDir: target, plan, manifest, source, bytes, shards };
+    return { ...planned, outDir: target, bytes, shards };
   });
 }

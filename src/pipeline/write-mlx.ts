@@ -6,15 +6,13 @@ import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjs
 import { readTensorBytes, readTensorF32, type TensorInfo } from '../io/safetensors.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { getBackend } from '../kernels/index.js';
-import { quantizeAffineOn, type QuantRules } from '../mlx/affine.js';
+import { quantizeAffineOn } from '../mlx/affine.js';
 import { quantizeAffineSearch } from '../mlx/rounding-search.js';
-import { numel, outputTensors, type OutputTensor } from '../plan/format.js';
+import { numel, outputTensors, type OutputTensor } from '../format.js';
+import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
-import { inputWeightsFor } from './input-weights.js';
-import type { ModelSource } from './source.js';
-
-/** mlx-lm's MAX_FILE_SIZE_GB = 5 → 5 << 30 bytes per shard. */
-export const MAX_SHARD_BYTES = 5 * 2 ** 30;
+import { inputWeightsFor } from '../measure/input-weights.js';
+import type { ModelSource } from '../arch/source.js';
 
 /** Files copied verbatim from the source directory: tokenizer, chat template, generation config, code, licenses. */
 const COPIED = [
@@ -34,8 +32,13 @@ const COPIED = [
   /^LICEN[CS]E.*$/i,
 ];
 
+/** How the plan is executed; each absent field takes its DEFAULTS value (src/options.ts). */
 export interface WriteOptions {
-  rules: QuantRules;
+  rules?: QuantRules;
+  /** How quantized layers are rounded: rtn (bit-exact MLX) or search. */
+  rounding?: Rounding;
+  /** What `rounding: 'search'` minimises across input channels. */
+  weighting?: InputWeighting;
   maxShardBytes?: number;
   onTensor?: (done: number, total: number, name: string) => void;
 }
@@ -47,7 +50,7 @@ interface Shard {
 }
 
 /** Output tensors in MLX parameter order, split greedily into ≤ 5 GiB shards named like mlx-lm. */
-export function layoutShards(source: ModelSource, plan: Plan, maxBytes = MAX_SHARD_BYTES): Shard[] {
+export function layoutShards(source: ModelSource, plan: Plan, maxBytes = DEFAULTS.maxShardBytes): Shard[] {
   const all = writtenEntries(plan).flatMap((entry) =>
     outputTensors(entry.record.mlxName!, entry.shape, entry.format, plan.dtype).map((t) => ({ ...t, entry })),
   );
@@ -76,9 +79,10 @@ function encodeEntry(
   info: TensorInfo,
   entry: PlanEntry,
   plan: Plan,
-  rules: QuantRules,
+  exec: { rules: QuantRules; rounding: Rounding },
   colWeights: (record: PlanEntry['record'], cols: number) => Float64Array | undefined,
 ): Map<string, Uint8Array> {
+  const { rules } = exec;
   const name = entry.record.mlxName!;
   if (entry.format.kind === 'float') {
     const bytes = info.dtype === plan.dtype ? readTensorBytes(info) : encodeFromF32(readTensorF32(info), plan.dtype);
@@ -92,7 +96,7 @@ function encodeEntry(
   const rows = numel(entry.shape) / cols;
   const { bits, groupSize } = entry.format;
   const q =
-    plan.rounding === 'search'
+    exec.rounding === 'search'
       ? quantizeAffineSearch(w, rows, cols, bits, groupSize, plan.dtype, rules, { colWeights: colWeights(entry.record, cols) })
       : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, rules);
   const base = name.replace(/\.weight$/, '');
@@ -104,10 +108,11 @@ function encodeEntry(
 }
 
 /** Write shards, index and config.json, and copy tokenizer files, into `dir` (an empty directory). */
-export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts: WriteOptions): { bytes: number; shards: string[] } {
+export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts: WriteOptions = {}): { bytes: number; shards: string[] } {
+  const exec = { rules: opts.rules ?? DEFAULTS.rules, rounding: opts.rounding ?? DEFAULTS.rounding };
   const shards = layoutShards(source, plan, opts.maxShardBytes);
   const infoByName = new Map(source.entries.map((e) => [e.info.name, e.info]));
-  const colWeights = inputWeightsFor(source, plan.rounding === 'search' ? (plan.weighting ?? 'none') : 'none');
+  const colWeights = inputWeightsFor(source, exec.rounding === 'search' ? (opts.weighting ?? DEFAULTS.weighting) : 'none');
   const weightMap: Record<string, string> = {};
   let pending = new Map<string, Uint8Array>();
   let done = 0;
@@ -117,7 +122,7 @@ export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts
     const writer = new SafetensorsWriter(join(dir, shard.file), shard.tensors, { format: 'mlx' });
     for (const t of shard.tensors) {
       if (!pending.has(t.name)) {
-        pending = encodeEntry(infoByName.get(t.entry.hfName)!, t.entry, plan, opts.rules, colWeights);
+        pending = encodeEntry(infoByName.get(t.entry.hfName)!, t.entry, plan, exec, colWeights);
         opts.onTensor?.(++done, written.length, t.entry.hfName);
       }
       const bytes = pending.get(t.name)!;

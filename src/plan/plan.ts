@@ -1,9 +1,13 @@
+/**
+ * The plan: one format per source tensor, plain data. Strategies make it (thresholds.ts,
+ * uniform.ts, budget.ts), the writer follows it (src/pipeline/write-mlx.ts), the manifest records
+ * it with its evidence (src/manifest/build.ts).
+ */
 import type { TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
-import type { InputWeighting, Rounding } from './candidates.js';
+import type { Rounding, Strategy } from '../options.js';
 import type { DamageKnobs } from './damage.js';
-import { formatBytes, formatLabel, nominalBits, numel, sameFormat, type TensorFormat } from './format.js';
-import { thresholdsChoice, uniformChoice, type PlanItem } from './strategies.js';
+import { formatBytes, formatLabel, nominalBits, numel, sameFormat, type TensorFormat } from '../format.js';
 
 /** The format chosen for one source tensor. Plain data: the manifest is the plan plus its evidence. */
 export interface PlanEntry {
@@ -12,7 +16,8 @@ export interface PlanEntry {
   shape: number[];
   format: TensorFormat;
   bytes: number;
-  note?: string;
+  /** Why this format: the eligibility rule that kept it float (eligibility.ts), or the strategy's reason. */
+  reason: string;
   /** Budget plans: expected damage of the chosen format (relError × importance). */
   damage?: number;
   /** Budget plans: the tensor's weight in the damage model. */
@@ -22,17 +27,15 @@ export interface PlanEntry {
 /** What a budget plan was solved for. */
 export interface BudgetInfo {
   targetBytes: number;
+  /** Whose measured errors the damage counted: RTN's or the rounding search's. */
+  rounding: Rounding;
   /** Total expected damage of the plan. */
   damage: number;
   knobs: DamageKnobs;
 }
 
 export interface Plan {
-  strategy: 'thresholds' | 'uniform' | 'budget';
-  /** How quantized layers are rounded when written (default rtn: bit-exact MLX). */
-  rounding?: Rounding;
-  /** Input-channel weighting `--rounding search` minimises (default none). */
-  weighting?: InputWeighting;
+  strategy: Strategy;
   budget?: BudgetInfo;
   dtype: FloatDType;
   /** Top-level `quantization` of config.json; layers that differ get their own entry. */
@@ -41,30 +44,9 @@ export interface Plan {
   entries: PlanEntry[];
 }
 
-export type StrategyOptions =
-  | { strategy: 'thresholds'; groupSize: number }
-  | { strategy: 'uniform'; bits: number; groupSize: number };
-
-export function makePlan(items: PlanItem[], dtype: FloatDType, opts: StrategyOptions): Plan {
-  const entries = items.map((item) => {
-    const choice = opts.strategy === 'uniform' ? uniformChoice(item, opts) : thresholdsChoice(item, opts);
-    const e: PlanEntry = {
-      hfName: item.record.hfName,
-      record: item.record,
-      shape: item.shape,
-      format: choice.format,
-      bytes: item.record.mlxName === null ? 0 : formatBytes(choice.format, item.shape, dtype),
-    };
-    if (choice.note) e.note = choice.note;
-    return e;
-  });
-  return {
-    strategy: opts.strategy,
-    dtype,
-    defaultBits: opts.strategy === 'uniform' ? opts.bits : 4,
-    defaultGroupSize: opts.groupSize,
-    entries,
-  };
+/** A plan entry; bytes are 0 for a tensor the MLX model does not have. */
+export function planEntry(record: TensorRecord, shape: number[], format: TensorFormat, reason: string, dtype: FloatDType): PlanEntry {
+  return { hfName: record.hfName, record, shape, format, bytes: record.mlxName === null ? 0 : formatBytes(format, shape, dtype), reason };
 }
 
 /** Entries that exist in the MLX model. */

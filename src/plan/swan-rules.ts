@@ -1,6 +1,13 @@
+/**
+ * SWAN's decision as published: the composite of the four scores against three thresholds, with
+ * protected and sensitive name patterns, and the paper's float rules for 1-D and tiny tensors. A
+ * pure function of the evidence (src/pipeline/analyze.ts); the thresholds strategy turns the
+ * decision into a format among the eligible ones (thresholds.ts).
+ */
+import { numel } from '../format.js';
 import type { MetricScores } from '../metrics/index.js';
 
-/** SWAN's knobs, defaults from the paper / reference QuantConfig v2 (swan-reference.md §1.4–1.5). */
+/** SWAN's knobs; defaults are the paper's and the reference tool's (its QuantConfig v2). */
 export interface SwanConfig {
   threshold2: number;
   threshold8: number;
@@ -79,6 +86,18 @@ export interface Decision {
   reason: string;
 }
 
+/**
+ * The paper's rules that keep a tensor 16-bit whatever its scores: 1-D tensors, tensors under
+ * min_tensor_params, protected names. (The reference code gives tiny 2-D tensors 2-bit; the paper
+ * keeps them 16-bit, and so does swan.) Null when the scores decide.
+ */
+export function swanFloatRule(name: string, shape: number[], c: SwanConfig): '1d_tensor' | 'small_tensor' | 'protected_pattern' | null {
+  if (isOneD(shape)) return '1d_tensor';
+  if (numel(shape) < c.minTensorParams) return 'small_tensor';
+  if (classify(name, c) === 'protected') return 'protected_pattern';
+  return null;
+}
+
 /** recommend_bits in the reference's order; comparisons are inclusive. */
 export function recommendBits(s: number, cls: Classification, c: SwanConfig): Decision {
   const f = s.toFixed(3);
@@ -88,4 +107,43 @@ export function recommendBits(s: number, cls: Classification, c: SwanConfig): De
   if (s >= c.threshold8) return { bits: 8, reason: `composite_score=${f} >= 8bit_threshold` };
   if (s <= c.threshold2) return { bits: 2, reason: `composite_score=${f} <= 2bit_threshold` };
   return { bits: c.defaultBits as 4, reason: 'default' };
+}
+
+/** What the SWAN decision needs to know about one tensor (a TensorAnalysis is one). */
+export interface SwanEvidence {
+  classification: Classification;
+  composite: number;
+  /** Set when the tensor was not scored: the rule that decided without scores. */
+  unscored?: 'dropped_by_mlx' | '1d_tensor' | 'small_tensor' | 'protected_pattern';
+  /** Set when svd and output sensitivity were skipped: the composite's range over their values. */
+  compositeRange?: { lo: number; hi: number };
+}
+
+/** SWAN's decision for one analysed tensor. */
+export function swanDecision(a: SwanEvidence, c: SwanConfig): Decision {
+  if (a.unscored) return { bits: 16, reason: a.unscored };
+  if (a.compositeRange) {
+    // The decision holds for every value the two skipped scores could take (each lies in [0, 1]).
+    const { lo, hi } = a.compositeRange;
+    const d = recommendBits(lo, a.classification, c);
+    const why = d.reason === 'default' ? 'default' : d.reason.replace(/^composite_score=[0-9.]+/, 'composite_score');
+    return { ...d, reason: `${why} (composite in [${lo.toFixed(3)}, ${hi.toFixed(3)}] whatever svd and output_sensitivity are; not computed)` };
+  }
+  return recommendBits(a.composite, a.classification, c);
+}
+
+/**
+ * True when SWAN's decision is the same for every composite the skipped scores (svd and output
+ * sensitivity, each in [0, 1]) could give: the decision is a monotone step function of the
+ * composite, so equal decisions at both ends of the interval mean equal decisions inside it.
+ */
+export function decidedWithout(cheap: { kurtosis: number; error_proxy: number }, cls: Classification, c: SwanConfig): boolean {
+  const { lo, hi } = compositeRange(cheap, c);
+  return recommendBits(lo, cls, c).bits === recommendBits(hi, cls, c).bits;
+}
+
+/** The composite's range over every value of the skipped scores (svd and output sensitivity, each in [0, 1]). */
+export function compositeRange(cheap: { kurtosis: number; error_proxy: number }, c: SwanConfig): { lo: number; hi: number } {
+  const lo = c.weights.kurtosis * cheap.kurtosis + c.weights.error_proxy * cheap.error_proxy;
+  return { lo, hi: lo + c.weights.svd + c.weights.output_sensitivity };
 }

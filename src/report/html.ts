@@ -1,4 +1,4 @@
-import type { Manifest, ManifestFormat, ManifestTensor } from '../manifest.js';
+import type { Manifest, ManifestFormat, ManifestTensor } from '../manifest/schema.js';
 
 /**
  * `swan report`: a manifest as one self-contained HTML page (inline CSS and SVG, no scripts, no

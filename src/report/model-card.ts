@@ -1,9 +1,12 @@
-import type { Manifest } from '../manifest.js';
-import { DTYPE_NAMES } from '../plan/format.js';
+import { DTYPE_NAMES } from '../io/float.js';
+import type { Manifest } from '../manifest/schema.js';
+import type { Rounding } from '../options.js';
 import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
 
 export interface CardInput {
   plan: Plan;
+  /** How the quantized layers were rounded when written. */
+  rounding: Rounding;
   manifest?: Manifest;
   modelType: string;
   /** HF repo id of the source when known (config `_name_or_path` that looks like org/name). */
@@ -65,7 +68,7 @@ export function modelCard(c: CardInput): string {
   front.push('---', '');
   const budget = c.plan.budget;
   const rounding =
-    c.plan.rounding === 'search'
+    c.rounding === 'search'
       ? ' Each group\'s scale was searched to lower its squared error (bias kept at the group\'s largest-magnitude weight; never worse than round-to-nearest on any group); the format is plain MLX affine.'
       : '';
   const method = budget

@@ -1,21 +1,10 @@
 import { Command } from 'commander';
-import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../../eval/card-results.js';
-import { AFFINE_BITS, type QuantRules } from '../../mlx/affine.js';
+import { AFFINE_BITS } from '../../format.js';
+import { DEFAULTS, ROUNDINGS, STRATEGIES, type QuantRules, type Rounding, type Strategy } from '../../options.js';
 import { planModel, quantizeModel, type QuantizeOptions } from '../../pipeline/quantize.js';
-import type { Rounding } from '../../plan/candidates.js';
 import type { SizeTarget } from '../../plan/target.js';
-import {
-  addAnalysisOptions,
-  intIn,
-  MLX_RULES_HELP,
-  positiveFloat,
-  roundingArg,
-  rulesArg,
-  sizeArg,
-  strategyArg,
-  swanConfigFrom,
-  type AnalysisFlags,
-} from '../options.js';
+import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../eval-options.js';
+import { addAnalysisOptions, addRulesOption, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
 import { allocationSummary, budgetSummary, planDetails } from '../summary.js';
 
@@ -24,7 +13,7 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   allMetrics?: boolean;
   manifest?: string;
   uniform?: boolean;
-  strategy?: 'thresholds' | 'budget' | 'uniform';
+  strategy?: Strategy;
   targetBpw?: number;
   targetSize?: number;
   rounding: Rounding;
@@ -32,19 +21,20 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   mlxRules: QuantRules;
   overwrite?: boolean;
   dryRun?: boolean;
+  budgetKeepsProtected?: boolean;
   verbose?: boolean;
   quiet?: boolean;
 }
 
-/** --strategy, --uniform and the targets: budget when a target is given, thresholds otherwise. */
-function strategyOf(flags: QuantizeFlags): { strategy: QuantizeOptions['strategy']; target?: SizeTarget } {
+/** --strategy, --uniform and the targets (the library picks budget when a target is given, thresholds otherwise). */
+function strategyOf(flags: QuantizeFlags): { strategy?: Strategy; target?: SizeTarget } {
   if (flags.targetBpw !== undefined && flags.targetSize !== undefined) throw new Error('give --target-bpw or --target-size, not both');
   const target: SizeTarget | undefined =
     flags.targetBpw !== undefined ? { bpw: flags.targetBpw } : flags.targetSize !== undefined ? { bytes: flags.targetSize } : undefined;
   if (flags.uniform && flags.strategy && flags.strategy !== 'uniform') throw new Error(`--uniform contradicts --strategy ${flags.strategy}`);
-  const strategy = flags.uniform ? 'uniform' : (flags.strategy ?? (target ? 'budget' : 'thresholds'));
+  const strategy = flags.uniform ? 'uniform' : flags.strategy;
   if (strategy === 'budget' && !target) throw new Error('--strategy budget needs --target-bpw or --target-size');
-  if (strategy !== 'budget' && target) throw new Error(`--target-bpw/--target-size need --strategy budget (got ${strategy})`);
+  if (strategy && strategy !== 'budget' && target) throw new Error(`--target-bpw/--target-size need --strategy budget (got ${strategy})`);
   return { strategy, target };
 }
 
@@ -59,17 +49,17 @@ export function quantizeCommand(): Command {
     )
     .option('--target-bpw <x>', 'size target in bits per weight as mlx-lm counts them (scales, biases and float tensors included)', positiveFloat)
     .option('--target-size <size>', 'size target in bytes of tensors: 5.2GB, 4.8GiB, 123456B', sizeArg)
-    .option('--strategy <s>', 'budget (default with a target): least expected damage within the target; thresholds (default otherwise): SWAN as published; uniform', strategyArg)
-    .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest (default); search: per-group scale search (never worse than RTN on any group), still plain MLX affine', roundingArg, 'rtn')
+    .option('--strategy <s>', 'budget (default with a target): least expected damage within the target; thresholds (default otherwise): SWAN as published; uniform', oneOf(STRATEGIES))
+    .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group), still plain MLX affine', oneOf(ROUNDINGS), DEFAULTS.rounding)
     .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines); = --strategy uniform')
-    .option('--q-bits <n>', 'bits of --uniform', intIn(AFFINE_BITS), 4)
-    .option('--mlx-rules <rules>', MLX_RULES_HELP, rulesArg, 'metal')
+    .option('--q-bits <n>', 'bits of --uniform', intIn(AFFINE_BITS), DEFAULTS.bits)
+    .option('--budget-keeps-protected', "budget: keep SWAN's built-in protected tensors (embeddings, head, norms) in float, as thresholds does (default: the budget may quantize them)")
     .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
     .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing')
     .option('-v, --verbose', 'print the format of every tensor')
     .option('-q, --quiet', 'no progress bars or summary');
-  addEvalOptions(addAnalysisOptions(cmd)).action((dir: string, flags: QuantizeFlags) => {
+  addEvalOptions(addRulesOption(addAnalysisOptions(cmd))).action((dir: string, flags: QuantizeFlags) => {
     const show = !flags.quiet;
     const analyzeBar = progressBar('analyze', show);
     const writeBar = progressBar('write', show);
@@ -81,6 +71,7 @@ export function quantizeCommand(): Command {
       weighting: flags.weighting,
       keepFloat: flags.protect,
       atLeast8: flags.sensitive,
+      budgetKeepsProtected: flags.budgetKeepsProtected,
       bits: flags.qBits,
       groupSize: flags.qGroupSize,
       dtype: flags.dtype,
@@ -98,9 +89,9 @@ export function quantizeCommand(): Command {
       onWrite: (done, total, name) => writeBar.update(done, total, name),
     };
     if (flags.dryRun) {
-      const { plan } = planModel(dir, opts);
+      const { plan, exec } = planModel(dir, opts);
       analyzeBar.stop();
-      process.stdout.write(`${flags.verbose ? planDetails(plan) + '\n\n' : ''}${allocationSummary(plan)}\n${budgetSummary(plan)}(dry run: nothing written)\n`);
+      process.stdout.write(`${flags.verbose ? planDetails(plan) + '\n\n' : ''}${allocationSummary(plan)}\n${budgetSummary(plan, exec.rounding)}(dry run: nothing written)\n`);
       return;
     }
     if (!flags.output) throw new Error("required option '-o, --output <dir>' not specified (or use --dry-run)");
@@ -109,7 +100,7 @@ export function quantizeCommand(): Command {
     writeBar.stop();
     if (show) {
       process.stdout.write(
-        `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan)}` +
+        `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan, result.exec.rounding)}` +
           `wrote ${flags.output} (${result.shards.length} shard${result.shards.length > 1 ? 's' : ''}, ${result.bytes.toLocaleString('en-US')} bytes of tensors)\n`,
       );
     }

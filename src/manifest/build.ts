@@ -1,16 +1,23 @@
-import { readFileSync } from 'node:fs';
-import { SwanError } from '../errors.js';
-import { manifestConfig, manifestTensors, type Manifest, type ManifestCandidate, type ManifestFormat, type ManifestTensor } from '../manifest.js';
-import { INPUT_WEIGHTINGS, type Candidate, type InputWeighting } from '../plan/candidates.js';
+/**
+ * Building manifests: the analysis evidence plus the plan (buildManifest), or a stored manifest
+ * with a new plan from its measurements (replanManifest). Both compute the summary the same way.
+ */
+import { kvShare } from '../arch/source.js';
+import { numel, type Candidate, type TensorFormat } from '../format.js';
+import { displayPath } from '../io/hf-model.js';
+import { DTYPE_NAMES, type FloatDType } from '../io/float.js';
+import type { ModelAnalysis } from '../measure/analyze.js';
+import { SWAN_VERSION, type InputWeighting, type Rounding } from '../options.js';
 import { DEFAULT_DAMAGE_KNOBS, importance } from '../plan/damage.js';
-import { affine, DTYPE_NAMES, dtypeFromName, formatBytes, numel, type TensorFormat } from '../plan/format.js';
 import { planTotals, type Plan } from '../plan/plan.js';
-import type { Decision } from '../plan/swan-rules.js';
-import { displayPath, type ModelAnalysis } from './analyze.js';
-import { kvShare } from './source.js';
-import type { FloatDType } from '../io/float.js';
+import { swanDecision, type Decision } from '../plan/swan-rules.js';
+import { manifestConfig, type Manifest, type ManifestCandidate, type ManifestFormat, type ManifestTensor } from './schema.js';
 
-export const SWAN_VERSION = '0.1.0';
+/** How the plan is executed when written (QuantizeOptions rounding/weighting), as the manifest records it. */
+export interface ManifestExecution {
+  rounding: Rounding;
+  weighting: InputWeighting;
+}
 
 const TORCH_DTYPE: Record<string, string> = { BF16: 'torch.bfloat16', F16: 'torch.float16', F32: 'torch.float32' };
 
@@ -20,18 +27,19 @@ function manifestFormat(f: TensorFormat, dtype: FloatDType, dropped: boolean): M
 }
 
 /** The manifest's `plan` section: strategy, rounding and, for budget plans, what was solved for. */
-function manifestPlan(plan: Plan): NonNullable<Manifest['plan']> {
+function manifestPlan(plan: Plan, exec: ManifestExecution): NonNullable<Manifest['plan']> {
   return {
     strategy: plan.strategy,
-    rounding: plan.rounding ?? 'rtn',
-    input_weighting: plan.weighting ?? 'none',
+    rounding: exec.rounding,
+    input_weighting: exec.weighting,
     ...(plan.budget ? { target_bytes: plan.budget.targetBytes, expected_damage: plan.budget.damage, damage_knobs: { ...plan.budget.knobs } } : {}),
   };
 }
 
 /** The manifest: analysis evidence plus the plan, with the reference summary and true output sizes. */
-export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
+export function buildManifest(analysis: ModelAnalysis, plan: Plan, exec: ManifestExecution): Manifest {
   const { source } = analysis;
+  const decisions = new Map(analysis.tensors.map((a) => [a.name, swanDecision(a, analysis.swan)]));
   const byName = new Map(plan.entries.map((e) => [e.hfName, e]));
   const knobs = plan.budget?.knobs ?? DEFAULT_DAMAGE_KNOBS;
   const shards: Manifest['shards'] = {};
@@ -44,12 +52,13 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
       classification: a.classification,
       scores: a.scores,
       composite_score: a.composite,
-      decision: a.decision,
+      decision: decisions.get(a.name)!,
       raw_metrics: a.raw,
       mlx_name: a.record.mlxName,
       role: a.record.role,
       layer: a.record.layer,
       format: manifestFormat(p.format, plan.dtype, a.record.mlxName === null),
+      reason: p.reason,
       bytes: p.bytes,
     };
     if (a.candidates.length > 0) {
@@ -75,13 +84,13 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan): Manifest {
             dtype: DTYPE_NAMES[analysis.measure.dtype],
             mlx_rules: analysis.measure.rules,
             rounding_search: analysis.measure.search,
-            input_weighting: analysis.measure.weighting ?? 'none',
+            input_weighting: analysis.measure.weighting,
           },
         }
       : {}),
-    plan: manifestPlan(plan),
+    plan: manifestPlan(plan, exec),
     shards,
-    summary: summarize(analysis.tensors.map((a) => ({ decision: a.decision, params: numel(a.shape) })), plan),
+    summary: summarize(analysis.tensors.map((a) => ({ decision: decisions.get(a.name)!, params: numel(a.shape) })), plan),
   };
 }
 
@@ -129,24 +138,11 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-/** A manifest file, parsed and checked to have shards (swan's or the reference tool's). */
-export function readManifestFile(file: string): Manifest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new SwanError(file, `cannot read manifest: ${(e as Error).message.split('\n')[0]}`);
-  }
-  const shards = (parsed as { shards?: unknown }).shards;
-  if (!shards || typeof shards !== 'object') throw new SwanError(file, 'not a SWAN manifest (no "shards" object)');
-  return parsed as Manifest;
-}
-
 /**
  * The manifest of a plan made from another manifest's measurements: the same evidence, with the
  * new formats, bytes, damages, plan section and summary (`stored` itself is not changed).
  */
-export function replanManifest(stored: Manifest, plan: Plan): Manifest {
+export function replanManifest(stored: Manifest, plan: Plan, exec: ManifestExecution): Manifest {
   const m = structuredClone(stored);
   const byName = new Map(plan.entries.map((e) => [e.hfName, e]));
   const items: { decision: Decision; params: number }[] = [];
@@ -155,6 +151,7 @@ export function replanManifest(stored: Manifest, plan: Plan): Manifest {
       const p = byName.get(name);
       if (!p) continue;
       t.format = manifestFormat(p.format, plan.dtype, p.record.mlxName === null);
+      t.reason = p.reason;
       t.bytes = p.bytes;
       if (p.importance !== undefined) t.importance = p.importance;
       if (p.damage !== undefined) t.damage = p.damage;
@@ -162,59 +159,8 @@ export function replanManifest(stored: Manifest, plan: Plan): Manifest {
       items.push({ decision: t.decision, params: numel(t.shape) });
     }
   }
-  m.plan = manifestPlan(plan);
+  m.plan = manifestPlan(plan, exec);
   m.summary = summarize(items, plan);
   return m;
-}
-
-/** What re-planning under a budget reads back from a manifest: no second pass over the weights. */
-export interface ManifestMeasurements {
-  dtype: FloatDType;
-  rules: string;
-  search: boolean;
-  weighting: InputWeighting;
-  tensors: Map<string, { composite: number; candidates: Candidate[] | undefined }>;
-}
-
-/** The stored candidate measurements of a swan manifest (written by `swan analyze` or `swan quantize`). */
-export function readManifestMeasurements(file: string): ManifestMeasurements {
-  return manifestMeasurements(readManifestFile(file), file);
-}
-
-/** readManifestMeasurements of a manifest already read from `file` (named in errors). */
-export function manifestMeasurements(m: Manifest, file: string): ManifestMeasurements {
-  const dtype = m.measurement ? dtypeFromName(m.measurement.dtype) : undefined;
-  if (!m.measurement || !dtype) {
-    throw new SwanError(file, 'has no candidate measurements (a reference-tool or older manifest); run `swan analyze` to make one');
-  }
-  const tensors: ManifestMeasurements['tensors'] = new Map();
-  for (const [name, t] of manifestTensors(m)) {
-    const candidates = t.candidates?.map((c): Candidate => {
-      const format = affine(c.bits, c.group_size);
-      const out: Candidate = { format, bytes: formatBytes(format, t.shape, dtype), relError: c.rel_error };
-      if (c.rel_error_search !== undefined) out.relErrorSearch = c.rel_error_search;
-      return out;
-    });
-    tensors.set(name, { composite: Number(t.composite_score ?? 0), candidates });
-  }
-  const weighting = (m.measurement.input_weighting ?? 'none') as InputWeighting;
-  if (!INPUT_WEIGHTINGS.includes(weighting)) throw new SwanError(file, `has an unknown input_weighting ${JSON.stringify(weighting)}`);
-  return { dtype, rules: m.measurement.mlx_rules, search: m.measurement.rounding_search, weighting, tensors };
-}
-
-/** A decision per HF tensor name, from a swan manifest or one written by the reference Python tool. */
-export function readManifestDecisions(file: string): Map<string, Decision> {
-  const { shards } = readManifestFile(file);
-  const out = new Map<string, Decision>();
-  for (const shard of Object.values(shards as Record<string, { tensors?: Record<string, { decision?: Decision }> }>)) {
-    for (const [name, t] of Object.entries(shard?.tensors ?? {})) {
-      const bits = t?.decision?.bits;
-      if (bits !== 2 && bits !== 4 && bits !== 8 && bits !== 16) {
-        throw new SwanError(file, `tensor ${name} has no valid decision.bits (2, 4, 8 or 16)`);
-      }
-      out.set(name, { bits, reason: String(t.decision!.reason ?? 'manifest') });
-    }
-  }
-  return out;
 }
 

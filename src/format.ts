@@ -1,22 +1,22 @@
-import type { FloatDType } from '../io/float.js';
+/**
+ * MLX storage formats: what MLX's affine quantization accepts, and the exact bytes each format
+ * costs. The one byte formula of the project (outputTensors; formatBytes sums it).
+ */
+import { DTYPE_NAMES, DTYPE_SIZE, type FloatDType } from './io/float.js';
+
+/** Bit widths MLX affine quantization packs. */
+export const AFFINE_BITS: readonly number[] = Object.freeze([2, 3, 4, 5, 6, 8]);
+/** Group sizes MLX affine quantization accepts. */
+export const AFFINE_GROUP_SIZES: readonly number[] = Object.freeze([32, 64, 128]);
 
 /** How one tensor is stored in the output: kept in float (the model dtype) or MLX affine quantized. */
-export type TensorFormat = { kind: 'float' } | { kind: 'affine'; bits: number; groupSize: number };
+export type TensorFormat = { kind: 'float' } | AffineFormat;
+export type AffineFormat = { kind: 'affine'; bits: number; groupSize: number };
 
 export const FLOAT: TensorFormat = { kind: 'float' };
 
-export function affine(bits: number, groupSize: number): TensorFormat {
+export function affine(bits: number, groupSize: number): AffineFormat {
   return { kind: 'affine', bits, groupSize };
-}
-
-export const DTYPE_SIZE: Record<FloatDType, number> = { F32: 4, F16: 2, BF16: 2 };
-
-/** Python/torch names of the float dtypes, as config.json and `--dtype` spell them. */
-export const DTYPE_NAMES: Record<FloatDType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
-
-export function dtypeFromName(name: string): FloatDType | undefined {
-  const n = name.replace(/^torch\./, '');
-  return (Object.keys(DTYPE_NAMES) as FloatDType[]).find((k) => DTYPE_NAMES[k] === n);
 }
 
 export function numel(shape: number[]): number {
@@ -30,9 +30,7 @@ export function groupDivides(shape: number[], groupSize: number): boolean {
 
 /** Exact bytes on disk: packed uint32 weight + scales + biases in the model dtype, or the float tensor. */
 export function formatBytes(format: TensorFormat, shape: number[], dtype: FloatDType): number {
-  const n = numel(shape);
-  if (format.kind === 'float') return n * DTYPE_SIZE[dtype];
-  return (n * format.bits) / 8 + 2 * (n / format.groupSize) * DTYPE_SIZE[dtype];
+  return outputTensors('w.weight', shape, format, dtype).reduce((sum, t) => sum + t.byteLength, 0);
 }
 
 /** Nominal bits per weight of the format (16 for float 16-bit, 32 for f32). */
@@ -72,4 +70,22 @@ export function outputTensors(mlxName: string, shape: number[], format: TensorFo
     { name: `${base}.scales`, dtype, shape: [...lead, groups], byteLength: rows * groups * DTYPE_SIZE[dtype] },
     { name: `${base}.biases`, dtype, shape: [...lead, groups], byteLength: rows * groups * DTYPE_SIZE[dtype] },
   ];
+}
+
+/**
+ * One way to store a tensor, with its exact bytes and the measured relative reconstruction error
+ * ‖W − deq(Q(W))‖² / ‖W‖² of the real MLX quantizer on the tensor cast to the model dtype
+ * (src/measure/candidates.ts). Float (the model dtype) is always a candidate, with error 0.
+ */
+export interface Candidate {
+  format: TensorFormat;
+  bytes: number;
+  relError: number;
+  /** The same error with `--rounding search` (measured only when asked for). */
+  relErrorSearch?: number;
+}
+
+/** Float candidate of a written tensor (error 0: it is the reference the others are measured against). */
+export function floatCandidate(shape: number[], dtype: FloatDType): Candidate {
+  return { format: FLOAT, bytes: formatBytes(FLOAT, shape, dtype), relError: 0, relErrorSearch: 0 };
 }

@@ -1,9 +1,8 @@
-import { architectureFor, SUPPORTED_MODEL_TYPES, type Architecture, type TensorRecord } from '../arch/index.js';
+import { architectureFor, SUPPORTED_MODEL_TYPES, type Architecture, type TensorRecord } from './index.js';
 import { SwanError } from '../errors.js';
-import type { FloatDType } from '../io/float.js';
+import { dtypeFromName, type FloatDType } from '../io/float.js';
 import { openHfModel, type HfModelDir } from '../io/hf-model.js';
 import type { TensorInfo } from '../io/safetensors.js';
-import { dtypeFromName } from '../plan/format.js';
 
 /** An opened HF model: its tensors, what each one is for MLX, and the target dtype. */
 export interface ModelSource {

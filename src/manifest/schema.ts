@@ -1,11 +1,15 @@
-import type { MetricScores, RawMetrics } from './metrics/index.js';
-import type { Classification, Decision, SwanConfig } from './plan/swan-rules.js';
-
 /**
- * The manifest: every score and decision, following the reference tool's schema (swan-reference.md
- * §1.6) so its consumers can read it, plus what swan adds: raw metric values, the format actually
- * written and its exact bytes, and true output size in the summary.
+ * The manifest: every score and decision, following the reference SWAN tool's schema (its
+ * manifest.json: per-shard tensors with shape, dtype, classification, scores, composite_score and
+ * decision {bits, reason}; the config; a summary) so its consumers can read it, plus what swan
+ * adds: raw metric values, the format actually written, why, and its exact bytes, candidate
+ * measurements, and true output sizes in the summary.
  */
+import type { MetricScores, RawMetrics } from '../metrics/index.js';
+import type { Classification, Decision, SwanConfig } from '../plan/swan-rules.js';
+
+/** The manifest's file name inside an MLX directory swan writes. */
+export const MANIFEST_FILE = 'swan-manifest.json';
 
 /** Output format of one tensor as stored in the manifest (MLX's own spelling). */
 export type ManifestFormat =
@@ -27,8 +31,9 @@ export interface ManifestTensor {
   mlx_name: string | null;
   role: string;
   layer: number | null;
-  /** swan: what is written and its exact bytes (weight + scales + biases). */
+  /** swan: what is written, why (the eligibility rule or the strategy's reason), and its exact bytes (weight + scales + biases). */
   format: ManifestFormat;
+  reason?: string;
   bytes: number;
   /**
    * swan: every affine format MLX accepts for this tensor, with exact bytes and the measured

@@ -1,7 +1,7 @@
 import type { TensorRecord } from '../arch/types.js';
 import { readTensorF32 } from '../io/safetensors.js';
-import type { InputWeighting } from '../plan/candidates.js';
-import type { ModelSource } from './source.js';
+import type { InputWeighting } from '../options.js';
+import type { ModelSource } from '../arch/source.js';
 
 /** Per-column weights of each tensor under `weighting` (undefined: unweighted). Norm vectors are read once. */
 export function inputWeightsFor(source: ModelSource, weighting: InputWeighting): (record: TensorRecord, cols: number) => Float64Array | undefined {

@@ -1,0 +1,161 @@
+/**
+ * The analysis: evidence only. Every tensor's SWAN scores (src/metrics) and, for the budget
+ * strategy, its candidate formats' measured errors (src/measure). What to score follows SWAN's
+ * rules (swanFloatRule: 1-D, small and protected tensors need no scores); which formats to measure
+ * follows eligibility (measurableFormats). Decisions are the strategies' (src/plan).
+ */
+import { basename } from 'node:path';
+import { openModel, type ModelSource } from '../arch/source.js';
+import type { TensorRecord } from '../arch/types.js';
+import type { Candidate } from '../format.js';
+import type { FloatDType } from '../io/float.js';
+import { readTensorF32 } from '../io/safetensors.js';
+import { measureCandidates, type MeasureOptions } from './candidates.js';
+import { inputWeightsFor } from './input-weights.js';
+import { computeMetrics, reduceTo2D, type MetricScores, type RawMetrics } from '../metrics/index.js';
+import { DEFAULTS, type InputWeighting, type QuantRules } from '../options.js';
+import { measurableFormats } from '../plan/eligibility.js';
+import {
+  classify,
+  compositeRange,
+  compositeScore,
+  decidedWithout,
+  DEFAULT_SWAN_CONFIG,
+  swanFloatRule,
+  validateSwanConfig,
+  type Classification,
+  type SwanConfig,
+  type SwanEvidence,
+} from '../plan/swan-rules.js';
+
+/** The analysis of one tensor: pure evidence, no decision (swanDecision in src/plan/swan-rules.ts makes SWAN's). */
+export interface TensorAnalysis extends SwanEvidence {
+  name: string;
+  file: string;
+  shape: number[];
+  sourceDType: string;
+  record: TensorRecord;
+  classification: Classification;
+  scores: MetricScores;
+  raw: RawMetrics | null;
+  /** SWAN composite; 0 when not scored, NaN when svd/output sensitivity were skipped (see compositeRange). */
+  composite: number;
+  /** Measured affine candidates (bytes, relative error) for the budget strategy; [] when not quantizable. */
+  candidates: Candidate[];
+  seconds: number;
+}
+
+export interface AnalyzeOptions {
+  seed?: number;
+  swan?: SwanConfig;
+  dtype?: FloatDType;
+  /** Rules of the MLX quantizer whose error is measured (default metal). */
+  rules?: QuantRules;
+  /** Measure the candidate formats' errors for the budget strategy (default true). */
+  measureCandidates?: boolean;
+  /** Measure the error of `--rounding search` too (default true). */
+  measureSearch?: boolean;
+  /** What the measured `--rounding search` minimises across input channels (default DEFAULTS.weighting). */
+  weighting?: InputWeighting;
+  /**
+   * Compute the metrics of protected tensors (embeddings, head, norms) too, as the reference does.
+   * Default false: they are 16-bit whatever their scores, and the embedding is the most expensive
+   * tensor of a model to score.
+   */
+  scoreProtected?: boolean;
+  /**
+   * Skip the randomized SVD and the output-noise probe of a tensor when the cheap metrics already
+   * decide its bits under the thresholds (default false: the manifest then has every score).
+   */
+  skipDecided?: boolean;
+  onTensor?: (done: number, total: number, a: TensorAnalysis) => void;
+}
+
+export interface ModelAnalysis {
+  source: ModelSource;
+  seed: number;
+  swan: SwanConfig;
+  tensors: TensorAnalysis[];
+  /**
+   * How the candidates were measured (dtype, rules, whether the search error is there); absent when
+   * they were not (only the budget strategy and `swan analyze` need them).
+   */
+  measure?: MeasureOptions;
+  seconds: number;
+}
+
+const ZERO_SCORES: MetricScores = { svd: 0, kurtosis: 0, output_sensitivity: 0, error_proxy: 0 };
+
+/** How one tensor is analysed (analyzeTensor). */
+export interface TensorAnalysisOptions {
+  swan: SwanConfig;
+  seed: number;
+  /** Candidate measurement settings; absent: no candidates. */
+  measure?: MeasureOptions;
+  scoreProtected?: boolean;
+  skipDecided?: boolean;
+  /** Per-input-column weights of the measured rounding search (InputWeighting norm). */
+  colWeights?: ArrayLike<number>;
+}
+
+/** Score every tensor of an HF model once, one tensor in memory at a time. */
+export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnalysis {
+  const swan = opts.swan ?? DEFAULT_SWAN_CONFIG;
+  validateSwanConfig(swan);
+  const seed = opts.seed ?? DEFAULTS.seed;
+  const source = openModel(dir, { dtype: opts.dtype });
+  const measure: MeasureOptions | undefined =
+    (opts.measureCandidates ?? true)
+      ? { dtype: source.dtype, rules: opts.rules ?? DEFAULTS.rules, search: opts.measureSearch ?? true, weighting: opts.weighting ?? DEFAULTS.weighting }
+      : undefined;
+  // Only the search's measurement uses the weights: without it no norm vector is read.
+  const colWeights = inputWeightsFor(source, measure?.search ? measure.weighting : 'none');
+  const started = performance.now();
+  const tensors: TensorAnalysis[] = [];
+  for (const { info, record } of source.entries) {
+    const t0 = performance.now();
+    const a = analyzeTensor(record, info.shape, () => readTensorF32(info), {
+      swan,
+      seed,
+      measure,
+      scoreProtected: opts.scoreProtected ?? DEFAULTS.scoreProtected,
+      skipDecided: opts.skipDecided,
+      colWeights: colWeights(record, info.shape[info.shape.length - 1] ?? 0),
+    });
+    a.file = basename(info.file);
+    a.sourceDType = info.dtype;
+    a.seconds = (performance.now() - t0) / 1000;
+    tensors.push(a);
+    opts.onTensor?.(tensors.length, source.entries.length, a);
+  }
+  return { source, seed, swan, tensors, measure, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Score one tensor (and measure its candidates). Tensors the MLX model drops are not scored; SWAN's
+ * float rules (1-D, small, protected unless `scoreProtected`) need no scores either.
+ */
+export function analyzeTensor(record: TensorRecord, shape: number[], load: () => Float32Array, o: TensorAnalysisOptions): TensorAnalysis {
+  const name = record.hfName;
+  const base = { name, file: '', shape, sourceDType: '', record, raw: null, candidates: [] as Candidate[], seconds: 0 };
+  if (record.mlxName === null) return { ...base, classification: classify(name, o.swan), scores: ZERO_SCORES, composite: 0, unscored: 'dropped_by_mlx' };
+  // One read of the weights serves the metrics and the candidate measurements.
+  let data: Float32Array | undefined;
+  const weights = () => (data ??= load());
+  const candidates = () => {
+    const formats = o.measure ? measurableFormats(record, shape) : [];
+    return formats.length > 0 ? measureCandidates(formats, shape, weights(), o.measure!, o.colWeights) : [];
+  };
+  const rule = swanFloatRule(name, shape, o.swan);
+  // The reference treats 1-D tensors as protected.
+  const classification = rule === '1d_tensor' ? 'protected' : classify(name, o.swan);
+  if (rule && !(rule === 'protected_pattern' && o.scoreProtected)) {
+    return { ...base, classification, scores: ZERO_SCORES, composite: 0, unscored: rule, candidates: candidates() };
+  }
+  const matrix = reduceTo2D(shape, weights());
+  const decided = o.skipDecided ? (cheap: { kurtosis: number; error_proxy: number }) => !decidedWithout(cheap, classification, o.swan) : undefined;
+  const { scores, raw, skipped } = computeMetrics(matrix, o.seed, name, decided);
+  // After the metrics: measuring may cast the weights to the model dtype in place.
+  if (skipped) return { ...base, classification, scores, raw, composite: NaN, compositeRange: compositeRange(scores, o.swan), candidates: candidates() };
+  return { ...base, classification, scores, raw, composite: compositeScore(scores, o.swan.weights), candidates: candidates() };
+}

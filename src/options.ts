@@ -1,0 +1,69 @@
+/**
+ * Every user-facing choice of swan and its default, in one place. The CLI builds its validators and
+ * help from these arrays, and the library resolves what a caller left out with `DEFAULTS` (see
+ * resolveQuantizeOptions in src/pipeline/quantize.ts), so a library call and the CLI with the same
+ * options do the same thing.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from './python.js';
+import { DEFAULT_SEED } from './rng.js';
+
+/** thresholds: SWAN as published; uniform: mlx_lm.convert -q; budget: least expected damage within a size target. */
+export const STRATEGIES = ['thresholds', 'uniform', 'budget'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** How group scales are chosen: MLX's round-to-nearest (bit-exact) or swan's per-group search (src/mlx/rounding-search.ts). */
+export const ROUNDINGS = ['rtn', 'search'] as const;
+export type Rounding = (typeof ROUNDINGS)[number];
+
+/**
+ * What `--rounding search` minimises across a weight's input channels (the allocation always
+ * measures plain relative errors, docs/allocation.md §6):
+ * - none: plain ‖ΔW‖² (every input channel alike);
+ * - norm: column j weighted by g_j², the square of the gain of the RMSNorm that feeds the layer
+ *   (Architecture.inputNorm). The layer sees x̂·g with x̂ of unit RMS per token, so g_j² is a
+ *   data-free prior on channel j's input energy and Σ_j g_j²‖ΔW[:, j]‖² the expected output error
+ *   under it. Weights not fed by a norm (o_proj, down_proj, an untied embedding) stay unweighted.
+ */
+export const INPUT_WEIGHTINGS = ['none', 'norm'] as const;
+export type InputWeighting = (typeof INPUT_WEIGHTINGS)[number];
+
+/**
+ * Rounding rules of MLX's quantize kernel to reproduce: metal (Apple GPU, what `mlx_lm.convert`
+ * does on a Mac: ties away from zero, max starting at 0) or cpu (MLX's CPU kernel, on Linux).
+ */
+export const QUANT_RULES = ['metal', 'cpu'] as const;
+export type QuantRules = (typeof QUANT_RULES)[number];
+
+/** Kernel backend: auto takes native BLAS when built, else WebAssembly SIMD, else plain JS. */
+export const BACKENDS = ['auto', 'native', 'wasm', 'js'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+/** mlx-lm's MAX_FILE_SIZE_GB = 5 → 5 << 30 bytes per shard. */
+export const MAX_SHARD_BYTES = 5 * 2 ** 30;
+
+/** The default of every option that has one. */
+export const DEFAULTS = Object.freeze({
+  /** Without a size target; with one, the strategy is budget. */
+  strategy: 'thresholds' as Strategy,
+  rounding: 'rtn' as Rounding,
+  weighting: 'norm' as InputWeighting,
+  rules: 'metal' as QuantRules,
+  backend: 'auto' as BackendChoice,
+  /** `--q-bits`: bits of the uniform strategy (mlx_lm.convert's default). */
+  bits: 4,
+  /** `--q-group-size`: group of the uniform strategy and of SWAN's 4-bit tier (mlx-lm's default). */
+  groupSize: 64,
+  seed: DEFAULT_SEED,
+  /** Thresholds strategy: skip the SVD/output metrics of tensors whose bits the cheap metrics decide (same bytes). */
+  skipDecided: true,
+  /** Score protected tensors too (the reference tool does; their bits cannot change). */
+  scoreProtected: false,
+  /** The budget strategy keeps SWAN's built-in protected names (embeddings, head, norms) in float. */
+  budgetKeepsProtected: false,
+  maxShardBytes: MAX_SHARD_BYTES,
+});
+
+/** The package version, from package.json (read once). */
+export const SWAN_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

@@ -1,0 +1,84 @@
+/**
+ * Which formats a tensor may take, and why it must stay float: the one place that decides it.
+ * Every strategy (thresholds.ts, uniform.ts, budget.ts) only chooses among the formats this
+ * returns; the rule that kept a tensor float becomes the plan entry's (and the manifest's) reason.
+ *
+ * Rules, in the order they are checked:
+ *  1. dropped_by_mlx    the MLX model has no such parameter (a tied lm_head, rotary buffers);
+ *  2. not_quantizable   not the weight of an MLX Linear or Embedding (norms, biases, other tensors:
+ *                       MLX has no quantized form of them; src/arch decides per architecture);
+ *  3. user_protect      a user `--protect` pattern;
+ *  4. SWAN's float rules, applied only where the strategy asks for them (`swanRules`):
+ *     1d_tensor, small_tensor, protected_pattern (swanFloatRule in swan-rules.ts);
+ *  5. no_group_divides  no MLX group size (32, 64, 128) divides the last dimension.
+ * A user `--sensitive` pattern then removes the formats under 8 bits.
+ */
+import type { TensorRecord } from '../arch/types.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, groupDivides, type AffineFormat, type TensorFormat } from '../format.js';
+import { matchesAny, swanFloatRule, type SwanConfig } from './swan-rules.js';
+
+export type FloatRule = 'dropped_by_mlx' | 'not_quantizable' | 'user_protect' | '1d_tensor' | 'small_tensor' | 'protected_pattern' | 'no_group_divides';
+
+export interface EligibilityRules {
+  /**
+   * Apply SWAN's published float rules (1-D, under `minTensorParams`, `protectedPatterns`) from
+   * this config. The thresholds strategy does (the method as published); uniform does not
+   * (mlx_lm.convert quantizes every Linear and Embedding); budget does only when asked
+   * (QuantizeOptions.budgetKeepsProtected): by default its damage model weighs embeddings and the
+   * head instead of pinning them to float.
+   */
+  swanRules?: SwanConfig;
+  /** User `--protect` patterns: kept float (case-insensitive substrings). */
+  keepFloat?: readonly string[];
+  /** User `--sensitive` patterns: at least 8 bits. */
+  atLeast8?: readonly string[];
+}
+
+export interface Eligibility {
+  /** Affine formats the tensor may take (empty when it stays float). */
+  formats: AffineFormat[];
+  /** Why it stays float, when `formats` is empty. */
+  floatRule?: FloatRule;
+  /** A human-readable detail of the rule (e.g. which dimension no group divides). */
+  detail?: string;
+}
+
+/** Every affine format MLX accepts for this tensor, before any strategy's rule: what analysis measures. */
+export function measurableFormats(record: TensorRecord, shape: number[]): AffineFormat[] {
+  if (record.mlxName === null || !record.quantizable) return [];
+  const out: AffineFormat[] = [];
+  for (const bits of AFFINE_BITS) for (const g of AFFINE_GROUP_SIZES) if (groupDivides(shape, g)) out.push(affine(bits, g));
+  return out;
+}
+
+/** The formats `record` may take under `rules`, or the rule that keeps it float. */
+export function eligibleFormats(record: TensorRecord, shape: number[], rules: EligibilityRules): Eligibility {
+  if (record.mlxName === null) return { formats: [], floatRule: 'dropped_by_mlx' };
+  if (!record.quantizable) return { formats: [], floatRule: 'not_quantizable' };
+  if (matchesAny(record.hfName, rules.keepFloat)) return { formats: [], floatRule: 'user_protect' };
+  const swan = rules.swanRules && swanFloatRule(record.hfName, shape, rules.swanRules);
+  if (swan) return { formats: [], floatRule: swan };
+  let formats = measurableFormats(record, shape);
+  if (formats.length === 0) {
+    return { formats, floatRule: 'no_group_divides', detail: `last dim ${shape[shape.length - 1]} not divisible by ${AFFINE_GROUP_SIZES.join(', ')}` };
+  }
+  if (matchesAny(record.hfName, rules.atLeast8)) formats = formats.filter((f) => f.bits >= 8);
+  return { formats };
+}
+
+/**
+ * The affine format bits × groupSize when eligibility allows it, else float with the rule that
+ * refused it (strategies that want one particular format: thresholds, uniform).
+ */
+export function pickFormat(e: Eligibility, shape: number[], bits: number, groupSize: number): { format: TensorFormat; floatReason?: string } {
+  if (e.floatRule) return { format: FLOAT, floatReason: floatReason(e) };
+  const f = e.formats.find((x) => x.bits === bits && x.groupSize === groupSize);
+  if (f) return { format: f };
+  const why = groupDivides(shape, groupSize) ? `${bits}-bit g${groupSize} not allowed (--sensitive)` : `last dim ${shape[shape.length - 1]} not divisible by group ${groupSize}`;
+  return { format: FLOAT, floatReason: `no_group_divides: ${why}` };
+}
+
+/** The reason string a plan entry records for a float tensor. */
+export function floatReason(e: Eligibility): string {
+  return e.detail ? `${e.floatRule}: ${e.detail}` : e.floatRule!;
+}
