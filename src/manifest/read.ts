@@ -20,7 +20,7 @@ export function readManifestFile(file: string): Manifest {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new SwanError(file, `cannot read manifest: ${(e as Error).message.split('\n')[0]}`);
+    throw new SwanError(file, `not a valid manifest: ${(e as Error).message.split('\n')[0]}`);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SwanError(file, 'not a SWAN manifest (not a JSON object)');
   const m = parsed as Record<string, unknown>;
