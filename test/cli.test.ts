@@ -1,6 +1,6 @@
 /** CLI behaviour: determinism across runs and thread counts, reference manifests, inspect, analyze, demo. */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { writeSynthCheckpoint } from '../src/synth/checkpoint.js';
@@ -126,7 +126,36 @@ describe('manifests', () => {
     writeFileSync(file, JSON.stringify({ shards: { x: { tensors: { 'model.norm.weight': { shape: [64], decision: { bits: 16 } } } } } }));
     const r = swan(['quantize', STORIES, '--manifest', file, '-o', join(tmp.dir, 'never'), '-q']);
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /partial\.json.*no decision for tensor/);
+    assert.match(r.stderr, /partial\.json.*has no entry for tensor model\.embed_tokens\.weight/);
+  });
+
+  test('hostile or foreign manifests are refused with the file and the JSON path, before any writing', () => {
+    const base = JSON.parse(swan(['analyze', STORIES, '-q', '--no-search-errors']).stdout);
+    const q = 'model.layers.0.self_attn.q_proj.weight';
+    const cases: [string, (m: any) => void, RegExp][] = [
+      ['string-error', (m) => (m.shards['model.safetensors'].tensors[q].candidates[0].rel_error = 'x'), /candidates\[0\]\.rel_error must be number/],
+      ['negative-error', (m) => (m.shards['model.safetensors'].tensors[q].candidates[3].rel_error = -0.5), /candidates\[3\]\.rel_error must be >= 0/],
+      ['null-entry', (m) => (m.shards['model.safetensors'].tensors[q] = null), /tensors\["model\.layers\.0\.self_attn\.q_proj\.weight"\] must be object/],
+      ['bad-bits', (m) => (m.shards['model.safetensors'].tensors[q].candidates[0].bits = 7), /candidates\[0\]\.bits must be one of 2, 3, 4, 5, 6, 8/],
+      ['bad-rules', (m) => (m.measurement.mlx_rules = 'gpu'), /\$\.measurement\.mlx_rules must be one of "metal", "cpu"/],
+      ['other-shape', (m) => (m.shards['model.safetensors'].tensors[q].shape = [64, 128]), /tensor model\.layers\.0\.self_attn\.q_proj\.weight has shape \[64, 128\] but the model's is \[64, 64\]/],
+      ['extra-tensor', (m) => (m.shards['model.safetensors'].tensors['model.layers.9.mlp.up_proj.weight'] = { shape: [1, 1] }), /names tensor "model\.layers\.9\.mlp\.up_proj\.weight", which the model does not have/],
+    ];
+    for (const [name, edit, expected] of cases) {
+      const m = structuredClone(base);
+      edit(m);
+      const file = join(tmp.dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(m));
+      for (const flags of [['--target-bpw', '7'], []]) {
+        const out = join(tmp.dir, `never-${name}`);
+        const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '-q', ...flags]);
+        assert.notEqual(r.status, 0, `${name} ${flags.join(' ')}`);
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+        assert.match(r.stderr, new RegExp(`${name}\\.json: `), r.stderr);
+        assert.match(r.stderr, expected, `${name} ${flags.join(' ')}`);
+        assert.ok(!existsSync(out));
+      }
+    }
   });
 });
 

@@ -158,10 +158,10 @@ describe('swan report', () => {
     oneLineError(swan(['report', notJson, '-o', html]), /bad\.json: not a valid manifest/);
     const noShards = join(tmp.dir, 'noshards.json');
     writeFileSync(noShards, '{"model": "x"}');
-    oneLineError(swan(['report', noShards, '-o', html]), /noshards\.json: not a SWAN manifest \(no "shards" object\)/);
+    oneLineError(swan(['report', noShards, '-o', html]), /noshards\.json: not a valid manifest: \$ has no "shards"/);
     const arr = join(tmp.dir, 'array.json');
     writeFileSync(arr, '[1, 2]');
-    oneLineError(swan(['report', arr, '-o', html]), /array\.json: not a SWAN manifest/);
+    oneLineError(swan(['report', arr, '-o', html]), /array\.json: not a valid manifest: \$ must be object/);
     oneLineError(swan(['report', join(tmp.dir, 'missing.json'), '-o', html]), /missing\.json: no such file or directory/);
     oneLineError(swan(['report', STORIES, '-o', html]), /has no swan-manifest\.json/);
     oneLineError(swan(['report', out, '-o', join(tmp.dir, 'no-such-dir', 'r.html')]), /does not exist/);

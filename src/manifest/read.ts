@@ -9,11 +9,11 @@ import { dtypeFromName, type FloatDType } from '../io/float.js';
 import { INPUT_WEIGHTINGS, type InputWeighting } from '../options.js';
 import type { Decision } from '../plan/swan-rules.js';
 import { MANIFEST_FILE, manifestTensors, type Manifest } from './schema.js';
+import { manifestProblem } from './validate.js';
 
 /**
- * A manifest file, parsed and checked for the structure every reader relies on: an object whose
- * `shards` object holds `tensors` objects whose entries have a `shape` array, and an object
- * `summary` if any (swan's or the reference tool's).
+ * A manifest file, parsed and validated against MANIFEST_SCHEMA (validate.ts): swan's own or the
+ * reference tool's. A problem is reported with the file and the JSON path of the bad value.
  */
 export function readManifestFile(file: string): Manifest {
   let parsed: unknown;
@@ -22,21 +22,29 @@ export function readManifestFile(file: string): Manifest {
   } catch (e) {
     throw new SwanError(file, `not a valid manifest: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SwanError(file, 'not a SWAN manifest (not a JSON object)');
-  const m = parsed as Record<string, unknown>;
-  const shards = m.shards;
-  if (!shards || typeof shards !== 'object' || Array.isArray(shards)) throw new SwanError(file, 'not a SWAN manifest (no "shards" object)');
-  for (const [key, shard] of Object.entries(shards as Record<string, unknown>)) {
-    const tensors = (shard as { tensors?: unknown } | null)?.tensors;
-    if (!tensors || typeof tensors !== 'object' || Array.isArray(tensors)) throw new SwanError(file, `not a SWAN manifest (shard "${key}" has no "tensors" object)`);
-    for (const [name, t] of Object.entries(tensors as Record<string, unknown>)) {
-      if (!t || typeof t !== 'object' || !Array.isArray((t as { shape?: unknown }).shape)) {
-        throw new SwanError(file, `not a SWAN manifest (tensor "${name}" has no shape)`);
-      }
+  const problem = manifestProblem(parsed);
+  if (problem) throw new SwanError(file, `not a valid manifest: ${problem}`);
+  return parsed as Manifest;
+}
+
+/**
+ * Refuse a manifest of another model: every tensor of the model must be in it with the same shape,
+ * and it must name no tensor the model lacks.
+ */
+export function checkManifestMatches(m: Manifest, file: string, tensors: readonly { name: string; shape: number[] }[]): void {
+  const stored = manifestTensors(m);
+  for (const t of tensors) {
+    const s = stored.get(t.name);
+    if (!s) throw new SwanError(file, `has no entry for tensor ${t.name} of the model (a manifest of another model?)`);
+    if (s.shape.length !== t.shape.length || s.shape.some((d, k) => d !== t.shape[k])) {
+      throw new SwanError(file, `tensor ${t.name} has shape [${s.shape.join(', ')}] but the model's is [${t.shape.join(', ')}] (a manifest of another model?)`);
     }
   }
-  if (m.summary !== undefined && (typeof m.summary !== 'object' || m.summary === null)) throw new SwanError(file, 'not a SWAN manifest ("summary" is not an object)');
-  return parsed as Manifest;
+  if (stored.size > tensors.length) {
+    const names = new Set(tensors.map((t) => t.name));
+    const extra = [...stored.keys()].find((n) => !names.has(n))!;
+    throw new SwanError(file, `names tensor ${JSON.stringify(extra)}, which the model does not have (a manifest of another model?)`);
+  }
 }
 
 /** The manifest of `input`: a manifest file, or an MLX directory written by swan (its swan-manifest.json). */
@@ -88,13 +96,15 @@ export function manifestMeasurements(m: Manifest, file: string): ManifestMeasure
 
 /** A decision per HF tensor name, from a swan manifest or one written by the reference Python tool. */
 export function readManifestDecisions(file: string): Map<string, Decision> {
+  return manifestDecisions(readManifestFile(file), file);
+}
+
+/** readManifestDecisions of a manifest already read from `file` (named in errors). */
+export function manifestDecisions(m: Manifest, file: string): Map<string, Decision> {
   const out = new Map<string, Decision>();
-  for (const [name, t] of manifestTensors(readManifestFile(file))) {
-    const bits = t.decision?.bits;
-    if (bits !== 2 && bits !== 4 && bits !== 8 && bits !== 16) {
-      throw new SwanError(file, `tensor ${name} has no valid decision.bits (2, 4, 8 or 16)`);
-    }
-    out.set(name, { bits, reason: String(t.decision.reason ?? 'manifest') });
+  for (const [name, t] of manifestTensors(m)) {
+    if (!t.decision) throw new SwanError(file, `tensor ${name} has no decision`);
+    out.set(name, { bits: t.decision.bits, reason: t.decision.reason ?? 'manifest' });
   }
   return out;
 }

@@ -9,7 +9,7 @@ import { SwanError } from '../errors.js';
 import { withAtomicDir } from '../io/atomic-dir.js';
 import { DTYPE_NAMES, type FloatDType } from '../io/float.js';
 import { buildManifest, replanManifest, type ManifestExecution } from '../manifest/build.js';
-import { manifestMeasurements, readManifestDecisions, readManifestFile } from '../manifest/read.js';
+import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Strategy } from '../options.js';
@@ -116,13 +116,12 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
   }
   if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };
   if (o.manifestFile) {
-    const decisions = readManifestDecisions(o.manifestFile);
+    const file = o.manifestFile;
+    const stored = readManifestFile(file);
     const source = openModel(dir, { dtype: o.dtype });
-    const items = source.entries.map(({ info, record }) => {
-      const decision = decisions.get(info.name);
-      if (!decision) throw new SwanError(o.manifestFile!, `has no decision for tensor ${info.name} of the model`);
-      return { record, shape: info.shape, decision };
-    });
+    checkManifestMatches(stored, file, modelTensors(source));
+    const decisions = manifestDecisions(stored, file);
+    const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape, decision: decisions.get(info.name)! }));
     return { source, plan: planThresholds(items, source.dtype, thresholdsOptions(o)), exec };
   }
   const analysis = analyzeModel(dir, {
@@ -154,6 +153,10 @@ function planFromAnalysis(analysis: ModelAnalysis, o: ResolvedOptions): Plan {
   return planThresholds(items, source.dtype, thresholdsOptions(o));
 }
 
+function modelTensors(source: ModelSource): { name: string; shape: number[] }[] {
+  return source.entries.map((e) => ({ name: e.info.name, shape: e.info.shape }));
+}
+
 function thresholdsOptions(o: ResolvedOptions) {
   return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8 };
 }
@@ -175,6 +178,7 @@ function replanFromManifest(dir: string, file: string, o: ResolvedOptions): { so
   const stored = readManifestFile(file);
   const meas = manifestMeasurements(stored, file);
   const source = openModel(dir, { dtype: o.dtype });
+  checkManifestMatches(stored, file, modelTensors(source));
   if (meas.dtype !== source.dtype) {
     throw new SwanError(file, `was measured in ${DTYPE_NAMES[meas.dtype]} but the model is written in ${DTYPE_NAMES[source.dtype]}; pass --dtype ${DTYPE_NAMES[meas.dtype]} or analyse again`);
   }
