@@ -30,12 +30,12 @@ import { PACKAGE_ROOT } from '../src/python.js';
 import { qwen3_0_6B, writeSynthCheckpoint } from '../src/synth/checkpoint.js';
 import { baselinePython, runBaseline } from './perf/baseline.js';
 import { dirBytes, layerSubset } from './perf/checkpoint.js';
-import { loadavg, machineLines, memAvailableBytes } from './perf/machine.js';
+import { loadavg, machineFacts, memAvailableBytes } from './perf/machine.js';
 import { childE2e, childShapes, runChild, type E2eOutput, type ShapesOutput } from './perf/measure.js';
 import { project } from './perf/projection.js';
 import { render } from './perf/render.js';
 import type { Report } from './perf/report.js';
-import { fitToMemory, FULL_SHAPES, QUICK_MODEL, QUICK_SHAPES } from './perf/shapes.js';
+import { fitToMemory, FULL_SHAPES, QUICK_MODEL, QUICK_SHAPES, type ShapeSpec } from './perf/shapes.js';
 
 interface Args {
   quick: boolean;
@@ -71,38 +71,13 @@ function parseArgs(argv: string[]): Args {
   };
 }
 
-function main(): void {
-  const argv = process.argv.slice(2);
-  const ci = argv.indexOf('--child');
-  if (ci >= 0) {
-    const kind = argv[ci + 1];
-    const arg = JSON.parse(argv[ci + 2]!) as never;
-    const out = kind === 'shapes' ? childShapes(arg) : kind === 'e2e' ? childE2e(arg) : null;
-    if (out === null) throw new Error(`unknown child ${kind}`);
-    process.stdout.write(JSON.stringify(out) + '\n');
-    return;
-  }
+const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
 
-  const opts = parseArgs(argv);
-  if (opts.renderJson) {
-    // Re-render a saved run (report wording changes need no new measurement).
-    mkdirSync(dirname(opts.out), { recursive: true });
-    writeFileSync(opts.out, render(JSON.parse(readFileSync(opts.renderJson, 'utf8')) as Report));
-    return;
-  }
-  const started = performance.now();
-  const cpu0 = process.cpuUsage();
-  const log = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
-  const loadStart = loadavg();
-  const fitted = fitToMemory(opts.quick ? QUICK_SHAPES : FULL_SHAPES, memAvailableBytes());
-  const shapes = fitted.shapes;
-  for (const note of fitted.notes) log(note);
+/** swan and the baseline, shape by shape, alternating so that each pair runs under similar load. */
+function measureShapes(shapes: ShapeSpec[], opts: Args): { swan: ShapesOutput; baseline: Report['baseline'] } {
   const common = { threads: opts.threads, backend: opts.backend };
-
-  // swan and the baseline alternate shape by shape, so each pair runs under similar load.
   const py = opts.baseline ? baselinePython(opts.quick) : null;
   let baseline: Report['baseline'] = { skipped: opts.baseline ? 'no Python found' : 'disabled (--no-baseline or SWAN_SKIP_PYTHON)' };
-  const l0 = loadavg();
   let swan: ShapesOutput | undefined;
   // Quick mode batches the shapes into one process per side: start-up (torch import) dominates there.
   for (const batch of opts.quick ? [shapes] : shapes.map((s) => [s])) {
@@ -118,69 +93,96 @@ function main(): void {
       else baseline.shapes.push(...b.shapes);
     }
   }
-  const swanLoad: [string, string] = [l0, loadavg()];
-  const baselineLoad: Report['baselineLoad'] = null;
+  return { swan: swan!, baseline };
+}
 
+/** A generated checkpoint quantized end to end (defaults, then --all-metrics), and layer subsets of it for peak RSS. */
+function measureEndToEnd(opts: Args, tmp: string): Pick<Report, 'e2e' | 'e2eAll' | 'rss'> {
+  const common = { threads: opts.threads, backend: opts.backend };
+  const model = opts.quick ? QUICK_MODEL : qwen3_0_6B(28);
+  const label = opts.quick
+    ? `small qwen3 (${model.layers} layers, hidden ${model.hidden}, intermediate ${model.intermediate}, vocab ${model.vocab})`
+    : 'Qwen3-0.6B shapes (28 layers, hidden 1024, intermediate 3072, 16/8 heads of 128, vocab 151936, tied)';
+  const full = join(tmp, 'model');
+  log(`generating ${label}`);
+  const g0 = performance.now();
+  writeSynthCheckpoint(full, model, { seed: 7 });
+  const genSeconds = (performance.now() - g0) / 1000;
+  log(`  ${(dirBytes(full) / 1e9).toFixed(2)} GB in ${genSeconds.toFixed(0)} s; end to end`);
+  const e2e = runChild<E2eOutput>('e2e', { dir: full, out: join(tmp, 'out'), skipDecided: true, ...common });
+  rmSync(join(tmp, 'out'), { recursive: true, force: true });
+  log(`  ${e2e.wall.toFixed(1)} s, peak RSS ${e2e.maxRssMiB.toFixed(0)} MiB, ${e2e.fullMetricTensors} of ${e2e.linearTensors} linear tensors needed the full metrics`);
+  let e2eAll: E2eOutput | null = null;
+  if (!opts.noAllMetrics) {
+    log('end to end with --all-metrics');
+    e2eAll = runChild<E2eOutput>('e2e', { dir: full, out: join(tmp, 'out'), skipDecided: false, ...common });
+    rmSync(join(tmp, 'out'), { recursive: true, force: true });
+    log(`  ${e2eAll.wall.toFixed(1)} s, peak RSS ${e2eAll.maxRssMiB.toFixed(0)} MiB`);
+  }
+
+  const rss: (E2eOutput & { layers: number })[] = [];
+  for (const layers of opts.quick ? [1] : [2, 8]) {
+    const dir = join(tmp, `model-${layers}`);
+    layerSubset(full, dir, layers);
+    log(`${layers}-layer run`);
+    rss.push({ ...runChild<E2eOutput>('e2e', { dir, out: join(tmp, `out-${layers}`), skipDecided: true, ...common }), layers });
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(join(tmp, `out-${layers}`), { recursive: true, force: true });
+  }
+  return { e2e: { ...e2e, label, genSeconds, layers: model.layers }, e2eAll, rss };
+}
+
+function measure(opts: Args): Report {
+  const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  const machine = machineFacts();
+  const loadStart = loadavg();
+  const fitted = fitToMemory(opts.quick ? QUICK_SHAPES : FULL_SHAPES, memAvailableBytes());
+  for (const note of fitted.notes) log(note);
+  const shapesStart = loadavg();
+  const { swan, baseline } = measureShapes(fitted.shapes, opts);
+  const shapesEnd = loadavg();
   const tmp = mkdtempSync(join(tmpdir(), 'swan-bench-'));
   try {
-    const model = opts.quick ? QUICK_MODEL : qwen3_0_6B(28);
-    const label = opts.quick
-      ? `small qwen3 (${model.layers} layers, hidden ${model.hidden}, intermediate ${model.intermediate}, vocab ${model.vocab})`
-      : 'Qwen3-0.6B shapes (28 layers, hidden 1024, intermediate 3072, 16/8 heads of 128, vocab 151936, tied)';
-    const full = join(tmp, 'model');
-    log(`generating ${label}`);
-    const g0 = performance.now();
-    writeSynthCheckpoint(full, model, { seed: 7 });
-    const genSeconds = (performance.now() - g0) / 1000;
-    log(`  ${(dirBytes(full) / 1e9).toFixed(2)} GB in ${genSeconds.toFixed(0)} s; end to end`);
-    const e2e = runChild<E2eOutput>('e2e', { dir: full, out: join(tmp, 'out'), skipDecided: true, ...common });
-    rmSync(join(tmp, 'out'), { recursive: true, force: true });
-    log(`  ${e2e.wall.toFixed(1)} s, peak RSS ${e2e.maxRssMiB.toFixed(0)} MiB, ${e2e.fullMetricTensors} of ${e2e.linearTensors} linear tensors needed the full metrics`);
-    let e2eAll: E2eOutput | null = null;
-    if (!opts.noAllMetrics) {
-      log('end to end with --all-metrics');
-      e2eAll = runChild<E2eOutput>('e2e', { dir: full, out: join(tmp, 'out'), skipDecided: false, ...common });
-      rmSync(join(tmp, 'out'), { recursive: true, force: true });
-      log(`  ${e2eAll.wall.toFixed(1)} s, peak RSS ${e2eAll.maxRssMiB.toFixed(0)} MiB`);
-    }
-
-    const rss: (E2eOutput & { layers: number })[] = [];
-    for (const layers of opts.quick ? [1] : [2, 8]) {
-      const dir = join(tmp, `model-${layers}`);
-      layerSubset(full, dir, layers);
-      log(`${layers}-layer run`);
-      rss.push({ ...runChild<E2eOutput>('e2e', { dir, out: join(tmp, `out-${layers}`), skipDecided: true, ...common }), layers });
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(join(tmp, `out-${layers}`), { recursive: true, force: true });
-    }
-
-    const projection = project(shapes, swan!, e2e);
+    const ends = measureEndToEnd(opts, tmp);
     const cpu1 = process.cpuUsage(cpu0);
-    const report: Report = {
+    return {
       quick: opts.quick,
       date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
-      machine: machineLines(`backend ${swan!.backend}`),
-      loadStart,
-      loadEnd: loadavg(),
-      shapes,
-      swan: swan!,
-      swanLoad,
+      machine,
+      load: { start: loadStart, shapesStart, shapesEnd, end: loadavg() },
+      shapes: fitted.shapes,
+      swan,
       baseline,
-      baselineLoad,
-      e2e: { ...e2e, label, genSeconds, layers: model.layers },
-      e2eAll,
-      rss,
-      projection,
+      ...ends,
+      projection: project(fitted.shapes, swan, ends.e2e),
       benchSeconds: (performance.now() - started) / 1000,
       cpuSeconds: (cpu1.user + cpu1.system) / 1e6,
     };
-    mkdirSync(dirname(opts.out), { recursive: true });
-    writeFileSync(opts.out, render(report));
-    if (opts.saveJson) writeFileSync(opts.saveJson, JSON.stringify(report, null, 1) + '\n');
-    log(`wrote ${opts.out} in ${report.benchSeconds.toFixed(0)} s`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+function main(): void {
+  const argv = process.argv.slice(2);
+  const ci = argv.indexOf('--child');
+  if (ci >= 0) {
+    const kind = argv[ci + 1];
+    const arg = JSON.parse(argv[ci + 2]!) as never;
+    const out = kind === 'shapes' ? childShapes(arg) : kind === 'e2e' ? childE2e(arg) : null;
+    if (out === null) throw new Error(`unknown child ${kind}`);
+    process.stdout.write(JSON.stringify(out) + '\n');
+    return;
+  }
+
+  const opts = parseArgs(argv);
+  // --render-json re-renders a saved run: report wording changes need no new measurement.
+  const report = opts.renderJson ? (JSON.parse(readFileSync(opts.renderJson, 'utf8')) as Report) : measure(opts);
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, render(report));
+  if (opts.saveJson && !opts.renderJson) writeFileSync(opts.saveJson, JSON.stringify(report, null, 1) + '\n');
+  log(`wrote ${opts.out}${opts.renderJson ? '' : ` in ${report.benchSeconds.toFixed(0)} s`}`);
 }
 
 main();

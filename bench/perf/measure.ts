@@ -18,7 +18,7 @@ import { decodeToF32, encodeFromF32, roundToDType } from '../../src/io/float.js'
 import type { TensorRecord } from '../../src/arch/types.js';
 import type { TensorAnalysis } from '../../src/pipeline/analyze.js';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
-import { benchEnv, cpuStat, loadavg, otherCores, ownCpu } from './machine.js';
+import { benchEnv, cpuStat, loadavg, otherCores, ownCpu, type LoadAvg } from './machine.js';
 import { heavyTailed, RANK, SEED, type ShapeSpec } from './shapes.js';
 
 /** The entry point that runs a child measurement (`--child`): bench/bench.ts, one folder up. */
@@ -63,9 +63,17 @@ export interface QuantPath {
 }
 
 export interface ShapesOutput {
+  /** installBestBackend's label, e.g. "native-openblas (Zen kernels) ×2 threads". */
   backend: string;
   threads: number;
+  /** The native backend's BLAS: its kernel set (OpenBLAS's corename, "" for Accelerate) and build; null on wasm and JS. */
+  blas: { kernels: string; config: string } | null;
   results: ShapeResult[];
+}
+
+function blasInfo(): ShapesOutput['blas'] {
+  const info = (getBackend() as { info?: { corename?: string; config?: string } }).info;
+  return info ? { kernels: info.corename ?? '', config: info.config ?? '' } : null;
 }
 
 export function childShapes(arg: { shapes: ShapeSpec[]; threads?: number; backend: BackendChoice }): ShapesOutput {
@@ -156,8 +164,9 @@ export function childShapes(arg: { shapes: ShapeSpec[]; threads?: number; backen
       maxRssMiB: process.resourceUsage().maxRSS / 1024,
     });
   }
+  const blas = blasInfo();
   closeBackend();
-  return { backend: label, threads, results };
+  return { backend: label, threads, blas, results };
 }
 
 export interface E2eOutput {
@@ -187,8 +196,8 @@ export interface E2eOutput {
   bits: Record<string, number>;
   /** Read + bf16→f32 of every tensor once more after the run (page cache warm), GB/s of source bytes. */
   readGBs: number;
-  loadBefore: string;
-  loadAfter: string;
+  loadBefore: LoadAvg;
+  loadAfter: LoadAvg;
 }
 
 export function childE2e(arg: { dir: string; out: string; threads?: number; backend: BackendChoice; skipDecided: boolean }): E2eOutput {

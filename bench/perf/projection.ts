@@ -24,6 +24,7 @@ export function project(shapes: ShapeSpec[], swan: ShapesOutput, e2e: E2eOutput)
     writeSeconds: (e2e.writeSeconds / e2e.bytesIn) * bytes,
     writeComputeSeconds: sum(linear, (r) => r.quant.decode + r.quant.cast + r.quant.quantize + r.quant.pack),
     synthF: e2e.linearTensors ? e2e.fullMetricTensors / e2e.linearTensors : NaN,
+    kurtosisBoundary: kurtosisBoundary(1),
   };
 }
 
@@ -31,7 +32,7 @@ export function project(shapes: ShapeSpec[], swan: ShapesOutput, e2e: E2eOutput)
  * Smallest raw excess kurtosis at which the cheap metrics no longer decide a default-class tensor's
  * bits (decidedWithout, default thresholds), for a given error-proxy score. Bisection on κ in [0, 10].
  */
-export function kurtosisBoundary(errorScore: number): number | null {
+function kurtosisBoundary(errorScore: number): number | null {
   const decided = (k: number): boolean => decidedWithout({ kurtosis: Math.min(k / 10, 1), error_proxy: errorScore }, 'default', DEFAULT_SWAN_CONFIG);
   if (!decided(0)) return 0;
   if (decided(10)) return null;

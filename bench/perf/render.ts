@@ -1,11 +1,26 @@
 /** The report (docs/performance.md) from a run's measurements. */
-import { decidedWithout } from '../../src/pipeline/analyze.js';
-import { DEFAULT_SWAN_CONFIG } from '../../src/plan/swan-rules.js';
 import type { BaselineOutput } from './baseline.js';
 import { f, fs3, mmss } from './format.js';
-import { kurtosisBoundary } from './projection.js';
-import { fullTensorSeconds, loadFlag, projectedTotal, type Report } from './report.js';
+import type { LoadAvg } from './machine.js';
+import { fullTensorSeconds, projectedTotal, type Report } from './report.js';
 import { rsvdFlops } from './shapes.js';
+
+/**
+ * Why the swan/baseline ratio of a shape is unreliable, or null: the two sides' other load differs by
+ * more than half a core, or one side ran with half a core or more of other load (its multi-threaded
+ * wall time then includes waiting for the CPU).
+ */
+function loadFlag(r: Report, label: string): string | null {
+  if ('skipped' in r.baseline) return null;
+  const o = r.swan.results.find((x) => x.label === label)?.otherCores ?? null;
+  const b = r.baseline.shapes.find((x) => x.label === label)?.other_cores ?? null;
+  if (o === null || b === null) return null;
+  if (Math.abs(o - b) > 0.5) return `other load swan ${f(o)} vs baseline ${f(b)} cores: uneven`;
+  if (Math.max(o, b) >= 0.5) return `other load swan ${f(o)}, baseline ${f(b)} cores`;
+  return null;
+}
+
+const la = (l: LoadAvg): string => (l ? l.map((x) => x.toFixed(2)).join(' ') : 'n/a');
 
 export function render(r: Report): string {
   const L: string[] = [];
@@ -17,11 +32,26 @@ export function render(r: Report): string {
   p();
   p('## Machine and load');
   p();
-  for (const m of r.machine) p(`- ${m}`);
-  p(`- Load average (1/5/15 min) at start: ${r.loadStart}; at end: ${r.loadEnd}. Per-shape runs (swan and baseline alternating shape by shape): ${r.swanLoad[0]} → ${r.swanLoad[1]}.`);
-  p(`- The whole run took ${f(r.benchSeconds, 0)} s wall, including generating the matrices and checkpoints (not timed in the tables).`);
-  p('- OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (this machine sets them to Haswell / 512 for old-library safety) are removed from the' +
-    ' environment of every measured process, swan\'s and the baseline\'s alike, so OpenBLAS picks its kernels for the CPU.');
+  const m = r.machine;
+  p('| | |');
+  p('|---|---|');
+  p(`| CPU | ${m.cpuModel} |`);
+  p(`| logical cores | ${m.logicalCores} |`);
+  p(`| CPU features (of avx512f, avx2, amx_tile) | ${m.cpuFeatures === null ? 'n/a' : m.cpuFeatures.join(', ') || 'none'} |`);
+  p(`| memory | ${f(m.memoryBytes / 2 ** 30, 1)} GiB, ${m.memoryAvailableBytes === null ? 'n/a' : f(m.memoryAvailableBytes / 2 ** 30, 1)} GiB available at start |`);
+  p(`| OS | ${m.os} |`);
+  p(`| Node | ${m.node} |`);
+  p(`| swan backend | ${r.swan.backend} |`);
+  p(`| BLAS kernel set | ${r.swan.blas ? r.swan.blas.kernels || 'n/a' : 'none (no BLAS backend)'} |`);
+  p(`| BLAS build | ${r.swan.blas?.config || 'n/a'} |`);
+  for (const [name, value] of Object.entries(m.unsetForMeasurement)) {
+    p(`| ${name} in the bench's environment | ${value === null ? 'not set' : `${value} (removed for every measured process)`} |`);
+  }
+  p(`| load average (1/5/15 min) at start | ${la(r.load.start)} |`);
+  p(`| load average before → after the per-shape runs | ${la(r.load.shapesStart)} → ${la(r.load.shapesEnd)} |`);
+  p(`| load average at end | ${la(r.load.end)} |`);
+  p(`| whole run | ${f(r.benchSeconds, 0)} s wall, including generating the matrices and checkpoints (not timed in the tables) |`);
+  p();
   p('- "other load" is the CPU time that processes other than the one measured used during the measurement, in cores' +
     ' (from /proc/stat). This machine has 2 cores and other jobs were running: where other load is near 1 core or more,' +
     ' multi-threaded wall times are up to ~2× what a quiet machine gives; compare ratios measured side by side rather than absolute numbers.');
@@ -141,7 +171,7 @@ export function render(r: Report): string {
   for (const [name, x] of [['default', e], ['--all-metrics', r.e2eAll]] as const) {
     if (!x) continue;
     p(`| ${name} | ${f(x.wall, 1)} | ${f(x.analyzeSeconds, 1)} | ${f(x.writeSeconds, 1)} | ${f(x.cpu, 1)} | ${f(x.bytesIn / 1e6 / x.wall, 0)} | ${f(x.maxRssMiB, 0)} | ` +
-      `${x.fullMetricTensors} / ${x.cheapMetricTensors} | ${x.tensors} (${x.quantized}) | ${f(x.bytesOut / 1e6, 0)} | ${f(x.otherCores)} | ${x.loadBefore} → ${x.loadAfter} |`);
+      `${x.fullMetricTensors} / ${x.cheapMetricTensors} | ${x.tensors} (${x.quantized}) | ${f(x.bytesOut / 1e6, 0)} | ${f(x.otherCores)} | ${la(x.loadBefore)} → ${la(x.loadAfter)} |`);
   }
   p();
   const bitsText = (b: Record<string, number>): string => Object.entries(b).map(([k, v]) => `${v}× ${k === 'float' ? 'bf16' : `${k}-bit`}`).join(', ');
@@ -168,7 +198,7 @@ export function render(r: Report): string {
     p(`| ${x.layers} | ${f(x.bytesIn / 1e6, 0)} | ${f(x.wall, 1)} | ${f(x.maxRssMiB, 0)} |`);
   }
   p();
-  p(`Load per run (other processes' CPU, cores; loadavg before → after): ${r.rss.map((x) => `${x.layers} layers: ${f(x.otherCores)}; ${x.loadBefore} → ${x.loadAfter}`).join(' · ')}.`);
+  p(`Load per run (other processes' CPU, cores; loadavg before → after): ${r.rss.map((x) => `${x.layers} layers: ${f(x.otherCores)}; ${la(x.loadBefore)} → ${la(x.loadAfter)}`).join(' · ')}.`);
   p();
 
   // ---- projection
@@ -176,8 +206,7 @@ export function render(r: Report): string {
   p('## Projected Qwen3-8B analyse + quantize + write');
   p();
   if (r.quick) p('**Quick mode: computed from the scaled-down shapes with the 8B counts; it only checks the arithmetic, it projects nothing.**\n');
-  const kStar = kurtosisBoundary(1);
-  const dec = (k: number): boolean => decidedWithout({ kurtosis: Math.min(k / 10, 1), error_proxy: 1 }, 'default', DEFAULT_SWAN_CONFIG);
+  const kStar = pr.kurtosisBoundary;
   const markov = (1.36 - 0.14) / ((kStar ?? 0) - 0.14);
   p(`Parts, from the per-shape tables × the 8B counts (${pr.linearTensors} linear tensors; embed_tokens and lm_head are not read for analysis with the defaults)` +
     ` and the end-to-end run's measured rates: read + bf16→f32 at ${f(e.readGBs, 2)} GB/s (all tensors read again after the end-to-end run, page cache warm;` +
@@ -198,7 +227,7 @@ export function render(r: Report): string {
     ` all 252 Qwen3-8B linear tensors have an error-proxy score of 1.0 (spec §1.3: NRMSE ≥ 0.1002), so the cheap composite interval is` +
     ` [0.45·min(κ/10, 1) + 0.2, that + 0.35]. By \`decidedWithout\` (bisection with the default thresholds 0.1/0.65/0.9) the bits are decided` +
     ` iff κ < ${f(kStar, 3)}: below it the whole interval lies under 0.65 (4-bit). Above it the interval straddles 0.65, from κ ≈ 7.78 also 0.9,` +
-    ` and for κ ≥ 10 it is [0.65, 1.0], 8-bit vs 16-bit: still undecided (check: κ = 10 ${dec(10) ? 'decided' : 'not decided'}, κ = 15.8 ${dec(15.8) ? 'decided' : 'not decided'}).` +
+    ` and for κ ≥ 10 it is [0.65, 1.0], 8-bit vs 16-bit: still undecided .` +
     ` So a tensor needs the full metrics iff κ ≥ ${f(kStar, 2)} (not only up to 10). Published Qwen3-8B raw kurtosis: mean 1.36, range 0.14–15.8 (spec §1.3);` +
     ` the distribution itself is not published. Bounds: Markov on κ − 0.14 ≥ 0 gives f ≤ (1.36 − 0.14)/(${f(kStar, 2)} − 0.14) = ${f(markov, 2)};` +
     ' the 5 tensors that the reference sends to 8-bit (spec §1.4) need κ above the boundary, so f ≥ 5/252 = 0.02.' +

@@ -3,7 +3,7 @@
  * arithmetic on it that both the projection and the report use.
  */
 import type { BaselineOutput } from './baseline.js';
-import { f } from './format.js';
+import type { LoadAvg, Machine } from './machine.js';
 import type { E2eOutput, ShapesOutput } from './measure.js';
 import type { ShapeSpec } from './shapes.js';
 
@@ -32,6 +32,12 @@ export interface Projection {
   writeComputeSeconds: number;
   /** Measured f on the generated 0.6B-shaped checkpoint. */
   synthF: number;
+  /**
+   * Smallest excess kurtosis at which kurtosis and an error-proxy score of 1 leave a default-class
+   * tensor's bits undecided with the default thresholds (null: decided up to 10), so it needs the
+   * SVD and output metrics.
+   */
+  kurtosisBoundary: number | null;
 }
 
 /** Projected seconds of `swan quantize` on Qwen3-8B when a fraction f of the linear tensors needs the SVD and output metrics. */
@@ -42,34 +48,18 @@ export function projectedTotal(p: Projection, fraction: number, scoreProtected =
 export interface Report {
   quick: boolean;
   date: string;
-  machine: string[];
-  loadStart: string;
-  loadEnd: string;
+  machine: Machine;
+  /** Load average when the run started, before and after the per-shape runs, and at the end. */
+  load: { start: LoadAvg; shapesStart: LoadAvg; shapesEnd: LoadAvg; end: LoadAvg };
   shapes: ShapeSpec[];
   swan: ShapesOutput;
-  swanLoad: [string, string];
   baseline: BaselineOutput | { skipped: string };
-  baselineLoad: [string, string] | null;
   e2e: E2eOutput & { label: string; genSeconds: number; layers: number };
   /** The same run with --all-metrics (null when skipped). */
   e2eAll: E2eOutput | null;
   rss: (E2eOutput & { layers: number })[];
   projection: Projection;
   benchSeconds: number;
+  /** CPU seconds of the parent process (generation, spawning); the children's are in their own rows. */
   cpuSeconds: number;
-}
-
-/**
- * Why the swan/baseline ratio of a shape is unreliable, or null: the two sides' other load differs by
- * more than half a core, or one side ran with half a core or more of other load (2 cores: its
- * multi-threaded wall time is then inflated by up to 2×).
- */
-export function loadFlag(r: Report, label: string): string | null {
-  if ('skipped' in r.baseline) return null;
-  const o = r.swan.results.find((x) => x.label === label)?.otherCores ?? null;
-  const b = r.baseline.shapes.find((x) => x.label === label)?.other_cores ?? null;
-  if (o === null || b === null) return null;
-  if (Math.abs(o - b) > 0.5) return `other load swan ${f(o)} vs baseline ${f(b)} cores: uneven`;
-  if (Math.max(o, b) >= 0.5) return `other load swan ${f(o)}, baseline ${f(b)} cores`;
-  return null;
 }
