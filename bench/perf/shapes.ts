@@ -7,7 +7,7 @@ import type { SynthShape } from '../../src/synth/checkpoint.js';
 
 export const SEED = 20261126;
 /** Tail weight of the generated matrices: excess kurtosis ≈ 3e^{4a²} − 3 ≈ 1.3, like Qwen3-8B's mean. */
-const TAIL = 0.3;
+export const TAIL = 0.3;
 /** Sketch width and power iterations of swan's randomized SVD. */
 export const RANK = 256;
 const NITER = 2;
