@@ -18,8 +18,9 @@
  * peak RSS is per measurement and one section's memory is gone before the next starts. The parent
  * only generates checkpoints, spawns, and writes the report. The parts: perf/shapes.ts (what is
  * measured), perf/machine.ts (the machine and its load), perf/measure.ts (swan's children),
- * perf/baseline.ts (the Python baseline), perf/projection.ts (Qwen3-8B projection),
- * perf/report.ts (the measurement JSON) and perf/render.ts (the markdown).
+ * perf/baseline.ts (the Python baseline), perf/checkpoint.ts (layer subsets of the checkpoint),
+ * perf/projection.ts (Qwen3-8B projection), perf/report.ts (the measurement JSON) and
+ * perf/render.ts (the markdown, from that JSON alone).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -164,6 +165,13 @@ function measure(opts: Args): Report {
   }
 }
 
+function readReport(file: string): Report {
+  const r = JSON.parse(readFileSync(file, 'utf8')) as Partial<Report>;
+  // Files saved before the machine and load were recorded as data have neither.
+  if (typeof r.machine?.logicalCores !== 'number' || !r.load) throw new Error(`${file}: no machine or load records; measure again`);
+  return r as Report;
+}
+
 function main(): void {
   const argv = process.argv.slice(2);
   const ci = argv.indexOf('--child');
@@ -178,7 +186,7 @@ function main(): void {
 
   const opts = parseArgs(argv);
   // --render-json re-renders a saved run: report wording changes need no new measurement.
-  const report = opts.renderJson ? (JSON.parse(readFileSync(opts.renderJson, 'utf8')) as Report) : measure(opts);
+  const report = opts.renderJson ? readReport(opts.renderJson) : measure(opts);
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, render(report));
   if (opts.saveJson && !opts.renderJson) writeFileSync(opts.saveJson, JSON.stringify(report, null, 1) + '\n');

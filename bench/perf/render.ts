@@ -4,7 +4,6 @@
  * each table measures.
  */
 import type { BaselineOutput } from './baseline.js';
-import { f, fs3, mmss } from './format.js';
 import type { LoadAvg } from './machine.js';
 import type { E2eOutput, ShapeResult } from './measure.js';
 import { fullTensorSeconds, projectedTotal, type Report } from './report.js';
@@ -21,6 +20,15 @@ const FLAT_RSS = 1.1;
 const BUSY_CORES = 0.5;
 
 type Lines = string[];
+
+/** Fixed decimals, "n/a" for missing or non-finite values. */
+const f = (x: number | null | undefined, d = 2): string => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
+/** Seconds to about three significant digits. */
+const fs3 = (x: number): string => (x < 0.1 ? x.toFixed(4) : x < 10 ? x.toFixed(3) : x.toFixed(1));
+const mmss = (s: number): string => {
+  const r = Math.round(s);
+  return `${Math.floor(r / 60)} min ${r % 60} s`;
+};
 
 const la = (l: LoadAvg): string => (l ? l.map((x) => x.toFixed(2)).join(' ') : 'n/a');
 const mark = (ok: boolean | null): string => (ok === null ? '–' : ok ? 'met' : '**missed**');
