@@ -39,7 +39,7 @@ function baselineOf(r: Report): BaselineOutput | null {
 }
 
 /** Baseline seconds / swan seconds per tensor on a shape (all four metrics), or null without a baseline row. */
-export function ratio(r: Report, label: string): number | null {
+function ratio(r: Report, label: string): number | null {
   const b = baselineOf(r)?.shapes.find((x) => x.label === label);
   const s = r.swan.results.find((x) => x.label === label);
   return b && s ? fullTensorSeconds(b) / fullTensorSeconds(s) : null;
@@ -69,7 +69,7 @@ function otherLoads(r: Report): { what: string; cores: number }[] {
     ...(baselineOf(r)?.shapes ?? []).map((s) => ({ what: `baseline ${s.label}`, cores: s.other_cores })),
     { what: 'end to end, default', cores: r.e2e.otherCores },
     ...(r.e2eAll ? [{ what: 'end to end, --all-metrics', cores: r.e2eAll.otherCores }] : []),
-    ...r.rss.map((x) => ({ what: `end to end, ${x.layers} layers`, cores: x.otherCores })),
+    ...r.rss.map((x) => ({ what: `end to end, ${x.layers} layer${x.layers === 1 ? '' : 's'}`, cores: x.otherCores })),
   ];
   return all.filter((x): x is { what: string; cores: number } => x.cores !== null);
 }
