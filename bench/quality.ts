@@ -222,7 +222,7 @@ function render(st: State): { md: string; summary: string } {
   const mixTable = ['| model | share of parameters per format |', '|---|---|'];
   for (const r of rows) if (!r.missing) mixTable.push(`| ${r.label} | ${r.mix} |`);
 
-  // Headline checks of issue 3, each with the paired error of the comparison it rests on.
+  // Headline checks, each with the paired error of the comparison it rests on.
   const checks: string[] = [];
   const verdict = (ok: boolean | undefined) => (ok === undefined ? '**not measured**' : ok ? '**yes**' : '**no**');
   for (const variant of ['', '-search']) {
@@ -253,7 +253,7 @@ function render(st: State): { md: string; summary: string } {
     checks.push(`- At the bytes of mixed_4_6, swan ${name} has lower PPL than mixed_4_6 on both texts: ${verdict(ok)} — ${per.map((p) => p.s).join('; ')}.`);
   }
 
-  // Not an issue-3 criterion, but the fidelity measure that does not wobble out of domain: KL.
+  // Not a headline check, but the fidelity measure that does not wobble out of domain: KL.
   for (const variant of ['', '-search']) {
     const name = variant ? 'budget + rounding search' : 'budget (RTN)';
     const per = baselines.map((b) => {
@@ -340,7 +340,7 @@ Bench wall time ${st.minutes.toFixed(1)} min.
 
 ${table.join('\n')}
 
-## Headline checks (issue 3)
+## Headline checks
 
 ${checks.join('\n')}
 

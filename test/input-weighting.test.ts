@@ -1,5 +1,5 @@
 /**
- * `--weighting norm` (src/plan/candidates.ts InputWeighting, src/pipeline/input-weights.ts): errors
+ * `--weighting norm` (src/options.ts INPUT_WEIGHTINGS, src/measure/input-weights.ts): errors
  * weighted per input channel by the squared gains of the RMSNorm feeding the layer, in the budget's
  * measurements and in `--rounding search`.
  */

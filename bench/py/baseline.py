@@ -1,5 +1,5 @@
 """Python baseline for `npm run bench`: the reference analyzer's four metric operations, timed per
-operation on generated matrices (reference spec section 1.3).
+operation on generated matrices.
 
     svd                 torch.svd_lowrank(W, q=256, niter=2) (torch.linalg.svd when min(m, n) <= 512)
     kurtosis            population excess kurtosis of all entries

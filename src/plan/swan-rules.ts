@@ -1,7 +1,7 @@
 /**
  * SWAN's decision as published: the composite of the four scores against three thresholds, with
  * protected and sensitive name patterns, and the paper's float rules for 1-D and tiny tensors. A
- * pure function of the evidence (src/pipeline/analyze.ts); the thresholds strategy turns the
+ * pure function of the evidence (src/measure/analyze.ts); the thresholds strategy turns the
  * decision into a format among the eligible ones (thresholds.ts).
  */
 import { numel } from '../format.js';
