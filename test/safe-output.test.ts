@@ -11,7 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SwanError } from '../src/errors.js';
 import { OUTPUT_MARKER } from '../src/io/atomic-dir.js';
+import { processAlive } from '../src/io/cleanup.js';
 import { quantizeModel } from '../src/pipeline/quantize.js';
+import { Rng } from '../src/rng.js';
 import { writeSynthCheckpoint } from '../src/synth/checkpoint.js';
 import { copyModel, swan, type CliResult } from './helpers/cli.js';
 import { CLI, STORIES, tempDir } from './helpers/paths.js';
@@ -210,7 +212,7 @@ function tempOf(root: string): string | undefined {
   return readdirSync(root).find((f) => f.startsWith('.out.swan-tmp-'));
 }
 
-describe('real runs: concurrency', () => {
+describe('real runs: concurrency and signals', () => {
   // Big enough that writing takes a few seconds here (the search rounding is the slow part), small
   // enough to generate in about one.
   const model = join(tmp.dir, 'synth');
@@ -224,23 +226,81 @@ describe('real runs: concurrency', () => {
     shardBytes = readFileSync(join(root, 'out', 'model.safetensors')).length;
   });
 
+  /** Start a slow quantize to `<root>/out` and wait until it writes; `pid`: the working process (named in its temporary sibling). */
+  async function startWriting(root: string, detached = false) {
+    const run = start(['quantize', model, '-o', join(root, 'out'), ...SLOW], detached);
+    const tmpName = await until('the temporary sibling', () => tempOf(root));
+    return { ...run, tmpName, pid: Number(tmpName.slice('.out.swan-tmp-'.length)) };
+  }
+
   test('the second of two concurrent runs to one output fails at once; the first finishes', async () => {
     const root = caseDir();
     const out = join(root, 'out');
-    const first = start(['quantize', model, '-o', out, ...SLOW]);
-    const tmpName = await until('the first run to start writing', () => tempOf(root));
-    const firstPid = Number(tmpName.slice('.out.swan-tmp-'.length));
+    const first = await startWriting(root);
     // thresholds: the second run would analyse for a while if it did not fail first
     const t0 = Date.now();
     const second = swan(['quantize', model, '-o', out, '--overwrite', '-q']);
     const seconds = (Date.now() - t0) / 1000;
     assert.equal(first.proc.exitCode, null, 'the first run is still writing');
-    refused(second, out, new RegExp(`another swan run \\(process ${firstPid}\\) is writing this output`));
+    refused(second, out, new RegExp(`another swan run \\(process ${first.pid}\\) is writing this output`));
     assert.ok(seconds < 5, `failed after ${seconds} s`);
     const done = await first.exit;
     assert.equal(done.status, 0, done.stderr);
     assert.equal(readFileSync(join(out, 'model.safetensors')).length, shardBytes);
     assert.deepEqual(leftovers(root), []);
+  });
+
+  test('SIGINT/SIGTERM/SIGHUP at 5 seeded moments of the write: exit 128+n, no temporary sibling, no lock, no output', async () => {
+    const rng = new Rng(20260518);
+    const codes = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGINT', 'SIGTERM'] as const;
+    for (const sig of signals) {
+      const root = caseDir();
+      // A moment of the write: when the partial shard holds this fraction of its final bytes.
+      const fraction = 0.9 * rng.uniform();
+      // SIGINT to the process group, as a terminal's Ctrl-C; the others to the CLI's process only, as `kill` does.
+      const run = await startWriting(root, sig === 'SIGINT');
+      await until(`${(fraction * 100).toFixed(0)}% of the shard`, () => {
+        try {
+          return readFileSync(join(root, run.tmpName, 'model.safetensors')).length >= fraction * shardBytes;
+        } catch {
+          return false;
+        }
+      });
+      if (sig === 'SIGINT') process.kill(-run.proc.pid!, sig);
+      else run.proc.kill(sig);
+      const r = await run.exit;
+      assert.equal(r.status, codes[sig], `${sig} at ${fraction.toFixed(2)}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`swan: stopped by ${sig}`));
+      assert.deepEqual(readdirSync(root), [], `${sig} at ${fraction.toFixed(2)} of the write`);
+    }
+  });
+
+  test('the working process killed (SIGKILL, as the OOM killer does): its temporary sibling and lock removed, exit 137', async () => {
+    const root = caseDir();
+    const run = await startWriting(root);
+    process.kill(run.pid, 'SIGKILL');
+    const r = await run.exit;
+    assert.equal(r.status, 137, r.stderr);
+    assert.deepEqual(readdirSync(root), []);
+  });
+
+  test('both processes killed: the next run removes the leftovers with a notice and writes the output', async () => {
+    const root = caseDir();
+    const out = join(root, 'out');
+    const run = await startWriting(root);
+    const { pid, tmpName: name } = run;
+    const parentGone = new Promise((res) => run.proc.once('exit', res));
+    run.proc.kill('SIGKILL');
+    await parentGone;
+    process.kill(pid, 'SIGKILL');
+    await until('the working process to die', () => !processAlive(pid));
+    assert.deepEqual(leftovers(root).sort(), ['.out.swan-lock', name], 'what a killed run leaves without its parent');
+    const next = swan(['quantize', model, '-o', out, '--uniform', '-q']);
+    assert.equal(next.status, 0, next.stderr);
+    assert.match(next.stderr, new RegExp(`swan: notice: took over .*\\.out\\.swan-lock, left by swan process ${pid}, which is no longer running`));
+    assert.match(next.stderr, new RegExp(`swan: notice: removed .*${name.replace(/\./g, '\\.')}, left by swan process ${pid}`));
+    assert.deepEqual(readdirSync(root), ['out']);
   });
 });
 

@@ -21,7 +21,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SwanError } from '../errors.js';
-import { processAlive, removeAbandoned, stderrNotice, type Notice } from './cleanup.js';
+import { processAlive, registerCleanup, removeAbandoned, stderrNotice, unregisterCleanup, type Notice } from './cleanup.js';
 
 /** Written into every directory swan builds, listing its files: what --overwrite may replace. */
 export const OUTPUT_MARKER = '.swan-output';
@@ -65,6 +65,7 @@ export function claimOutputDir(outDir: string, opts: OutputDirOptions = {}): Out
   return {
     write(build) {
       const tmp = join(parent, `${prefix}${process.pid}`);
+      registerCleanup(tmp);
       try {
         mkdirSync(tmp);
         const result = build(tmp);
@@ -75,6 +76,7 @@ export function claimOutputDir(outDir: string, opts: OutputDirOptions = {}): Out
         return result;
       } finally {
         rmSync(tmp, { recursive: true, force: true });
+        unregisterCleanup(tmp);
       }
     },
     release() {
@@ -175,7 +177,9 @@ function putInPlace(tmp: string, target: string): void {
     renameSync(old, target);
     throw e;
   }
+  registerCleanup(old);
   rmSync(old, { recursive: true, force: true });
+  unregisterCleanup(old);
 }
 
 /**
@@ -204,6 +208,7 @@ function acquireLock(target: string, notice: Notice): string {
           : `is locked by ${lock}, which names no process; remove it if no swan run is writing here`,
       );
     }
+    registerCleanup(lock);
     writeSync(fd, `${process.pid}\n`);
     closeSync(fd);
     return lock;
@@ -222,6 +227,8 @@ function lockHolder(lock: string): number | undefined {
 }
 
 function releaseLock(lock: string): void {
+  // Unregister first: a parent that removes registered paths must never remove another run's lock.
+  unregisterCleanup(lock);
   if (lockHolder(lock) === process.pid) rmSync(lock, { force: true });
 }
 

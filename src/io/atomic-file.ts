@@ -1,12 +1,12 @@
 import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SwanError } from '../errors.js';
-import { removeAbandoned, stderrNotice, type Notice } from './cleanup.js';
+import { registerCleanup, removeAbandoned, stderrNotice, unregisterCleanup, type Notice } from './cleanup.js';
 
 /**
  * Write `data` to `target` through a temporary sibling renamed into place: readers never see a
  * half-written file, and a failed or stopped write leaves nothing behind (the temporary file is
- * removed; a killed run's by the next write to the same file).
+ * removed here on failure, by the CLI's parent on a signal: src/io/cleanup.ts).
  */
 export function writeFileAtomic(target: string, data: string | Uint8Array, opts: { onNotice?: Notice } = {}): void {
   const abs = resolve(target);
@@ -16,6 +16,7 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, opts:
   const prefix = `.${basename(abs)}.swan-tmp-`;
   removeAbandoned(dir, prefix, opts.onNotice ?? stderrNotice);
   const tmp = join(dir, `${prefix}${process.pid}`);
+  registerCleanup(tmp);
   try {
     writeFileSync(tmp, data);
     renameSync(tmp, abs);
@@ -23,5 +24,6 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, opts:
     throw new SwanError(target, `cannot write: ${(err as Error).message.split('\n')[0]}`);
   } finally {
     rmSync(tmp, { force: true });
+    unregisterCleanup(tmp);
   }
 }
