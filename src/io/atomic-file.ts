@@ -1,26 +1,29 @@
-import { existsSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SwanError } from '../errors.js';
+import { registerCleanup, removeAbandoned, stderrNotice, unregisterCleanup, type Notice } from './cleanup.js';
 
 /**
  * Write `data` to `target` through a temporary sibling renamed into place: readers never see a
- * half-written file, and a failed write leaves nothing behind (the temporary file is removed).
+ * half-written file, and a failed or stopped write leaves nothing behind (the temporary file is
+ * removed here on failure, by the CLI's parent on a signal: src/io/cleanup.ts).
  */
-export function writeFileAtomic(target: string, data: string | Uint8Array): void {
+export function writeFileAtomic(target: string, data: string | Uint8Array, opts: { onNotice?: Notice } = {}): void {
   const abs = resolve(target);
   const dir = dirname(abs);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new SwanError(target, `directory ${dirname(target)} does not exist`);
   if (existsSync(abs) && statSync(abs).isDirectory()) throw new SwanError(target, 'is a directory; name the file to write');
-  const tmp = join(dir, `.${basename(abs)}.swan-tmp-${process.pid}`);
+  const prefix = `.${basename(abs)}.swan-tmp-`;
+  removeAbandoned(dir, prefix, opts.onNotice ?? stderrNotice);
+  const tmp = join(dir, `${prefix}${process.pid}`);
+  registerCleanup(tmp);
   try {
     writeFileSync(tmp, data);
     renameSync(tmp, abs);
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing was created
-    }
     throw new SwanError(target, `cannot write: ${(err as Error).message.split('\n')[0]}`);
+  } finally {
+    rmSync(tmp, { force: true });
+    unregisterCleanup(tmp);
   }
 }

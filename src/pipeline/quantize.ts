@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { kvShare, openModel, type ModelSource } from '../arch/source.js';
 import { SwanError } from '../errors.js';
-import { withAtomicDir } from '../io/atomic-dir.js';
+import { claimOutputDir } from '../io/atomic-dir.js';
+import type { Notice } from '../io/cleanup.js';
 import { DTYPE_NAMES, type FloatDType } from '../io/float.js';
 import { buildManifest, replanManifest, type ManifestExecution } from '../manifest/build.js';
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
@@ -60,11 +61,13 @@ export interface QuantizeOptions {
   maxShardBytes?: number;
   onAnalyze?: AnalyzeOptions['onTensor'];
   onWrite?: (done: number, total: number, name: string) => void;
+  /** What quantizeModel removed or took over beside the output (a killed run's leftovers); default: stderr. */
+  onNotice?: Notice;
 }
 
 /** QuantizeOptions with every default filled in: what the stages below receive. */
-export type ResolvedOptions = Required<Omit<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite'>> &
-  Pick<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite'>;
+export type ResolvedOptions = Required<Omit<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice'>> &
+  Pick<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice'>;
 
 /** Fill in the defaults and check the combination; called once per library call. */
 export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
@@ -232,25 +235,33 @@ export interface QuantizeResult extends PlanResult {
   shards: string[];
 }
 
-/** `swan quantize`: plan, then write the MLX directory atomically. */
+/**
+ * `swan quantize`: claim the output (checked and locked before any analysis), plan, then write the
+ * MLX directory atomically.
+ */
 export function quantizeModel(dir: string, outDir: string, options: QuantizeOptions): QuantizeResult {
   const target = resolve(outDir);
   const o = resolveQuantizeOptions(options);
-  const planned = planResolved(dir, o);
-  const { source, plan, manifest, exec } = planned;
-  return withAtomicDir(target, { overwrite: o.overwrite }, (tmp) => {
-    const { bytes, shards } = writeMlxModel(source, plan, tmp, { ...exec, maxShardBytes: o.maxShardBytes, onTensor: o.onWrite });
-    if (manifest) writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
-    const card = modelCard({
-      plan,
-      rounding: exec.rounding,
-      manifest,
-      modelType: source.modelType,
-      baseModel: baseModelId(source.hf.config),
-      outputName: basename(target),
-      seed: manifest?.seed,
+  const out = claimOutputDir(target, { overwrite: o.overwrite, input: dir, onNotice: o.onNotice });
+  try {
+    const planned = planResolved(dir, o);
+    const { source, plan, manifest, exec } = planned;
+    return out.write((tmp) => {
+      const { bytes, shards } = writeMlxModel(source, plan, tmp, { ...exec, maxShardBytes: o.maxShardBytes, onTensor: o.onWrite });
+      if (manifest) writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+      const card = modelCard({
+        plan,
+        rounding: exec.rounding,
+        manifest,
+        modelType: source.modelType,
+        baseModel: baseModelId(source.hf.config),
+        outputName: basename(target),
+        seed: manifest?.seed,
+      });
+      writeFileSync(join(tmp, 'README.md'), card);
+      return { ...planned, outDir: target, bytes, shards };
     });
-    writeFileSync(join(tmp, 'README.md'), card);
-    return { ...planned, outDir: target, bytes, shards };
-  });
+  } finally {
+    out.release();
+  }
 }
