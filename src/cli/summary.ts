@@ -50,3 +50,8 @@ export function budgetSummary(plan: Plan, rounding: Rounding): string {
   if (rounding === 'search') lines.push('rounding: per-group scale search (never worse than MLX round-to-nearest on any group)');
   return lines.map((l) => l + '\n').join('');
 }
+
+/** Warnings go to stderr even with --quiet: they say what the output lacks or carries. */
+export function printWarnings(lines: readonly string[]): void {
+  for (const l of lines) process.stderr.write(`swan: warning: ${l}\n`);
+}
