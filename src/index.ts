@@ -44,6 +44,7 @@ export { packBits, unpackBits } from './mlx/pack.js';
 export { readSafetensorsHeader, readTensorF32, readTensorBytes, type TensorInfo } from './io/safetensors.js';
 export { SafetensorsWriter } from './io/safetensors-writer.js';
 export { openHfModel } from './io/hf-model.js';
+export type { NonFiniteCounts } from './io/float.js';
 export { installBestBackend, closeBackend } from './kernels/select.js';
 export { getBackend, setBackend, type KernelBackend } from './kernels/index.js';
 export { evaluateModel, evaluateModels } from './eval/evaluate.js';

@@ -62,6 +62,8 @@ export const DEFAULTS = Object.freeze({
   scoreProtected: false,
   /** The budget strategy keeps SWAN's built-in protected names (embeddings, head, norms) in float. */
   budgetKeepsProtected: false,
+  /** Refuse tensors with NaN/±Inf or values beyond the target dtype's range (`--allow-nonfinite` keeps them). */
+  allowNonFinite: false,
   maxShardBytes: MAX_SHARD_BYTES,
 });
 

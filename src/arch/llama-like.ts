@@ -1,4 +1,5 @@
-import type { Architecture, TensorRecord, TensorRole } from './types.js';
+import { CONFIG_LIMITS, ConfigError, ConfigReader } from './config.js';
+import type { Architecture, ExpectedTensor, TensorRecord, TensorRole } from './types.js';
 
 /**
  * Shared rules of the dense llama-family decoders in mlx-lm (llama.py, qwen2.py, qwen3.py):
@@ -41,6 +42,114 @@ export interface LlamaLikeOptions {
   tieDefault: boolean | undefined;
   /** HF names the mlx-lm sanitize drops (e.g. rotary inv_freq). */
   dropped?: RegExp;
+  /**
+   * Where mlx-lm's Attention takes head_dim from: config `head_dim`, else hidden/heads (llama.py);
+   * always hidden/heads (qwen2.py); config `head_dim`, required (qwen3.py).
+   */
+  headDim: 'config-or-derived' | 'derived' | 'config';
+  /** num_key_value_heads is required (qwen2, qwen3); else it defaults to num_attention_heads (llama). */
+  kvHeadsRequired: boolean;
+  /** Additive biases: from attention_bias (q/k/v/o) and mlp_bias (gate/up/down) as llama.py reads them, or always on q/k/v (qwen2.py). */
+  biases: 'config' | 'qkv' | 'none';
+  /** Per-head RMSNorms q_norm/k_norm of head_dim (qwen3.py). */
+  qkNorm: boolean;
+  /** llama.py builds one layer per entry of `layer_types` when the config has it. */
+  layerTypes?: boolean;
+  /** Other ModelArgs fields without a default in mlx-lm (loading fails without them). */
+  required?: string[];
+}
+
+/** The dimensions mlx-lm's model takes from config.json, checked (ConfigError names the key). */
+export interface LlamaDims {
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  attentionBias: boolean;
+  mlpBias: boolean;
+}
+
+export function llamaDims(config: Record<string, unknown>, opts: LlamaLikeOptions): LlamaDims {
+  const r = new ConfigReader(config, String(config.model_type));
+  const L = CONFIG_LIMITS;
+  const hidden = r.posInt('hidden_size', L.width);
+  const layers = r.posInt('num_hidden_layers', L.layers);
+  const intermediate = r.posInt('intermediate_size', L.width);
+  const heads = r.posInt('num_attention_heads', L.heads);
+  const kvHeads = r.posInt('num_key_value_heads', L.heads, opts.kvHeadsRequired ? undefined : heads);
+  const vocab = r.posInt('vocab_size', L.vocab);
+  r.posNumber('rms_norm_eps');
+  for (const key of opts.required ?? []) {
+    if (!r.has(key)) throw new ConfigError(`${key} is missing; mlx-lm's ${r.modelType} model requires it`);
+  }
+  // Grouped attention needs a whole number of query heads per key/value head.
+  if (heads % kvHeads !== 0) throw new ConfigError(`num_key_value_heads is ${kvHeads}: it must divide num_attention_heads (${heads})`);
+  let headDim: number;
+  if (opts.headDim === 'config' || (opts.headDim === 'config-or-derived' && r.has('head_dim'))) {
+    headDim = r.posInt('head_dim', L.width);
+  } else {
+    // mlx-lm floors hidden/heads; a remainder means the config does not describe a real model.
+    if (hidden % heads !== 0) {
+      const why = opts.headDim === 'derived' ? `mlx-lm's ${r.modelType} model derives head_dim from them` : 'and head_dim is not given';
+      throw new ConfigError(`hidden_size is ${hidden}: not a multiple of num_attention_heads (${heads}), ${why}`);
+    }
+    headDim = hidden / heads;
+  }
+  if (opts.layerTypes && r.has('layer_types')) {
+    const lt = config.layer_types;
+    if (!Array.isArray(lt) || lt.length !== layers) {
+      throw new ConfigError(`layer_types must list one entry per layer (num_hidden_layers is ${layers}), got ${Array.isArray(lt) ? `${lt.length} entries` : JSON.stringify(lt)}`);
+    }
+  }
+  const biases = opts.biases === 'config';
+  return {
+    hidden,
+    intermediate,
+    layers,
+    heads,
+    kvHeads,
+    headDim,
+    vocab,
+    attentionBias: biases && r.bool('attention_bias', false),
+    mlpBias: biases && r.bool('mlp_bias', false),
+  };
+}
+
+/** The parameters mlx-lm's llama/qwen2/qwen3 Model constructs, by HF name (= MLX name), with shapes. */
+function expectedLlamaTensors(d: LlamaDims, opts: LlamaLikeOptions, tied: boolean): Map<string, ExpectedTensor> {
+  const hd = opts.headDim === 'derived' ? '(hidden_size/num_attention_heads)' : 'head_dim';
+  const q = `num_attention_heads×${hd}`;
+  const kv = `num_key_value_heads×${hd}`;
+  const out = new Map<string, ExpectedTensor>();
+  const add = (name: string, shape: number[], from: string[]) => out.set(name, { shape, from: `[${from.join(', ')}]` });
+  add('model.embed_tokens.weight', [d.vocab, d.hidden], ['vocab_size', 'hidden_size']);
+  for (let l = 0; l < d.layers; l++) {
+    const p = `model.layers.${l}`;
+    const linear = (name: string, rows: number, cols: number, rowsFrom: string, colsFrom: string, bias: boolean) => {
+      add(`${p}.${name}.weight`, [rows, cols], [rowsFrom, colsFrom]);
+      if (bias) add(`${p}.${name}.bias`, [rows], [rowsFrom]);
+    };
+    const qkvBias = opts.biases === 'qkv' || d.attentionBias;
+    linear('self_attn.q_proj', d.heads * d.headDim, d.hidden, q, 'hidden_size', qkvBias);
+    linear('self_attn.k_proj', d.kvHeads * d.headDim, d.hidden, kv, 'hidden_size', qkvBias);
+    linear('self_attn.v_proj', d.kvHeads * d.headDim, d.hidden, kv, 'hidden_size', qkvBias);
+    linear('self_attn.o_proj', d.hidden, d.heads * d.headDim, 'hidden_size', q, d.attentionBias);
+    if (opts.qkNorm) {
+      add(`${p}.self_attn.q_norm.weight`, [d.headDim], [hd]);
+      add(`${p}.self_attn.k_norm.weight`, [d.headDim], [hd]);
+    }
+    linear('mlp.gate_proj', d.intermediate, d.hidden, 'intermediate_size', 'hidden_size', d.mlpBias);
+    linear('mlp.down_proj', d.hidden, d.intermediate, 'hidden_size', 'intermediate_size', d.mlpBias);
+    linear('mlp.up_proj', d.intermediate, d.hidden, 'intermediate_size', 'hidden_size', d.mlpBias);
+    add(`${p}.input_layernorm.weight`, [d.hidden], ['hidden_size']);
+    add(`${p}.post_attention_layernorm.weight`, [d.hidden], ['hidden_size']);
+  }
+  add('model.norm.weight', [d.hidden], ['hidden_size']);
+  if (!tied) add('lm_head.weight', [d.vocab, d.hidden], ['vocab_size', 'hidden_size']);
+  return out;
 }
 
 export function llamaLike(opts: LlamaLikeOptions): Architecture {
@@ -49,8 +158,13 @@ export function llamaLike(opts: LlamaLikeOptions): Architecture {
     tied(config) {
       const v = config.tie_word_embeddings;
       if (typeof v === 'boolean') return v;
+      // mlx-lm reads null as untied, transformers' default as tied: refuse the ambiguity.
+      if (v !== undefined) throw new ConfigError(`tie_word_embeddings is ${JSON.stringify(v)}: must be true or false`);
       if (opts.tieDefault === undefined) throw new Error('config.json has no tie_word_embeddings, which this architecture requires');
       return opts.tieDefault;
+    },
+    expectedTensors(config, tied) {
+      return expectedLlamaTensors(llamaDims(config, opts), opts, tied);
     },
     describe(hfName, shape, tied): TensorRecord {
       const layerMatch = /^model\.layers\.(\d+)\./.exec(hfName);

@@ -5,4 +5,9 @@ export const llama = llamaLike({
   modelTypes: ['llama', 'mistral'],
   tieDefault: true,
   dropped: /\.rotary_emb\.inv_freq$/,
+  headDim: 'config-or-derived',
+  kvHeadsRequired: false,
+  biases: 'config',
+  qkNorm: false,
+  layerTypes: true,
 });

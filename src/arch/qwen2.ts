@@ -5,4 +5,8 @@ export const qwen2 = llamaLike({
   modelTypes: ['qwen2'],
   tieDefault: true,
   dropped: /\.rotary_emb\.inv_freq$/,
+  headDim: 'derived',
+  kvHeadsRequired: true,
+  biases: 'qkv',
+  qkNorm: false,
 });

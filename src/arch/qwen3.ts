@@ -4,4 +4,9 @@ import { llamaLike } from './llama-like.js';
 export const qwen3 = llamaLike({
   modelTypes: ['qwen3'],
   tieDefault: undefined,
+  headDim: 'config',
+  kvHeadsRequired: true,
+  biases: 'none',
+  qkNorm: true,
+  required: ['max_position_embeddings'],
 });

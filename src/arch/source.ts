@@ -1,3 +1,4 @@
+import { checkCheckpoint } from './check.js';
 import { architectureFor, SUPPORTED_MODEL_TYPES, type Architecture, type TensorRecord } from './index.js';
 import { SwanError } from '../errors.js';
 import { dtypeFromName, type FloatDType } from '../io/float.js';
@@ -14,6 +15,8 @@ export interface ModelSource {
   dtype: FloatDType;
   entries: { info: TensorInfo; record: TensorRecord }[];
   totalLayers: number;
+  /** Tensors not written because mlx-lm drops them too (a tied lm_head, rotary buffers), one line each. */
+  warnings: string[];
 }
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16']);
@@ -41,9 +44,7 @@ export function openModel(dir: string, opts: { dtype?: FloatDType } = {}): Model
     }
   }
   const entries = hf.tensors.map((info) => ({ info, record: arch.describe(info.name, info.shape, tied) }));
-  if (!tied && !entries.some((e) => e.record.role === 'head')) {
-    throw new SwanError(configPath, 'tie_word_embeddings is false but the checkpoint has no lm_head.weight');
-  }
+  const warnings = checkCheckpoint(hf, arch, tied, entries);
   const configured = typeof hf.config.torch_dtype === 'string' ? dtypeFromName(hf.config.torch_dtype) : undefined;
   const firstFloat = hf.tensors.find((t) => FLOAT_DTYPES.has(t.dtype))?.dtype as FloatDType | undefined;
   const dtype = opts.dtype ?? configured ?? firstFloat ?? 'F16';
@@ -52,7 +53,7 @@ export function openModel(dir: string, opts: { dtype?: FloatDType } = {}): Model
     const m = /layers\.(\d+)/.exec(t.name);
     if (m) maxLayer = Math.max(maxLayer, Number(m[1]));
   }
-  return { hf, modelType: modelType as string, arch, tied, dtype, entries, totalLayers: maxLayer + 1 };
+  return { hf, modelType: modelType as string, arch, tied, dtype, entries, totalLayers: maxLayer + 1, warnings };
 }
 
 /** Query heads per key/value head, from config.json (1 when not grouped). */

@@ -26,11 +26,24 @@ export interface TensorRecord {
   quantizable: boolean;
 }
 
+/** A parameter the MLX model has: its shape, and that shape in config.json's keys (for messages). */
+export interface ExpectedTensor {
+  shape: number[];
+  /** e.g. `[num_attention_heads×head_dim, hidden_size]`. */
+  from: string;
+}
+
 /** One architecture family: how HF names map to the MLX model, like mlx-lm's models/*.py sanitize. */
 export interface Architecture {
   readonly modelTypes: readonly string[];
   /** Whether embeddings are tied for this config (mlx-lm's ModelArgs default when the key is missing). */
   tied(config: Record<string, unknown>): boolean;
+  /**
+   * Every parameter of the model mlx-lm builds from this config (HF names; no lm_head when tied),
+   * after checking the config values that model reads: throws ConfigError (src/arch/config.ts)
+   * naming the key.
+   */
+  expectedTensors(config: Record<string, unknown>, tied: boolean): Map<string, ExpectedTensor>;
   /** Describe one HF tensor. */
   describe(hfName: string, shape: number[], tied: boolean): TensorRecord;
   /** Sort key so that output tensors follow MLX module-construction order (tree_flatten of parameters). */

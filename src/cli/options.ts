@@ -88,6 +88,7 @@ export function addAnalysisOptions(cmd: Command): Command {
       oneOf(INPUT_WEIGHTINGS),
       DEFAULTS.weighting,
     )
+    .option('--allow-nonfinite', 'keep going when a tensor holds NaN/Inf or values beyond the dtype\'s range, and record them in the manifest and the card (default: refuse)')
     .option('--threads <n>', 'threads for the linear algebra (default: all cores)', positiveInt)
     .option('--backend <name>', 'kernel backend: auto (native BLAS when built, else WebAssembly SIMD, else JS), native, wasm or js', oneOf(BACKENDS), DEFAULTS.backend);
 }
@@ -109,6 +110,7 @@ export interface AnalysisFlags {
   dtype?: FloatDType;
   scoreProtected?: boolean;
   weighting: InputWeighting;
+  allowNonfinite?: boolean;
 }
 
 export function swanConfigFrom(f: AnalysisFlags): SwanConfig {

@@ -1,4 +1,5 @@
 import { formatLabel } from '../format.js';
+import { describeNonFinite, type FloatDType, type NonFiniteCounts } from '../io/float.js';
 import type { Rounding } from '../options.js';
 import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
 import { textTable } from './table.js';
@@ -49,4 +50,17 @@ export function budgetSummary(plan: Plan, rounding: Rounding): string {
   }
   if (rounding === 'search') lines.push('rounding: per-group scale search (never worse than MLX round-to-nearest on any group)');
   return lines.map((l) => l + '\n').join('');
+}
+
+/** Warnings go to stderr even with --quiet: they say what the output lacks or carries. */
+export function printWarnings(lines: readonly string[]): void {
+  for (const l of lines) process.stderr.write(`swan: warning: ${l}\n`);
+}
+
+/** One warning line for the tensors written with non-finite values (`--allow-nonfinite`), or none. */
+export function nonFiniteWarning(counts: ReadonlyMap<string, NonFiniteCounts>, dtype: FloatDType): string[] {
+  if (counts.size === 0) return [];
+  const shown = [...counts].slice(0, 3).map(([name, c]) => `${name} (${describeNonFinite(c, dtype)})`);
+  const more = counts.size > 3 ? `, and ${counts.size - 3} more` : '';
+  return [`kept non-finite values (--allow-nonfinite) in ${counts.size} tensor${counts.size > 1 ? 's' : ''}: ${shown.join(', ')}${more}`];
 }

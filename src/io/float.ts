@@ -81,27 +81,117 @@ export function f16Table32(): Float32Array {
   return f16Table;
 }
 
-/** Decode little-endian raw bytes of a float tensor into float32. */
-export function decodeToF32(bytes: Uint8Array, dtype: FloatDType, out?: Float32Array): Float32Array {
+/** Values of a tensor that are NaN, ±Inf, or finite but ±Inf once cast to a narrower target dtype. */
+export interface NonFiniteCounts {
+  nan: number;
+  inf: number;
+  overflow: number;
+}
+
+/**
+ * Magnitude bits (float32 layout) from which a value is not finite, or becomes ±Inf when cast to
+ * the dtype with round-to-nearest-even: bf16's max 0x7f7f (≈ 3.3895e38) rounds up to Inf from
+ * 0x7f7f8000 (≈ 3.3962e38), f16's max 65504 from 65520.
+ */
+const INF_FROM: Record<FloatDType, number> = { F32: 0x7f800000, BF16: 0x7f7f8000, F16: 0x477ff000 };
+
+/** The largest finite value of each dtype, for messages. */
+export const DTYPE_MAX: Record<FloatDType, string> = { F32: '3.4028e38', BF16: '3.3895e38', F16: '65504' };
+
+/** Adds a value of float32 magnitude bits `m` (at or above INF_FROM) to the counts. */
+function tally(c: NonFiniteCounts, m: number): void {
+  if (m > 0x7f800000) c.nan++;
+  else if (m === 0x7f800000) c.inf++;
+  else c.overflow++;
+}
+
+/** 16-bit magnitude bits from which a BF16/F16 value counts (every finite f16 is finite in bf16 and f32). */
+function limit16(dtype: 'BF16' | 'F16', target: FloatDType): number {
+  return dtype === 'BF16' ? Math.ceil(INF_FROM[target] / 0x10000) : 0x7c00;
+}
+
+/** Adds a BF16/F16 value of magnitude bits `m` (at or above limit16) to the counts. */
+function tally16(dtype: 'BF16' | 'F16', c: NonFiniteCounts, m: number): void {
+  if (dtype === 'BF16') tally(c, m << 16);
+  else if (m & 0x3ff) c.nan++;
+  else c.inf++;
+}
+
+function u16View(bytes: Uint8Array, n: number): Uint16Array {
+  return bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice(0, n * 2).buffer);
+}
+
+/**
+ * Decode little-endian raw bytes of a float tensor into float32. With `check`, the same loop counts
+ * into `check.counts` the values that are not finite once cast to `check.target` (overflow: finite
+ * in the source dtype, ±Inf in the target).
+ */
+export function decodeToF32(bytes: Uint8Array, dtype: FloatDType, out?: Float32Array, check?: { target: FloatDType; counts: NonFiniteCounts }): Float32Array {
   const n = dtype === 'F32' ? bytes.byteLength / 4 : bytes.byteLength / 2;
   const dst = out ?? new Float32Array(n);
   if (dtype === 'F32') {
     if (bytes.byteOffset % 4 === 0) dst.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
     else new Uint8Array(dst.buffer, dst.byteOffset, n * 4).set(bytes.subarray(0, n * 4));
+    if (check) countNonFinite(new Uint8Array(dst.buffer, dst.byteOffset, n * 4), 'F32', check.target, check.counts);
     return dst;
   }
-  const src =
-    bytes.byteOffset % 2 === 0
-      ? new Uint16Array(bytes.buffer, bytes.byteOffset, n)
-      : new Uint16Array(bytes.slice(0, n * 2).buffer);
+  const src = u16View(bytes, n);
+  // Without a check no value reaches 0x8000.
+  const lim = check ? limit16(dtype, check.target) : 0x8000;
   if (dtype === 'BF16') {
     const d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
-    for (let i = 0; i < n; i++) d32[i] = src[i]! << 16;
+    for (let i = 0; i < n; i++) {
+      const s = src[i]!;
+      d32[i] = s << 16;
+      if ((s & 0x7fff) >= lim) tally16(dtype, check!.counts, s & 0x7fff);
+    }
   } else {
     const t = f16Table32();
-    for (let i = 0; i < n; i++) dst[i] = t[src[i]!]!;
+    for (let i = 0; i < n; i++) {
+      const s = src[i]!;
+      dst[i] = t[s]!;
+      if ((s & 0x7fff) >= lim) tally16(dtype, check!.counts, s & 0x7fff);
+    }
   }
   return dst;
+}
+
+function countF32(u: Uint32Array, target: FloatDType, c: NonFiniteCounts): void {
+  const lim = INF_FROM[target];
+  for (let i = 0; i < u.length; i++) {
+    const m = u[i]! & 0x7fffffff;
+    if (m >= lim) tally(c, m);
+  }
+}
+
+/** decodeToF32's counts over raw bytes that are used as they are (no decode), added to `counts`. */
+export function countNonFinite(bytes: Uint8Array, dtype: FloatDType, target: FloatDType, counts: NonFiniteCounts = { nan: 0, inf: 0, overflow: 0 }): NonFiniteCounts {
+  if (dtype === 'F32') {
+    const u = bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint32Array(bytes.slice().buffer);
+    countF32(u, target, counts);
+    return counts;
+  }
+  const src = u16View(bytes, bytes.byteLength / 2);
+  const lim = limit16(dtype, target);
+  for (let i = 0; i < src.length; i++) {
+    const m = src[i]! & 0x7fff;
+    if (m >= lim) tally16(dtype, counts, m);
+  }
+  return counts;
+}
+
+/** "1 NaN, 2 ±Inf and 3 values beyond float16's range (max 65504)". */
+export function describeNonFinite(c: NonFiniteCounts, target: FloatDType): string {
+  const parts: string[] = [];
+  if (c.nan) parts.push(`${c.nan.toLocaleString('en-US')} NaN`);
+  if (c.inf) parts.push(`${c.inf.toLocaleString('en-US')} ±Inf`);
+  if (c.overflow) parts.push(`${c.overflow.toLocaleString('en-US')} value${c.overflow > 1 ? 's' : ''} beyond ${DTYPE_NAMES[target]}'s range (max ${DTYPE_MAX[target]}, ±Inf once cast)`);
+  return parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}` : (parts[0] ?? 'no non-finite values');
+}
+
+/** Whether any value was counted. */
+export function anyNonFinite(c: NonFiniteCounts): boolean {
+  return c.nan + c.inf + c.overflow > 0;
 }
 
 /** Encode float32 values into little-endian raw bytes of the given dtype (RNE narrowing). */

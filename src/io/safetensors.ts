@@ -9,7 +9,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SwanError } from '../errors.js';
-import { decodeToF32 } from './float.js';
+import { countNonFinite, decodeToF32, type FloatDType, type NonFiniteCounts } from './float.js';
 
 export type DType =
   | 'F64'
@@ -293,6 +293,16 @@ export function readTensorF32(info: TensorInfo): Float32Array {
   return readElementsF32(info, 0, info.byteLength / DTYPE_BYTES[info.dtype]);
 }
 
+/**
+ * One tensor as float32, with its values that are not finite once cast to `target` counted in the
+ * decode (decodeToF32's check): no second pass over the weights.
+ */
+export function readTensorF32Checked(info: TensorInfo, target: FloatDType): { data: Float32Array; nonfinite: NonFiniteCounts } {
+  const counts: NonFiniteCounts = { nan: 0, inf: 0, overflow: 0 };
+  const data = readElementsF32(info, 0, info.byteLength / DTYPE_BYTES[info.dtype], { target, counts });
+  return { data, nonfinite: counts };
+}
+
 /** Row length (elements) when the tensor is viewed as rows along its first dimension. */
 export function rowElements(shape: number[]): number {
   return shape.length <= 1 ? 1 : shape.slice(1).reduce((a, b) => a * b, 1);
@@ -311,7 +321,7 @@ export function readTensorRowsF32(info: TensorInfo, rowStart: number, rowCount: 
   return readElementsF32(info, rowStart * per, rowCount * per);
 }
 
-function readElementsF32(info: TensorInfo, first: number, count: number): Float32Array {
+function readElementsF32(info: TensorInfo, first: number, count: number, check?: { target: FloatDType; counts: NonFiniteCounts }): Float32Array {
   const dtype = floatDType(info);
   const size = DTYPE_BYTES[dtype];
   const out = new Float32Array(count);
@@ -319,10 +329,12 @@ function readElementsF32(info: TensorInfo, first: number, count: number): Float3
   const position = info.offset + first * size;
   if (dtype === 'F32') {
     // Read straight into the result: no intermediate copy (little-endian host assumed, as everywhere).
-    readRange(info, position, new Uint8Array(out.buffer));
+    const bytes = new Uint8Array(out.buffer);
+    readRange(info, position, bytes);
+    if (check) countNonFinite(bytes, dtype, check.target, check.counts);
     return out;
   }
   const raw = new Uint8Array(count * 2);
   readRange(info, position, raw);
-  return decodeToF32(raw, dtype, out);
+  return decodeToF32(raw, dtype, out, check);
 }

@@ -5,7 +5,7 @@
 import { kvShare } from '../arch/source.js';
 import { numel, type Candidate, type TensorFormat } from '../format.js';
 import { displayPath } from '../io/hf-model.js';
-import { DTYPE_NAMES, type FloatDType } from '../io/float.js';
+import { DTYPE_NAMES, type FloatDType, type NonFiniteCounts } from '../io/float.js';
 import type { ModelAnalysis } from '../measure/analyze.js';
 import { SWAN_VERSION, type InputWeighting, type Rounding } from '../options.js';
 import { DEFAULT_DAMAGE_KNOBS, importance } from '../plan/damage.js';
@@ -68,7 +68,7 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan, exec: Manifes
     if (p.damage !== undefined) t.damage = p.damage;
     (shards[a.file] ??= { file: a.file, tensors: {} }).tensors[a.name] = t;
   }
-  return {
+  const manifest: Manifest = {
     swan_version: SWAN_VERSION,
     model: displayPath(source.hf.dir),
     model_type: source.modelType,
@@ -92,6 +92,33 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan, exec: Manifes
     shards,
     summary: summarize(analysis.tensors.map((a) => ({ decision: decisions.get(a.name)!, params: numel(a.shape) })), plan),
   };
+  return recordNonFinite(manifest, analysis.nonfinite);
+}
+
+/**
+ * Sets each tensor's `nonfinite` from `counts` (HF names; a tensor not in it has none) and the
+ * summary's total, in place. The writer's counts cover every written tensor, so they replace what
+ * the analysis (which may skip unscored tensors) or a stored manifest said.
+ */
+export function recordNonFinite(m: Manifest, counts: ReadonlyMap<string, NonFiniteCounts>): Manifest {
+  const total = { nan: 0, inf: 0, overflow: 0, tensors: 0 };
+  for (const shard of Object.values(m.shards)) {
+    for (const [name, t] of Object.entries(shard.tensors)) {
+      const c = counts.get(name);
+      if (!c) {
+        delete t.nonfinite;
+        continue;
+      }
+      t.nonfinite = { nan: c.nan, inf: c.inf, overflow: c.overflow };
+      total.nan += c.nan;
+      total.inf += c.inf;
+      total.overflow += c.overflow;
+      total.tensors++;
+    }
+  }
+  if (total.tensors > 0) m.summary.nonfinite = total;
+  else delete m.summary.nonfinite;
+  return m;
 }
 
 /** Reference summary (nominal decision bits, its GiB estimate) plus swan's true sizes. */

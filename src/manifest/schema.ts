@@ -45,6 +45,17 @@ export interface ManifestTensor {
   importance?: number;
   /** swan, budget plans: expected damage of the written format. */
   damage?: number;
+  /**
+   * swan, only with --allow-nonfinite and only when non-zero: the tensor's NaN, ±Inf and values
+   * beyond the range of the manifest's dtype (±Inf once cast), counted when it was read.
+   */
+  nonfinite?: ManifestNonFinite;
+}
+
+export interface ManifestNonFinite {
+  nan: number;
+  inf: number;
+  overflow: number;
 }
 
 export interface ManifestCandidate {
@@ -74,6 +85,8 @@ export interface ManifestSummary {
   true_bpw: number;
   nominal_average_bits: number;
   format_distribution: Record<string, { tensors: number; params: number; bytes: number }>;
+  /** swan: the per-tensor `nonfinite` counts summed, and how many tensors have any; absent when none. */
+  nonfinite?: ManifestNonFinite & { tensors: number };
 }
 
 export interface Manifest {

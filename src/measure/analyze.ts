@@ -8,10 +8,11 @@ import { basename } from 'node:path';
 import { openModel, type ModelSource } from '../arch/source.js';
 import type { TensorRecord } from '../arch/types.js';
 import type { Candidate } from '../format.js';
-import type { FloatDType } from '../io/float.js';
-import { readTensorF32 } from '../io/safetensors.js';
+import type { FloatDType, NonFiniteCounts } from '../io/float.js';
+import { readTensorF32Checked } from '../io/safetensors.js';
 import { measureCandidates, type MeasureOptions } from './candidates.js';
 import { inputWeightsFor } from './input-weights.js';
+import { checkNonFinite } from './nonfinite.js';
 import { computeMetrics, reduceTo2D, type MetricScores, type RawMetrics } from '../metrics/index.js';
 import { DEFAULTS, type InputWeighting, type QuantRules } from '../options.js';
 import { measurableFormats } from '../plan/eligibility.js';
@@ -68,6 +69,13 @@ export interface AnalyzeOptions {
    * decide its bits under the thresholds (default false: the manifest then has every score).
    */
   skipDecided?: boolean;
+  /** Keep going when a tensor holds NaN/±Inf or overflows the model dtype (default false: refuse). */
+  allowNonFinite?: boolean;
+  /**
+   * Also read the written tensors the analysis neither scores nor measures, to count their
+   * non-finite values (`swan analyze`: nothing else reads them). Default false: the writer does.
+   */
+  checkEveryTensor?: boolean;
   onTensor?: (done: number, total: number, a: TensorAnalysis) => void;
 }
 
@@ -81,6 +89,11 @@ export interface ModelAnalysis {
    * they were not (only the budget strategy and `swan analyze` need them).
    */
   measure?: MeasureOptions;
+  /**
+   * Tensors read by the analysis that hold NaN, ±Inf or values beyond the model dtype's range
+   * (only with allowNonFinite: otherwise the analysis refuses the first), by HF name.
+   */
+  nonfinite: Map<string, NonFiniteCounts>;
   seconds: number;
 }
 
@@ -112,9 +125,20 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
   const colWeights = inputWeightsFor(source, measure?.search ? measure.weighting : 'none');
   const started = performance.now();
   const tensors: TensorAnalysis[] = [];
+  const allow = opts.allowNonFinite ?? DEFAULTS.allowNonFinite;
+  const nonfinite = new Map<string, NonFiniteCounts>();
   for (const { info, record } of source.entries) {
     const t0 = performance.now();
-    const a = analyzeTensor(record, info.shape, () => readTensorF32(info), {
+    // The count comes with the decode: no extra pass; a refusal comes at the first bad tensor read.
+    let read = false;
+    const load = () => {
+      const r = readTensorF32Checked(info, source.dtype);
+      read = true;
+      const bad = checkNonFinite(info, r.nonfinite, source.dtype, allow);
+      if (bad) nonfinite.set(info.name, bad);
+      return r.data;
+    };
+    const a = analyzeTensor(record, info.shape, load, {
       swan,
       seed,
       measure,
@@ -122,13 +146,14 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
       skipDecided: opts.skipDecided,
       colWeights: colWeights(record, info.shape[info.shape.length - 1] ?? 0),
     });
+    if (!read && opts.checkEveryTensor && record.mlxName !== null) load();
     a.file = basename(info.file);
     a.sourceDType = info.dtype;
     a.seconds = (performance.now() - t0) / 1000;
     tensors.push(a);
     opts.onTensor?.(tensors.length, source.entries.length, a);
   }
-  return { source, seed, swan, tensors, measure, seconds: (performance.now() - started) / 1000 };
+  return { source, seed, swan, tensors, measure, nonfinite, seconds: (performance.now() - started) / 1000 };
 }
 
 /**

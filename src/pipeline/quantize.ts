@@ -8,8 +8,8 @@ import { kvShare, openModel, type ModelSource } from '../arch/source.js';
 import { SwanError } from '../errors.js';
 import { claimOutputDir } from '../io/atomic-dir.js';
 import type { Notice } from '../io/cleanup.js';
-import { DTYPE_NAMES, type FloatDType } from '../io/float.js';
-import { buildManifest, replanManifest, type ManifestExecution } from '../manifest/build.js';
+import { DTYPE_NAMES, type FloatDType, type NonFiniteCounts } from '../io/float.js';
+import { buildManifest, recordNonFinite, replanManifest, type ManifestExecution } from '../manifest/build.js';
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
@@ -57,6 +57,8 @@ export interface QuantizeOptions {
   scoreProtected?: boolean;
   /** Thresholds strategy: skip the SVD/output metrics of tensors whose bits the cheap metrics decide. */
   skipDecided?: boolean;
+  /** Keep going when a tensor holds NaN/±Inf or overflows the dtype, and record it (default false: refuse). */
+  allowNonFinite?: boolean;
   overwrite?: boolean;
   maxShardBytes?: number;
   onAnalyze?: AnalyzeOptions['onTensor'];
@@ -91,6 +93,7 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
     swan,
     scoreProtected: o.scoreProtected ?? DEFAULTS.scoreProtected,
     skipDecided: o.skipDecided ?? DEFAULTS.skipDecided,
+    allowNonFinite: o.allowNonFinite ?? DEFAULTS.allowNonFinite,
     overwrite: o.overwrite ?? false,
     maxShardBytes: o.maxShardBytes ?? DEFAULTS.maxShardBytes,
   };
@@ -139,6 +142,7 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
     scoreProtected: o.scoreProtected,
     // The budget strategy weighs every tensor by its composite, so only thresholds may skip.
     skipDecided: o.strategy === 'thresholds' && o.skipDecided,
+    allowNonFinite: o.allowNonFinite,
     onTensor: o.onAnalyze,
   });
   const plan = planFromAnalysis(analysis, o);
@@ -218,6 +222,9 @@ export function analyzeToManifest(
     measureSearch: options.measureSearch ?? true,
     weighting: o.weighting,
     scoreProtected: o.scoreProtected,
+    allowNonFinite: o.allowNonFinite,
+    // Nothing writes after `swan analyze`: it reads what it does not score, to count non-finite values.
+    checkEveryTensor: true,
     onTensor: o.onAnalyze,
   });
   const plan = planFromAnalysis(analysis, o);
@@ -233,6 +240,8 @@ export interface QuantizeResult extends PlanResult {
   outDir: string;
   bytes: number;
   shards: string[];
+  /** Written tensors holding NaN/±Inf or overflowing the dtype (only with allowNonFinite), by HF name. */
+  nonfinite: Map<string, NonFiniteCounts>;
 }
 
 /**
@@ -247,7 +256,14 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
     const planned = planResolved(dir, o);
     const { source, plan, manifest, exec } = planned;
     return out.write((tmp) => {
-      const { bytes, shards } = writeMlxModel(source, plan, tmp, { ...exec, maxShardBytes: o.maxShardBytes, onTensor: o.onWrite });
+      const { bytes, shards, nonfinite } = writeMlxModel(source, plan, tmp, {
+        ...exec,
+        maxShardBytes: o.maxShardBytes,
+        allowNonFinite: o.allowNonFinite,
+        onTensor: o.onWrite,
+      });
+      // The writer read every written tensor: its counts are the complete ones.
+      if (manifest) recordNonFinite(manifest, nonfinite);
       if (manifest) writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
       const card = modelCard({
         plan,
@@ -257,9 +273,10 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
         baseModel: baseModelId(source.hf.config),
         outputName: basename(target),
         seed: manifest?.seed,
+        nonfinite,
       });
       writeFileSync(join(tmp, 'README.md'), card);
-      return { ...planned, outDir: target, bytes, shards };
+      return { ...planned, outDir: target, bytes, shards, nonfinite };
     });
   } finally {
     out.release();

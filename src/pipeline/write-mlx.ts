@@ -1,9 +1,9 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SwanError } from '../errors.js';
-import { encodeFromF32, roundToDType } from '../io/float.js';
+import { countNonFinite, encodeFromF32, roundToDType, type NonFiniteCounts } from '../io/float.js';
 import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjson.js';
-import { readTensorBytes, readTensorF32, type TensorInfo } from '../io/safetensors.js';
+import { readTensorBytes, readTensorF32Checked, type TensorInfo } from '../io/safetensors.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { getBackend } from '../kernels/index.js';
 import { quantizeAffineOn } from '../mlx/affine.js';
@@ -12,6 +12,7 @@ import { numel, outputTensors, type OutputTensor } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
 import { inputWeightsFor } from '../measure/input-weights.js';
+import { checkNonFinite } from '../measure/nonfinite.js';
 import type { ModelSource } from '../arch/source.js';
 
 /** Files copied verbatim from the source directory: tokenizer, chat template, generation config, code, licenses. */
@@ -40,6 +41,8 @@ export interface WriteOptions {
   /** What `rounding: 'search'` minimises across input channels. */
   weighting?: InputWeighting;
   maxShardBytes?: number;
+  /** Write tensors that hold NaN/±Inf or overflow the dtype (default false: throw at the first). */
+  allowNonFinite?: boolean;
   onTensor?: (done: number, total: number, name: string) => void;
 }
 
@@ -74,23 +77,30 @@ export function layoutShards(source: ModelSource, plan: Plan, maxBytes = DEFAULT
   return shards;
 }
 
-/** Bytes of each output tensor of one source tensor, computed once (weight, scales, biases together). */
+/**
+ * Bytes of each output tensor of one source tensor, computed once (weight, scales, biases
+ * together). The source's non-finite values in the target dtype are counted in the same read and
+ * refused unless `allow` (checkNonFinite); `nonfinite` has them when allowed.
+ */
 function encodeEntry(
   info: TensorInfo,
   entry: PlanEntry,
   plan: Plan,
-  exec: { rules: QuantRules; rounding: Rounding },
+  exec: { rules: QuantRules; rounding: Rounding; allow: boolean },
   colWeights: (record: PlanEntry['record'], cols: number) => Float64Array | undefined,
-): Map<string, Uint8Array> {
+): { bytes: Map<string, Uint8Array>; nonfinite?: NonFiniteCounts } {
   const { rules } = exec;
   const name = entry.record.mlxName!;
-  if (entry.format.kind === 'float') {
-    const bytes = info.dtype === plan.dtype ? readTensorBytes(info) : encodeFromF32(readTensorF32(info), plan.dtype);
-    return new Map([[name, bytes]]);
+  if (entry.format.kind === 'float' && info.dtype === plan.dtype) {
+    const bytes = readTensorBytes(info);
+    return { bytes: new Map([[name, bytes]]), nonfinite: checkNonFinite(info, countNonFinite(bytes, plan.dtype, plan.dtype), plan.dtype, exec.allow) };
   }
+  const read = readTensorF32Checked(info, plan.dtype);
+  const raw = read.data;
+  const nonfinite = checkNonFinite(info, read.nonfinite, plan.dtype, exec.allow);
+  if (entry.format.kind === 'float') return { bytes: new Map([[name, encodeFromF32(raw, plan.dtype)]]), nonfinite };
   // MLX casts every float parameter to the target dtype before quantizing (a no-op when the
   // checkpoint already stores that dtype: its values are exact in it).
-  const raw = readTensorF32(info);
   const w = info.dtype === plan.dtype ? raw : roundToDType(raw, plan.dtype);
   const cols = entry.shape[entry.shape.length - 1]!;
   const rows = numel(entry.shape) / cols;
@@ -100,16 +110,27 @@ function encodeEntry(
       ? quantizeAffineSearch(w, rows, cols, bits, groupSize, plan.dtype, rules, { colWeights: colWeights(entry.record, cols) })
       : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, rules);
   const base = name.replace(/\.weight$/, '');
-  return new Map([
+  const bytes = new Map([
     [name, new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength)],
     [`${base}.scales`, encodeFromF32(q.scales, plan.dtype)],
     [`${base}.biases`, encodeFromF32(q.biases, plan.dtype)],
   ]);
+  return { bytes, nonfinite };
 }
 
-/** Write shards, index and config.json, and copy tokenizer files, into `dir` (an empty directory). */
-export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts: WriteOptions = {}): { bytes: number; shards: string[] } {
-  const exec = { rules: opts.rules ?? DEFAULTS.rules, rounding: opts.rounding ?? DEFAULTS.rounding };
+/**
+ * Write shards, index and config.json, and copy tokenizer files, into `dir` (an empty directory).
+ * Throws at the first tensor with non-finite values unless `allowNonFinite`; `nonfinite` has the
+ * counts of every written tensor that has any (HF names).
+ */
+export function writeMlxModel(
+  source: ModelSource,
+  plan: Plan,
+  dir: string,
+  opts: WriteOptions = {},
+): { bytes: number; shards: string[]; nonfinite: Map<string, NonFiniteCounts> } {
+  const exec = { rules: opts.rules ?? DEFAULTS.rules, rounding: opts.rounding ?? DEFAULTS.rounding, allow: opts.allowNonFinite ?? DEFAULTS.allowNonFinite };
+  const nonfinite = new Map<string, NonFiniteCounts>();
   const shards = layoutShards(source, plan, opts.maxShardBytes);
   const infoByName = new Map(source.entries.map((e) => [e.info.name, e.info]));
   const colWeights = inputWeightsFor(source, exec.rounding === 'search' ? (opts.weighting ?? DEFAULTS.weighting) : 'none');
@@ -120,19 +141,31 @@ export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts
   let totalBytes = 0;
   for (const shard of shards) {
     const writer = new SafetensorsWriter(join(dir, shard.file), shard.tensors, { format: 'mlx' });
-    for (const t of shard.tensors) {
-      if (!pending.has(t.name)) {
-        pending = encodeEntry(infoByName.get(t.entry.hfName)!, t.entry, plan, exec, colWeights);
-        opts.onTensor?.(++done, written.length, t.entry.hfName);
+    try {
+      for (const t of shard.tensors) {
+        if (!pending.has(t.name)) {
+          const encoded = encodeEntry(infoByName.get(t.entry.hfName)!, t.entry, plan, exec, colWeights);
+          if (encoded.nonfinite) nonfinite.set(t.entry.hfName, encoded.nonfinite);
+          pending = encoded.bytes;
+          opts.onTensor?.(++done, written.length, t.entry.hfName);
+        }
+        const bytes = pending.get(t.name)!;
+        if (bytes.byteLength !== t.byteLength) {
+          throw new SwanError(t.entry.hfName, `internal: encoded ${bytes.byteLength} bytes, expected ${t.byteLength}`);
+        }
+        writer.write(t.name, bytes);
+        pending.delete(t.name);
+        weightMap[t.name] = shard.file;
+        totalBytes += t.byteLength;
       }
-      const bytes = pending.get(t.name)!;
-      if (bytes.byteLength !== t.byteLength) {
-        throw new SwanError(t.entry.hfName, `internal: encoded ${bytes.byteLength} bytes, expected ${t.byteLength}`);
+    } catch (e) {
+      // Release the descriptor; the caller discards the half-written directory (withAtomicDir).
+      try {
+        writer.close();
+      } catch {
+        // close() of an incomplete shard throws by design
       }
-      writer.write(t.name, bytes);
-      pending.delete(t.name);
-      weightMap[t.name] = shard.file;
-      totalBytes += t.byteLength;
+      throw e;
     }
     writer.close();
   }
@@ -145,7 +178,7 @@ export function writeMlxModel(source: ModelSource, plan: Plan, dir: string, opts
   for (const f of readdirSync(source.hf.dir)) {
     if (COPIED.some((re) => re.test(f))) copyFileSync(join(source.hf.dir, f), join(dir, f));
   }
-  return { bytes: totalBytes, shards: shards.map((s) => s.file) };
+  return { bytes: totalBytes, shards: shards.map((s) => s.file), nonfinite };
 }
 
 /**

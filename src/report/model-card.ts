@@ -1,4 +1,4 @@
-import { DTYPE_NAMES } from '../io/float.js';
+import { describeNonFinite, DTYPE_NAMES, type NonFiniteCounts } from '../io/float.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Rounding } from '../options.js';
 import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
@@ -16,6 +16,31 @@ export interface CardInput {
   results?: CardResult[];
   /** How the results were measured (windows, seed, dtype, versions). */
   resultsProtocol?: string;
+  /** Written tensors holding NaN/±Inf or values beyond the dtype's range (`--allow-nonfinite`), by HF name. */
+  nonfinite?: ReadonlyMap<string, NonFiniteCounts>;
+}
+
+/** Rows of the non-finite table before it says "and N more". */
+const NONFINITE_ROWS = 50;
+
+/** The `## Non-finite weights` section, or '' when every written value is finite. */
+export function nonFiniteSection(counts: ReadonlyMap<string, NonFiniteCounts> | undefined, plan: Plan, hasManifest: boolean): string {
+  if (!counts || counts.size === 0) return '';
+  const dtype = DTYPE_NAMES[plan.dtype];
+  const lines = [
+    '## Non-finite weights',
+    '',
+    `Written with \`--allow-nonfinite\`: ${counts.size > 1 ? `${counts.size} tensors of the source hold` : '1 tensor of the source holds'} values that are not finite in ${dtype}, and the model may produce NaN or infinite logits.` +
+      ' A quantized group holding one has a non-finite scale or bias, so the whole group is lost.',
+    '',
+    '| tensor | values |',
+    '|---|---|',
+  ];
+  const rows = [...counts];
+  for (const [name, c] of rows.slice(0, NONFINITE_ROWS)) lines.push(`| \`${name}\` | ${describeNonFinite(c, plan.dtype)} |`);
+  if (rows.length > NONFINITE_ROWS) lines.push(`| … and ${rows.length - NONFINITE_ROWS} more${hasManifest ? ' (`swan-manifest.json` lists every one)' : ''} | |`);
+  lines.push('');
+  return lines.join('\n');
 }
 
 /** One row of the model card's results table (`swan quantize --eval`). */
@@ -102,6 +127,7 @@ export function modelCard(c: CardInput): string {
     `- true bits per weight (scales and biases counted, as mlx-lm reports): ${t.trueBpw.toFixed(3)}`,
     `- dtype of float tensors, scales and biases: ${DTYPE_NAMES[c.plan.dtype]}`,
     '',
+    ...(c.nonfinite?.size ? [nonFiniteSection(c.nonfinite, c.plan, c.manifest !== undefined)] : []),
     '## Allocation',
     '',
     allocationTable(c.plan),

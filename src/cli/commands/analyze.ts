@@ -4,7 +4,7 @@ import { analyzeToManifest } from '../../pipeline/quantize.js';
 import type { QuantRules } from '../../options.js';
 import { addAnalysisOptions, addRulesOption, swanConfigFrom, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
-import { allocationSummary } from '../summary.js';
+import { allocationSummary, nonFiniteWarning, printWarnings } from '../summary.js';
 
 export function analyzeCommand(): Command {
   const cmd = new Command('analyze')
@@ -27,9 +27,11 @@ export function analyzeCommand(): Command {
         measureSearch: flags.searchErrors,
         weighting: flags.weighting,
         scoreProtected: flags.scoreProtected,
+        allowNonFinite: flags.allowNonfinite,
         onAnalyze: (done, total, a) => bar.update(done, total, a.name),
       });
       bar.stop();
+      printWarnings([...analysis.source.warnings, ...nonFiniteWarning(analysis.nonfinite, plan.dtype)]);
       const json = JSON.stringify(manifest, null, 2) + '\n';
       if (flags.output) writeFileAtomic(flags.output, json);
       else process.stdout.write(json);

@@ -6,7 +6,7 @@ import type { SizeTarget } from '../../plan/target.js';
 import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../eval-options.js';
 import { addAnalysisOptions, addRulesOption, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
-import { allocationSummary, budgetSummary, planDetails } from '../summary.js';
+import { allocationSummary, budgetSummary, nonFiniteWarning, planDetails, printWarnings } from '../summary.js';
 
 interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   output?: string;
@@ -81,6 +81,7 @@ export function quantizeCommand(): Command {
       swan: swanConfigFrom(flags),
       scoreProtected: flags.scoreProtected,
       skipDecided: !flags.allMetrics,
+      allowNonFinite: flags.allowNonfinite,
       overwrite: flags.overwrite,
       onAnalyze: (done, total, a) => {
         analyzeBar.update(done, total, a.name);
@@ -89,8 +90,9 @@ export function quantizeCommand(): Command {
       onWrite: (done, total, name) => writeBar.update(done, total, name),
     };
     if (flags.dryRun) {
-      const { plan, exec } = planModel(dir, opts);
+      const { plan, exec, source, analysis } = planModel(dir, opts);
       analyzeBar.stop();
+      printWarnings([...source.warnings, ...nonFiniteWarning(analysis?.nonfinite ?? new Map(), plan.dtype)]);
       process.stdout.write(`${flags.verbose ? planDetails(plan) + '\n\n' : ''}${allocationSummary(plan)}\n${budgetSummary(plan, exec.rounding)}(dry run: nothing written)\n`);
       return;
     }
@@ -98,6 +100,7 @@ export function quantizeCommand(): Command {
     const result = quantizeModel(dir, flags.output, opts);
     analyzeBar.stop();
     writeBar.stop();
+    printWarnings([...result.source.warnings, ...nonFiniteWarning(result.nonfinite, result.plan.dtype)]);
     if (show) {
       process.stdout.write(
         `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan, result.exec.rounding)}` +
