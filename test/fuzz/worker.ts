@@ -18,6 +18,7 @@ interface Job {
 
 export interface CaseResult extends FuzzCase {
   what: string;
+  flags: string[];
   code: number;
   stderr: string;
   /** The output directory when the run succeeded (kept for the mlx-lm check). */
@@ -45,7 +46,7 @@ for (const c of job.cases) {
   }
   const seconds = (performance.now() - t0) / 1000;
   const leftovers = code === 0 ? [] : readdirSync(dirname(out)).filter((f) => f.includes('swan-tmp') || f.includes('swan-lock') || f === `out-${c.family}-${c.seed}`);
-  const result: CaseResult = { ...c, what: built.what, code, stderr, leftovers, seconds, ...(code === 0 ? { out } : {}) };
+  const result: CaseResult = { ...c, what: built.what, flags: built.flags, code, stderr, leftovers, seconds, ...(code === 0 ? { out } : {}) };
   process.stdout.write(JSON.stringify(result) + '\n');
   rmSync(built.dir, { recursive: true, force: true });
   for (const f of built.files) rmSync(f, { force: true });
