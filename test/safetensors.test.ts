@@ -234,6 +234,25 @@ describe('strict header validation', () => {
   });
 });
 
+describe('messages', () => {
+  test('messages escape control characters from the file: one printable line', () => {
+    const unsafe = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    for (const file of [
+      makeFile({ 'a\u009b31mb': 1 }),
+      makeFile({ w: ent('\u001b[2J\u202e', [0], [0, 0]) }),
+      makeFile('{"a":\u001b[2J}'),
+      makeFile({ ['x'.repeat(2000) + '\u0007']: 1 }),
+    ]) {
+      assert.throws(
+        () => readSafetensorsHeader(file),
+        (e: unknown) => e instanceof SwanError && !unsafe.test(e.message) && e.message.startsWith(`${file}: `),
+      );
+    }
+    assertBad(makeFile({ 'a\u009b31mb': 1 }), /tensor "a\\x9b31mb": entry is a number/);
+    assertBad(makeFile('{"a":\u001b[2J}'), /header is not valid JSON \(.*\\x1b/);
+  });
+});
+
 function le64(n: number): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt(n));

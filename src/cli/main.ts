@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { SwanError } from '../errors.js';
+import { escapeControl, SwanError } from '../errors.js';
 import { SWAN_VERSION } from '../options.js';
 import { closeBackend, installBestBackend, type BackendChoice } from '../kernels/select.js';
 import { analyzeCommand } from './commands/analyze.js';
@@ -30,7 +30,7 @@ try {
   program.parse();
 } catch (e) {
   // One line naming the file and the problem; the stack only on request.
-  const msg = e instanceof SwanError ? e.message : (e as Error).message?.split('\n')[0] ?? String(e);
+  const msg = e instanceof SwanError ? e.message : escapeControl((e as Error).message?.split('\n')[0] ?? String(e));
   closeBackend();
   process.stderr.write(`swan: error: ${msg}\n`);
   if (process.env.SWAN_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
