@@ -6,10 +6,11 @@
  * data region. Each tensor's data_offsets are relative to the data region, which must be covered
  * exactly: no overlaps, no gaps, no trailing bytes (as the reference Rust implementation requires).
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SwanError } from '../errors.js';
 import { decodeToF32 } from './float.js';
+import { openRegular } from './input-file.js';
 
 export type DType =
   | 'F64'
@@ -125,14 +126,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Parse and strictly validate a safetensors header. Reads only the header bytes. */
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
   const path = resolve(file);
-  let fd: number;
+  const { fd, size } = openRegular(path);
   try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new SwanError(path, `cannot open: ${oneLine((e as Error).message)}`);
-  }
-  try {
-    const size = fstatSync(fd).size;
     const fail = (problem: string): never => {
       throw new SwanError(path, problem);
     };
@@ -270,12 +265,7 @@ export function readTensorBytes(info: TensorInfo): Buffer {
 }
 
 function readRange(info: TensorInfo, position: number, dst: Uint8Array): void {
-  let fd: number;
-  try {
-    fd = openSync(info.file, 'r');
-  } catch (e) {
-    throw new SwanError(info.file, `cannot open: ${oneLine((e as Error).message)}`);
-  }
+  const { fd } = openRegular(info.file);
   try {
     readExactly(fd, dst, position, `${info.file}: tensor ${q(info.name)}`);
   } finally {

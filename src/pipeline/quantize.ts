@@ -226,6 +226,8 @@ export interface QuantizeResult extends PlanResult {
   outDir: string;
   bytes: number;
   shards: string[];
+  /** Files of the model directory not copied (writeMlxModel), one line each. */
+  warnings: string[];
 }
 
 /** `swan quantize`: plan, then write the MLX directory atomically. */
@@ -235,7 +237,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
   const planned = planResolved(dir, o);
   const { source, plan, manifest, exec } = planned;
   return withAtomicDir(target, { overwrite: o.overwrite }, (tmp) => {
-    const { bytes, shards } = writeMlxModel(source, plan, tmp, { ...exec, maxShardBytes: o.maxShardBytes, onTensor: o.onWrite });
+    const { bytes, shards, warnings } = writeMlxModel(source, plan, tmp, { ...exec, maxShardBytes: o.maxShardBytes, onTensor: o.onWrite });
     if (manifest) writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     const card = modelCard({
       plan,
@@ -247,6 +249,6 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
       seed: manifest?.seed,
     });
     writeFileSync(join(tmp, 'README.md'), card);
-    return { ...planned, outDir: target, bytes, shards };
+    return { ...planned, outDir: target, bytes, shards, warnings };
   });
 }

@@ -98,6 +98,8 @@ export function quantizeCommand(): Command {
     const result = quantizeModel(dir, flags.output, opts);
     analyzeBar.stop();
     writeBar.stop();
+    // Even with --quiet: a file the output lacks is the user's to know about.
+    for (const w of result.warnings) process.stderr.write(`swan: warning: ${w}\n`);
     if (show) {
       process.stdout.write(
         `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan, result.exec.rounding)}` +
