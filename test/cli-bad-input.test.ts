@@ -6,19 +6,23 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  closeSync,
   copyFileSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   rmSync,
   statSync,
   symlinkSync,
   truncateSync,
   writeFileSync,
+  writeSync,
   readFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { MAX_NAME_BYTES, MAX_RANK, MAX_TENSORS } from '../src/io/safetensors.js';
 import { copyModel, rewriteHeader, swan } from './helpers/cli.js';
 import { CLI, STORIES, tempDir } from './helpers/paths.js';
 
@@ -280,5 +284,75 @@ describe('FIFOs are refused before they are opened', { skip: process.platform ==
     assert.equal(r.stderr, `swan: error: ${fifo}: not a regular file (a FIFO)\n`);
     assert.ok(r.ms < 2000, `${r.ms} ms`);
     assert.equal(existsSync(out), false);
+  });
+});
+
+/**
+ * model.safetensors with a hostile header built piece by piece (never one big string): the 8-byte
+ * length, then `pieces`.
+ */
+function hostileModel(pieces: Iterable<string>): string {
+  const dir = damaged((d) => rmSync(join(d, 'model.safetensors')));
+  const fd = openSync(join(dir, 'model.safetensors'), 'w');
+  let len = 0;
+  writeSync(fd, Buffer.alloc(8));
+  for (const p of pieces) len += writeSync(fd, Buffer.from(p));
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(len));
+  writeSync(fd, prefix, 0, 8, 0);
+  closeSync(fd);
+  assert.ok(len < 100_000_000, `${len}-byte header`);
+  return dir;
+}
+
+describe('oversized headers under the 100 MB cap are refused quickly, in bounded memory', () => {
+  // A heap far below what parsing these headers took (2–4 GB): exceeding it aborts the process.
+  const heap = ['--max-old-space-size=192'];
+
+  function expectLimit(dir: string, problem: RegExp): void {
+    const out = join(tmp.dir, `out-${n++}`);
+    const r = timedSwan(['quantize', dir, '-o', out, '--uniform', '-q'], heap);
+    try {
+      assert.equal(r.status, 1, r.stderr);
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.ok(lines[0]!.startsWith(`swan: error: ${join(dir, 'model.safetensors')}: `), lines[0]);
+      assert.match(lines[0]!, problem);
+      assert.ok(r.ms < 5000, `${r.ms} ms`);
+      assert.equal(existsSync(out), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('a shape of 45 million dimensions', () => {
+    const dir = hostileModel(
+      (function* () {
+        yield '{"model.norm.weight":{"dtype":"BF16","data_offsets":[0,0],"shape":[';
+        for (let i = 0; i < 45; i++) yield '1,'.repeat(1_000_000);
+        yield '0]}}';
+      })(),
+    );
+    expectLimit(dir, new RegExp(`tensor "model\\.norm\\.weight": "shape" has more than ${MAX_RANK} entries, over the limit of ${MAX_RANK}`));
+  });
+
+  test('a tensor name of 1 MB', () => {
+    const dir = hostileModel(['{"', 'n'.repeat(1 << 20), '":{"dtype":"BF16","shape":[0],"data_offsets":[0,0]}}']);
+    expectLimit(dir, new RegExp(`tensor name "n{20,}"… is longer than ${MAX_NAME_BYTES} bytes, the limit for names`));
+  });
+
+  test('1.6 million empty tensors', () => {
+    const dir = hostileModel(
+      (function* () {
+        yield '{"__metadata__":{"format":"pt"}';
+        for (let b = 0; b < 16; b++) {
+          const part: string[] = [];
+          for (let i = b * 100_000; i < (b + 1) * 100_000; i++) part.push(`,"${i}":{"dtype":"BF16","shape":[0],"data_offsets":[0,0]}`);
+          yield part.join('');
+        }
+        yield '}';
+      })(),
+    );
+    expectLimit(dir, new RegExp(`header has more than ${MAX_TENSORS} tensors, over the limit of ${MAX_TENSORS} per file`));
   });
 });

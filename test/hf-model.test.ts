@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { SwanError } from '../src/errors.js';
 import { openHfModel } from '../src/io/hf-model.js';
-import { readSafetensorsHeader, readTensorBytes, readTensorF32, type TensorInfo } from '../src/io/safetensors.js';
+import { MAX_TENSORS, readSafetensorsHeader, readTensorBytes, readTensorF32, type TensorInfo } from '../src/io/safetensors.js';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { FIXTURES, STORIES, tempDir } from './helpers/paths.js';
 
@@ -267,4 +267,18 @@ describe('openHfModel: only regular files inside the model directory are read', 
       assertBad(idx, new RegExp(`weight_map entry "model.norm.weight" → "model-x.safetensors" is ${problem}`), dir2);
     });
   }
+
+  test(`at most ${MAX_TENSORS} tensors in all, across shards`, () => {
+    const d = newDir();
+    const half = MAX_TENSORS / 2;
+    // Empty tensors, header written directly (the writer's sorting is not under test here).
+    for (const [file, from, n] of [['model-1.safetensors', 0, half], ['model-2.safetensors', half, half + 1]] as const) {
+      const entries = Array.from({ length: n }, (_, i) => `"t${from + i}":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}`);
+      const header = Buffer.from(`{${entries.join(',')}}`);
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(header.byteLength));
+      writeFileSync(join(d, file), Buffer.concat([len, header]));
+    }
+    assertBad(join(d, 'model-2.safetensors'), new RegExp(`the model has more than ${MAX_TENSORS} tensors with this file \\(limit ${MAX_TENSORS} in all\\)`), d);
+  });
 });

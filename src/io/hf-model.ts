@@ -7,7 +7,7 @@ import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { SwanError } from '../errors.js';
 import { allowedRoots, modelFileProblem, notRegular, readRegularText, within } from './input-file.js';
-import { MAX_HEADER_BYTES, oneLine, q, readSafetensorsHeader, type TensorInfo } from './safetensors.js';
+import { MAX_HEADER_BYTES, MAX_TENSORS, oneLine, q, readSafetensorsHeader, type TensorInfo } from './safetensors.js';
 
 export interface HfModelDir {
   /** Absolute path of the model directory. */
@@ -74,6 +74,7 @@ function fromIndex(abs: string, indexPath: string, roots: string[]): { tensors: 
   if (!isObject(wm)) throw new SwanError(indexPath, `"weight_map" is missing or not an object`);
   const entries = Object.entries(wm);
   if (entries.length === 0) throw new SwanError(indexPath, '"weight_map" is empty');
+  if (entries.length > MAX_TENSORS) throw new SwanError(indexPath, `"weight_map" lists ${entries.length} tensors, over the limit of ${MAX_TENSORS}`);
 
   const byFile = new Map<string, string>(); // index value → absolute path
   for (const [name, value] of entries) {
@@ -132,7 +133,7 @@ function fromGlob(abs: string, roots: string[]): { tensors: TensorInfo[]; files:
   return { tensors: [...collect(files).values()], files };
 }
 
-/** Headers of every file, keyed by tensor name in file-then-offset order; names must be unique. */
+/** Headers of every file, keyed by tensor name in file-then-offset order; names must be unique, at most MAX_TENSORS in all. */
 function collect(files: string[]): Map<string, TensorInfo> {
   const byName = new Map<string, TensorInfo>();
   for (const f of files) {
@@ -141,6 +142,7 @@ function collect(files: string[]): Map<string, TensorInfo> {
       if (prev) throw new SwanError(f, `duplicate tensor ${q(info.name)}: also in ${prev.file}`);
       byName.set(info.name, info);
     }
+    if (byName.size > MAX_TENSORS) throw new SwanError(f, `the model has more than ${MAX_TENSORS} tensors with this file (limit ${MAX_TENSORS} in all)`);
   }
   return byName;
 }
