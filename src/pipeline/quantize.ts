@@ -2,12 +2,13 @@
  * The library's entry points: analyse, plan, write. Options are resolved once here (DEFAULTS in
  * src/options.ts) and each stage gets explicit values.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { kvShare, openModel, type ModelSource } from '../arch/source.js';
 import { SwanError } from '../errors.js';
 import { withAtomicDir } from '../io/atomic-dir.js';
 import { DTYPE_NAMES, type FloatDType } from '../io/float.js';
+import { writePrettyJsonFd } from '../io/json-stream.js';
 import { buildManifest, replanManifest, type ManifestExecution } from '../manifest/build.js';
 import { manifestMeasurements, readManifestDecisions, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
@@ -230,6 +231,16 @@ export interface QuantizeResult extends PlanResult {
   warnings: string[];
 }
 
+/** The manifest as JSON.stringify(m, null, 2) + '\n', streamed: no single string of it. */
+function writeManifestFile(file: string, manifest: Manifest): void {
+  const fd = openSync(file, 'w');
+  try {
+    writePrettyJsonFd(fd, manifest);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** `swan quantize`: plan, then write the MLX directory atomically. */
 export function quantizeModel(dir: string, outDir: string, options: QuantizeOptions): QuantizeResult {
   const target = resolve(outDir);
@@ -238,7 +249,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
   const { source, plan, manifest, exec } = planned;
   return withAtomicDir(target, { overwrite: o.overwrite }, (tmp) => {
     const { bytes, shards, warnings } = writeMlxModel(source, plan, tmp, { ...exec, maxShardBytes: o.maxShardBytes, onTensor: o.onWrite });
-    if (manifest) writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    if (manifest) writeManifestFile(join(tmp, MANIFEST_FILE), manifest);
     const card = modelCard({
       plan,
       rounding: exec.rounding,
