@@ -9,7 +9,7 @@
  * first to run the linear algebra on the fastest backend that loads (native BLAS, else WebAssembly
  * SIMD; without it the plain-JS backend is used), and closeBackend() when done.
  */
-export { SwanError } from './errors.js';
+export { SwanError, escapeControl } from './errors.js';
 export { DEFAULTS, STRATEGIES, ROUNDINGS, INPUT_WEIGHTINGS, QUANT_RULES, BACKENDS, SWAN_VERSION } from './options.js';
 export type { Strategy, Rounding, InputWeighting, QuantRules, BackendChoice } from './options.js';
 export { analyzeModel, analyzeTensor, type AnalyzeOptions, type ModelAnalysis, type TensorAnalysis } from './measure/analyze.js';
@@ -41,7 +41,18 @@ export { formatBytes, type TensorFormat } from './format.js';
 export { computeMetrics, reduceTo2D, type MetricScores, type RawMetrics } from './metrics/index.js';
 export { quantizeAffine, dequantizeAffine, affineRelativeError } from './mlx/affine.js';
 export { packBits, unpackBits } from './mlx/pack.js';
-export { readSafetensorsHeader, readTensorF32, readTensorBytes, type TensorInfo } from './io/safetensors.js';
+export {
+  readSafetensorsHeader,
+  readTensorF32,
+  readTensorBytes,
+  MAX_HEADER_BYTES,
+  MAX_TENSORS,
+  MAX_NAME_BYTES,
+  MAX_RANK,
+  MAX_DIM,
+  MAX_FIELDS,
+  type TensorInfo,
+} from './io/safetensors.js';
 export { SafetensorsWriter } from './io/safetensors-writer.js';
 export { openHfModel } from './io/hf-model.js';
 export type { NonFiniteCounts } from './io/float.js';

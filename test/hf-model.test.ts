@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { SwanError } from '../src/errors.js';
 import { openHfModel } from '../src/io/hf-model.js';
-import { readSafetensorsHeader, readTensorBytes, readTensorF32, type TensorInfo } from '../src/io/safetensors.js';
+import { MAX_TENSORS, readSafetensorsHeader, readTensorBytes, readTensorF32, type TensorInfo } from '../src/io/safetensors.js';
 import { SafetensorsWriter } from '../src/io/safetensors-writer.js';
 import { FIXTURES, STORIES, tempDir } from './helpers/paths.js';
 
@@ -223,5 +224,61 @@ describe('openHfModel: invalid directories', () => {
     const { dir } = sharded();
     writeFileSync(join(dir, SHARD2), Buffer.from([1, 2, 3]));
     assertBad(join(dir, SHARD2), /too short/, dir);
+  });
+});
+
+describe('openHfModel: only regular files inside the model directory are read', () => {
+  test('config.json or the index symlinked outside the directory is refused', () => {
+    const d = newDir(false);
+    writeShard(join(d, 'model.safetensors'), source.slice(0, 1));
+    const outside = join(tmp.dir, 'outside-config.json');
+    copyFileSync(join(F32_DIR, 'config.json'), outside);
+    symlinkSync(outside, join(d, 'config.json'));
+    assertBad(join(d, 'config.json'), /symlink points outside the model directory/, d);
+    const { dir } = sharded(false);
+    const idx = join(tmp.dir, 'outside-index.json');
+    writeFileSync(idx, JSON.stringify({ weight_map: { 'model.norm.weight': SHARD2 } }));
+    symlinkSync(idx, join(dir, 'model.safetensors.index.json'));
+    assertBad(join(dir, 'model.safetensors.index.json'), /symlink points outside the model directory/, dir);
+    // a link to /dev/zero (which would read as zeros forever) is outside too
+    const d3 = newDir();
+    symlinkSync('/dev/zero', join(d3, 'model.safetensors'));
+    assertBad(join(d3, 'model.safetensors'), /symlink points outside the model directory/, d3);
+  });
+
+  const kinds: [string, (p: string) => void][] = [['a directory', (p) => mkdirSync(p)]];
+  if (process.platform !== 'win32') kinds.push(['a FIFO', (p) => execFileSync('mkfifo', [p])]);
+  for (const [kind, make] of kinds) {
+    test(`${kind} as config.json, the index, a shard or a weight_map file is refused at once, not opened`, () => {
+      const problem = `not a regular file \\(${kind}\\)`;
+      const d = newDir(false);
+      make(join(d, 'config.json'));
+      writeShard(join(d, 'model.safetensors'), source.slice(0, 1));
+      assertBad(join(d, 'config.json'), new RegExp(problem), d);
+      const d2 = newDir();
+      make(join(d2, 'model.safetensors'));
+      assertBad(join(d2, 'model.safetensors'), new RegExp(problem), d2);
+      const { dir } = sharded(false);
+      make(join(dir, 'model.safetensors.index.json'));
+      assertBad(join(dir, 'model.safetensors.index.json'), new RegExp(problem), dir);
+      const { dir: dir2, weightMap } = sharded(false);
+      make(join(dir2, 'model-x.safetensors'));
+      const idx = writeIndex(dir2, { weight_map: { ...weightMap, 'model.norm.weight': 'model-x.safetensors' } });
+      assertBad(idx, new RegExp(`weight_map entry "model.norm.weight" → "model-x.safetensors" is ${problem}`), dir2);
+    });
+  }
+
+  test(`at most ${MAX_TENSORS} tensors in all, across shards`, () => {
+    const d = newDir();
+    const half = MAX_TENSORS / 2;
+    // Empty tensors, header written directly (the writer's sorting is not under test here).
+    for (const [file, from, n] of [['model-1.safetensors', 0, half], ['model-2.safetensors', half, half + 1]] as const) {
+      const entries = Array.from({ length: n }, (_, i) => `"t${from + i}":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}`);
+      const header = Buffer.from(`{${entries.join(',')}}`);
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(header.byteLength));
+      writeFileSync(join(d, file), Buffer.concat([len, header]));
+    }
+    assertBad(join(d, 'model-2.safetensors'), new RegExp(`the model has more than ${MAX_TENSORS} tensors with this file \\(limit ${MAX_TENSORS} in all\\)`), d);
   });
 });

@@ -6,6 +6,11 @@ import { SwanError } from '../src/errors.js';
 import { f16ToF32, f32ToBf16, f32ToF16 } from '../src/io/float.js';
 import {
   DTYPE_BYTES,
+  MAX_DIM,
+  MAX_FIELDS,
+  MAX_NAME_BYTES,
+  MAX_RANK,
+  MAX_TENSORS,
   readSafetensorsHeader,
   readTensorBytes,
   readTensorF32,
@@ -176,7 +181,8 @@ describe('strict header validation', () => {
     assertBad(makeFile({ w: ent('F32', [1.5], [0, 8]) }, f32x2), /shape \[1.5\] has a dimension that is not a non-negative integer/);
     assertBad(makeFile({ w: ent('F32', ['2'], [0, 8]) }, f32x2), /shape \["2"\] has a dimension/);
     assertBad(makeFile({ w: ent('F32', [null], [0, 8]) }, f32x2), /shape \[null\] has a dimension/);
-    assertBad(makeFile({ w: ent('F32', [2 ** 40, 2 ** 40], [0, 8]) }, f32x2), /is too large/);
+    const big = 2 ** 31 - 1;
+    assertBad(makeFile({ w: ent('F32', [big, big, big], [0, 8]) }, f32x2), /is too large/);
   });
   test('byte count, begin > end, out of range', () => {
     assertBad(makeFile({ w: ent('F32', [3], [0, 8]) }, f32x2), /tensor "w": data_offsets \[0,8\] span 8 bytes but F32 shape \[3\] needs 12/);
@@ -231,6 +237,73 @@ describe('strict header validation', () => {
     writeFileSync(file, readFileSync(file).subarray(0, t!.offset + 2));
     assertBad(file, /tensor "a": truncated: wanted 4 bytes/, () => readTensorBytes(t!));
     assertBad(join(tmp.dir, 'nope.safetensors'), /cannot open/);
+  });
+});
+
+describe('header limits (refused before the header is parsed)', () => {
+  const empty = (dtype = 'U8') => ent(dtype, [0], [0, 0]);
+  test('rank: at most MAX_RANK dimensions; a longer shape is refused while scanning', () => {
+    assert.equal(MAX_RANK, 8);
+    assert.deepEqual(readSafetensorsHeader(makeFile({ w: ent('U8', [1, 1, 1, 1, 1, 1, 1, 0], [0, 0]) })).tensors[0]!.shape.length, 8);
+    assertBad(makeFile({ w: ent('U8', [1, 1, 1, 1, 1, 1, 1, 1, 0], [0, 0]) }), /tensor "w": "shape" has more than 8 entries, over the limit of 8/);
+    assertBad(makeFile({ w: ent('U8', [0], [0, 0, 0, 0, 0, 0, 0, 0, 0]) }), /tensor "w": "data_offsets" has more than 8 entries/);
+    // shapes nested inside shapes: deeper than any safetensors header
+    assertBad(makeFile({ w: ent('U8', [[1], 0], [0, 0]) }), /tensor "w": nested deeper than a safetensors header \(3 levels\)/);
+  });
+
+  test('dimensions: at most 2^31-1 (MLX shapes are int32), even in an empty tensor', () => {
+    assert.equal(MAX_DIM, 2 ** 31 - 1);
+    assert.deepEqual(readSafetensorsHeader(makeFile({ w: ent('U8', [MAX_DIM, 0], [0, 0]) })).tensors[0]!.shape, [MAX_DIM, 0]);
+    assertBad(makeFile({ w: ent('U8', [MAX_DIM + 1, 0], [0, 0]) }), /tensor "w": shape \[2147483648,0\] has a dimension over the limit of 2147483647/);
+  });
+
+  test('names: at most MAX_NAME_BYTES bytes of UTF-8, JSON escapes counted as decoded', () => {
+    assert.equal(MAX_NAME_BYTES, 1024);
+    const ok = ['a'.repeat(1024), '\u00e9'.repeat(512)];
+    for (const name of ok) assert.equal(readSafetensorsHeader(makeFile({ [name]: empty() })).tensors[0]!.name, name);
+    // written as \u00e9 escapes: 6 bytes of JSON each, 2 bytes of name
+    const escaped = `{"${'\\u00e9'.repeat(512)}":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}`;
+    assert.equal(readSafetensorsHeader(makeFile(escaped)).tensors[0]!.name, '\u00e9'.repeat(512));
+    for (const name of ['a'.repeat(1025), '\u20ac'.repeat(342), '\u00e9'.repeat(512) + 'x']) {
+      assertBad(makeFile({ [name]: empty() }), /tensor name ".*"… is longer than 1024 bytes, the limit for names/);
+    }
+  });
+
+  test('fields: at most MAX_FIELDS per tensor entry and in __metadata__', () => {
+    const fields = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+    assert.equal(Object.keys(readSafetensorsHeader(makeFile({ __metadata__: fields(MAX_FIELDS) })).metadata).length, MAX_FIELDS);
+    assertBad(makeFile({ __metadata__: fields(MAX_FIELDS + 1) }), /__metadata__: more than 1024 fields, over the limit of 1024/);
+    assertBad(makeFile({ w: { ...empty(), ...fields(MAX_FIELDS) } }), /tensor "w": more than 1024 fields/);
+  });
+
+  test('tensors: at most MAX_TENSORS per file, whether the scan or the parse sees the excess', () => {
+    const header = (n: number, metadata: boolean) => {
+      const parts = metadata ? ['"__metadata__":{"format":"pt"}'] : [];
+      for (let i = 0; i < n; i++) parts.push(`"${i}":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}`);
+      return `{${parts.join(',')}}`;
+    };
+    const limit = new RegExp(`header has more than ${MAX_TENSORS} tensors, over the limit of ${MAX_TENSORS} per file`);
+    assertBad(makeFile(header(MAX_TENSORS + 1, true)), limit); // the scan: MAX_TENSORS + 2 entries
+    assertBad(makeFile(header(MAX_TENSORS + 1, false)), limit); // the parse: exactly one too many
+  });
+});
+
+describe('messages', () => {
+  test('messages escape control characters from the file: one printable line', () => {
+    const unsafe = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    for (const file of [
+      makeFile({ 'a\u009b31mb': 1 }),
+      makeFile({ w: ent('\u001b[2J\u202e', [0], [0, 0]) }),
+      makeFile('{"a":\u001b[2J}'),
+      makeFile({ ['x'.repeat(2000) + '\u0007']: 1 }),
+    ]) {
+      assert.throws(
+        () => readSafetensorsHeader(file),
+        (e: unknown) => e instanceof SwanError && !unsafe.test(e.message) && e.message.startsWith(`${file}: `),
+      );
+    }
+    assertBad(makeFile({ 'a\u009b31mb': 1 }), /tensor "a\\x9b31mb": entry is a number/);
+    assertBad(makeFile('{"a":\u001b[2J}'), /header is not valid JSON \(.*\\x1b/);
   });
 });
 

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { escapeControl } from '../errors.js';
 
 /** A progress bar on stderr when it is a terminal (and not --quiet); silent otherwise. */
 export function progressBar(label: string, enabled: boolean): { update(done: number, total: number, name: string): void; stop(): void } {
@@ -19,7 +20,7 @@ export function progressBar(label: string, enabled: boolean): { update(done: num
         bar.start(total, 0, { name: '' });
         started = true;
       }
-      bar.update(done, { name: name.length > 48 ? '…' + name.slice(-47) : name });
+      bar.update(done, { name: escapeControl(name.length > 48 ? '…' + name.slice(-47) : name) });
     },
     stop() {
       if (started) bar.stop();

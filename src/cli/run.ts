@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { SwanError } from '../errors.js';
+import { escapeControl, SwanError } from '../errors.js';
 import { closeBackend, installBestBackend, type BackendChoice } from '../kernels/select.js';
 import { SWAN_VERSION } from '../options.js';
 import { analyzeCommand } from './commands/analyze.js';
@@ -38,7 +38,7 @@ export function runCli(argv: string[]): number {
     closeBackend();
     // Commander has printed its own message (usage errors) or the help/version text.
     if (e instanceof CommanderError) return e.exitCode;
-    const msg = e instanceof SwanError ? e.message : ((e as Error).message?.split('\n')[0] ?? String(e));
+    const msg = e instanceof SwanError ? e.message : escapeControl((e as Error).message?.split('\n')[0] ?? String(e));
     process.stderr.write(`swan: error: ${msg}\n`);
     if (process.env.SWAN_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
     return 1;

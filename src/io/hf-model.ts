@@ -3,10 +3,11 @@
  * by model.safetensors.index.json, or (no index) every model*.safetensors / *.safetensors file.
  * Only headers are read here; tensor data is read later, one tensor at a time.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { SwanError } from '../errors.js';
-import { oneLine, q, readSafetensorsHeader, type TensorInfo } from './safetensors.js';
+import { allowedRoots, modelFileProblem, notRegular, readRegularText, within } from './input-file.js';
+import { MAX_HEADER_BYTES, MAX_TENSORS, oneLine, q, readSafetensorsHeader, type TensorInfo } from './safetensors.js';
 
 export interface HfModelDir {
   /** Absolute path of the model directory. */
@@ -32,13 +33,11 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-function readJson(path: string, what: string): { text: string; json: Record<string, unknown> } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new SwanError(path, `cannot read ${what}: ${oneLine((e as Error).message)}`);
-  }
+/** A JSON file of the model (config.json, the index): inside it after symlinks, regular, at most MAX_HEADER_BYTES. */
+function readJson(path: string, what: string, roots: string[]): { text: string; json: Record<string, unknown> } {
+  const problem = modelFileProblem(path, roots);
+  if (problem) throw new SwanError(path, problem);
+  const text = readRegularText(path, what, MAX_HEADER_BYTES);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -47,21 +46,6 @@ function readJson(path: string, what: string): { text: string; json: Record<stri
   }
   if (!isObject(json)) throw new SwanError(path, `${what} is not a JSON object`);
   return { text, json };
-}
-
-function within(root: string, p: string): boolean {
-  const rel = relative(root, p);
-  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
-}
-
-/**
- * Real directories a shard may resolve into. In the HF hub cache (…/models--x/snapshots/<rev>/),
- * every file is a symlink to ../../blobs/<hash>, so the repo folder two levels up is allowed too.
- */
-function allowedRoots(dir: string): string[] {
-  const roots = [realpathSync(dir)];
-  if (basename(dirname(dir)) === 'snapshots') roots.push(realpathSync(dirname(dirname(dir))));
-  return roots;
 }
 
 export function openHfModel(dir: string): HfModelDir {
@@ -73,24 +57,25 @@ export function openHfModel(dir: string): HfModelDir {
     throw new SwanError(abs, 'model directory does not exist');
   }
   if (!st.isDirectory()) throw new SwanError(abs, 'not a directory (expected a HuggingFace model directory)');
+  const roots = allowedRoots(abs);
 
   const configPath = join(abs, 'config.json');
   if (!existsSync(configPath)) throw new SwanError(configPath, 'missing: a HuggingFace model directory needs config.json');
-  const { text: configText, json: config } = readJson(configPath, 'config.json');
+  const { text: configText, json: config } = readJson(configPath, 'config.json', roots);
 
   const indexPath = join(abs, INDEX_FILE);
-  const { tensors, files } = existsSync(indexPath) ? fromIndex(abs, indexPath) : fromGlob(abs);
+  const { tensors, files } = existsSync(indexPath) ? fromIndex(abs, indexPath, roots) : fromGlob(abs, roots);
   return { dir: abs, config, configText, configPath, tensors, files };
 }
 
-function fromIndex(abs: string, indexPath: string): { tensors: TensorInfo[]; files: string[] } {
-  const { json } = readJson(indexPath, 'the index');
+function fromIndex(abs: string, indexPath: string, roots: string[]): { tensors: TensorInfo[]; files: string[] } {
+  const { json } = readJson(indexPath, 'the index', roots);
   const wm = json.weight_map;
   if (!isObject(wm)) throw new SwanError(indexPath, `"weight_map" is missing or not an object`);
   const entries = Object.entries(wm);
   if (entries.length === 0) throw new SwanError(indexPath, '"weight_map" is empty');
+  if (entries.length > MAX_TENSORS) throw new SwanError(indexPath, `"weight_map" lists ${entries.length} tensors, over the limit of ${MAX_TENSORS}`);
 
-  const roots = allowedRoots(abs);
   const byFile = new Map<string, string>(); // index value → absolute path
   for (const [name, value] of entries) {
     const where = `weight_map entry ${q(name)}`;
@@ -108,7 +93,8 @@ function fromIndex(abs: string, indexPath: string): { tensors: TensorInfo[]; fil
     if (!roots.some((r) => within(r, real))) {
       throw new SwanError(indexPath, `${where} → ${q(value)} is a symlink that points outside the model directory (${real})`);
     }
-    if (!statSync(real).isFile()) throw new SwanError(indexPath, `${where} → ${q(value)} is not a regular file`);
+    const st = statSync(real);
+    if (!st.isFile()) throw new SwanError(indexPath, `${where} → ${q(value)} is ${notRegular(st)}`);
     byFile.set(value, target);
   }
 
@@ -129,7 +115,7 @@ function fromIndex(abs: string, indexPath: string): { tensors: TensorInfo[]; fil
   return { tensors, files };
 }
 
-function fromGlob(abs: string): { tensors: TensorInfo[]; files: string[] } {
+function fromGlob(abs: string, roots: string[]): { tensors: TensorInfo[]; files: string[] } {
   const all = readdirSync(abs)
     .filter((f) => f.endsWith('.safetensors') && !f.startsWith('.'))
     .sort();
@@ -139,16 +125,15 @@ function fromGlob(abs: string): { tensors: TensorInfo[]; files: string[] } {
   if (names.length === 0) {
     throw new SwanError(abs, `no ${SINGLE_FILE}, no ${INDEX_FILE} and no *.safetensors files in the model directory`);
   }
-  const roots = allowedRoots(abs);
   const files = names.map((f) => join(abs, f));
   for (const f of files) {
-    const real = realpathSync(f);
-    if (!roots.some((r) => within(r, real))) throw new SwanError(f, `symlink points outside the model directory (${real})`);
+    const problem = modelFileProblem(f, roots);
+    if (problem) throw new SwanError(f, problem);
   }
   return { tensors: [...collect(files).values()], files };
 }
 
-/** Headers of every file, keyed by tensor name in file-then-offset order; names must be unique. */
+/** Headers of every file, keyed by tensor name in file-then-offset order; names must be unique, at most MAX_TENSORS in all. */
 function collect(files: string[]): Map<string, TensorInfo> {
   const byName = new Map<string, TensorInfo>();
   for (const f of files) {
@@ -157,6 +142,7 @@ function collect(files: string[]): Map<string, TensorInfo> {
       if (prev) throw new SwanError(f, `duplicate tensor ${q(info.name)}: also in ${prev.file}`);
       byName.set(info.name, info);
     }
+    if (byName.size > MAX_TENSORS) throw new SwanError(f, `the model has more than ${MAX_TENSORS} tensors with this file (limit ${MAX_TENSORS} in all)`);
   }
   return byName;
 }

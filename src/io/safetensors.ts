@@ -6,10 +6,11 @@
  * data region. Each tensor's data_offsets are relative to the data region, which must be covered
  * exactly: no overlaps, no gaps, no trailing bytes (as the reference Rust implementation requires).
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SwanError } from '../errors.js';
 import { countNonFinite, decodeToF32, type FloatDType, type NonFiniteCounts } from './float.js';
+import { openRegular } from './input-file.js';
 
 export type DType =
   | 'F64'
@@ -73,25 +74,44 @@ export interface SafetensorsHeader {
 /** The reference implementation's limit; anything larger is a corrupt or hostile file. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
+/*
+ * What any real checkpoint stays far below (docs/reliability.md "Inputs"): a header beyond them is
+ * refused before it is parsed, so a hostile header under MAX_HEADER_BYTES cannot make swan build
+ * millions of objects, megabyte names or million-entry shapes.
+ */
+/** Tensors per file, and per model (all shards together). */
+export const MAX_TENSORS = 262_144;
+/** Bytes of a tensor name (UTF-8, as decoded from the header's JSON). */
+export const MAX_NAME_BYTES = 1024;
+/** Dimensions of a shape. */
+export const MAX_RANK = 8;
+/** One dimension: MLX stores shapes as int32. */
+export const MAX_DIM = 2 ** 31 - 1;
+/** Fields of one tensor entry or of __metadata__. */
+export const MAX_FIELDS = 1024;
+
 /** Error messages must stay on one line, whatever the input (tensor names, JSON parser messages). */
 export function oneLine(s: string, max = 200): string {
-  const t = s.replace(/\s+/g, ' ').trim();
+  // Cut first: a hostile 100 MB string costs no more than a short one.
+  const t = (s.length > 4 * max ? s.slice(0, 4 * max) : s).replace(/\s+/g, ' ').trim();
   return t.length > max ? `${t.slice(0, max)}…` : t;
 }
 
 /** A name quoted for an error message: JSON escapes keep control characters off the line. */
 export function q(name: string): string {
-  return oneLine(JSON.stringify(name));
+  return oneLine(JSON.stringify(name.length > 1000 ? name.slice(0, 1000) : name));
 }
 
-/** Number of elements; throws on a shape that is not a list of non-negative safe integers. */
+/** Number of elements; throws on a shape that is not a list of at most MAX_RANK integers in [0, MAX_DIM]. */
 export function shapeElements(shape: unknown, fail: (problem: string) => never): number {
   if (!Array.isArray(shape)) return fail(`shape is ${describe(shape)}, not an array`);
+  if (shape.length > MAX_RANK) return fail(`shape has ${shape.length} dimensions, over the limit of ${MAX_RANK}`);
   let n = 1;
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
       return fail(`shape ${oneLine(JSON.stringify(shape))} has a dimension that is not a non-negative integer`);
     }
+    if (d > MAX_DIM) return fail(`shape ${JSON.stringify(shape)} has a dimension over the limit of ${MAX_DIM} (2^31-1)`);
     n *= d;
     if (!Number.isSafeInteger(n)) return fail(`shape ${oneLine(JSON.stringify(shape))} is too large`);
   }
@@ -125,14 +145,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Parse and strictly validate a safetensors header. Reads only the header bytes. */
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
   const path = resolve(file);
-  let fd: number;
+  const { fd, size } = openRegular(path);
   try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new SwanError(path, `cannot open: ${oneLine((e as Error).message)}`);
-  }
-  try {
-    const size = fstatSync(fd).size;
     const fail = (problem: string): never => {
       throw new SwanError(path, problem);
     };
@@ -145,10 +159,113 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     if (8 + headerLen > size) fail(`header length ${headerLen} runs past the end of the file (${size} bytes; truncated?)`);
     const headerBytes = Buffer.alloc(headerLen);
     readExactly(fd, headerBytes, 8, path);
+    checkHeaderLimits(headerBytes, fail);
     const dataStart = 8 + headerLen;
     return parseHeader(path, headerBytes, dataStart, size - dataStart);
   } finally {
     closeSync(fd);
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const lenient = new TextDecoder('utf-8');
+
+/** A JSON key as written in the header bytes [start, end), decoded for a message. */
+function keyText(b: Uint8Array, start: number, end: number): string {
+  const raw = lenient.decode(b.subarray(start, end));
+  try {
+    return JSON.parse(`"${raw}"`) as string;
+  } catch {
+    return raw;
+  }
+}
+
+/** UTF-8 bytes of the code unit written as \uXXXX at b[i..i+3] (a surrogate pair counts 2 + 2). */
+function escapedBytes(b: Uint8Array, i: number): number {
+  const cu = parseInt(String.fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!), 16);
+  return !(cu >= 0) || cu < 0x80 ? 1 : cu < 0x800 || (cu >= 0xd800 && cu < 0xe000) ? 2 : 3;
+}
+
+/**
+ * The header's size limits (MAX_TENSORS entries, MAX_NAME_BYTES names, MAX_FIELDS fields per entry,
+ * MAX_RANK entries per array, three levels of nesting), checked on the raw bytes before JSON.parse
+ * builds anything: one pass, no allocation. Anything else is left to the parse and the checks after
+ * it, so malformed JSON still gets the parser's message.
+ */
+function checkHeaderLimits(b: Uint8Array, fail: (problem: string) => never): void {
+  // Per depth (1: the header object, 2: a tensor entry or __metadata__, 3: shape, data_offsets):
+  // the number of keys (objects) or values (arrays) seen so far.
+  const count = [0, 0, 0, 0];
+  const isArray = [false, false, false, false];
+  let depth = 0;
+  let expectKey = false; // inside an object, before the next key
+  let slotFilled = false; // inside an array, the current slot already holds a value
+  let key1 = [-1, -1]; // the current tensor name's bytes
+  let key2 = [-1, -1]; // the current field name's bytes (shape, data_offsets)
+  const where = (): string => {
+    if (key1[0]! < 0) return 'header';
+    const name = keyText(b, key1[0]!, key1[1]!);
+    return name === '__metadata__' ? name : `tensor ${q(name)}`;
+  };
+  const counted = (): void => {
+    const n = ++count[depth]!;
+    if (depth === 1 && n > MAX_TENSORS + 1) fail(`header has more than ${MAX_TENSORS} tensors, over the limit of ${MAX_TENSORS} per file`);
+    if (depth === 2 && n > MAX_FIELDS) fail(`${where()}: more than ${MAX_FIELDS} fields, over the limit of ${MAX_FIELDS}`);
+    if (depth === 3 && n > MAX_RANK) {
+      fail(`${where()}: ${q(keyText(b, key2[0]!, key2[1]!))} has more than ${MAX_RANK} entries, over the limit of ${MAX_RANK} (shapes have at most ${MAX_RANK} dimensions)`);
+    }
+  };
+  const value = (): void => {
+    if (depth > 0 && isArray[depth] && !slotFilled) {
+      slotFilled = true;
+      counted();
+    }
+  };
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c === QUOTE) {
+      const isKey = depth > 0 && !isArray[depth] && expectKey;
+      if (!isKey) value();
+      const start = i + 1;
+      let bytes = 0;
+      for (i = start; i < b.length && b[i] !== QUOTE; i++) {
+        if (b[i] === BACKSLASH) {
+          bytes += b[i + 1] === 0x75 ? escapedBytes(b, i + 2) : 1;
+          i += b[i + 1] === 0x75 ? 5 : 1;
+        } else bytes++;
+        if (isKey && depth === 1 && bytes > MAX_NAME_BYTES) {
+          fail(`tensor name ${q(lenient.decode(b.subarray(start, start + 64)))}… is longer than ${MAX_NAME_BYTES} bytes, the limit for names`);
+        }
+      }
+      if (isKey) {
+        expectKey = false;
+        counted();
+        if (depth === 1) key1 = [start, i];
+        if (depth === 2) key2 = [start, i];
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      // { or [
+      value();
+      if (++depth > 3) fail(`${where()}: nested deeper than a safetensors header (3 levels)`);
+      isArray[depth] = c === 0x5b;
+      count[depth] = 0;
+      expectKey = c === 0x7b;
+      slotFilled = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      // } or ]: the closed container fills its parent's slot
+      if (--depth < 0) return; // unbalanced: JSON.parse reports it
+      if (depth === 1 && !isArray[1]) key2 = [-1, -1];
+      if (depth === 0) key1 = [-1, -1];
+      expectKey = false;
+      slotFilled = true;
+    } else if (c === 0x2c) {
+      // ,
+      expectKey = depth > 0 && !isArray[depth];
+      slotFilled = false;
+    } else if (c !== 0x3a && c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) {
+      value(); // a number or literal; only its first byte counts
+    }
   }
 }
 
@@ -211,6 +328,7 @@ function parseHeader(path: string, headerBytes: Uint8Array, dataStart: number, d
     if (end > dataSize) {
       fail(`tensor ${t}: data_offsets end ${end} is beyond the data region (${dataSize} bytes; truncated?)`);
     }
+    if (tensors.length === MAX_TENSORS) fail(`header has more than ${MAX_TENSORS} tensors, over the limit of ${MAX_TENSORS} per file`);
     tensors.push({
       name,
       dtype,
@@ -270,12 +388,7 @@ export function readTensorBytes(info: TensorInfo): Buffer {
 }
 
 function readRange(info: TensorInfo, position: number, dst: Uint8Array): void {
-  let fd: number;
-  try {
-    fd = openSync(info.file, 'r');
-  } catch (e) {
-    throw new SwanError(info.file, `cannot open: ${oneLine((e as Error).message)}`);
-  }
+  const { fd } = openRegular(info.file);
   try {
     readExactly(fd, dst, position, `${info.file}: tensor ${q(info.name)}`);
   } finally {

@@ -1,11 +1,12 @@
 /**
  * Reading manifests: swan's own or the reference SWAN tool's. Every error names the file.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SwanError } from '../errors.js';
 import { affine, formatBytes, type Candidate } from '../format.js';
 import { dtypeFromName, type FloatDType } from '../io/float.js';
+import { readRegularText } from '../io/input-file.js';
 import { INPUT_WEIGHTINGS, type InputWeighting } from '../options.js';
 import type { Decision } from '../plan/swan-rules.js';
 import { MANIFEST_FILE, manifestTensors, type Manifest } from './schema.js';
@@ -16,9 +17,11 @@ import { manifestProblem } from './validate.js';
  * reference tool's. A problem is reported with the file and the JSON path of the bad value.
  */
 export function readManifestFile(file: string): Manifest {
+  // A regular file only: a FIFO or a device is refused before it is opened.
+  const text = readRegularText(file, 'the manifest');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (e) {
     throw new SwanError(file, `not a valid manifest: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -2,13 +2,14 @@
  * The library's entry points: analyse, plan, write. Options are resolved once here (DEFAULTS in
  * src/options.ts) and each stage gets explicit values.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { kvShare, openModel, type ModelSource } from '../arch/source.js';
 import { SwanError } from '../errors.js';
 import { claimOutputDir } from '../io/atomic-dir.js';
 import type { Notice } from '../io/cleanup.js';
 import { DTYPE_NAMES, type FloatDType, type NonFiniteCounts } from '../io/float.js';
+import { writePrettyJsonFd } from '../io/json-stream.js';
 import { buildManifest, recordNonFinite, replanManifest, type ManifestExecution } from '../manifest/build.js';
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
@@ -242,6 +243,18 @@ export interface QuantizeResult extends PlanResult {
   shards: string[];
   /** Written tensors holding NaN/±Inf or overflowing the dtype (only with allowNonFinite), by HF name. */
   nonfinite: Map<string, NonFiniteCounts>;
+  /** Files of the model directory not copied (writeMlxModel), one line each. */
+  warnings: string[];
+}
+
+/** The manifest as JSON.stringify(m, null, 2) + '\n', streamed: no single string of it. */
+function writeManifestFile(file: string, manifest: Manifest): void {
+  const fd = openSync(file, 'w');
+  try {
+    writePrettyJsonFd(fd, manifest);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -256,7 +269,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
     const planned = planResolved(dir, o);
     const { source, plan, manifest, exec } = planned;
     return out.write((tmp) => {
-      const { bytes, shards, nonfinite } = writeMlxModel(source, plan, tmp, {
+      const { bytes, shards, nonfinite, warnings } = writeMlxModel(source, plan, tmp, {
         ...exec,
         maxShardBytes: o.maxShardBytes,
         allowNonFinite: o.allowNonFinite,
@@ -264,7 +277,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
       });
       // The writer read every written tensor: its counts are the complete ones.
       if (manifest) recordNonFinite(manifest, nonfinite);
-      if (manifest) writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+      if (manifest) writeManifestFile(join(tmp, MANIFEST_FILE), manifest);
       const card = modelCard({
         plan,
         rounding: exec.rounding,
@@ -276,7 +289,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
         nonfinite,
       });
       writeFileSync(join(tmp, 'README.md'), card);
-      return { ...planned, outDir: target, bytes, shards, nonfinite };
+      return { ...planned, outDir: target, bytes, shards, nonfinite, warnings };
     });
   } finally {
     out.release();

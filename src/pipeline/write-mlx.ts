@@ -1,9 +1,10 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SwanError } from '../errors.js';
+import { escapeControl, SwanError } from '../errors.js';
 import { countNonFinite, encodeFromF32, roundToDType, type NonFiniteCounts } from '../io/float.js';
+import { allowedRoots, copyRegular, modelFileProblem, readRegularText } from '../io/input-file.js';
 import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjson.js';
-import { readTensorBytes, readTensorF32Checked, type TensorInfo } from '../io/safetensors.js';
+import { MAX_HEADER_BYTES, readTensorBytes, readTensorF32Checked, type TensorInfo } from '../io/safetensors.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { getBackend } from '../kernels/index.js';
 import { quantizeAffineOn } from '../mlx/affine.js';
@@ -119,16 +120,45 @@ function encodeEntry(
 }
 
 /**
+ * Copy the COPIED files of model directory `from` into `to`. A file that is not a regular file
+ * inside the model directory after symlinks (allowedRoots) is not opened and not copied: a model
+ * must never make swan publish a file from elsewhere, nor hang it on a FIFO. Returns one warning
+ * per skipped file.
+ */
+function copyModelFiles(from: string, to: string): string[] {
+  const roots = allowedRoots(from);
+  const warnings: string[] = [];
+  for (const f of readdirSync(from).sort()) {
+    if (!COPIED.some((re) => re.test(f))) continue;
+    const src = join(from, f);
+    const problem = modelFileProblem(src, roots);
+    if (problem) {
+      warnings.push(escapeControl(`${src}: not copied: ${problem}`));
+      continue;
+    }
+    try {
+      copyRegular(src, join(to, f));
+    } catch (e) {
+      // Replaced between the check and the open (copyRegular refuses it unopened).
+      if (!(e instanceof SwanError)) throw e;
+      warnings.push(`${e.where}: not copied: ${e.problem}`);
+    }
+  }
+  return warnings;
+}
+
+/**
  * Write shards, index and config.json, and copy tokenizer files, into `dir` (an empty directory).
  * Throws at the first tensor with non-finite values unless `allowNonFinite`; `nonfinite` has the
- * counts of every written tensor that has any (HF names).
+ * counts of every written tensor that has any (HF names). `warnings`: one line per file not copied
+ * (copyModelFiles), for the caller to show.
  */
 export function writeMlxModel(
   source: ModelSource,
   plan: Plan,
   dir: string,
   opts: WriteOptions = {},
-): { bytes: number; shards: string[]; nonfinite: Map<string, NonFiniteCounts> } {
+): { bytes: number; shards: string[]; nonfinite: Map<string, NonFiniteCounts>; warnings: string[] } {
   const exec = { rules: opts.rules ?? DEFAULTS.rules, rounding: opts.rounding ?? DEFAULTS.rounding, allow: opts.allowNonFinite ?? DEFAULTS.allowNonFinite };
   const nonfinite = new Map<string, NonFiniteCounts>();
   const shards = layoutShards(source, plan, opts.maxShardBytes);
@@ -175,10 +205,8 @@ export function writeMlxModel(
   };
   writeFileSync(join(dir, 'model.safetensors.index.json'), dumpPyJson(index as unknown as PyValue));
   writeFileSync(join(dir, 'config.json'), mlxConfigJson(source, plan));
-  for (const f of readdirSync(source.hf.dir)) {
-    if (COPIED.some((re) => re.test(f))) copyFileSync(join(source.hf.dir, f), join(dir, f));
-  }
-  return { bytes: totalBytes, shards: shards.map((s) => s.file), nonfinite };
+  const warnings = copyModelFiles(source.hf.dir, dir);
+  return { bytes: totalBytes, shards: shards.map((s) => s.file), nonfinite, warnings };
 }
 
 /**
@@ -197,9 +225,10 @@ export function mlxConfigJson(source: ModelSource, plan: Plan): string {
   delete config._name_or_path;
   delete config.vision_config;
   const genPath = join(source.hf.dir, 'generation_config.json');
-  if (existsSync(genPath)) {
+  // Read only under the rule of copied files (copyModelFiles warns when it is skipped).
+  if (existsSync(genPath) && !modelFileProblem(genPath, allowedRoots(source.hf.dir))) {
     try {
-      const gen = parsePyJson(readFileSync(genPath, 'utf8')) as PyObject;
+      const gen = parsePyJson(readRegularText(genPath, 'generation_config.json', MAX_HEADER_BYTES)) as PyObject;
       const eos = gen.eos_token_id;
       if (eos !== undefined && eos !== null && eos !== false && eos !== 0 && !(Array.isArray(eos) && eos.length === 0)) {
         config.eos_token_id = eos;

@@ -207,7 +207,7 @@ function heatmap(grid: Grid, id: string, label: string, paint: (r: Row) => CellP
   const nL = grid.layers.length;
   const nM = grid.modules.length;
   if (!nL || !nM) return '<p class="note">No layer weights in this manifest.</p>';
-  const colW = Math.max(44, Math.min(64, Math.max(...grid.modules.map((m) => m.label.length)) * 7 + 12));
+  const colW = Math.max(44, Math.min(64, grid.modules.reduce((w, m) => Math.max(w, m.label.length), 0) * 7 + 12));
   const cellH = nL <= 16 ? 24 : Math.max(7, Math.min(24, Math.floor(600 / nL)));
   const left = 48;
   const top = 26;

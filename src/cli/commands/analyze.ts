@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { writeFileAtomic } from '../../io/atomic-file.js';
+import { writePrettyJson, writePrettyJsonFd } from '../../io/json-stream.js';
 import { analyzeToManifest } from '../../pipeline/quantize.js';
 import type { QuantRules } from '../../options.js';
 import { addAnalysisOptions, addRulesOption, swanConfigFrom, type AnalysisFlags } from '../options.js';
@@ -32,9 +33,12 @@ export function analyzeCommand(): Command {
       });
       bar.stop();
       printWarnings([...analysis.source.warnings, ...nonFiniteWarning(analysis.nonfinite, plan.dtype)]);
-      const json = JSON.stringify(manifest, null, 2) + '\n';
-      if (flags.output) writeFileAtomic(flags.output, json);
-      else process.stdout.write(json);
+      // Streamed: the manifest of a big model need not fit in one string.
+      if (flags.output) writeFileAtomic(flags.output, (fd) => writePrettyJsonFd(fd, manifest));
+      else {
+        writePrettyJson(manifest, (chunk) => process.stdout.write(chunk));
+        process.stdout.write('\n');
+      }
       if (!flags.quiet) {
         const scored = analysis.tensors.filter((a) => a.raw !== null).length;
         process.stderr.write(

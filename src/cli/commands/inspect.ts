@@ -1,6 +1,12 @@
 import { Command } from 'commander';
+import { writePrettyJson } from '../../io/json-stream.js';
 import { inspectModel } from '../../pipeline/inspect.js';
-import { textTable } from '../table.js';
+import { textTableLines } from '../table.js';
+
+/** Lines written a block at a time: a million-tensor listing need not fit in one string. */
+function writeLines(lines: string[]): void {
+  for (let i = 0; i < lines.length; i += 10_000) process.stdout.write(lines.slice(i, i + 10_000).join('\n') + '\n');
+}
 
 export function inspectCommand(): Command {
   return new Command('inspect')
@@ -10,17 +16,20 @@ export function inspectCommand(): Command {
     .action((dir: string, flags: { json?: boolean }) => {
       const m = inspectModel(dir);
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ model_type: m.modelType, tensors: m.tensors, total_bytes: m.totalBytes, total_params: m.totalParams }, null, 2) + '\n');
+        const json = { model_type: m.modelType, tensors: m.tensors, total_bytes: m.totalBytes, total_params: m.totalParams };
+        writePrettyJson(json, (chunk) => process.stdout.write(chunk));
+        process.stdout.write('\n');
         return;
       }
-      const table = textTable(
+      const table = textTableLines(
         ['tensor', 'dtype', 'shape', 'quantization', 'bytes'],
         m.tensors.map((r) => [r.name, r.dtype, r.shape.join('×'), r.quant, r.bytes.toLocaleString('en-US')]),
         [false, false, true, false, true],
       );
       const q = m.quantization;
+      writeLines(table);
       process.stdout.write(
-        `${table}\n\nmodel_type ${String(m.modelType)} | ${m.tensors.length} tensors | ${m.files} file(s) | ` +
+        `\nmodel_type ${String(m.modelType)} | ${m.tensors.length} tensors | ${m.files} file(s) | ` +
           `${m.totalParams.toLocaleString('en-US')} params | ${m.totalBytes.toLocaleString('en-US')} bytes | ` +
           `${((8 * m.totalBytes) / m.totalParams).toFixed(3)} bits per weight` +
           (q ? ` | quantization default ${q.bits}-bit g${q.group_size}` : '') +

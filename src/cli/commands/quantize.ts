@@ -100,7 +100,8 @@ export function quantizeCommand(): Command {
     const result = quantizeModel(dir, flags.output, opts);
     analyzeBar.stop();
     writeBar.stop();
-    printWarnings([...result.source.warnings, ...nonFiniteWarning(result.nonfinite, result.plan.dtype)]);
+    // Even with --quiet: what the output lacks or holds is the user's to know.
+    printWarnings([...result.source.warnings, ...result.warnings, ...nonFiniteWarning(result.nonfinite, result.plan.dtype)]);
     if (show) {
       process.stdout.write(
         `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan, result.exec.rounding)}` +
