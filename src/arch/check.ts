@@ -9,6 +9,7 @@ import type { HfModelDir } from '../io/hf-model.js';
 import { parsePyJson, type PyObject } from '../io/pyjson.js';
 import type { TensorInfo } from '../io/safetensors.js';
 import { ConfigError } from './config.js';
+import { configTypeProblem } from './config-types.js';
 import type { Architecture, ExpectedTensor, TensorRecord } from './types.js';
 
 const shape = (s: number[]) => `[${s.join(', ')}]`;
@@ -22,13 +23,17 @@ export function checkCheckpoint(
   entries: { info: TensorInfo; record: TensorRecord }[],
 ): string[] {
   let expected: Map<string, ExpectedTensor>;
+  // Parsed again from the text so that `64.0` is seen as the float Python reads.
+  const config = parsePyJson(hf.configText) as PyObject;
   try {
-    // Parsed again from the text so that `64.0` is seen as the float Python reads.
-    expected = arch.expectedTensors(parsePyJson(hf.configText) as PyObject, tied);
+    expected = arch.expectedTensors(config, tied);
   } catch (e) {
     if (e instanceof ConfigError) throw new SwanError(hf.configPath, e.message);
     throw e;
   }
+  // Then the fields only transformers reads (mlx_lm.load's tokenizer goes through its config class).
+  const typeProblem = configTypeProblem(config, String(hf.config.model_type));
+  if (typeProblem) throw new SwanError(hf.configPath, typeProblem);
   const modelType = String(hf.config.model_type);
   const present = new Set<string>();
   const unknown: TensorInfo[] = [];
