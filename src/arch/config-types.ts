@@ -80,7 +80,7 @@ const PY_NAMES: Record<PyType, string> = { int: 'an integer', float: 'a float (w
 const LAYER_TYPES = ['full_attention', 'sliding_attention'];
 
 function shown(v: PyValue): string {
-  const s = JSON.stringify(v instanceof PyFloat ? v.value : v) ?? String(v);
+  const s = JSON.stringify(v, (_k, x: unknown) => (x instanceof PyFloat ? x.value : typeof x === 'bigint' ? Number(x) : x)) ?? String(v);
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
