@@ -29,7 +29,8 @@ const FIRST_SEED = Number(process.env.SWAN_FUZZ_FIRST_SEED ?? 1);
 const SHARE: Record<Family, number> = { header: 0.3, data: 0.12, config: 0.24, index: 0.14, manifest: 0.2 };
 const WORKER_SECONDS = 900;
 const MAX_RSS_MIB = 1536;
-const LOAD_SAMPLE = 6;
+/** Written outputs loaded in mlx-lm per run (SWAN_FUZZ_LOAD_SAMPLE to load more). */
+const LOAD_SAMPLE = Number(process.env.SWAN_FUZZ_LOAD_SAMPLE ?? 6);
 
 const tmp = tempDir('swan-fuzz-');
 after(() => tmp.cleanup());

@@ -35,7 +35,8 @@ const COMMON: Record<string, PyType[]> = {
   bos_token_id: OPT_INT,
   eos_token_id: ['int', 'list[int]', 'none'],
   rope_parameters: ['dict', 'none'],
-  // Not declared with a type, but transformers fails on anything but a name (or null).
+  // Declared by the base class but not checked there; transformers and mlx_lm.load fail on other values.
+  architectures: ['list[str]', 'none'],
   torch_dtype: ['str', 'none'],
   dtype: ['str', 'none'],
 };
