@@ -45,7 +45,7 @@ const ALLOWED: Record<string, string[]> = {
   manifest: ['arch', 'errors', 'format', 'io', 'measure', 'metrics', 'options', 'plan'],
   report: ['io', 'manifest', 'options', 'plan'],
   eval: ['errors', 'io', 'python', 'report'],
-  synth: ['io', 'rng'],
+  synth: ['arch', 'io', 'rng'],
   pipeline: ['arch', 'errors', 'format', 'io', 'kernels', 'manifest', 'measure', 'metrics', 'mlx', 'options', 'plan', 'report'],
 };
 

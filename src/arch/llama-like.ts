@@ -1,5 +1,5 @@
 import { CONFIG_LIMITS, ConfigError, ConfigReader } from './config.js';
-import type { Architecture, ExpectedTensor, TensorRecord, TensorRole } from './types.js';
+import type { Architecture, DecoderDims, ExpectedTensor, TensorRecord, TensorRole } from './types.js';
 
 /**
  * Shared rules of the dense llama-family decoders in mlx-lm (llama.py, qwen2.py, qwen3.py):
@@ -60,14 +60,7 @@ export interface LlamaLikeOptions {
 }
 
 /** The dimensions mlx-lm's model takes from config.json, checked (ConfigError names the key). */
-export interface LlamaDims {
-  hidden: number;
-  intermediate: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  vocab: number;
+export interface LlamaDims extends DecoderDims {
   attentionBias: boolean;
   mlpBias: boolean;
 }

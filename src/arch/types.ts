@@ -54,3 +54,14 @@ export interface Architecture {
    */
   inputNorm(record: TensorRecord, tied: boolean): string | null;
 }
+
+/** The sizes of a llama-family decoder, as config.json gives them. */
+export interface DecoderDims {
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+}

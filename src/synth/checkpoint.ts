@@ -1,19 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DecoderDims } from '../arch/types.js';
 import { encodeFromF32, type FloatDType } from '../io/float.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { Rng } from '../rng.js';
 
 /** Shapes of a Llama/Qwen-style decoder to generate. */
-export interface SynthShape {
+export interface SynthShape extends DecoderDims {
   modelType: 'llama' | 'mistral' | 'qwen2' | 'qwen3';
-  hidden: number;
-  intermediate: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  vocab: number;
   tied: boolean;
 }
 
