@@ -129,6 +129,16 @@ describe('manifests', () => {
     assert.match(r.stderr, /partial\.json.*has no entry for tensor model\.embed_tokens\.weight/);
   });
 
+  test('a manifest that claims search measurements must have them for every candidate', () => {
+    const m = JSON.parse(swan(['analyze', STORIES, '-q']).stdout);
+    delete m.shards['model.safetensors'].tensors['model.layers.2.mlp.up_proj.weight'].candidates[1].rel_error_search;
+    const file = join(tmp.dir, 'no-search.json');
+    writeFileSync(file, JSON.stringify(m));
+    const r = swan(['quantize', STORIES, '--manifest', file, '--target-bpw', '7', '--rounding', 'search', '-o', join(tmp.dir, 'never-search'), '-q']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /^swan: error: .*no-search\.json: tensor model\.layers\.2\.mlp\.up_proj\.weight candidate 1 has no rel_error_search/);
+  });
+
   test('hostile or foreign manifests are refused with the file and the JSON path, before any writing', () => {
     const base = JSON.parse(swan(['analyze', STORIES, '-q', '--no-search-errors']).stdout);
     const q = 'model.layers.0.self_attn.q_proj.weight';

@@ -83,7 +83,10 @@ export function manifestMeasurements(m: Manifest, file: string): ManifestMeasure
   }
   const tensors: ManifestMeasurements['tensors'] = new Map();
   for (const [name, t] of manifestTensors(m)) {
-    const candidates = t.candidates?.map((c): Candidate => {
+    const candidates = t.candidates?.map((c, k): Candidate => {
+      if (m.measurement!.rounding_search && c.rel_error_search === undefined) {
+        throw new SwanError(file, `tensor ${name} candidate ${k} has no rel_error_search, though measurement.rounding_search is true`);
+      }
       const format = affine(c.bits, c.group_size);
       const out: Candidate = { format, bytes: formatBytes(format, t.shape, dtype), relError: c.rel_error };
       if (c.rel_error_search !== undefined) out.relErrorSearch = c.rel_error_search;
