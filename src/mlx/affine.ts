@@ -1,7 +1,7 @@
 /**
  * MLX affine quantization (`mx.quantize(w, group_size, bits)`, mode "affine"), bit-exact.
  *
- * Per group of `groupSize` consecutive elements along a row (spec §1.3), all math in float32:
+ * Per group of `groupSize` consecutive elements along a row, all math in float32 (MLX ≥ 0.23.2):
  *   s0 = max((wmax - wmin) / n, eps); neg = |wmin| > |wmax|; if !neg, s0 = -s0
  *   edge = neg ? wmin : wmax; q0 = ROUND(edge / s0)
  *   q0 != 0 → scale = edge / q0, bias = edge;  else scale = s0, bias = 0
@@ -9,21 +9,22 @@
  * Codes come from the unrounded float32 scale/bias; only the stored copies are rounded to the
  * storage dtype (by the caller, e.g. with src/io/float.ts).
  *
- * Two rule sets (spec §1.4):
+ * Two rule sets, as MLX's kernels differ:
  * - 'metal' (default): Metal/CUDA kernels, what `mlx_lm.convert` produces on a Mac: ROUND ties away
  *   from zero, and wmax starts at 0 (all-negative groups get the range [wmin, 0]).
  * - 'cpu': the MLX CPU kernel (what mlx[cpu] on Linux produces): rint (ties to even), true min/max.
  *
  * Checked against a real MLX 0.32.4 (mlx[cpu] on Linux, the CPU kernel) in
  * test/mlx-interop.test.ts: with 'cpu' rules wq, scales and biases are bit-identical for every
- * bits × group × dtype, and dequantizeAffine equals mx.dequantize bit for bit. No difference from
- * the spec was found. The 'metal' rules could not be run here (no Mac); they follow the kernel source
- * (spec §1.4). Metal clamps codes only from above; we clamp both ends, which is the same because
+ * bits × group × dtype, and dequantizeAffine equals mx.dequantize bit for bit. The 'metal' rules
+ * could not be run here (no Mac); they follow the source of the Metal `affine_quantize` kernel.
+ * Metal clamps codes only from above; we clamp both ends, which is the same because
  * (w - bias) / scale is never below -0.5 with these parameters.
  *
  * Non-finite weights are not supported (MLX itself gives undefined codes for NaN).
  */
 import { f16Table32, f32ToF16, type FloatDType } from '../io/float.js';
+import { roundHalfAway, roundHalfEven } from '../round.js';
 import { AFFINE_BITS, packedWordsPerRow } from './pack.js';
 
 export type QuantRules = 'metal' | 'cpu';
@@ -65,15 +66,9 @@ function checkRules(fn: string, rules: QuantRules): boolean {
 let gScale = 0;
 let gBias = 0;
 
-/** Round half away from zero (Metal `round`). x is a float32 value, so |x| + 0.5 is exact in double. */
-function roundAway(x: number): number {
-  return x < 0 ? -Math.floor(0.5 - x) : Math.floor(x + 0.5);
-}
-
-/** Round half to even (`std::rint` in the default rounding mode). */
-function roundEven(x: number): number {
-  const r = Math.round(x); // halves go up
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+/** MLX's ROUND: ties away from zero in the Metal kernel, to even (rint) in the CPU one. */
+function mlxRound(x: number, metal: boolean): number {
+  return metal ? roundHalfAway(x) : roundHalfEven(x);
 }
 
 /** Computes gScale/gBias (float32) for w[off .. off+g). */
@@ -92,7 +87,7 @@ function groupParams(w: Float32Array, off: number, g: number, n: number, metal: 
   if (!neg) s0 = -s0;
   const edge = neg ? wmin : wmax;
   const t = fr(edge / s0);
-  const q0 = metal ? roundAway(t) : roundEven(t);
+  const q0 = mlxRound(t, metal);
   if (q0 !== 0) {
     gScale = fr(edge / q0);
     gBias = edge;
@@ -137,7 +132,7 @@ export function quantizeAffine(
     const end = off + groupSize;
     for (let j = off; j < end; j++) {
       const t = fr(fr(w[j]! - bias) / scale);
-      let q = metal ? roundAway(t) : roundEven(t);
+      let q = mlxRound(t, metal);
       q = q < 0 ? 0 : q > n ? n : q; // NaN falls through and packs as 0
       acc |= q << filled;
       filled += bits;
@@ -307,7 +302,7 @@ export function affineRelativeError(
     for (let j = off; j < end; j++) {
       const v = w[j]!;
       const t = fr(fr(v - bias) / scale);
-      let q = metal ? roundAway(t) : roundEven(t);
+      let q = mlxRound(t, metal);
       q = q < 0 ? 0 : q > n ? n : q;
       // A group has at most 2^bits distinct codes: decode each once (the dtype rounding is the cost).
       const qi = q | 0;
