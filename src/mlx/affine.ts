@@ -62,17 +62,13 @@ function checkRules(fn: string, rules: QuantRules): boolean {
   return rules === 'metal';
 }
 
-// Group parameters are returned through these (no per-group allocation).
-let gScale = 0;
-let gBias = 0;
-
 /** MLX's ROUND: ties away from zero in the Metal kernel, to even (rint) in the CPU one. */
 function mlxRound(x: number, metal: boolean): number {
   return metal ? roundHalfAway(x) : roundHalfEven(x);
 }
 
-/** Computes gScale/gBias (float32) for w[off .. off+g). */
-function groupParams(w: Float32Array, off: number, g: number, n: number, metal: boolean): void {
+/** Writes the float32 scale and bias of the group w[off .. off+g) to out[0], out[1]. */
+function groupParams(w: Float32Array, off: number, g: number, n: number, metal: boolean, out: Float64Array): void {
   let wmin = Infinity;
   let wmax = metal ? 0 : -Infinity; // the Metal kernel starts w_max at 0
   const end = off + g;
@@ -86,15 +82,20 @@ function groupParams(w: Float32Array, off: number, g: number, n: number, metal: 
   const neg = Math.abs(wmin) > Math.abs(wmax);
   if (!neg) s0 = -s0;
   const edge = neg ? wmin : wmax;
-  const t = fr(edge / s0);
-  const q0 = mlxRound(t, metal);
+  const q0 = mlxRound(fr(edge / s0), metal);
   if (q0 !== 0) {
-    gScale = fr(edge / q0);
-    gBias = edge;
+    out[0] = fr(edge / q0);
+    out[1] = edge;
   } else {
-    gScale = s0;
-    gBias = 0;
+    out[0] = s0;
+    out[1] = 0;
   }
+}
+
+/** Code of v under a group's float32 scale and bias; NaN gives 0. */
+function codeOf(v: number, scale: number, bias: number, n: number, metal: boolean): number {
+  const q = mlxRound(fr(fr(v - bias) / scale), metal);
+  return (q < 0 ? 0 : q > n ? n : q) | 0;
 }
 
 /**
@@ -116,12 +117,13 @@ export function quantizeAffine(
   const biases = new Float32Array(nGroups);
   const n = (1 << bits) - 1;
   const wordsPerGroup = (groupSize * bits) / 32; // a group always starts on a word boundary
+  const params = new Float64Array(2);
 
   for (let gi = 0; gi < nGroups; gi++) {
     const off = gi * groupSize;
-    groupParams(w, off, groupSize, n, metal);
-    const scale = gScale;
-    const bias = gBias;
+    groupParams(w, off, groupSize, n, metal, params);
+    const scale = params[0]!;
+    const bias = params[1]!;
     scales[gi] = scale;
     biases[gi] = bias;
 
@@ -131,9 +133,7 @@ export function quantizeAffine(
     let filled = 0;
     const end = off + groupSize;
     for (let j = off; j < end; j++) {
-      const t = fr(fr(w[j]! - bias) / scale);
-      let q = mlxRound(t, metal);
-      q = q < 0 ? 0 : q > n ? n : q; // NaN falls through and packs as 0
+      const q = codeOf(w[j]!, scale, bias, n, metal);
       acc |= q << filled;
       filled += bits;
       if (filled >= 32) {
@@ -286,26 +286,24 @@ export function affineRelativeError(
   const metal = checkRules('affineRelativeError', rules);
   if (w.length !== rows * cols) throw new Error(`affineRelativeError: w has ${w.length} elements, expected ${rows}×${cols}`);
   const kind = dtypeKind(dtype);
+  const params = new Float64Array(2);
   const n = (1 << bits) - 1;
   const nGroups = (rows * cols) / groupSize;
   let num = 0;
   let den = 0;
   for (let gi = 0; gi < nGroups; gi++) {
     const off = gi * groupSize;
-    groupParams(w, off, groupSize, n, metal);
-    const scale = gScale;
-    const bias = gBias;
+    groupParams(w, off, groupSize, n, metal, params);
+    const scale = params[0]!;
+    const bias = params[1]!;
     const sT = roundTo(scale, kind);
     const bT = roundTo(bias, kind);
     const stamp = gi + 1; // marks this group's entries in the decode cache
     const end = off + groupSize;
     for (let j = off; j < end; j++) {
       const v = w[j]!;
-      const t = fr(fr(v - bias) / scale);
-      let q = mlxRound(t, metal);
-      q = q < 0 ? 0 : q > n ? n : q;
+      const qi = codeOf(v, scale, bias, n, metal);
       // A group has at most 2^bits distinct codes: decode each once (the dtype rounding is the cost).
-      const qi = q | 0;
       let dq: number;
       if (decodeStamp[qi] === stamp) dq = decodeValue[qi]!;
       else {
