@@ -152,14 +152,10 @@ export function quantizeAffine(
  */
 export function quantizeAffineOn(
   backend: { quantizeAffine?: (w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules) => AffineQuantized },
-  w: Float32Array,
-  rows: number,
-  cols: number,
-  bits: number,
-  groupSize: number,
-  rules: QuantRules = 'metal',
+  ...args: Parameters<typeof quantizeAffine>
 ): AffineQuantized {
-  if (!backend.quantizeAffine) return quantizeAffine(w, rows, cols, bits, groupSize, rules);
+  if (!backend.quantizeAffine) return quantizeAffine(...args);
+  const [w, rows, cols, bits, groupSize, rules = 'metal'] = args;
   checkQuantizeArgs(w, rows, cols, bits, groupSize, rules);
   return backend.quantizeAffine(w, rows, cols, bits, groupSize, rules);
 }
