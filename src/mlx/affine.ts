@@ -23,7 +23,7 @@
  *
  * Non-finite weights are not supported (MLX itself gives undefined codes for NaN).
  */
-import { f16Table32, f32ToF16, type FloatDType } from '../io/float.js';
+import type { FloatDType } from '../io/float.js';
 import { roundHalfAway, roundHalfEven } from '../round.js';
 import { AFFINE_BITS, packedWordsPerRow } from './pack.js';
 
@@ -168,7 +168,7 @@ function checkQuantizeArgs(w: Float32Array, rows: number, cols: number, bits: nu
   return metal;
 }
 
-// Scratch for bf16 rounding by bit manipulation.
+// Scratch for bf16/f16 rounding by bit manipulation.
 const scratchF = new Float32Array(1);
 const scratchU = new Uint32Array(scratchF.buffer);
 
@@ -181,10 +181,30 @@ function roundBf16(x: number): number {
   return scratchF[0]!;
 }
 
+/**
+ * Round a float32 value to f16 precision (nearest even; ±65520 and beyond become ±inf), returned as
+ * float32: the value src/io/float.ts f32ToF16 gives (checked for every float32), small enough to
+ * inline twice in a hot loop, which f32ToF16 and a table lookup are not.
+ */
+function roundF16(x: number): number {
+  scratchF[0] = x;
+  const u = scratchU[0]!;
+  const a = u & 0x7fffffff;
+  if (a < 0x38800000) {
+    // f16 subnormals are multiples of 2⁻²⁴, the ulp of 1.5·2²⁸ in double: the sum rounds |x| to one.
+    const m = Math.abs(x) + 402653184 - 402653184;
+    return u >>> 31 ? -m : m;
+  }
+  if (a > 0x7f800000) return x; // NaN
+  const r = (u + 0xfff + ((u >>> 13) & 1)) & 0xffffe000; // 10 mantissa bits; a carry moves up a binade
+  if ((r & 0x7fffffff) >= 0x47800000) return u >>> 31 ? -Infinity : Infinity; // rounded to 2¹⁶ or more
+  scratchU[0] = r;
+  return scratchF[0]!;
+}
+
 const KIND_F32 = 0;
 const KIND_BF16 = 1;
 const KIND_F16 = 2;
-let f16Values: Float32Array | undefined;
 
 /** Numeric dtype code for roundTo (one monomorphic function keeps the hot loops inlinable). */
 function dtypeKind(dtype: FloatDType): number {
@@ -194,7 +214,6 @@ function dtypeKind(dtype: FloatDType): number {
     case 'BF16':
       return KIND_BF16;
     case 'F16':
-      f16Values ??= f16Table32();
       return KIND_F16;
     default:
       throw new Error(`unsupported dtype ${String(dtype)}`);
@@ -206,7 +225,7 @@ function roundTo(x: number, kind: number): number {
   const f = fr(x);
   if (kind === KIND_F32) return f;
   if (kind === KIND_BF16) return roundBf16(f);
-  return f16Values![f32ToF16(f)]!;
+  return roundF16(f);
 }
 
 /** roundTo for one dtype, as a function (the rounding search decodes with it). */
