@@ -92,10 +92,10 @@ function groupParams(w: Float32Array, off: number, g: number, n: number, metal: 
   }
 }
 
-/** Code of v under a group's float32 scale and bias; NaN gives 0. */
+/** Code of v under a group's float32 scale and bias, a double: NaN stays NaN (`| 0` makes it 0). */
 function codeOf(v: number, scale: number, bias: number, n: number, metal: boolean): number {
   const q = mlxRound(fr(fr(v - bias) / scale), metal);
-  return (q < 0 ? 0 : q > n ? n : q) | 0;
+  return q < 0 ? 0 : q > n ? n : q;
 }
 
 /**
@@ -317,7 +317,7 @@ export function affineRelativeError(
     const end = off + groupSize;
     for (let j = off; j < end; j++) {
       const v = w[j]!;
-      const qi = codeOf(v, scale, bias, n, metal);
+      const qi = codeOf(v, scale, bias, n, metal) | 0;
       // A group has at most 2^bits distinct codes: decode each once (the dtype rounding is the cost).
       let dq: number;
       if (decodeStamp[qi] === stamp) dq = decodeValue[qi]!;
