@@ -20,7 +20,7 @@
  * and "never worse" holds for that weighted error.
  */
 import type { FloatDType } from '../io/float.js';
-import { checkAffineArgs, dtypeRounder, quantizeAffine, type AffineQuantized, type QuantRules } from './affine.js';
+import { cachedDecode, checkAffineArgs, dtypeKind, nextDecodeStamp, quantizeAffine, roundTo, type AffineQuantized, type QuantRules } from './affine.js';
 import { packBits, unpackBits } from './pack.js';
 
 const GRID_STEPS = 10;
@@ -44,19 +44,6 @@ interface SearchOutput extends AffineQuantized {
   stats: SearchStats;
   /** Per group: exact squared error of the stored result and of RTN (for tests). */
   groupErr?: { search: Float64Array; rtn: Float64Array };
-}
-
-// Decode cache, stamped per group (codes fit in 8 bits).
-const decodeValue = new Float64Array(256);
-const decodeStamp = new Int32Array(256);
-let stampBase = 0;
-
-function nextStamp(): number {
-  if (stampBase >= 0x7ffffff0) {
-    decodeStamp.fill(0);
-    stampBase = 0;
-  }
-  return ++stampBase;
 }
 
 /**
@@ -128,7 +115,7 @@ function quantizeWithSearch(
   const codes = unpackBits(rtn.wq, bits, cols);
   const scales = rtn.scales;
   const biases = rtn.biases;
-  const rT = dtypeRounder(dtype);
+  const kind = dtypeKind(dtype);
   const n = (1 << bits) - 1;
   const nGroups = (rows * cols) / groupSize;
   const params = new Float64Array(2);
@@ -140,23 +127,15 @@ function quantizeWithSearch(
     const off = gi * groupSize;
     const col0 = (off % cols) - off; // groups never cross rows: column of element j is j + col0
     // Exact error of MLX's RTN as a loaded model sees it.
-    const sR = rT(scales[gi]!);
-    const bR = rT(biases[gi]!);
-    let stamp = nextStamp();
+    const sR = roundTo(scales[gi]!, kind);
+    const bR = roundTo(biases[gi]!, kind);
+    const stampR = nextDecodeStamp();
     let eR = 0;
     let energy = 0;
     let pR = 0; // unweighted RTN error and energy
     let pEnergy = 0;
     for (let j = off; j < off + groupSize; j++) {
-      const q = codes[j]!;
-      let dq: number;
-      if (decodeStamp[q] === stamp) dq = decodeValue[q]!;
-      else {
-        dq = rT(rT(sR * q) + bR);
-        decodeValue[q] = dq;
-        decodeStamp[q] = stamp;
-      }
-      const d = w[j]! - dq;
+      const d = w[j]! - cachedDecode(stampR, sR, codes[j]!, bR, kind);
       const c = cw ? cw[j + col0]! : 1;
       eR += c * d * d;
       energy += c * w[j]! * w[j]!;
@@ -166,17 +145,11 @@ function quantizeWithSearch(
     let eS = eR;
     let pS = pR;
     if (eR > 0 && searchGroup(w, off, groupSize, n, params, cw, col0)) {
-      const sT = rT(params[0]!);
-      const bT = rT(params[1]!);
+      const sT = roundTo(params[0]!, kind);
+      const bT = roundTo(params[1]!, kind);
       if (sT !== 0 && Number.isFinite(sT) && Number.isFinite(bT)) {
-        stamp = nextStamp();
-        const dec = (q: number): number => {
-          if (decodeStamp[q] === stamp) return decodeValue[q]!;
-          const dq = rT(rT(sT * q) + bT);
-          decodeValue[q] = dq;
-          decodeStamp[q] = stamp;
-          return dq;
-        };
+        const stamp = nextDecodeStamp();
+        const dec = (q: number): number => cachedDecode(stamp, sT, q, bT, kind);
         let e = 0;
         let pe = 0;
         for (let j = off; j < off + groupSize; j++) {
