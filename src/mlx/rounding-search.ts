@@ -15,9 +15,9 @@
  *     and the group's exact error is compared with MLX's own round-to-nearest (its codes, its
  *     dtype-rounded scale/bias, decoded the same way). The search result is kept only when strictly
  *     better, so no group is ever worse than RTN.
- * With column weights (`colWeights`, one per input channel: src/plan/input-weights.ts) every squared
- * error above is weighted by its column's weight — the error seen by inputs of that channel energy —
- * and "never worse" holds for that weighted error.
+ * With column weights (`colWeights`, one per input channel: src/pipeline/input-weights.ts) every
+ * squared error above is weighted by its column's weight — the error seen by inputs of that channel
+ * energy — and "never worse" holds for that weighted error.
  */
 import type { FloatDType } from '../io/float.js';
 import { cachedDecode, checkAffineArgs, dtypeKind, nextDecodeStamp, quantizeAffine, roundTo, type AffineQuantized, type QuantRules } from './affine.js';
@@ -38,6 +38,27 @@ export interface SearchStats {
   /** Groups where the search beat RTN. */
   improvedGroups: number;
   groups: number;
+}
+
+export interface SearchOptions {
+  bits: number;
+  groupSize: number;
+  /** Storage dtype of `w` and of the scales and biases. */
+  dtype: FloatDType;
+  /** Rules of the RTN the search starts from and never does worse than (default 'metal'). */
+  rules?: QuantRules;
+  /** One weight per input column: the search minimises the column-weighted error. */
+  colWeights?: ArrayLike<number>;
+}
+
+export interface SearchQuantizeOptions extends SearchOptions {
+  /** Also return each group's exact error (groupErr). */
+  groupErrors?: boolean;
+}
+
+export interface SearchErrorOptions extends SearchOptions {
+  /** affineRelativeError of the whole tensor: with it, large tensors are measured on sampled rows. */
+  rtnRelError?: number;
 }
 
 interface SearchOutput extends AffineQuantized {
@@ -99,29 +120,20 @@ function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Fl
 }
 
 /** Core: RTN via MLX's exact quantizer, then a per-group search that replaces RTN only where strictly better. */
-function quantizeWithSearch(
-  w: Float32Array,
-  rows: number,
-  cols: number,
-  bits: number,
-  groupSize: number,
-  dtype: FloatDType,
-  rules: QuantRules,
-  keepGroupErr: boolean,
-  cw?: ArrayLike<number>,
-): SearchOutput {
+function quantizeWithSearch(w: Float32Array, rows: number, cols: number, opts: SearchQuantizeOptions): SearchOutput {
+  const { bits, groupSize, colWeights: cw } = opts;
   if (cw && cw.length !== cols) throw new Error(`rounding search: ${cw.length} column weights for ${cols} columns`);
-  const rtn = quantizeAffine(w, rows, cols, bits, groupSize, rules);
+  const rtn = quantizeAffine(w, rows, cols, bits, groupSize, opts.rules);
   const codes = unpackBits(rtn.wq, bits, cols);
   const scales = rtn.scales;
   const biases = rtn.biases;
-  const kind = dtypeKind(dtype);
+  const kind = dtypeKind(opts.dtype);
   const n = (1 << bits) - 1;
   const nGroups = (rows * cols) / groupSize;
   const params = new Float64Array(2);
   const newCodes = new Uint8Array(groupSize);
   const stats: SearchStats = { searchErr: 0, rtnErr: 0, energy: 0, plain: { searchErr: 0, rtnErr: 0, energy: 0 }, improvedGroups: 0, groups: nGroups };
-  const groupErr = keepGroupErr ? { search: new Float64Array(nGroups), rtn: new Float64Array(nGroups) } : undefined;
+  const groupErr = opts.groupErrors ? { search: new Float64Array(nGroups), rtn: new Float64Array(nGroups) } : undefined;
 
   for (let gi = 0; gi < nGroups; gi++) {
     const off = gi * groupSize;
@@ -202,15 +214,11 @@ export function quantizeAffineSearch(
   w: Float32Array,
   rows: number,
   cols: number,
-  bits: number,
-  groupSize: number,
-  dtype: FloatDType,
-  rules: QuantRules = 'metal',
-  opts: { groupErrors?: boolean; colWeights?: ArrayLike<number> } = {},
+  opts: SearchQuantizeOptions,
 ): SearchOutput {
-  checkAffineArgs('quantizeAffineSearch', rows, cols, bits, groupSize);
+  checkAffineArgs('quantizeAffineSearch', rows, cols, opts.bits, opts.groupSize);
   if (w.length !== rows * cols) throw new Error(`quantizeAffineSearch: w has ${w.length} elements, expected ${rows}×${cols}`);
-  return quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, opts.groupErrors ?? false, opts.colWeights);
+  return quantizeWithSearch(w, rows, cols, opts);
 }
 
 /** Elements of a tensor the analysis measures the search on (evenly spaced whole rows): keeps analyze fast. */
@@ -227,21 +235,17 @@ export function searchRelativeError(
   w: Float32Array,
   rows: number,
   cols: number,
-  bits: number,
-  groupSize: number,
-  dtype: FloatDType,
-  rules: QuantRules,
-  rtnRelError?: number,
-  colWeights?: ArrayLike<number>,
+  opts: SearchErrorOptions,
 ): number {
-  checkAffineArgs('searchRelativeError', rows, cols, bits, groupSize);
+  checkAffineArgs('searchRelativeError', rows, cols, opts.bits, opts.groupSize);
+  const { rtnRelError } = opts;
   const step = Math.max(1, Math.floor((rows * cols) / SEARCH_SAMPLE_ELEMENTS));
   if (step === 1 || rtnRelError === undefined) {
-    const s = quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats.plain;
+    const s = quantizeWithSearch(w, rows, cols, opts).stats.plain;
     return s.energy === 0 ? 0 : s.searchErr / s.energy;
   }
   const sample = everyNthRow(w, rows, cols, step);
-  const s = quantizeWithSearch(sample.w, sample.rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats.plain;
+  const s = quantizeWithSearch(sample.w, sample.rows, cols, opts).stats.plain;
   return s.rtnErr === 0 ? rtnRelError : rtnRelError * (s.searchErr / s.rtnErr);
 }
 
