@@ -62,11 +62,6 @@ function checkRules(fn: string, rules: QuantRules): boolean {
   return rules === 'metal';
 }
 
-/** MLX's ROUND: ties away from zero in the Metal kernel, to even (rint) in the CPU one. */
-function mlxRound(x: number, metal: boolean): number {
-  return metal ? roundHalfAway(x) : roundHalfEven(x);
-}
-
 /** Writes the float32 scale and bias of the group w[off .. off+g) to out[0], out[1]. */
 function groupParams(w: Float32Array, off: number, g: number, n: number, metal: boolean, out: Float64Array): void {
   let wmin = Infinity;
@@ -82,7 +77,8 @@ function groupParams(w: Float32Array, off: number, g: number, n: number, metal: 
   const neg = Math.abs(wmin) > Math.abs(wmax);
   if (!neg) s0 = -s0;
   const edge = neg ? wmin : wmax;
-  const q0 = mlxRound(fr(edge / s0), metal);
+  const t = fr(edge / s0);
+  const q0 = metal ? roundHalfAway(t) : roundHalfEven(t); // MLX's ROUND on Metal / on the CPU
   if (q0 !== 0) {
     out[0] = fr(edge / q0);
     out[1] = edge;
@@ -90,12 +86,6 @@ function groupParams(w: Float32Array, off: number, g: number, n: number, metal: 
     out[0] = s0;
     out[1] = 0;
   }
-}
-
-/** Code of v under a group's float32 scale and bias, a double: NaN stays NaN (`| 0` makes it 0). */
-function codeOf(v: number, scale: number, bias: number, n: number, metal: boolean): number {
-  const q = mlxRound(fr(fr(v - bias) / scale), metal);
-  return q < 0 ? 0 : q > n ? n : q;
 }
 
 /**
@@ -133,7 +123,10 @@ export function quantizeAffine(
     let filled = 0;
     const end = off + groupSize;
     for (let j = off; j < end; j++) {
-      const q = codeOf(w[j]!, scale, bias, n, metal);
+      // Written out, not a helper: one measured 4-7% slower in this loop and affineRelativeError's.
+      const t = fr(fr(w[j]! - bias) / scale);
+      let q = metal ? roundHalfAway(t) : roundHalfEven(t);
+      q = q < 0 ? 0 : q > n ? n : q; // NaN falls through and packs as 0
       acc |= q << filled;
       filled += bits;
       if (filled >= 32) {
@@ -334,7 +327,10 @@ export function affineRelativeError(
     const end = off + groupSize;
     for (let j = off; j < end; j++) {
       const v = w[j]!;
-      const d = v - cachedDecode(stamp, sT, codeOf(v, scale, bias, n, metal) | 0, bT, kind);
+      const t = fr(fr(v - bias) / scale);
+      let q = metal ? roundHalfAway(t) : roundHalfEven(t);
+      q = q < 0 ? 0 : q > n ? n : q;
+      const d = v - cachedDecode(stamp, sT, q | 0, bT, kind);
       num += d * d;
       den += v * v;
     }
