@@ -52,7 +52,7 @@ describe('input-channel weighting', () => {
     const c = randomWeights(cols, 6);
     for (const bits of AFFINE_BITS) {
       for (const g of [32, 64, 128]) {
-        const s = quantizeAffineSearch(w, rows, cols, bits, g, 'BF16', 'metal', { colWeights: c });
+        const s = quantizeAffineSearch(w, rows, cols, { bits, groupSize: g, dtype: 'BF16', rules: 'metal', colWeights: c });
         const deq = dequantizeAffine(s.wq, s.scales, s.biases, rows, cols, bits, g, 'BF16');
         let num = 0;
         let den = 0;
@@ -60,14 +60,14 @@ describe('input-channel weighting', () => {
           num += (w[i]! - deq[i]!) ** 2;
           den += w[i]! ** 2;
         }
-        const got = searchRelativeError(w, rows, cols, bits, g, 'BF16', 'metal', undefined, c);
+        const got = searchRelativeError(w, rows, cols, { bits, groupSize: g, dtype: 'BF16', rules: 'metal', colWeights: c });
         assert.ok(Math.abs(got / (num / den) - 1) < 1e-9, `${bits}-bit g${g}: ${got} vs ${num / den}`);
         // Without weights the plain and the minimised sums are one and the same.
-        const plain = quantizeAffineSearch(w, rows, cols, bits, g, 'BF16', 'metal').stats;
+        const plain = quantizeAffineSearch(w, rows, cols, { bits, groupSize: g, dtype: 'BF16', rules: 'metal' }).stats;
         assert.deepEqual(plain.plain, { searchErr: plain.searchErr, rtnErr: plain.rtnErr, energy: plain.energy });
       }
     }
-    assert.throws(() => quantizeAffineSearch(w, rows, cols, 4, 64, 'BF16', 'metal', { colWeights: new Float64Array(3) }), /3 column weights for 256 columns/);
+    assert.throws(() => quantizeAffineSearch(w, rows, cols, { bits: 4, groupSize: 64, dtype: 'BF16', rules: 'metal', colWeights: new Float64Array(3) }), /3 column weights for 256 columns/);
   });
 
   test('weighted search: every group ≤ RTN in the weighted error; unit weights give the unweighted bytes', () => {
@@ -78,7 +78,7 @@ describe('input-channel weighting', () => {
       const c = randomWeights(cols, 10);
       for (const bits of AFFINE_BITS) {
         for (const g of [32, 64, 128]) {
-          const s = quantizeAffineSearch(w, rows, cols, bits, g, dtype, 'metal', { colWeights: c, groupErrors: true });
+          const s = quantizeAffineSearch(w, rows, cols, { bits, groupSize: g, dtype, rules: 'metal', colWeights: c, groupErrors: true });
           const mine = weightedGroupErrors(w, dequantizeAffine(s.wq, s.scales, s.biases, rows, cols, bits, g, dtype), cols, g, c);
           const r = quantizeAffine(w, rows, cols, bits, g, 'metal');
           const rtn = weightedGroupErrors(w, dequantizeAffine(r.wq, r.scales, r.biases, rows, cols, bits, g, dtype), cols, g, c);
@@ -89,8 +89,8 @@ describe('input-channel weighting', () => {
             if (mine[gi]! < rtn[gi]!) better++;
           }
           assert.ok(better > 0, `${bits}-bit g${g}: the weighted search should improve some group`);
-          const plain = quantizeAffineSearch(w, rows, cols, bits, g, dtype, 'metal');
-          const unit = quantizeAffineSearch(w, rows, cols, bits, g, dtype, 'metal', { colWeights: new Float64Array(cols).fill(1) });
+          const plain = quantizeAffineSearch(w, rows, cols, { bits, groupSize: g, dtype, rules: 'metal' });
+          const unit = quantizeAffineSearch(w, rows, cols, { bits, groupSize: g, dtype, rules: 'metal', colWeights: new Float64Array(cols).fill(1) });
           assert.deepEqual(unit.wq, plain.wq);
           assert.deepEqual(unit.scales, plain.scales);
           assert.deepEqual(unit.biases, plain.biases);

@@ -42,7 +42,7 @@ function groupErrors(w: Float32Array, deq: Float32Array, groupSize: number): Flo
 }
 
 function checkEveryGroup(w: Float32Array, rows: number, cols: number, bits: number, g: number, dtype: FloatDType, rules: QuantRules): { rtn: number; search: number } {
-  const s = quantizeAffineSearch(w, rows, cols, bits, g, dtype, rules, { groupErrors: true });
+  const s = quantizeAffineSearch(w, rows, cols, { bits, groupSize: g, dtype, rules, groupErrors: true });
   const mine = groupErrors(w, dequantizeAffine(s.wq, s.scales, s.biases, rows, cols, bits, g, dtype), g);
   const r = quantizeAffine(w, rows, cols, bits, g, rules);
   const rtn = groupErrors(w, dequantizeAffine(r.wq, r.scales, r.biases, rows, cols, bits, g, dtype), g);
@@ -93,12 +93,12 @@ describe('rounding search', () => {
 
   test('searchRelativeError: exact on small tensors, a sampled ratio on large ones', () => {
     const w = roundToDType(testMatrix(16, 512, 3), 'BF16');
-    const s = quantizeAffineSearch(w, 16, 512, 4, 64, 'BF16', 'metal').stats;
-    assert.equal(searchRelativeError(w, 16, 512, 4, 64, 'BF16', 'metal'), s.searchErr / s.energy);
+    const s = quantizeAffineSearch(w, 16, 512, { bits: 4, groupSize: 64, dtype: 'BF16', rules: 'metal' }).stats;
+    assert.equal(searchRelativeError(w, 16, 512, { bits: 4, groupSize: 64, dtype: 'BF16', rules: 'metal' }), s.searchErr / s.energy);
     const big = roundToDType(testMatrix(512, 1024, 4), 'BF16');
     const rtn = affineRelativeError(big, 512, 1024, 3, 64, 'BF16', 'metal');
-    const full = quantizeAffineSearch(big, 512, 1024, 3, 64, 'BF16', 'metal').stats;
-    const est = searchRelativeError(big, 512, 1024, 3, 64, 'BF16', 'metal', rtn);
+    const full = quantizeAffineSearch(big, 512, 1024, { bits: 3, groupSize: 64, dtype: 'BF16', rules: 'metal' }).stats;
+    const est = searchRelativeError(big, 512, 1024, { bits: 3, groupSize: 64, dtype: 'BF16', rules: 'metal', rtnRelError: rtn });
     assert.ok(Math.abs(est / (full.searchErr / full.energy) - 1) < 0.05, `estimate ${est} vs ${full.searchErr / full.energy}`);
     assert.ok(est < rtn);
   });

@@ -29,16 +29,7 @@ export class JsBackend implements KernelBackend {
   private readonly bp = new Float64Array(KC * NC);
   private readonly tile = new Float64Array(MR * NR);
 
-  gemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-  ): void {
+  readonly gemm: KernelBackend['gemm'] = (transA, transB, m, n, k, a, b, c) => {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
       c.fill(0, 0, m * n);
@@ -57,11 +48,11 @@ export class JsBackend implements KernelBackend {
       const nc = Math.min(NC, n - jc);
       for (let pc = 0; pc < k; pc += KC) {
         const kc = Math.min(KC, k - pc);
-        packB(transB, b, n, k, pc, kc, jc, nc, bp);
+        packPanels(NR, !transB, b, n, k, jc, nc, pc, kc, bp);
         const first = pc === 0;
         for (let ic = 0; ic < m; ic += MC) {
           const mc = Math.min(MC, m - ic);
-          packA(transA, a, m, k, ic, mc, pc, kc, ap);
+          packPanels(MR, transA, a, m, k, ic, mc, pc, kc, ap);
           for (let jr = 0; jr < nc; jr += NR) {
             const nr = Math.min(NR, nc - jr);
             for (let ir = 0; ir < mc; ir += MR) {
@@ -74,77 +65,46 @@ export class JsBackend implements KernelBackend {
         }
       }
     }
-  }
+  };
 }
 
-/** Pack rows ic..ic+mc, columns pc..pc+kc of op(A) into MR-row panels: ap[panel·kc·MR + p·MR + i]. */
-function packA(
-  transA: boolean,
-  a: Float32Array,
-  m: number,
-  k: number,
-  ic: number,
-  mc: number,
-  pc: number,
+/**
+ * Pack rows r0..r0+rc, columns p0..p0+kc of a rows×cols matrix M into R-row panels:
+ * out[panel·kc·R + p·R + i], rows past rc zero. `x` holds M row-major, or Mᵀ with `transposed`.
+ * op(A) packs as M = op(A) in MR-row panels; op(B) as M = op(B)ᵀ in NR-row panels (its columns).
+ */
+function packPanels(
+  R: number,
+  transposed: boolean,
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  r0: number,
+  rc: number,
+  p0: number,
   kc: number,
-  ap: Float64Array,
+  out: Float64Array,
 ): void {
-  for (let ir = 0; ir < mc; ir += MR) {
+  for (let ir = 0; ir < rc; ir += R) {
     const base = ir * kc;
-    const mr = Math.min(MR, mc - ir);
-    if (transA) {
-      // a is k×m: the MR values of one p are contiguous.
+    const r = Math.min(R, rc - ir);
+    if (transposed) {
+      // x is cols×rows: the R values of one p are contiguous.
       for (let p = 0; p < kc; p++) {
-        const src = (pc + p) * m + ic + ir;
-        const dst = base + p * MR;
-        for (let i = 0; i < mr; i++) ap[dst + i] = a[src + i];
-        for (let i = mr; i < MR; i++) ap[dst + i] = 0;
+        const src = (p0 + p) * rows + r0 + ir;
+        const dst = base + p * R;
+        for (let i = 0; i < r; i++) out[dst + i] = x[src + i];
+        for (let i = r; i < R; i++) out[dst + i] = 0;
       }
     } else {
-      // a is m×k: walk each row contiguously.
-      for (let i = 0; i < MR; i++) {
-        if (i < mr) {
-          const src = (ic + ir + i) * k + pc;
-          for (let p = 0; p < kc; p++) ap[base + p * MR + i] = a[src + p];
+      // x is rows×cols: walk each row contiguously.
+      for (let i = 0; i < R; i++) {
+        if (i < r) {
+          const src = (r0 + ir + i) * cols + p0;
+          for (let p = 0; p < kc; p++) out[base + p * R + i] = x[src + p];
         } else {
-          for (let p = 0; p < kc; p++) ap[base + p * MR + i] = 0;
+          for (let p = 0; p < kc; p++) out[base + p * R + i] = 0;
         }
-      }
-    }
-  }
-}
-
-/** Pack rows pc..pc+kc, columns jc..jc+nc of op(B) into NR-column panels: bp[panel·kc·NR + p·NR + j]. */
-function packB(
-  transB: boolean,
-  b: Float32Array,
-  n: number,
-  k: number,
-  pc: number,
-  kc: number,
-  jc: number,
-  nc: number,
-  bp: Float64Array,
-): void {
-  for (let jr = 0; jr < nc; jr += NR) {
-    const base = jr * kc;
-    const nr = Math.min(NR, nc - jr);
-    if (transB) {
-      // b is n×k: each column of op(B) is a contiguous row of b.
-      for (let j = 0; j < NR; j++) {
-        if (j < nr) {
-          const src = (jc + jr + j) * k + pc;
-          for (let p = 0; p < kc; p++) bp[base + p * NR + j] = b[src + p];
-        } else {
-          for (let p = 0; p < kc; p++) bp[base + p * NR + j] = 0;
-        }
-      }
-    } else {
-      for (let p = 0; p < kc; p++) {
-        const src = (pc + p) * n + jc + jr;
-        const dst = base + p * NR;
-        for (let j = 0; j < nr; j++) bp[dst + j] = b[src + j];
-        for (let j = nr; j < NR; j++) bp[dst + j] = 0;
       }
     }
   }
@@ -218,16 +178,7 @@ function kernelEdge(
   }
 }
 
-function gemmSmall(
-  transA: boolean,
-  transB: boolean,
-  m: number,
-  n: number,
-  k: number,
-  a: Float32Array,
-  b: Float32Array,
-  c: Float32Array,
-): void {
+const gemmSmall: KernelBackend['gemm'] = (transA, transB, m, n, k, a, b, c) => {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
@@ -237,6 +188,6 @@ function gemmSmall(
       c[i * n + j] = s;
     }
   }
-}
+};
 
 export const jsBackend: KernelBackend = new JsBackend();

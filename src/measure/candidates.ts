@@ -58,7 +58,7 @@ export function measureCandidates(
       relError: affineRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules),
     };
     if (opts.search) {
-      c.relErrorSearch = searchRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules, c.relError, colWeights);
+      c.relErrorSearch = searchRelativeError(w, rows, cols, { bits: format.bits, groupSize: format.groupSize, dtype: opts.dtype, rules: opts.rules, rtnRelError: c.relError, colWeights });
     }
     return c;
   });

@@ -1,5 +1,5 @@
 /**
- * Reconstruction-error proxy (reference §1.3, v2): simulate asymmetric min-max round-to-nearest at
+ * Reconstruction-error proxy (SWAN v2's error_proxy): simulate asymmetric min-max round-to-nearest at
  * `bits` bits with groups of `groupSize` along each row and return the normalised RMS error.
  *
  * Matches the reference's float32 arithmetic element by element: every op is rounded with
@@ -18,12 +18,6 @@ const fr = Math.fround;
 export interface ErrorProxyResult {
   nrmse: number;
   score: number;
-}
-
-/** Round half to even (torch.round / numpy.round). */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x); // rounds halves up
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 export function errorProxyMetric(

@@ -16,7 +16,8 @@ export { kurtosisMetric } from './kurtosis.js';
 export type { KurtosisResult } from './kurtosis.js';
 export { outputDelta, outputSensitivityMetric, outputSensitivityScore } from './output-sensitivity.js';
 export type { OutputSensitivityResult } from './output-sensitivity.js';
-export { errorProxyMetric, roundHalfEven, rtnNrmse } from './error-proxy.js';
+export { errorProxyMetric, rtnNrmse } from './error-proxy.js';
+export { roundHalfEven } from '../round.js';
 export type { ErrorProxyResult } from './error-proxy.js';
 
 export interface MetricScores {

@@ -1,5 +1,5 @@
 /**
- * Output-sensitivity metric (reference §1.3): relative change of W·X under uniform weight noise.
+ * SWAN's output-sensitivity metric: relative change of W·X under uniform weight noise.
  *
  *   p = min(32, n) probes X ~ N(0,1)^{n×p}, each column divided by (its norm + 1e-8);
  *   r = max(W) − min(W); E ~ U(−r/32, r/32) elementwise (m×n);
@@ -31,16 +31,9 @@ export function outputSensitivityScore(delta: number): number {
   return clip01((Math.log10(Math.max(delta, 0.01)) + 2) / 3);
 }
 
-export function outputSensitivityMetric(
-  backend: KernelBackend,
-  rows: number,
-  cols: number,
-  data: Float32Array,
-  rng: Rng,
-  maxProbes = 32,
-  range?: { min: number; max: number },
-): OutputSensitivityResult {
-  const delta = outputDelta(backend, rows, cols, data, rng, maxProbes, range);
+/** outputDelta and its score. */
+export function outputSensitivityMetric(...args: Parameters<typeof outputDelta>): OutputSensitivityResult {
+  const delta = outputDelta(...args);
   return { delta, score: outputSensitivityScore(delta) };
 }
 

@@ -1,7 +1,7 @@
 /**
  * MLX affine quantization (`mx.quantize(w, group_size, bits)`, mode "affine"), bit-exact.
  *
- * Per group of `groupSize` consecutive elements along a row (spec §1.3), all math in float32:
+ * Per group of `groupSize` consecutive elements along a row, all math in float32 (MLX ≥ 0.23.2):
  *   s0 = max((wmax - wmin) / n, eps); neg = |wmin| > |wmax|; if !neg, s0 = -s0
  *   edge = neg ? wmin : wmax; q0 = ROUND(edge / s0)
  *   q0 != 0 → scale = edge / q0, bias = edge;  else scale = s0, bias = 0
@@ -9,23 +9,24 @@
  * Codes come from the unrounded float32 scale/bias; only the stored copies are rounded to the
  * storage dtype (by the caller, e.g. with src/io/float.ts).
  *
- * Two rule sets (spec §1.4):
+ * Two rule sets, as MLX's kernels differ:
  * - 'metal' (default): Metal/CUDA kernels, what `mlx_lm.convert` produces on a Mac: ROUND ties away
  *   from zero, and wmax starts at 0 (all-negative groups get the range [wmin, 0]).
  * - 'cpu': the MLX CPU kernel (what mlx[cpu] on Linux produces): rint (ties to even), true min/max.
  *
  * Checked against a real MLX 0.32.4 (mlx[cpu] on Linux, the CPU kernel) in
  * test/mlx-interop.test.ts: with 'cpu' rules wq, scales and biases are bit-identical for every
- * bits × group × dtype, and dequantizeAffine equals mx.dequantize bit for bit. No difference from
- * the spec was found. The 'metal' rules could not be run here (no Mac); they follow the kernel source
- * (spec §1.4). Metal clamps codes only from above; we clamp both ends, which is the same because
+ * bits × group × dtype, and dequantizeAffine equals mx.dequantize bit for bit. The 'metal' rules
+ * could not be run here (no Mac); they follow the source of the Metal `affine_quantize` kernel.
+ * Metal clamps codes only from above; we clamp both ends, which is the same because
  * (w - bias) / scale is never below -0.5 with these parameters.
  *
  * Non-finite weights are not supported (MLX itself gives undefined codes for NaN).
  */
-import { f16Table32, f32ToF16, type FloatDType } from '../io/float.js';
 import { AFFINE_BITS, AFFINE_GROUP_SIZES } from '../format.js';
-import { packedWordsPerRow } from './pack.js';
+import type { FloatDType } from '../io/float.js';
+import { roundHalfAway, roundHalfEven } from '../round.js';
+import { packedWordsPerRow, readCode } from './pack.js';
 
 import type { QuantRules } from '../options.js';
 
@@ -63,23 +64,8 @@ function checkRules(fn: string, rules: QuantRules): boolean {
   return rules === 'metal';
 }
 
-// Group parameters are returned through these (no per-group allocation).
-let gScale = 0;
-let gBias = 0;
-
-/** Round half away from zero (Metal `round`). x is a float32 value, so |x| + 0.5 is exact in double. */
-function roundAway(x: number): number {
-  return x < 0 ? -Math.floor(0.5 - x) : Math.floor(x + 0.5);
-}
-
-/** Round half to even (`std::rint` in the default rounding mode). */
-function roundEven(x: number): number {
-  const r = Math.round(x); // halves go up
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** Computes gScale/gBias (float32) for w[off .. off+g). */
-function groupParams(w: Float32Array, off: number, g: number, n: number, metal: boolean): void {
+/** Writes the float32 scale and bias of the group w[off .. off+g) to out[0], out[1]. */
+function groupParams(w: Float32Array, off: number, g: number, n: number, metal: boolean, out: Float64Array): void {
   let wmin = Infinity;
   let wmax = metal ? 0 : -Infinity; // the Metal kernel starts w_max at 0
   const end = off + g;
@@ -94,13 +80,13 @@ function groupParams(w: Float32Array, off: number, g: number, n: number, metal: 
   if (!neg) s0 = -s0;
   const edge = neg ? wmin : wmax;
   const t = fr(edge / s0);
-  const q0 = metal ? roundAway(t) : roundEven(t);
+  const q0 = metal ? roundHalfAway(t) : roundHalfEven(t); // MLX's ROUND on Metal / on the CPU
   if (q0 !== 0) {
-    gScale = fr(edge / q0);
-    gBias = edge;
+    out[0] = fr(edge / q0);
+    out[1] = edge;
   } else {
-    gScale = s0;
-    gBias = 0;
+    out[0] = s0;
+    out[1] = 0;
   }
 }
 
@@ -123,12 +109,13 @@ export function quantizeAffine(
   const biases = new Float32Array(nGroups);
   const n = (1 << bits) - 1;
   const wordsPerGroup = (groupSize * bits) / 32; // a group always starts on a word boundary
+  const params = new Float64Array(2);
 
   for (let gi = 0; gi < nGroups; gi++) {
     const off = gi * groupSize;
-    groupParams(w, off, groupSize, n, metal);
-    const scale = gScale;
-    const bias = gBias;
+    groupParams(w, off, groupSize, n, metal, params);
+    const scale = params[0]!;
+    const bias = params[1]!;
     scales[gi] = scale;
     biases[gi] = bias;
 
@@ -138,8 +125,9 @@ export function quantizeAffine(
     let filled = 0;
     const end = off + groupSize;
     for (let j = off; j < end; j++) {
+      // Written out, not a helper: one measured 4-7% slower in this loop and affineRelativeError's.
       const t = fr(fr(w[j]! - bias) / scale);
-      let q = metal ? roundAway(t) : roundEven(t);
+      let q = metal ? roundHalfAway(t) : roundHalfEven(t);
       q = q < 0 ? 0 : q > n ? n : q; // NaN falls through and packs as 0
       acc |= q << filled;
       filled += bits;
@@ -159,14 +147,10 @@ export function quantizeAffine(
  */
 export function quantizeAffineOn(
   backend: { quantizeAffine?: (w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules) => AffineQuantized },
-  w: Float32Array,
-  rows: number,
-  cols: number,
-  bits: number,
-  groupSize: number,
-  rules: QuantRules = 'metal',
+  ...args: Parameters<typeof quantizeAffine>
 ): AffineQuantized {
-  if (!backend.quantizeAffine) return quantizeAffine(w, rows, cols, bits, groupSize, rules);
+  if (!backend.quantizeAffine) return quantizeAffine(...args);
+  const [w, rows, cols, bits, groupSize, rules = 'metal'] = args;
   checkQuantizeArgs(w, rows, cols, bits, groupSize, rules);
   return backend.quantizeAffine(w, rows, cols, bits, groupSize, rules);
 }
@@ -179,7 +163,7 @@ function checkQuantizeArgs(w: Float32Array, rows: number, cols: number, bits: nu
   return metal;
 }
 
-// Scratch for bf16 rounding by bit manipulation.
+// Scratch for bf16/f16 rounding by bit manipulation.
 const scratchF = new Float32Array(1);
 const scratchU = new Uint32Array(scratchF.buffer);
 
@@ -192,20 +176,39 @@ function roundBf16(x: number): number {
   return scratchF[0]!;
 }
 
+/**
+ * Round a float32 value to f16 precision (nearest even; ±65520 and beyond become ±inf), returned as
+ * float32: the value src/io/float.ts f32ToF16 gives (checked for every float32), small enough to
+ * inline twice in a hot loop, which f32ToF16 and a table lookup are not.
+ */
+function roundF16(x: number): number {
+  scratchF[0] = x;
+  const u = scratchU[0]!;
+  const a = u & 0x7fffffff;
+  if (a < 0x38800000) {
+    // f16 subnormals are multiples of 2⁻²⁴, the ulp of 1.5·2²⁸ in double: the sum rounds |x| to one.
+    const m = Math.abs(x) + 402653184 - 402653184;
+    return u >>> 31 ? -m : m;
+  }
+  if (a > 0x7f800000) return x; // NaN
+  const r = (u + 0xfff + ((u >>> 13) & 1)) & 0xffffe000; // 10 mantissa bits; a carry moves up a binade
+  if ((r & 0x7fffffff) >= 0x47800000) return u >>> 31 ? -Infinity : Infinity; // rounded to 2¹⁶ or more
+  scratchU[0] = r;
+  return scratchF[0]!;
+}
+
 const KIND_F32 = 0;
 const KIND_BF16 = 1;
 const KIND_F16 = 2;
-let f16Values: Float32Array | undefined;
 
-/** Numeric dtype code for roundTo (one monomorphic function keeps the hot loops inlinable). */
-function dtypeKind(dtype: FloatDType): number {
+/** Numeric dtype code for roundTo and decodeCode (a number keeps the hot loops monomorphic). */
+export function dtypeKind(dtype: FloatDType): number {
   switch (dtype) {
     case 'F32':
       return KIND_F32;
     case 'BF16':
       return KIND_BF16;
     case 'F16':
-      f16Values ??= f16Table32();
       return KIND_F16;
     default:
       throw new Error(`unsupported dtype ${String(dtype)}`);
@@ -213,26 +216,54 @@ function dtypeKind(dtype: FloatDType): number {
 }
 
 /** Round a double to float32, then to the dtype (how MLX stores each op's result). */
-function roundTo(x: number, kind: number): number {
+export function roundTo(x: number, kind: number): number {
   const f = fr(x);
   if (kind === KIND_F32) return f;
   if (kind === KIND_BF16) return roundBf16(f);
-  return f16Values![f32ToF16(f)]!;
-}
-
-/** roundTo for one dtype, as a function (the rounding search decodes with it). */
-export function dtypeRounder(dtype: FloatDType): (x: number) => number {
-  const kind = dtypeKind(dtype);
-  return (x) => roundTo(x, kind);
+  return roundF16(f);
 }
 
 /**
- * MLX dequantization: w = scale·q + bias evaluated in dtype T, as mx.dequantize does: scales and
- * biases taken in T, the product rounded to T, then the sum rounded to T. Going through float32
- * first (as MLX's CPU half types do) never changes the result: a product or sum of two f16/bf16
- * values that lands near a T rounding boundary is exact in float32. (A Metal build that fused the
- * multiply-add into one fma would differ; the Metal source does not ask for that.)
+ * The value MLX dequantizes code q to, given scale and bias already in dtype T (roundTo): the
+ * product rounded to T, then the sum rounded to T, as mx.dequantize evaluates scale·q + bias in T.
+ * Going through float32 first (as MLX's CPU half types do) never changes the result: a product or
+ * sum of two f16/bf16 values that lands near a T rounding boundary is exact in float32. (A Metal
+ * build that fused the multiply-add into one fma would differ; the Metal source does not ask for
+ * that.)
  */
+export function decodeCode(scale: number, q: number, bias: number, kind: number): number {
+  return roundTo(roundTo(scale * q, kind) + bias, kind);
+}
+
+// cachedDecode's values: decoded[q] belongs to the group whose stamp is decodedFor[q]. Module-level:
+// arrays owned by each call made affineRelativeError about 7% slower (V8 addresses a constant array
+// directly, a local one through its object).
+const decoded = new Float64Array(256); // codes fit in 8 bits
+const decodedFor = new Int32Array(256);
+let lastStamp = 0;
+
+/** A stamp no earlier group has: cachedDecode values under it start empty. */
+export function nextDecodeStamp(): number {
+  if (lastStamp === 0x7fffffff) {
+    decodedFor.fill(0);
+    lastStamp = 0;
+  }
+  return ++lastStamp;
+}
+
+/**
+ * decodeCode computed once per code and group (stamp): a group has at most 2^bits distinct codes,
+ * and the dtype rounding is the cost.
+ */
+export function cachedDecode(stamp: number, scale: number, q: number, bias: number, kind: number): number {
+  if (decodedFor[q] === stamp) return decoded[q]!;
+  const v = decodeCode(scale, q, bias, kind);
+  decoded[q] = v;
+  decodedFor[q] = stamp;
+  return v;
+}
+
+/** MLX dequantization (decodeCode of every code): scales and biases are taken in `dtype`. */
 export function dequantizeAffine(
   wq: Uint32Array,
   scales: Float32Array,
@@ -253,26 +284,15 @@ export function dequantizeAffine(
   }
   const kind = dtypeKind(dtype);
   const out = new Float32Array(rows * cols);
-  const mask = (1 << bits) - 1;
   for (let gi = 0; gi < nGroups; gi++) {
     const s = roundTo(scales[gi]!, kind);
     const b = roundTo(biases[gi]!, kind);
+    const stamp = nextDecodeStamp();
     const off = gi * groupSize;
-    for (let i = off, k = off * bits; i < off + groupSize; i++, k += bits) {
-      const word = k >>> 5;
-      const sh = k & 31;
-      let q = wq[word]! >>> sh;
-      if (sh + bits > 32) q |= wq[word + 1]! << (32 - sh);
-      q &= mask;
-      out[i] = roundTo(roundTo(s * q, kind) + b, kind);
-    }
+    for (let i = off; i < off + groupSize; i++) out[i] = cachedDecode(stamp, s, readCode(wq, i, bits), b, kind);
   }
   return out;
 }
-
-// Per-group decode cache for affineRelativeError (codes fit in 8 bits).
-const decodeValue = new Float64Array(256);
-const decodeStamp = new Int32Array(256);
 
 /**
  * Relative squared error of one quantize/dequantize round trip:
@@ -293,38 +313,29 @@ export function affineRelativeError(
   const metal = checkRules('affineRelativeError', rules);
   if (w.length !== rows * cols) throw new Error(`affineRelativeError: w has ${w.length} elements, expected ${rows}×${cols}`);
   const kind = dtypeKind(dtype);
+  const params = new Float64Array(2);
   const n = (1 << bits) - 1;
   const nGroups = (rows * cols) / groupSize;
   let num = 0;
   let den = 0;
   for (let gi = 0; gi < nGroups; gi++) {
     const off = gi * groupSize;
-    groupParams(w, off, groupSize, n, metal);
-    const scale = gScale;
-    const bias = gBias;
+    groupParams(w, off, groupSize, n, metal, params);
+    const scale = params[0]!;
+    const bias = params[1]!;
     const sT = roundTo(scale, kind);
     const bT = roundTo(bias, kind);
-    const stamp = gi + 1; // marks this group's entries in the decode cache
+    const stamp = nextDecodeStamp();
     const end = off + groupSize;
     for (let j = off; j < end; j++) {
       const v = w[j]!;
       const t = fr(fr(v - bias) / scale);
-      let q = metal ? roundAway(t) : roundEven(t);
+      let q = metal ? roundHalfAway(t) : roundHalfEven(t);
       q = q < 0 ? 0 : q > n ? n : q;
-      // A group has at most 2^bits distinct codes: decode each once (the dtype rounding is the cost).
-      const qi = q | 0;
-      let dq: number;
-      if (decodeStamp[qi] === stamp) dq = decodeValue[qi]!;
-      else {
-        dq = roundTo(roundTo(sT * qi, kind) + bT, kind);
-        decodeValue[qi] = dq;
-        decodeStamp[qi] = stamp;
-      }
-      const d = v - dq;
+      const d = v - cachedDecode(stamp, sT, q | 0, bT, kind);
       num += d * d;
       den += v * v;
     }
   }
-  decodeStamp.fill(0); // stamps restart at 1 on the next call
   return den === 0 ? 0 : num / den;
 }

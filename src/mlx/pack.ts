@@ -1,5 +1,5 @@
 /**
- * MLX bit packing of quantization codes into uint32 words (spec §2).
+ * MLX bit packing of quantization codes into uint32 words, as MLX's quantize kernels write them.
  *
  * One rule covers every width: each row is an LSB-first bit stream; element i occupies stream bits
  * [i·bits, (i+1)·bits), stream bit k is bit (k mod 32) of word (k div 32). Codes of 3, 5 and 6 bits
@@ -60,13 +60,16 @@ export function unpackBits(packed: Uint32Array, bits: number, rowLength: number)
   }
   const n = (packed.length * 32) / bits;
   const out = new Uint8Array(n);
-  const mask = (1 << bits) - 1;
-  for (let i = 0, k = 0; i < n; i++, k += bits) {
-    const word = k >>> 5;
-    const off = k & 31;
-    let v = packed[word]! >>> off;
-    if (off + bits > 32) v |= packed[word + 1]! << (32 - off);
-    out[i] = v & mask;
-  }
+  for (let i = 0; i < n; i++) out[i] = readCode(packed, i, bits);
   return out;
+}
+
+/** Code i of a packed stream (stream bits [i·bits, (i+1)·bits)). */
+export function readCode(packed: Uint32Array, i: number, bits: number): number {
+  const k = i * bits;
+  const word = k >>> 5;
+  const off = k & 31;
+  let v = packed[word]! >>> off;
+  if (off + bits > 32) v |= packed[word + 1]! << (32 - off);
+  return v & ((1 << bits) - 1);
 }

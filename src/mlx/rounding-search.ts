@@ -15,12 +15,12 @@
  *     and the group's exact error is compared with MLX's own round-to-nearest (its codes, its
  *     dtype-rounded scale/bias, decoded the same way). The search result is kept only when strictly
  *     better, so no group is ever worse than RTN.
- * With column weights (`colWeights`, one per input channel: src/plan/input-weights.ts) every squared
- * error above is weighted by its column's weight — the error seen by inputs of that channel energy —
- * and "never worse" holds for that weighted error.
+ * With column weights (`colWeights`, one per input channel: src/measure/input-weights.ts) every
+ * squared error above is weighted by its column's weight — the error seen by inputs of that channel
+ * energy — and "never worse" holds for that weighted error.
  */
 import type { FloatDType } from '../io/float.js';
-import { checkAffineArgs, dtypeRounder, quantizeAffine, type AffineQuantized, type QuantRules } from './affine.js';
+import { cachedDecode, checkAffineArgs, dtypeKind, nextDecodeStamp, quantizeAffine, roundTo, type AffineQuantized, type QuantRules } from './affine.js';
 import { packBits, unpackBits } from './pack.js';
 
 const GRID_STEPS = 10;
@@ -40,23 +40,31 @@ export interface SearchStats {
   groups: number;
 }
 
+export interface SearchOptions {
+  bits: number;
+  groupSize: number;
+  /** Storage dtype of `w` and of the scales and biases. */
+  dtype: FloatDType;
+  /** Rules of the RTN the search starts from and never does worse than (default 'metal'). */
+  rules?: QuantRules;
+  /** One weight per input column: the search minimises the column-weighted error. */
+  colWeights?: ArrayLike<number>;
+}
+
+export interface SearchQuantizeOptions extends SearchOptions {
+  /** Also return each group's exact error (groupErr). */
+  groupErrors?: boolean;
+}
+
+export interface SearchErrorOptions extends SearchOptions {
+  /** affineRelativeError of the whole tensor: with it, large tensors are measured on sampled rows. */
+  rtnRelError?: number;
+}
+
 interface SearchOutput extends AffineQuantized {
   stats: SearchStats;
   /** Per group: exact squared error of the stored result and of RTN (for tests). */
   groupErr?: { search: Float64Array; rtn: Float64Array };
-}
-
-// Decode cache, stamped per group (codes fit in 8 bits).
-const decodeValue = new Float64Array(256);
-const decodeStamp = new Int32Array(256);
-let stampBase = 0;
-
-function nextStamp(): number {
-  if (stampBase >= 0x7ffffff0) {
-    decodeStamp.fill(0);
-    stampBase = 0;
-  }
-  return ++stampBase;
 }
 
 /**
@@ -112,51 +120,34 @@ function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Fl
 }
 
 /** Core: RTN via MLX's exact quantizer, then a per-group search that replaces RTN only where strictly better. */
-function quantizeWithSearch(
-  w: Float32Array,
-  rows: number,
-  cols: number,
-  bits: number,
-  groupSize: number,
-  dtype: FloatDType,
-  rules: QuantRules,
-  keepGroupErr: boolean,
-  cw?: ArrayLike<number>,
-): SearchOutput {
+function quantizeWithSearch(w: Float32Array, rows: number, cols: number, opts: SearchQuantizeOptions): SearchOutput {
+  const { bits, groupSize, colWeights: cw } = opts;
   if (cw && cw.length !== cols) throw new Error(`rounding search: ${cw.length} column weights for ${cols} columns`);
-  const rtn = quantizeAffine(w, rows, cols, bits, groupSize, rules);
+  const rtn = quantizeAffine(w, rows, cols, bits, groupSize, opts.rules);
   const codes = unpackBits(rtn.wq, bits, cols);
   const scales = rtn.scales;
   const biases = rtn.biases;
-  const rT = dtypeRounder(dtype);
+  const kind = dtypeKind(opts.dtype);
   const n = (1 << bits) - 1;
   const nGroups = (rows * cols) / groupSize;
   const params = new Float64Array(2);
   const newCodes = new Uint8Array(groupSize);
   const stats: SearchStats = { searchErr: 0, rtnErr: 0, energy: 0, plain: { searchErr: 0, rtnErr: 0, energy: 0 }, improvedGroups: 0, groups: nGroups };
-  const groupErr = keepGroupErr ? { search: new Float64Array(nGroups), rtn: new Float64Array(nGroups) } : undefined;
+  const groupErr = opts.groupErrors ? { search: new Float64Array(nGroups), rtn: new Float64Array(nGroups) } : undefined;
 
   for (let gi = 0; gi < nGroups; gi++) {
     const off = gi * groupSize;
     const col0 = (off % cols) - off; // groups never cross rows: column of element j is j + col0
     // Exact error of MLX's RTN as a loaded model sees it.
-    const sR = rT(scales[gi]!);
-    const bR = rT(biases[gi]!);
-    let stamp = nextStamp();
+    const sR = roundTo(scales[gi]!, kind);
+    const bR = roundTo(biases[gi]!, kind);
+    const stampR = nextDecodeStamp();
     let eR = 0;
     let energy = 0;
     let pR = 0; // unweighted RTN error and energy
     let pEnergy = 0;
     for (let j = off; j < off + groupSize; j++) {
-      const q = codes[j]!;
-      let dq: number;
-      if (decodeStamp[q] === stamp) dq = decodeValue[q]!;
-      else {
-        dq = rT(rT(sR * q) + bR);
-        decodeValue[q] = dq;
-        decodeStamp[q] = stamp;
-      }
-      const d = w[j]! - dq;
+      const d = w[j]! - cachedDecode(stampR, sR, codes[j]!, bR, kind);
       const c = cw ? cw[j + col0]! : 1;
       eR += c * d * d;
       energy += c * w[j]! * w[j]!;
@@ -166,17 +157,11 @@ function quantizeWithSearch(
     let eS = eR;
     let pS = pR;
     if (eR > 0 && searchGroup(w, off, groupSize, n, params, cw, col0)) {
-      const sT = rT(params[0]!);
-      const bT = rT(params[1]!);
+      const sT = roundTo(params[0]!, kind);
+      const bT = roundTo(params[1]!, kind);
       if (sT !== 0 && Number.isFinite(sT) && Number.isFinite(bT)) {
-        stamp = nextStamp();
-        const dec = (q: number): number => {
-          if (decodeStamp[q] === stamp) return decodeValue[q]!;
-          const dq = rT(rT(sT * q) + bT);
-          decodeValue[q] = dq;
-          decodeStamp[q] = stamp;
-          return dq;
-        };
+        const stamp = nextDecodeStamp();
+        const dec = (q: number): number => cachedDecode(stamp, sT, q, bT, kind);
         let e = 0;
         let pe = 0;
         for (let j = off; j < off + groupSize; j++) {
@@ -229,15 +214,11 @@ export function quantizeAffineSearch(
   w: Float32Array,
   rows: number,
   cols: number,
-  bits: number,
-  groupSize: number,
-  dtype: FloatDType,
-  rules: QuantRules = 'metal',
-  opts: { groupErrors?: boolean; colWeights?: ArrayLike<number> } = {},
+  opts: SearchQuantizeOptions,
 ): SearchOutput {
-  checkAffineArgs('quantizeAffineSearch', rows, cols, bits, groupSize);
+  checkAffineArgs('quantizeAffineSearch', rows, cols, opts.bits, opts.groupSize);
   if (w.length !== rows * cols) throw new Error(`quantizeAffineSearch: w has ${w.length} elements, expected ${rows}×${cols}`);
-  return quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, opts.groupErrors ?? false, opts.colWeights);
+  return quantizeWithSearch(w, rows, cols, opts);
 }
 
 /** Elements of a tensor the analysis measures the search on (evenly spaced whole rows): keeps analyze fast. */
@@ -254,21 +235,17 @@ export function searchRelativeError(
   w: Float32Array,
   rows: number,
   cols: number,
-  bits: number,
-  groupSize: number,
-  dtype: FloatDType,
-  rules: QuantRules,
-  rtnRelError?: number,
-  colWeights?: ArrayLike<number>,
+  opts: SearchErrorOptions,
 ): number {
-  checkAffineArgs('searchRelativeError', rows, cols, bits, groupSize);
+  checkAffineArgs('searchRelativeError', rows, cols, opts.bits, opts.groupSize);
+  const { rtnRelError } = opts;
   const step = Math.max(1, Math.floor((rows * cols) / SEARCH_SAMPLE_ELEMENTS));
   if (step === 1 || rtnRelError === undefined) {
-    const s = quantizeWithSearch(w, rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats.plain;
+    const s = quantizeWithSearch(w, rows, cols, opts).stats.plain;
     return s.energy === 0 ? 0 : s.searchErr / s.energy;
   }
   const sample = everyNthRow(w, rows, cols, step);
-  const s = quantizeWithSearch(sample.w, sample.rows, cols, bits, groupSize, dtype, rules, false, colWeights).stats.plain;
+  const s = quantizeWithSearch(sample.w, sample.rows, cols, opts).stats.plain;
   return s.rtnErr === 0 ? rtnRelError : rtnRelError * (s.searchErr / s.rtnErr);
 }
 

@@ -108,7 +108,7 @@ function encodeEntry(
   const { bits, groupSize } = entry.format;
   const q =
     exec.rounding === 'search'
-      ? quantizeAffineSearch(w, rows, cols, bits, groupSize, plan.dtype, rules, { colWeights: colWeights(entry.record, cols) })
+      ? quantizeAffineSearch(w, rows, cols, { bits, groupSize, dtype: plan.dtype, rules, colWeights: colWeights(entry.record, cols) })
       : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, rules);
   const base = name.replace(/\.weight$/, '');
   const bytes = new Map([
