@@ -328,3 +328,31 @@ describe('temporary files of analyze -o and report -o', () => {
     assert.deepEqual(snapshot(root), before, 'no file and no temporary file added');
   });
 });
+
+describe('single-file outputs never replace a file swan did not write', () => {
+  test('analyze -o and report -o refuse a user file (and a link), replace their own', () => {
+    const dir = caseDir();
+    const model = copyModel(STORIES, join(dir, 'model'));
+    const link = join(dir, 'link.json');
+    symlinkSync(join(model, 'config.json'), link);
+    const manifest = join(dir, 'm.json');
+    assert.equal(swan(['analyze', model, '-q', '--no-search-errors', '-o', manifest]).status, 0);
+    const before = snapshot(dir);
+    for (const [args, target] of [
+      [['analyze', model, '-q', '--no-search-errors', '-o'], join(model, 'config.json')],
+      [['analyze', model, '-q', '--no-search-errors', '-o'], join(model, 'tokenizer.json')],
+      [['report', manifest, '-o'], join(model, 'config.json')],
+    ] as [string[], string][]) {
+      const r = swan([...args, target]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /exists and is not a file swan wrote/);
+    }
+    assert.match(swan(['analyze', model, '-q', '--no-search-errors', '-o', link]).stderr, /exists and is not a file swan wrote \(a link\)/);
+    assert.deepEqual(snapshot(dir), before, "the user's files are unchanged");
+
+    for (let i = 0; i < 2; i++) assert.equal(swan(['analyze', model, '-q', '--no-search-errors', '-o', manifest]).status, 0, 'a manifest swan wrote is replaced');
+    const html = join(dir, 'r.html');
+    for (let i = 0; i < 2; i++) assert.equal(swan(['report', manifest, '-o', html]).status, 0, 'a report swan wrote is replaced');
+  });
+});

@@ -49,7 +49,8 @@ export function evaluateIntoCard(outDir: string, sourceDir: string, texts: strin
   }
   const card = join(outDir, 'README.md');
   const old = existsSync(card) ? readFileSync(card, 'utf8') : '';
-  writeFileAtomic(card, setCardResults(old, resultsSection(results, protocolText(protocols))));
+  // The card is swan's own: outDir is an output swan just wrote.
+  writeFileAtomic(card, setCardResults(old, resultsSection(results, protocolText(protocols))), { replaces: () => true });
   return results;
 }
 

@@ -8,6 +8,11 @@
 import type { MetricScores, RawMetrics } from '../metrics/index.js';
 import type { Classification, Decision, SwanConfig } from '../plan/swan-rules.js';
 
+/** True when a file's first bytes are those of a manifest swan wrote (its first key is swan_version). */
+export function isSwanManifestHead(head: string): boolean {
+  return /^\{\s*"swan_version":/.test(head);
+}
+
 /** The manifest's file name inside an MLX directory swan writes. */
 export const MANIFEST_FILE = 'swan-manifest.json';
 

@@ -12,6 +12,9 @@ export interface ReportOptions {
   source?: string;
 }
 
+/** Marks a page as swan's report, so that `swan report -o` may replace it and nothing else. */
+export const REPORT_GENERATOR = '<meta name="generator" content="swan report">';
+
 /** Escape text for HTML element content and quoted attribute values. */
 export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -552,7 +555,7 @@ export function renderReport(m: Manifest, opts: ReportOptions = {}): string {
   const grid = layerModuleGrid(m);
   return [
     '<!DOCTYPE html>',
-    '<html lang="en"><head><meta charset="utf-8">',
+    `<html lang="en"><head><meta charset="utf-8">${REPORT_GENERATOR}`,
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>${e(`swan report — ${m.model ?? 'model'}`)}</title>`,
     `<style>${CSS}</style>`,

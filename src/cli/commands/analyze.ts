@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { writeFileAtomic } from '../../io/atomic-file.js';
 import { writePrettyJson, writePrettyJsonFd } from '../../io/json-stream.js';
+import { isSwanManifestHead } from '../../manifest/schema.js';
 import { analyzeToManifest } from '../../pipeline/quantize.js';
 import type { QuantRules } from '../../options.js';
 import { addAnalysisOptions, addRulesOption, swanConfigFrom, type AnalysisFlags } from '../options.js';
@@ -34,7 +35,7 @@ export function analyzeCommand(): Command {
       bar.stop();
       printWarnings([...analysis.source.warnings, ...nonFiniteWarning(analysis.nonfinite, plan.dtype)]);
       // Streamed: the manifest of a big model need not fit in one string.
-      if (flags.output) writeFileAtomic(flags.output, (fd) => writePrettyJsonFd(fd, manifest));
+      if (flags.output) writeFileAtomic(flags.output, (fd) => writePrettyJsonFd(fd, manifest), { replaces: isSwanManifestHead });
       else {
         writePrettyJson(manifest, (chunk) => process.stdout.write(chunk));
         process.stdout.write('\n');

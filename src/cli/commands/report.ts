@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { writeFileAtomic } from '../../io/atomic-file.js';
 import { readManifestOf } from '../../manifest/read.js';
 import { MANIFEST_FILE } from '../../manifest/schema.js';
-import { renderReport } from '../../report/html.js';
+import { renderReport, REPORT_GENERATOR } from '../../report/html.js';
 
 export function reportCommand(): Command {
   return new Command('report')
@@ -13,7 +13,7 @@ export function reportCommand(): Command {
     .action((input: string, flags: { output: string }) => {
       const { manifest, file } = readManifestOf(input);
       const html = renderReport(manifest, { source: basename(file) });
-      writeFileAtomic(flags.output, html);
+      writeFileAtomic(flags.output, html, { replaces: (head) => head.includes(REPORT_GENERATOR) });
       process.stdout.write(`wrote ${flags.output} (${Buffer.byteLength(html).toLocaleString('en-US')} bytes) from ${file}\n`);
     });
 }
