@@ -9,8 +9,8 @@
  *   float32 once per KC block, so |error| ≤ ~(k/KC + 1)·2⁻²⁴·Σ|a||b|.
  * - Blocking: KC×NC of B (≈1 MiB of float64) stays in L2, an MC×KC panel of A (128 KiB) in L1/L2.
  *
- * Measured ≈5.5–6 GFLOP/s on one core of the build machine (Node 20), about 1.4× the best plain-JS
- * figure in performance-notes.md; the WebAssembly backend is the fast path.
+ * Measured ≈5.5–6 GFLOP/s on one core of the build machine (Node 20); the WebAssembly and native
+ * backends are the fast paths (`npm run bench:gemm` compares them).
  */
 import type { KernelBackend } from './backend.js';
 
