@@ -197,8 +197,8 @@ function replanFromManifest(dir: string, file: string, o: ResolvedOptions): { so
     throw new SwanError(file, `was measured with --weighting ${meas.weighting}, not ${o.weighting}; pass --weighting ${meas.weighting} or analyse again`);
   }
   const items: BudgetItem[] = source.entries.map(({ info, record }) => {
-    const m = meas.tensors.get(info.name);
-    if (!m) throw new SwanError(file, `has no entry for tensor ${info.name} of the model`);
+    // checkManifestMatches above: every tensor of the model is in the manifest.
+    const m = meas.tensors.get(info.name)!;
     if (!m.candidates && measurableFormats(record, info.shape).length > 0) throw new SwanError(file, `has no candidate measurements for tensor ${info.name}`);
     return { record, shape: info.shape, composite: m.composite, candidates: m.candidates ?? [] };
   });
