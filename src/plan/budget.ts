@@ -9,7 +9,7 @@ import type { FloatDType } from '../io/float.js';
 import type { Rounding } from '../options.js';
 import { floatCandidate, formatLabel, numel, sameFormat, type Candidate, type TensorFormat } from '../format.js';
 import { DEFAULT_DAMAGE_KNOBS, importance, type DamageKnobs } from './damage.js';
-import { eligibleFormats, floatReason, type EligibilityRules } from './eligibility.js';
+import { eligibleFormats, floatReason, type Eligibility, type EligibilityRules } from './eligibility.js';
 import { BudgetError, solveKnapsack, type KnapsackItem } from './knapsack.js';
 import { planEntry, type Plan, type PlanEntry } from './plan.js';
 import { describeTarget, targetBytes, type SizeTarget } from './target.js';
@@ -41,8 +41,9 @@ export interface BudgetOptions {
 }
 
 /** The measured candidates of one written tensor that eligibility allows, float first, with their damage. */
-function options(item: BudgetItem, dtype: FloatDType, opts: BudgetOptions, weight: number): { formats: TensorFormat[]; bytes: number[]; damage: number[] } {
-  const allowed = eligibleFormats(item.record, item.shape, opts.eligibility).formats;
+function options(item: BudgetItem, dtype: FloatDType, opts: BudgetOptions, weight: number): { formats: TensorFormat[]; bytes: number[]; damage: number[]; eligibility: Eligibility } {
+  const eligibility = eligibleFormats(item.record, item.shape, opts.eligibility);
+  const allowed = eligibility.formats;
   const all: Candidate[] = [floatCandidate(item.shape, dtype)];
   for (const c of item.candidates) if (allowed.some((f) => sameFormat(f, c.format))) all.push(c);
   const damage = all.map((c) => {
@@ -50,7 +51,7 @@ function options(item: BudgetItem, dtype: FloatDType, opts: BudgetOptions, weigh
     if (e === undefined) throw new Error(`tensor ${item.record.hfName}: no --rounding search measurement for ${formatLabel(c.format, dtype)}`);
     return e * weight;
   });
-  return { formats: all.map((c) => c.format), bytes: all.map((c) => c.bytes), damage };
+  return { formats: all.map((c) => c.format), bytes: all.map((c) => c.bytes), damage, eligibility };
 }
 
 export function planBudget(items: BudgetItem[], dtype: FloatDType, opts: BudgetOptions): Plan {
@@ -81,8 +82,7 @@ export function planBudget(items: BudgetItem[], dtype: FloatDType, opts: BudgetO
     const j = solution.choice[i]!;
     const c = choices[i]!;
     const format = c.formats[j]!;
-    const el = format.kind === 'float' ? eligibleFormats(it.record, it.shape, opts.eligibility) : undefined;
-    const reason = el?.floatRule ? floatReason(el) : 'least expected damage within the target';
+    const reason = format.kind === 'float' && c.eligibility.floatRule ? floatReason(c.eligibility) : 'least expected damage within the target';
     byName.set(it.record.hfName, { ...planEntry(it.record, it.shape, format, reason, dtype), bytes: c.bytes[j]!, damage: c.damage[j]!, importance: weights[i]! });
   });
   const entries: PlanEntry[] = items.map((it) => byName.get(it.record.hfName) ?? planEntry(it.record, it.shape, { kind: 'float' }, 'dropped_by_mlx', dtype));
