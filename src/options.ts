@@ -45,8 +45,13 @@ export const MAX_SHARD_BYTES = 5 * 2 ** 30;
 
 /** The default of every option that has one. */
 export const DEFAULTS = Object.freeze({
-  /** Without a size target; with one, the strategy is budget. */
-  strategy: 'thresholds' as Strategy,
+  /**
+   * budget: with no size target it aims at the bytes SWAN's thresholds would write with the same
+   * options (src/pipeline/quantize.ts defaultTarget): the published method's size, spent where the
+   * damage model expects the least loss. Planning from a stored manifest without a strategy uses
+   * the manifest's decisions (thresholds).
+   */
+  strategy: 'budget' as Strategy,
   rounding: 'rtn' as Rounding,
   weighting: 'norm' as InputWeighting,
   rules: 'metal' as QuantRules,

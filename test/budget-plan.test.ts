@@ -108,7 +108,6 @@ describe('budget strategy on stories260K', () => {
     for (const args of [
       ['--target-bpw', '5', '--uniform'],
       ['--target-bpw', '5', '--strategy', 'thresholds'],
-      ['--strategy', 'budget'],
       ['--target-bpw', '5', '--target-size', '1MB'],
       ['--target-size', '5XB'],
     ]) {

@@ -42,8 +42,9 @@ describe('determinism', () => {
   test('skipping metrics that cannot change a decision gives the same model bytes', () => {
     for (const src of [model, STORIES]) {
       const outs = [[], ['--all-metrics']].map((flags, i) => {
+        // SWAN's thresholds are what skips metrics: the default budget plan weighs every score.
         const out = join(tmp.dir, `skip-${i}-${src === model ? 'synth' : 'stories'}`);
-        const r = swan(['quantize', src, '-o', out, '-q', ...flags]);
+        const r = swan(['quantize', src, '-o', out, '-q', '--strategy', 'thresholds', ...flags]);
         assert.equal(r.status, 0, r.stderr);
         return out;
       });
@@ -188,6 +189,19 @@ describe('inspect, dry run, demo', () => {
     assert.match(r.stdout, /dry run/);
     assert.match(r.stdout, /4-bit g64/);
     assert.throws(() => readFileSync(join(out, 'config.json')));
+  });
+
+  test('the default aims at the bytes of SWAN\'s thresholds plan and says so in one line', () => {
+    const def = swan(['quantize', STORIES, '--dry-run']);
+    const thr = swan(['quantize', STORIES, '--dry-run', '--strategy', 'thresholds']);
+    assert.equal(def.status, 0, def.stderr);
+    assert.equal(thr.status, 0, thr.stderr);
+    const total = (out: string) => Number(/^total +\d+ +[\d,]+ +100\.00% +([\d,]+)$/m.exec(out)![1]!.replace(/,/g, ''));
+    const line = /^size: ([\d,]+) bytes of tensors \([\d.]+ bpw\), what SWAN's thresholds \(--strategy thresholds\) would write, .*--target-bpw or --target-size/m.exec(def.stdout);
+    assert.ok(line, def.stdout);
+    assert.equal(Number(line[1]!.replace(/,/g, '')), total(thr.stdout));
+    assert.ok(total(def.stdout) <= total(thr.stdout) && total(def.stdout) >= 0.995 * total(thr.stdout));
+    assert.doesNotMatch(thr.stdout, /^size:/m);
   });
 
   test('demo runs end to end and prints the allocation and output path', () => {

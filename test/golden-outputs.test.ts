@@ -28,8 +28,8 @@ interface CaseOutput {
 }
 
 const MODES: Record<string, string[]> = {
-  thresholds: [],
-  'thresholds-protect-sensitive': ['--protect', 'layers.1.mlp', '--sensitive', 'o_proj'],
+  thresholds: ['--strategy', 'thresholds'],
+  'thresholds-protect-sensitive': ['--strategy', 'thresholds', '--protect', 'layers.1.mlp', '--sensitive', 'o_proj'],
   'uniform-4-g64': ['--uniform', '--q-bits', '4', '--q-group-size', '64'],
   'uniform-3-g32': ['--uniform', '--q-bits', '3', '--q-group-size', '32'],
   'budget-rtn': ['--target-bpw', '7'],

@@ -97,7 +97,7 @@ describe('--allow-nonfinite', () => {
   test('writes the output and records the counts in the manifest, the card and a warning', () => {
     const dir = poisoned(Q, [NaN]);
     const norm = poisoned('model.norm.weight', [Infinity], 0, dir);
-    for (const extra of [[], ['--target-bpw', '6.5']]) {
+    for (const extra of [['--strategy', 'thresholds'], ['--target-bpw', '6.5']]) {
       const r = run(['quantize', norm, '--allow-nonfinite', ...extra]);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stderr, /^swan: warning: kept non-finite values \(--allow-nonfinite\) in 2 tensors: .*model\.layers\.1\.self_attn\.q_proj\.weight \(1 NaN\)/m);

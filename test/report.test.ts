@@ -46,7 +46,7 @@ describe('swan report', () => {
   let manifest: Manifest;
 
   before(() => {
-    let r = swan(['quantize', STORIES, '-o', out, '-q']);
+    let r = swan(['quantize', STORIES, '-o', out, '-q', '--strategy', 'thresholds']);
     assert.equal(r.status, 0, r.stderr);
     r = swan(['quantize', STORIES, '-o', budgetOut, '-q', '--target-bpw', '6']);
     assert.equal(r.status, 0, r.stderr);

@@ -3,13 +3,13 @@
  * with a new plan from its measurements (replanManifest). Both compute the summary the same way.
  */
 import { kvShare } from '../arch/source.js';
-import { numel, type Candidate, type TensorFormat } from '../format.js';
+import { nominalBits, numel, type Candidate, type TensorFormat } from '../format.js';
 import { displayPath } from '../io/hf-model.js';
 import { DTYPE_NAMES, type FloatDType, type NonFiniteCounts } from '../io/float.js';
 import type { ModelAnalysis } from '../measure/analyze.js';
 import { SWAN_VERSION, type InputWeighting, type Rounding } from '../options.js';
 import { DEFAULT_DAMAGE_KNOBS, importance } from '../plan/damage.js';
-import { planTotals, type Plan } from '../plan/plan.js';
+import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
 import { swanDecision, type Decision } from '../plan/swan-rules.js';
 import { manifestConfig, type Manifest, type ManifestCandidate, type ManifestFormat, type ManifestTensor } from './schema.js';
 
@@ -90,7 +90,7 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan, exec: Manifes
       : {}),
     plan: manifestPlan(plan, exec),
     shards,
-    summary: summarize(analysis.tensors.map((a) => ({ decision: decisions.get(a.name)!, params: numel(a.shape) })), plan),
+    summary: summarize(analysis.tensors.length, analysis.tensors.reduce((n, a) => n + numel(a.shape), 0), plan),
   };
   return recordNonFinite(manifest, analysis.nonfinite);
 }
@@ -121,30 +121,33 @@ export function recordNonFinite(m: Manifest, counts: ReadonlyMap<string, NonFini
   return m;
 }
 
-/** Reference summary (nominal decision bits, its GiB estimate) plus swan's true sizes. */
-function summarize(items: { decision: Decision; params: number }[], plan: Plan): Manifest['summary'] {
-  const total = items.reduce((s, i) => s + i.params, 0);
-  const byBits: Record<string, number> = { '2': 0, '4': 0, '8': 0, '16': 0 };
-  for (const i of items) byBits[String(i.decision.bits)] = (byBits[String(i.decision.bits)] ?? 0) + i.params;
-  const bits_distribution: Manifest['summary']['bits_distribution'] = {};
-  for (const [b, params] of Object.entries(byBits)) {
-    bits_distribution[b] = { params, percentage: total ? round((100 * params) / total, 2) : 0 };
-  }
-  const avg = total ? items.reduce((s, i) => s + i.decision.bits * i.params, 0) / total : 0;
-  // The reference's estimate (GiB, one fp16 scale per group, 2-bit at g32): kept for comparison only.
-  const est =
-    (2 * byBits['16']! + byBits['8']! * (1 + 2 / 64) + byBits['4']! * (0.5 + 2 / 128) + byBits['2']! * (0.25 + 2 / 32)) /
-    1024 ** 3;
+/**
+ * The summary, every figure of it from the plan that is written (issue 13: a summary of the SWAN
+ * decisions contradicted a budget output): bits_distribution and average_bits are the written
+ * formats' nominal bits (float = its dtype's bits), estimated_size_gb is output_bytes / 1e9, true_bpw
+ * is 8 · output_bytes / output_params as mlx-lm counts them. Bytes count tensors only (weights,
+ * scales, biases, float tensors: the index's total_size), not safetensors headers or the tokenizer.
+ */
+function summarize(tensorCount: number, totalParams: number, plan: Plan): Manifest['summary'] {
   const totals = planTotals(plan);
+  const byBits = new Map<number, number>();
+  for (const e of writtenEntries(plan)) {
+    const b = nominalBits(e.format, plan.dtype);
+    byBits.set(b, (byBits.get(b) ?? 0) + numel(e.shape));
+  }
+  const bits_distribution: Manifest['summary']['bits_distribution'] = {};
+  for (const [b, params] of [...byBits].sort((x, y) => x[0] - y[0])) {
+    bits_distribution[String(b)] = { params, percentage: totals.params ? round((100 * params) / totals.params, 2) : 0 };
+  }
   const format_distribution: Manifest['summary']['format_distribution'] = {};
   for (const [label, row] of totals.byFormat) format_distribution[label] = row;
   return {
-    total_params: total,
+    total_params: totalParams,
     bits_distribution,
-    estimated_size_gb: round(est, 4),
-    average_bits: round(avg, 4),
+    estimated_size_gb: round(totals.bytes / 1e9, 4),
+    average_bits: round(totals.nominalBits, 4),
     analysis_time_seconds: null,
-    tensor_count: items.length,
+    tensor_count: tensorCount,
     output_bytes: totals.bytes,
     output_params: totals.params,
     true_bpw: round(totals.trueBpw, 4),
@@ -172,7 +175,8 @@ function round(x: number, digits: number): number {
 export function replanManifest(stored: Manifest, plan: Plan, exec: ManifestExecution): Manifest {
   const m = structuredClone(stored);
   const byName = new Map(plan.entries.map((e) => [e.hfName, e]));
-  const items: { decision: Decision; params: number }[] = [];
+  let count = 0;
+  let params = 0;
   for (const shard of Object.values(m.shards)) {
     for (const [name, t] of Object.entries(shard.tensors)) {
       const p = byName.get(name);
@@ -183,11 +187,12 @@ export function replanManifest(stored: Manifest, plan: Plan, exec: ManifestExecu
       if (p.importance !== undefined) t.importance = p.importance;
       if (p.damage !== undefined) t.damage = p.damage;
       else delete t.damage;
-      items.push({ decision: t.decision, params: numel(t.shape) });
+      count++;
+      params += numel(t.shape);
     }
   }
   m.plan = manifestPlan(plan, exec);
-  m.summary = summarize(items, plan);
+  m.summary = { ...summarize(count, params, plan), ...(m.summary.nonfinite ? { nonfinite: m.summary.nonfinite } : {}) };
   return m;
 }
 

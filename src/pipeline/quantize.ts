@@ -18,7 +18,7 @@ import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Str
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
 import { measurableFormats } from '../plan/eligibility.js';
-import type { Plan } from '../plan/plan.js';
+import { planTotals, type Plan } from '../plan/plan.js';
 import { DEFAULT_SWAN_CONFIG, swanDecision, validateSwanConfig, type SwanConfig } from '../plan/swan-rules.js';
 import type { SizeTarget } from '../plan/target.js';
 import { planThresholds } from '../plan/thresholds.js';
@@ -29,9 +29,13 @@ import { writeMlxModel } from './write-mlx.js';
 export { MANIFEST_FILE };
 
 export interface QuantizeOptions {
-  /** thresholds: SWAN as published; uniform: mlx_lm.convert -q; budget: least expected damage within `target`. Default: budget with a target, else thresholds. */
+  /**
+   * thresholds: SWAN as published; uniform: mlx_lm.convert -q; budget: least expected damage within
+   * `target`. Default: budget (without a target: at the bytes SWAN's thresholds would write), except
+   * with `manifestFile` and no target: thresholds, from the manifest's decisions.
+   */
   strategy?: Strategy;
-  /** Size target of the budget strategy (`--target-bpw` / `--target-size`). */
+  /** Size target of the budget strategy (`--target-bpw` / `--target-size`); bytes count tensors only (weights, scales, biases, float tensors). Default: the thresholds plan's bytes. */
   target?: SizeTarget;
   /** rtn: bit-exact MLX round-to-nearest; search: per-group scale search (src/mlx/rounding-search.ts). */
   rounding?: Rounding;
@@ -74,8 +78,7 @@ export type ResolvedOptions = Required<Omit<QuantizeOptions, 'target' | 'knobs' 
 
 /** Fill in the defaults and check the combination; called once per library call. */
 export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
-  const strategy = o.strategy ?? (o.target ? 'budget' : DEFAULTS.strategy);
-  if (strategy === 'budget' && !o.target) throw new Error('the budget strategy needs a target (--target-bpw or --target-size)');
+  const strategy = o.strategy ?? (o.target ? 'budget' : o.manifestFile ? 'thresholds' : DEFAULTS.strategy);
   if (strategy !== 'budget' && o.target) throw new Error(`a size target needs the budget strategy (got --strategy ${strategy})`);
   const swan = o.swan ?? DEFAULT_SWAN_CONFIG;
   validateSwanConfig(swan);
@@ -153,12 +156,23 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
 /** The plan of an analysis under the thresholds or budget strategy. */
 function planFromAnalysis(analysis: ModelAnalysis, o: ResolvedOptions): Plan {
   const { source } = analysis;
+  const decided = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, decision: swanDecision(a, analysis.swan) }));
   if (o.strategy === 'budget') {
     const items: BudgetItem[] = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, composite: a.composite, candidates: a.candidates }));
-    return planBudget(items, source.dtype, budgetOptions(o, source));
+    return planBudget(items, source.dtype, budgetOptions(o, source, decided));
   }
-  const items = analysis.tensors.map((a) => ({ record: a.record, shape: a.shape, decision: swanDecision(a, analysis.swan) }));
-  return planThresholds(items, source.dtype, thresholdsOptions(o));
+  return planThresholds(decided, source.dtype, thresholdsOptions(o));
+}
+
+/**
+ * The budget's target: the user's, or by default the bytes of the thresholds plan of the same
+ * decisions and options. Why that size: it is what SWAN as published writes (users of the method
+ * get no bigger files), and at exactly those bytes the budget's allocation lost +1.1% perplexity
+ * on SmolLM2-135M where the thresholds output lost +27.5% (docs/quality.md).
+ */
+function defaultTarget(o: ResolvedOptions, dtype: FloatDType, decided: Parameters<typeof planThresholds>[0]): { target: SizeTarget; targetFrom: 'user' | 'thresholds' } {
+  if (o.target) return { target: o.target, targetFrom: 'user' };
+  return { target: { bytes: planTotals(planThresholds(decided, dtype, thresholdsOptions(o))).bytes }, targetFrom: 'thresholds' };
 }
 
 function modelTensors(source: ModelSource): { name: string; shape: number[] }[] {
@@ -169,9 +183,9 @@ function thresholdsOptions(o: ResolvedOptions) {
   return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8 };
 }
 
-function budgetOptions(o: ResolvedOptions, source: ModelSource): BudgetOptions {
+function budgetOptions(o: ResolvedOptions, source: ModelSource, decided: Parameters<typeof planThresholds>[0]): BudgetOptions {
   return {
-    target: o.target!,
+    ...defaultTarget(o, source.dtype, decided),
     rounding: o.rounding,
     totalLayers: source.totalLayers,
     tied: source.tied,
@@ -196,13 +210,15 @@ function replanFromManifest(dir: string, file: string, o: ResolvedOptions): { so
   if (o.rounding === 'search' && meas.weighting !== o.weighting) {
     throw new SwanError(file, `was measured with --weighting ${meas.weighting}, not ${o.weighting}; pass --weighting ${meas.weighting} or analyse again`);
   }
+  const decisions = manifestDecisions(stored, file);
+  const decided = source.entries.map(({ info, record }) => ({ record, shape: info.shape, decision: decisions.get(info.name)! }));
   const items: BudgetItem[] = source.entries.map(({ info, record }) => {
     // checkManifestMatches above: every tensor of the model is in the manifest.
     const m = meas.tensors.get(info.name)!;
     if (!m.candidates && measurableFormats(record, info.shape).length > 0) throw new SwanError(file, `has no candidate measurements for tensor ${info.name}`);
     return { record, shape: info.shape, composite: m.composite, candidates: m.candidates ?? [] };
   });
-  const plan = planBudget(items, source.dtype, budgetOptions(o, source));
+  const plan = planBudget(items, source.dtype, budgetOptions(o, source, decided));
   return { source, plan, manifest: replanManifest(stored, plan, { rounding: o.rounding, weighting: o.weighting }) };
 }
 

@@ -11,7 +11,7 @@ import { floatCandidate, formatLabel, numel, sameFormat, type Candidate, type Te
 import { DEFAULT_DAMAGE_KNOBS, importance, type DamageKnobs } from './damage.js';
 import { eligibleFormats, floatReason, type Eligibility, type EligibilityRules } from './eligibility.js';
 import { BudgetError, solveKnapsack, type KnapsackItem } from './knapsack.js';
-import { planEntry, type Plan, type PlanEntry } from './plan.js';
+import { planEntry, type BudgetInfo, type Plan, type PlanEntry } from './plan.js';
 import { describeTarget, targetBytes, type SizeTarget } from './target.js';
 
 /** What the budget strategy knows about one tensor: the analysis evidence and its measured candidates. */
@@ -38,6 +38,26 @@ export interface BudgetOptions {
    * damage model weighs embeddings and the head rather than pinning them to float).
    */
   eligibility: EligibilityRules;
+  /** Where the target came from (BudgetInfo.targetFrom); default 'user'. */
+  targetFrom?: 'user' | 'thresholds';
+}
+
+/** The yardstick of BudgetInfo.reference: mlx_lm.convert -q's format. */
+const REFERENCE_FORMAT: TensorFormat = { kind: 'affine', bits: 4, groupSize: 64 };
+
+/**
+ * The damage model applied to uniform 4-bit g64 with round-to-nearest (what mlx_lm.convert -q
+ * writes): every tensor with a measured 4-bit g64 candidate takes it, the rest stay float.
+ */
+function referenceDamage(written: BudgetItem[], weights: number[], dtype: FloatDType): NonNullable<BudgetInfo['reference']> {
+  let bytes = 0;
+  let damage = 0;
+  written.forEach((it, i) => {
+    const c = it.candidates.find((k) => sameFormat(k.format, REFERENCE_FORMAT)) ?? floatCandidate(it.shape, dtype);
+    bytes += c.bytes;
+    damage += (c.format.kind === 'float' ? 0 : c.relError) * weights[i]!;
+  });
+  return { label: formatLabel(REFERENCE_FORMAT, dtype), bytes, damage };
 }
 
 /** The measured candidates of one written tensor that eligibility allows, float first, with their damage. */
@@ -93,7 +113,14 @@ export function planBudget(items: BudgetItem[], dtype: FloatDType, opts: BudgetO
     defaultBits: top.bits,
     defaultGroupSize: top.groupSize,
     entries,
-    budget: { targetBytes: budget, rounding: opts.rounding, damage: solution.damage, knobs },
+    budget: {
+      targetBytes: budget,
+      rounding: opts.rounding,
+      damage: solution.damage,
+      knobs,
+      targetFrom: opts.targetFrom ?? 'user',
+      reference: referenceDamage(written, weights, dtype),
+    },
   };
 }
 

@@ -32,6 +32,13 @@ export interface BudgetInfo {
   /** Total expected damage of the plan. */
   damage: number;
   knobs: DamageKnobs;
+  /** Where the target came from: the user (`--target-*`) or, by default, the bytes of SWAN's thresholds plan. */
+  targetFrom: 'user' | 'thresholds';
+  /**
+   * The same damage model applied to uniform 4-bit g64 (mlx_lm.convert -q, round-to-nearest) of
+   * the same model: a yardstick that gives the plan's damage a meaning (damage / reference.damage).
+   */
+  reference?: { label: string; bytes: number; damage: number };
 }
 
 export interface Plan {

@@ -98,9 +98,16 @@ export function modelCard(c: CardInput): string {
       : '';
   const method = budget
     ? [
-        `Mixed precision chosen by swan's **budget** strategy for a target of ${budget.targetBytes.toLocaleString('en-US')} bytes of tensors:`,
+        `Mixed precision chosen by swan's **budget** strategy for a target of ${budget.targetBytes.toLocaleString('en-US')} bytes of tensors`,
+        '(weights, scales, biases and float tensors, the index\'s `total_size`; the tokenizer, config and safetensors headers are not counted)',
+        budget.targetFrom === 'thresholds'
+          ? "— swan's default size: the bytes SWAN's published thresholds (`--strategy thresholds`) would write for this model, spent where the damage model expects the least loss (`--target-bpw` / `--target-size` choose another size):"
+          : '(the size asked for):',
         'for every tensor and every MLX affine format (2–8 bits × group 32/64/128) and float, the relative reconstruction error of the real MLX quantizer on the weights was measured;',
         "the expected damage (that error × a data-free importance: role, depth, size and the tensor's **SWAN** sensitivity score) was minimised under the byte budget (a multiple-choice knapsack).",
+        budget.reference && budget.reference.damage > 0
+          ? `The expected damage of this plan is ${(budget.damage / budget.reference.damage).toFixed(2)}× that of uniform ${budget.reference.label} (what \`mlx_lm.convert -q\` writes, ${budget.reference.bytes.toLocaleString('en-US')} bytes) under the same model: a ranking of plans of this model, not a perplexity.`
+          : '',
         'No calibration data was used.',
         c.seed !== undefined ? `Random draws are seeded (seed ${c.seed}): the same input gives the same bytes.` : '',
       ].join(' ')

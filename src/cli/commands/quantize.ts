@@ -6,7 +6,8 @@ import type { SizeTarget } from '../../plan/target.js';
 import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../eval-options.js';
 import { addAnalysisOptions, addRulesOption, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
-import { allocationSummary, budgetSummary, nonFiniteWarning, planDetails, printWarnings } from '../summary.js';
+import { fragileWarnings } from '../../plan/fragile.js';
+import { allocationSummary, budgetSummary, nonFiniteWarning, planDetails, printWarnings, sizeChoiceLine } from '../summary.js';
 
 interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   output?: string;
@@ -26,14 +27,13 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   quiet?: boolean;
 }
 
-/** --strategy, --uniform and the targets (the library picks budget when a target is given, thresholds otherwise). */
+/** --strategy, --uniform and the targets (the library resolves what is left out: resolveQuantizeOptions). */
 function strategyOf(flags: QuantizeFlags): { strategy?: Strategy; target?: SizeTarget } {
   if (flags.targetBpw !== undefined && flags.targetSize !== undefined) throw new Error('give --target-bpw or --target-size, not both');
   const target: SizeTarget | undefined =
     flags.targetBpw !== undefined ? { bpw: flags.targetBpw } : flags.targetSize !== undefined ? { bytes: flags.targetSize } : undefined;
   if (flags.uniform && flags.strategy && flags.strategy !== 'uniform') throw new Error(`--uniform contradicts --strategy ${flags.strategy}`);
   const strategy = flags.uniform ? 'uniform' : flags.strategy;
-  if (strategy === 'budget' && !target) throw new Error('--strategy budget needs --target-bpw or --target-size');
   if (strategy && strategy !== 'budget' && target) throw new Error(`--target-bpw/--target-size need --strategy budget (got ${strategy})`);
   return { strategy, target };
 }
@@ -47,9 +47,17 @@ export function quantizeCommand(): Command {
       '--manifest <file>',
       'plan from this manifest instead of analysing: its decisions (thresholds; swan or reference SWAN tool) or its measurements (budget: re-plans in seconds)',
     )
-    .option('--target-bpw <x>', 'size target in bits per weight as mlx-lm counts them (scales, biases and float tensors included)', positiveFloat)
-    .option('--target-size <size>', 'size target in bytes of tensors: 5.2GB, 4.8GiB, 123456B', sizeArg)
-    .option('--strategy <s>', 'budget (default with a target): least expected damage within the target; thresholds (default otherwise): SWAN as published; uniform', oneOf(STRATEGIES))
+    .option('--target-bpw <x>', 'size target in bits per weight as mlx-lm counts them (scales, biases and float tensors included; default: the bytes --strategy thresholds would write)', positiveFloat)
+    .option(
+      '--target-size <size>',
+      'size target in bytes of tensors (weights, scales, biases, float tensors; not the tokenizer, config or safetensors headers): 5.2GB, 4.8GiB, 123456B',
+      sizeArg,
+    )
+    .option(
+      '--strategy <s>',
+      'budget (default): least expected damage within the target, which defaults to the bytes SWAN\'s thresholds would write; thresholds: SWAN as published (default with --manifest and no target); uniform',
+      oneOf(STRATEGIES),
+    )
     .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group), still plain MLX affine', oneOf(ROUNDINGS), DEFAULTS.rounding)
     .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines); = --strategy uniform')
     .option('--q-bits <n>', 'bits of --uniform', intIn(AFFINE_BITS), DEFAULTS.bits)
@@ -92,8 +100,8 @@ export function quantizeCommand(): Command {
     if (flags.dryRun) {
       const { plan, exec, source, analysis } = planModel(dir, opts);
       analyzeBar.stop();
-      printWarnings([...source.warnings, ...nonFiniteWarning(analysis?.nonfinite ?? new Map(), plan.dtype)]);
-      process.stdout.write(`${flags.verbose ? planDetails(plan) + '\n\n' : ''}${allocationSummary(plan)}\n${budgetSummary(plan, exec.rounding)}(dry run: nothing written)\n`);
+      printWarnings([...source.warnings, ...nonFiniteWarning(analysis?.nonfinite ?? new Map(), plan.dtype), ...fragileWarnings(plan, source.tied)]);
+      process.stdout.write(`${flags.verbose ? planDetails(plan) + '\n\n' : ''}${allocationSummary(plan)}\n${budgetSummary(plan, exec.rounding)}${sizeChoiceLine(plan)}(dry run: nothing written)\n`);
       return;
     }
     if (!flags.output) throw new Error("required option '-o, --output <dir>' not specified (or use --dry-run)");
@@ -101,10 +109,10 @@ export function quantizeCommand(): Command {
     analyzeBar.stop();
     writeBar.stop();
     // Even with --quiet: what the output lacks or holds is the user's to know.
-    printWarnings([...result.source.warnings, ...result.warnings, ...nonFiniteWarning(result.nonfinite, result.plan.dtype)]);
+    printWarnings([...result.source.warnings, ...result.warnings, ...nonFiniteWarning(result.nonfinite, result.plan.dtype), ...fragileWarnings(result.plan, result.source.tied)]);
     if (show) {
       process.stdout.write(
-        `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan, result.exec.rounding)}` +
+        `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan, result.exec.rounding)}${sizeChoiceLine(result.plan)}` +
           `wrote ${flags.output} (${result.shards.length} shard${result.shards.length > 1 ? 's' : ''}, ${result.bytes.toLocaleString('en-US')} bytes of tensors)\n`,
       );
     }
