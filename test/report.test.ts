@@ -96,9 +96,10 @@ describe('swan report', () => {
     assert.ok(nulls > 0);
     const score = html.slice(html.indexOf('id="map-score"'), html.indexOf('</svg>', html.indexOf('id="map-score"')));
     assert.equal(score.match(/fill="url\(#map-score-hatch\)"/g)?.length, nulls);
-    assert.ok(html.includes('not computed — decided by the cheap metrics'));
-    // Self-contained: no scripts, no external resources.
-    assert.ok(!/<script|<link|<img|<iframe|\bsrc=|@import/i.test(html));
+    assert.ok(html.includes('skipped (not needed for this decision)'));
+    // Self-contained: one inline script (the table's sorting and filtering), no external resources.
+    assert.equal(html.match(/<script/gi)?.length, 1);
+    assert.ok(!/<link|<img|<iframe|\bsrc=|@import/i.test(html));
     assert.ok(!/(href|url\()\s*=?\s*["']?https?:/i.test(html));
     // Thresholds manifests have no importance or damage.
     assert.ok(!html.includes('expected damage</th>'));
@@ -110,11 +111,29 @@ describe('swan report', () => {
     const html = readFileSync(file, 'utf8');
     const m = JSON.parse(readFileSync(join(budgetOut, 'swan-manifest.json'), 'utf8')) as Manifest;
     assert.equal(m.plan?.strategy, 'budget');
-    assert.ok(html.includes('<th class="num">importance</th>') && html.includes('<th class="num">expected damage</th>'));
+    assert.match(html, /<th class="num"[^>]*>importance<\/th>/);
+    assert.match(html, /<th class="num"[^>]*>expected damage<\/th>/);
     assert.ok(html.includes('<dd>budget</dd>') && html.includes(int(m.plan!.target_bytes!)));
-    const table = html.slice(html.indexOf('<table class="tensors">'));
+    const table = html.slice(html.indexOf('<table class="tensors"'));
     const rows = table.slice(0, table.indexOf('</table>')).split('<tr>').slice(2);
     assert.equal(rows.length, manifestTensors(m).size);
+  });
+
+  test('an analyze-only manifest: the report speaks of the plan, not of written formats', () => {
+    const file = join(tmp.dir, 'analysis.json');
+    assert.equal(swan(['analyze', STORIES, '-o', file, '-q', '--no-search-errors']).status, 0);
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).plan.written, false);
+    const html = join(tmp.dir, 'analysis.html');
+    assert.equal(swan(['report', file, '-o', html]).status, 0);
+    const text = readFileSync(html, 'utf8');
+    assert.match(text, /Planned format \(bits, group; swan analyze wrote no model\)/);
+    assert.match(text, />planned format<\/th>/);
+    assert.match(text, /planned bytes/);
+    assert.doesNotMatch(text, /[Ww]ritten format|output bytes/);
+    // A quantized output's report keeps "written".
+    const written = join(tmp.dir, 'written.html');
+    assert.equal(swan(['report', out, '-o', written]).status, 0);
+    assert.match(readFileSync(written, 'utf8'), /Written format \(bits, group\)/);
   });
 
   test('default output is ./swan-report.html, written atomically', () => {
@@ -142,7 +161,8 @@ describe('swan report', () => {
     assert.equal(swan(['report', file, '-o', html]).status, 0);
     const text = readFileSync(html, 'utf8');
     assert.ok(text.includes('model.layers.0.self_attn.&lt;script&gt;alert(1)&lt;/script&gt;.weight'));
-    assert.ok(!text.includes('<script') && !text.includes('<img') && !text.includes('<b>role') && !text.includes('<i>fmt'));
+    assert.equal(text.match(/<script/g)?.length, 1, "only the report's own script element");
+    assert.ok(!text.includes('<script>alert') && !text.includes('<img') && !text.includes('<b>role') && !text.includes('<i>fmt'));
     assert.equal(text.match(/<style>/g)?.length, 1, 'only the report\'s own style element');
     assert.ok(text.includes('a &amp; b &quot;quoted&quot; &#39;single&#39;'));
     assert.ok(text.includes('&quot;&gt;&lt;img src=x onerror=alert(2)&gt;'));

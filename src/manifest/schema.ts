@@ -124,6 +124,8 @@ export interface Manifest {
     target_bytes?: number;
     expected_damage?: number;
     damage_knobs?: Record<string, unknown>;
+    /** false in a `swan analyze` manifest: the formats are a plan, nothing was written with them. */
+    written?: boolean;
   };
   shards: Record<string, { file: string; tensors: Record<string, ManifestTensor> }>;
   summary: ManifestSummary;

@@ -245,7 +245,9 @@ export function analyzeToManifest(
     onTensor: o.onAnalyze,
   });
   const plan = planFromAnalysis(analysis, o);
-  return { analysis, plan, manifest: buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting }) };
+  const manifest = buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting });
+  manifest.plan!.written = false;
+  return { analysis, plan, manifest };
 }
 
 function baseModelId(config: Record<string, unknown>): string | undefined {

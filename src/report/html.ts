@@ -1,10 +1,11 @@
 import type { Manifest, ManifestFormat, ManifestTensor } from '../manifest/schema.js';
 
 /**
- * `swan report`: a manifest as one self-contained HTML page (inline CSS and SVG, no scripts, no
- * external assets): header, sizes and the per-format table, two layer × module heat-maps (written
- * format, SWAN composite score) and the per-tensor table. A pure function of the manifest; every
- * string that comes from it is escaped.
+ * `swan report`: a manifest as one self-contained HTML page (inline CSS, SVG and one small script
+ * that sorts and filters the tensor table; no external assets): header, sizes and the per-format
+ * table, two layer × module heat-maps (written or planned format with its group size, SWAN
+ * composite score) and the per-tensor table. A pure function of the manifest; every string that
+ * comes from it is escaped.
  */
 
 export interface ReportOptions {
@@ -118,6 +119,16 @@ function inkOn(hex: string): string {
   return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? '#111827' : '#ffffff';
 }
 
+/** A `swan analyze` manifest: its formats are a plan, nothing was written with them. */
+function planOnly(m: Manifest): boolean {
+  return m.plan?.written === false;
+}
+
+/** "written" or "planned", as the manifest warrants. */
+function writtenWord(m: Manifest): string {
+  return planOnly(m) ? 'planned' : 'written';
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tensors
 
@@ -204,7 +215,12 @@ interface CellPaint {
   title: string;
   /** One phrase for the list of tensors outside the layers. */
   short: string;
+  /** Group size of an affine format: marked in the cell corner when it is not 64 (GROUP_MARKS). */
+  group?: number;
 }
+
+/** Corner marks that tell group sizes apart where the cell is too small for its "4g32" label. */
+const GROUP_MARKS: Record<number, string> = { 32: '◤ group 32', 128: '◢ group 128' };
 
 function heatmap(grid: Grid, id: string, label: string, paint: (r: Row) => CellPaint): string {
   const nL = grid.layers.length;
@@ -239,6 +255,8 @@ function heatmap(grid: Grid, id: string, label: string, paint: (r: Row) => CellP
       out.push(
         `<rect class="hm-cell" data-layer="${e(layer)}" data-module="${e(m.key)}" x="${x + 1}" y="${y + 1}" width="${colW - 2}" height="${cellH - 2}" rx="2" fill="${e(fill)}"><title>${e(p.title)}</title></rect>`,
       );
+      if (p.group === 32) out.push(`<path class="g32" d="M${x + 1} ${y + 1}h7l-7 7z" fill="#111827"/>`);
+      if (p.group === 128) out.push(`<path class="g128" d="M${x + colW - 1} ${y + cellH - 1}h-7l7 -7z" fill="#111827"/>`);
       if (p.text && cellH >= 16) {
         const ink = p.fill === 'hatch' ? '#4b5563' : inkOn(p.fill);
         out.push(`<text class="cell" x="${x + colW / 2}" y="${y + cellH / 2}" text-anchor="middle" dominant-baseline="central" fill="${ink}">${e(p.text)}</text>`);
@@ -265,10 +283,12 @@ function formatPaint(r: Row): CellPaint {
   const f = r.t.format;
   const bits = cellBits(r.t);
   const label = f ? formatLabel(f) : bits === null ? '—' : `${bits}-bit (decision; no written format in the manifest)`;
-  const text = bits === null ? '×' : bits >= 16 ? 'fp' : String(bits);
+  const group = f && 'bits' in f ? f.group_size : undefined;
+  const text = bits === null ? '×' : bits >= 16 ? 'fp' : group ? `${bits}g${group}` : String(bits);
   return {
     fill: bits === null ? 'hatch' : bitsColour(bits),
     text,
+    group,
     short: `${label}${f && 'dropped' in f ? ` (${f.dropped})` : ''}`,
     title: `${r.name}\n${label}${f && 'dropped' in f ? ` (${f.dropped})` : ''}${f ? `, ${int(r.t.bytes)} bytes` : ''}\ndecision: ${r.t.decision?.bits ?? '?'}-bit (${r.t.decision?.reason ?? ''})`,
   };
@@ -292,6 +312,9 @@ function formatLegend(rows: Row[]): string {
   }
   const items = [...bits].sort((a, b) => a - b).map((b) => `<li>${swatch(bitsColour(b))}${e(bitsName(b))}</li>`);
   if (dropped) items.push(`<li>${swatch(NA_FILL, true)}dropped (not written)</li>`);
+  const groups = new Set(rows.map((r) => (r.t.format && 'bits' in r.t.format ? r.t.format.group_size : undefined)));
+  for (const g of [32, 128]) if (groups.has(g)) items.push(`<li>${e(GROUP_MARKS[g]!)}</li>`);
+  items.push('<li>cell text: bits, g = group size (4g64 = 4-bit, group 64); fp = float</li>');
   return `<ul class="legend">${items.join('')}</ul>`;
 }
 
@@ -324,7 +347,7 @@ function scoreLegend(m: Manifest, grid: Grid): string {
   const nullComposite = cells.filter((r) => typeof r.t.composite_score !== 'number').length;
   const unscored = cells.filter((r) => typeof r.t.composite_score === 'number' && compositeOf(r.t) === null).length;
   const notes: string[] = [];
-  if (nullComposite) notes.push(`${swatch(NA_FILL, true)}not computed — decided by the cheap metrics (kurtosis and the error proxy fix the bits whatever the other two scores are; ${nullComposite} cell${nullComposite === 1 ? '' : 's'})`);
+  if (nullComposite) notes.push(`${swatch(NA_FILL, true)}skipped (not needed for this decision): kurtosis and the error proxy fix the bits whatever the other two scores are (${nullComposite} cell${nullComposite === 1 ? '' : 's'}; \`--all-metrics\` computes them)`);
   if (unscored) notes.push(`${swatch(NA_FILL, true)}not scored (protected or too small; the decision's reason says which; ${unscored} cell${unscored === 1 ? '' : 's'})`);
   notes.push('Hover a cell for the tensor, its score and decision.');
   return `<div class="legend-row">${parts.join('')}${notes.map((n) => `<p class="note">${n}</p>`).join('')}</div>`;
@@ -367,13 +390,13 @@ function sizeSection(m: Manifest): string {
   const bytes = s.output_bytes;
   const cards: [string, string, string?][] = [];
   if (typeof bytes === 'number') {
-    cards.push(['output bytes', `${sig(bytes / 1e9)} GB`, `${sig(bytes / 2 ** 30)} GiB · ${int(bytes)} bytes`]);
+    cards.push([planOnly(m) ? 'planned bytes' : 'output bytes', `${sig(bytes / 1e9)} GB`, `${sig(bytes / 2 ** 30)} GiB · ${int(bytes)} bytes of tensors`]);
   } else if (typeof s.estimated_size_gb === 'number') {
     cards.push(['estimated size', `${sig(s.estimated_size_gb)} GB`, 'from the decisions (no written sizes in this manifest)']);
   }
   if (typeof s.true_bpw === 'number') cards.push(['true bits per weight', fixed(s.true_bpw, 3), 'scales and biases counted, as mlx-lm reports']);
   const nominal = s.nominal_average_bits ?? s.average_bits;
-  if (typeof nominal === 'number') cards.push(['nominal average bits', fixed(nominal, 3), s.nominal_average_bits === undefined ? 'of the decisions' : 'of the written formats']);
+  if (typeof nominal === 'number') cards.push(['nominal average bits', fixed(nominal, 3), s.nominal_average_bits === undefined ? 'of the decisions' : `of the ${writtenWord(m)} formats`]);
   const params = s.output_params ?? s.total_params;
   cards.push(['parameters', int(params), s.output_params !== undefined && s.total_params !== s.output_params ? `${int(s.total_params)} in the checkpoint` : '']);
   const plan = m.plan;
@@ -381,7 +404,7 @@ function sizeSection(m: Manifest): string {
     const pct = typeof bytes === 'number' ? ` · plan = ${((100 * bytes) / plan.target_bytes).toFixed(3)}% of it` : '';
     cards.push(['budget target', `${int(plan.target_bytes)} B`, `${sig(plan.target_bytes / 1e9)} GB${pct}`]);
   }
-  if (plan && typeof plan.expected_damage === 'number') cards.push(['expected damage', small(plan.expected_damage), 'Σ rel. error × importance']);
+  if (plan && typeof plan.expected_damage === 'number') cards.push(['expected damage', small(plan.expected_damage), 'Σ rel. error × importance (ranks plans of one model)']);
 
   const out = [
     '<section id="size"><h2>Size</h2>',
@@ -419,7 +442,7 @@ function sizeSection(m: Manifest): string {
       `</tbody><tfoot><tr><th>total</th><td class="num">${int(totalTensors)}</td><td class="num">${int(totalParams)}</td><td class="num">100%</td><td class="num">${int(totalBytes)}</td><td class="num">100%</td></tr></tfoot></table>`,
     );
   } else if (s.bits_distribution && typeof s.bits_distribution === 'object') {
-    out.push('<p class="note">This manifest has no written formats (a reference-tool manifest?); the decisions\' bits:</p>');
+    out.push('<p class="note">This manifest records no formats (the reference SWAN tool writes none); the decisions\' bits:</p>');
     out.push('<table class="formats"><thead><tr><th>decision</th><th class="num">parameters</th><th class="num">share</th></tr></thead><tbody>');
     for (const [b, r] of Object.entries(s.bits_distribution)) {
       out.push(`<tr><td>${swatch(bitsColour(Number(b)))}${e(b)}-bit</td><td class="num">${int(r.params)}</td><td class="num">${fixed(r.percentage, 2)}%</td></tr>`);
@@ -436,8 +459,8 @@ function mapsSection(m: Manifest, grid: Grid): string {
     '<section id="maps"><h2>Layers × modules</h2>',
     `<p class="muted">${grid.layers.length} layers × ${grid.modules.length} modules; one cell per weight matrix. Hover a cell for details.</p>`,
     '<div class="maps">',
-    `<figure><figcaption>${[...cells, ...grid.outside].some((r) => r.t.format) ? 'Written format (bits)' : 'SWAN decision (bits; the manifest has no written formats)'}</figcaption>`,
-    heatmap(grid, 'map-format', 'written format per layer and module', formatPaint),
+    `<figure><figcaption>${[...cells, ...grid.outside].some((r) => r.t.format) ? (planOnly(m) ? 'Planned format (bits, group; swan analyze wrote no model)' : 'Written format (bits, group)') : 'SWAN decision (bits; the manifest has no formats)'}</figcaption>`,
+    heatmap(grid, 'map-format', `${writtenWord(m)} format per layer and module`, formatPaint),
     formatLegend([...cells, ...grid.outside]),
     outsideStrip(grid, formatPaint),
     '</figure>',
@@ -450,27 +473,98 @@ function mapsSection(m: Manifest, grid: Grid): string {
   ].join('\n');
 }
 
-function scoreCell(v: unknown, raw: unknown, scored: boolean): string {
-  if (!scored || typeof v !== 'number' || !Number.isFinite(v)) return '<td class="num na">—</td>';
-  const title = typeof raw === 'number' && Number.isFinite(raw) ? ` title="raw ${e(small(raw))}"` : '';
-  return `<td class="num"${title}>${v.toFixed(3)}</td>`;
+/** Why a score cell is empty: skipped because the bits were already decided, or the tensor was not scored at all. */
+function emptyScore(t: ManifestTensor, scored: boolean): string {
+  return scored
+    ? '<td class="num na" data-v="" title="skipped (not needed for this decision): kurtosis and the error proxy already fix the bits">skipped</td>'
+    : `<td class="num na" data-v="" title="${e(`not scored: ${t.decision?.reason ?? 'protected or too small'}`)}">not scored</td>`;
 }
 
-function tensorSection(rows: Row[]): string {
+function scoreCell(t: ManifestTensor, v: unknown, raw: unknown, scored: boolean): string {
+  if (!scored || typeof v !== 'number' || !Number.isFinite(v)) return emptyScore(t, scored);
+  const title = typeof raw === 'number' && Number.isFinite(raw) ? ` title="raw ${e(small(raw))}"` : '';
+  return `<td class="num" data-v="${v}"${title}>${v.toFixed(3)}</td>`;
+}
+
+/** The legend under the tensor table: what each score is, and which ones saturate or were skipped on this model. */
+function metricLegend(rows: Row[], m: Manifest): string {
+  const scored = rows.filter((r) => r.t.raw_metrics !== null && typeof r.t.scores?.error_proxy === 'number');
+  const saturated = scored.filter((r) => r.t.scores.error_proxy >= 0.9995).length;
+  const skipped = rows.filter((r) => r.t.raw_metrics !== null && compositeOf(r.t) === null).length;
+  const items = [
+    '<b>svd</b>: share of the spectrum in the top singular values (SWAN\'s SVD concentration), normalised to [0, 1]',
+    '<b>kurtosis</b>: excess kurtosis of the weights (outliers), normalised',
+    '<b>output</b>: output-noise amplification of a random input, normalised',
+    `<b>error proxy</b>: relative RMS error of 4-bit group-128 round-to-nearest, mapped 0.5% → 0 … 5% → 1 (SWAN's scale)${
+      saturated ? `; <b>saturated</b> on ${saturated} of ${scored.length} scored tensors here (their error is above 5%, so the score is 1.000 and does not tell them apart; hover for the raw error)` : ''
+    }`,
+    '<b>composite</b>: SWAN\'s weighted sum of the four; its thresholds give the <b>SWAN decision</b>',
+    skipped ? `<b>skipped</b>: not needed for this decision (${skipped} tensor${skipped === 1 ? '' : 's'}: kurtosis and the error proxy alone fix the bits); <b>not scored</b>: protected or too small` : '<b>not scored</b>: protected or too small',
+    `<b>${writtenWord(m)} format</b>: what ${planOnly(m) ? 'the plan would store' : 'was stored'} (it differs from the decision under a budget, or where a group size does not divide the row)`,
+  ];
+  if (rows.some((r) => typeof r.t.damage === 'number')) items.push('<b>expected damage</b>: relative error × importance, the budget\'s data-free damage model (ranks formats within one model)');
+  return `<ul class="metric-legend">${items.map((i) => `<li>${i}</li>`).join('')}</ul>`;
+}
+
+/** In-page sorting (click or Enter on a header) and filtering of the tensor table; no external assets. */
+const TABLE_SCRIPT = `(() => {
+  const table = document.getElementById('tensor-table');
+  const filter = document.getElementById('tensor-filter');
+  const count = document.getElementById('tensor-count');
+  if (!table || !filter || !count) return;
+  const body = table.tBodies[0];
+  const heads = Array.from(table.tHead.rows[0].cells);
+  const key = (td, num) => {
+    const v = td.dataset.v;
+    if (num) return v === undefined || v === '' ? null : Number(v);
+    return v !== undefined ? v : td.textContent;
+  };
+  const sortBy = (i) => {
+    const th = heads[i];
+    const dir = th.getAttribute('aria-sort') === 'ascending' ? -1 : 1;
+    heads.forEach((h) => h.removeAttribute('aria-sort'));
+    th.setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');
+    const num = th.classList.contains('num');
+    const rows = Array.from(body.rows);
+    rows.sort((a, b) => {
+      const x = key(a.cells[i], num), y = key(b.cells[i], num);
+      if (x === null || y === null) return x === y ? 0 : x === null ? 1 : -1;
+      return (num ? x - y : String(x).localeCompare(String(y), 'en', { numeric: true })) * dir;
+    });
+    for (const r of rows) body.appendChild(r);
+  };
+  heads.forEach((th, i) => {
+    th.tabIndex = 0;
+    th.addEventListener('click', () => sortBy(i));
+    th.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') sortBy(i); });
+  });
+  filter.addEventListener('input', () => {
+    const terms = filter.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    let shown = 0;
+    for (const r of Array.from(body.rows)) {
+      const text = r.textContent.toLowerCase();
+      r.hidden = !terms.every((w) => text.includes(w));
+      if (!r.hidden) shown++;
+    }
+    count.textContent = shown + ' of ' + body.rows.length + ' tensors';
+  });
+})();`;
+
+function tensorSection(rows: Row[], m: Manifest): string {
   const hasImportance = rows.some((r) => typeof r.t.importance === 'number');
   const hasDamage = rows.some((r) => typeof r.t.damage === 'number');
-  const head = ['tensor', 'shape', 'role', 'class', 'svd', 'kurtosis', 'output', 'error proxy', 'composite', 'SWAN decision', 'written format', 'bytes'];
+  const head = ['tensor', 'shape', 'role', 'class', 'svd', 'kurtosis', 'output', 'error proxy', 'composite', 'SWAN decision', `${writtenWord(m)} format`, 'bytes'];
   if (hasImportance) head.push('importance');
   if (hasDamage) head.push('expected damage');
-  const numeric = new Set(['svd', 'kurtosis', 'output', 'error proxy', 'composite', 'bytes', 'importance', 'expected damage']);
+  const numeric = new Set(['svd', 'kurtosis', 'output', 'error proxy', 'composite', 'SWAN decision', 'bytes', 'importance', 'expected damage']);
   const out = [
     '<section id="tensors"><h2>Tensors</h2>',
-    '<p class="muted">Scores are normalised to [0, 1] (hover for the raw metric); — where not computed. The SWAN decision is what the thresholds say; the written format is what was stored (it differs under a budget, or where a group size does not divide the row).</p>',
-    '<div class="scroll"><table class="tensors"><thead><tr>',
-    head.map((h) => `<th${numeric.has(h) ? ' class="num"' : ''}>${e(h)}</th>`).join(''),
+    `<p class="muted">Click a column header to sort (again to reverse); type to filter (every word must appear in the row). <label>Filter <input id="tensor-filter" type="search" placeholder="e.g. layers.3 mlp 4-bit" size="28"></label> <span id="tensor-count">${rows.length} of ${rows.length} tensors</span></p>`,
+    '<div class="scroll"><table class="tensors" id="tensor-table"><thead><tr>',
+    head.map((h) => `<th${numeric.has(h) ? ' class="num"' : ''} title="sort by ${e(h)}">${e(h)}</th>`).join(''),
     '</tr></thead><tbody>',
   ];
-  for (const r of rows) {
+  rows.forEach((r, index) => {
     const t = r.t;
     const scored = t.raw_metrics !== null;
     const s = (t.scores ?? {}) as unknown as Partial<Record<string, unknown>>;
@@ -481,25 +575,26 @@ function tensorSection(rows: Row[]): string {
     const decisionBits = t.decision?.bits;
     const differs = t.format && 'bits' in t.format ? t.format.bits !== decisionBits : bits !== null && decisionBits !== 16;
     const dropNote = t.format && 'dropped' in t.format ? ` (${t.format.dropped})` : '';
+    const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? String(x) : '');
     const cells = [
-      `<td class="name"><code>${e(r.name)}</code></td>`,
+      `<td class="name" data-v="${String(index).padStart(6, '0')}"><code>${e(r.name)}</code></td>`,
       `<td class="shape">${e(Array.isArray(t.shape) ? t.shape.join('×') : '—')}</td>`,
       `<td>${e(t.role ?? '—')}</td>`,
       `<td class="cls-${e(t.classification ?? 'none')}">${e(t.classification ?? '—')}</td>`,
-      scoreCell(s.svd, raw.svd_concentration, scored),
-      scoreCell(s.kurtosis, raw.kurtosis, scored),
-      scoreCell(s.output_sensitivity, raw.output_delta, scored),
-      scoreCell(s.error_proxy, raw.error_nrmse, scored),
-      comp === null ? '<td class="num na">—</td>' : `<td class="num comp" style="background:${scoreColour(comp)};color:${inkOn(scoreColour(comp))}">${comp.toFixed(3)}</td>`,
-      `<td class="decision"><b>${e(decisionBits ?? '?')}-bit</b> <span class="reason">${e(t.decision?.reason ?? '')}</span></td>`,
+      scoreCell(t, s.svd, raw.svd_concentration, scored),
+      scoreCell(t, s.kurtosis, raw.kurtosis, scored),
+      scoreCell(t, s.output_sensitivity, raw.output_delta, scored),
+      scoreCell(t, s.error_proxy, raw.error_nrmse, scored),
+      comp === null ? emptyScore(t, scored) : `<td class="num comp" data-v="${comp}" style="background:${scoreColour(comp)};color:${inkOn(scoreColour(comp))}">${comp.toFixed(3)}</td>`,
+      `<td class="decision" data-v="${num(decisionBits)}"><b>${e(decisionBits ?? '?')}-bit</b> <span class="reason">${e(t.decision?.reason ?? '')}</span></td>`,
       `<td class="fmt${differs ? ' differs' : ''}">${swatch(bitsColour(bits), bits === null)}${e(fmt + dropNote)}</td>`,
-      `<td class="num">${int(t.bytes)}</td>`,
+      `<td class="num" data-v="${num(t.bytes)}">${int(t.bytes)}</td>`,
     ];
-    if (hasImportance) cells.push(`<td class="num">${small(t.importance)}</td>`);
-    if (hasDamage) cells.push(`<td class="num">${small(t.damage)}</td>`);
+    if (hasImportance) cells.push(`<td class="num" data-v="${num(t.importance)}">${small(t.importance)}</td>`);
+    if (hasDamage) cells.push(`<td class="num" data-v="${num(t.damage)}">${small(t.damage)}</td>`);
     out.push(`<tr>${cells.join('')}</tr>`);
-  }
-  out.push('</tbody></table></div></section>');
+  });
+  out.push('</tbody></table></div>', metricLegend(rows, m), `<script>${TABLE_SCRIPT}</script>`, '</section>');
   return out.join('\n');
 }
 
@@ -520,7 +615,7 @@ function configSection(m: Manifest): string {
 const CSS = `
 :root{--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bg:#ffffff;--accent:#1d4ed8}
 *{box-sizing:border-box}
-body{margin:0;padding:24px 32px 48px;font:14px/1.45 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);background:var(--bg);max-width:1800px}
+body{margin:0;padding:20px 24px 40px;font:14px/1.45 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);background:var(--bg);max-width:1800px}
 h1{font-size:22px;margin:0 0 12px}h1 .model{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-weight:600;color:var(--accent)}
 h2{font-size:17px;margin:32px 0 10px;padding-bottom:4px;border-bottom:1px solid var(--line)}
 code,.shape{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
@@ -539,8 +634,9 @@ svg.heatmap{display:block;font:11px ui-monospace,SFMono-Regular,Menlo,Consolas,m
 svg.scale{display:block;font:10px -apple-system,"Segoe UI",Roboto,Arial,sans-serif}svg.scale text{fill:#374151}
 .legend-row{max-width:420px}ul.legend{list-style:none;padding:0;margin:8px 0;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12.5px}
 .outside{font-size:12.5px;max-width:440px}.outside ul.legend{flex-direction:column;margin-top:2px}
-.scroll{overflow-x:auto}table.tensors{font-size:12.5px;width:100%}table.tensors td.name{white-space:nowrap}
-table.tensors .reason{color:var(--muted);font-size:11.5px}table.tensors td.decision{min-width:180px;max-width:340px}
+.scroll{overflow:auto;max-height:80vh;border:1px solid var(--line);border-radius:6px}table.tensors{font-size:12px;width:100%}table.tensors td.name{white-space:nowrap}table.tensors thead th{cursor:pointer;z-index:1;box-shadow:0 1px 0 var(--line)}table.tensors th[aria-sort=ascending]::after{content:' ▲'}table.tensors th[aria-sort=descending]::after{content:' ▼'}
+ul.metric-legend{font-size:12.5px;color:#374151;margin:10px 0;padding-left:18px;max-width:1100px}#tensor-filter{font:inherit;padding:2px 6px}
+table.tensors .reason{color:var(--muted);font-size:11.5px}table.tensors td.decision{min-width:140px;max-width:260px}
 td.na{color:#9ca3af}td.fmt{white-space:nowrap}td.fmt.differs{font-weight:650}td.comp{font-weight:600}
 td.cls-protected{color:#4575b4}td.cls-sensitive{color:#b45309}
 tbody tr:hover td{background-color:#f9fafb}
@@ -563,9 +659,9 @@ export function renderReport(m: Manifest, opts: ReportOptions = {}): string {
     header(m, rows),
     sizeSection(m),
     mapsSection(m, grid),
-    tensorSection(rows),
+    tensorSection(rows, m),
     configSection(m),
-    `<footer>Written by <code>swan report</code>${opts.source ? ` from <code>${e(opts.source)}</code>` : ''} (manifest of swan ${e(m.swan_version ?? '?')}). Self-contained: no scripts, no external assets.</footer>`,
+    `<footer>Written by <code>swan report</code>${opts.source ? ` from <code>${e(opts.source)}</code>` : ''} (manifest of swan ${e(m.swan_version ?? '?')}). Self-contained: no external assets.</footer>`,
     '</body></html>',
     '',
   ].join('\n');
