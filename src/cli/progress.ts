@@ -7,7 +7,10 @@ export function progressBar(label: string, enabled: boolean): { update(done: num
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: `${label.padEnd(9)} {bar} {value}/{total} {name}`,
+      // ETA from the recent rate (cli-progress's moving window); the tensors differ in size, so it settles after a few.
+      format: `${label.padEnd(9)} {bar} {value}/{total} ETA {eta_formatted} {name}`,
+      etaBuffer: 20,
+      etaAsynchronousUpdate: false,
       hideCursor: true,
       clearOnComplete: true,
     },

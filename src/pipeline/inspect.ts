@@ -69,6 +69,7 @@ export function inspectModel(dir: string): ModelListing {
     totalParams += params;
     tensors.push({ name: t.name, dtype: t.dtype, shape, quant, params, bytes });
   }
+  tensors.sort((a, b) => naturalCompare(a.name, b.name));
   return {
     modelType: model.config.model_type,
     files: model.files.length,
@@ -77,4 +78,24 @@ export function inspectModel(dir: string): ModelListing {
     totalParams,
     quantization: model.config.quantization as LayerQuant | undefined,
   };
+}
+
+/** Names in reading order: runs of digits compare as numbers (layers.2 before layers.10), the rest by code unit. */
+export function naturalCompare(a: string, b: string): number {
+  const pa = a.match(/\d+|\D+/g) ?? [];
+  const pb = b.match(/\d+|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!;
+    const y = pb[i]!;
+    if (x === y) continue;
+    const dx = /^\d/.test(x);
+    const dy = /^\d/.test(y);
+    if (dx && dy) {
+      const d = Number(x) - Number(y);
+      if (d !== 0) return d;
+      return x.length - y.length;
+    }
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
 }
