@@ -1,15 +1,20 @@
 /**
- * swan as a library: the stages of `swan quantize` as separate calls exchanging plain data.
+ * swan as a library: the stages of `swan quantize` as separate calls exchanging plain data, each
+ * taking the previous one's result so that nothing runs twice.
  *
- *   const analysis = analyzeModel('hf-dir');                        // scores and candidate measurements
- *   const { plan } = planModel('hf-dir', { strategy: 'budget', target: { bpw: 4.5 } });
- *   quantizeModel('hf-dir', 'mlx-dir', { strategy: 'thresholds' }); // plan + write
+ *   const analysis = await analyzeModelAsync('hf-dir');               // scores and candidate measurements
+ *   const planned = planModel('hf-dir', { analysis, target: { bpw: 4.5 } });
+ *   await quantizeModelAsync('hf-dir', 'mlx-dir', { planned });       // writes that plan
  *
- * Options left out take the CLI's defaults (DEFAULTS in src/options.ts). Call installBestBackend()
- * first to run the linear algebra on the fastest backend that loads (native BLAS, else WebAssembly
- * SIMD; without it the plain-JS backend is used), and closeBackend() when done.
+ * The *Async stages run in a worker thread on the CLI's default backend (native BLAS, else
+ * WebAssembly SIMD, else plain JS) and leave the caller's event loop free. The synchronous ones
+ * (analyzeModel, planModel, quantizeModel) run on the calling thread, on the backend installed
+ * with installBestBackend() (plain JS until then; closeBackend() when done). Options left out
+ * take the CLI's defaults (DEFAULTS in src/options.ts, resolveQuantizeOptions).
  */
 export { SwanError, escapeControl } from './errors.js';
+export { ConfigError } from './arch/config.js';
+export { analyzeModelAsync, quantizeModelAsync, type BackendOptions } from './pipeline/async.js';
 export { DEFAULTS, STRATEGIES, ROUNDINGS, INPUT_WEIGHTINGS, QUANT_RULES, BACKENDS, SWAN_VERSION } from './options.js';
 export type { Strategy, Rounding, InputWeighting, QuantRules, BackendChoice } from './options.js';
 export { analyzeModel, analyzeTensor, type AnalyzeOptions, type ModelAnalysis, type TensorAnalysis } from './measure/analyze.js';

@@ -56,6 +56,11 @@ export interface QuantizeOptions {
   rules?: QuantRules;
   /** Use decisions from this manifest (swan's or the reference tool's) instead of analysing; with budget, its measurements. */
   manifestFile?: string;
+  /**
+   * Plan from this analysis of the same model (analyzeModel / analyzeModelAsync) instead of
+   * analysing again; its seed and SWAN configuration are the ones used.
+   */
+  analysis?: ModelAnalysis;
   seed?: number;
   swan?: SwanConfig;
   /** Score protected tensors too (reference behaviour; they stay 16-bit either way). */
@@ -73,14 +78,15 @@ export interface QuantizeOptions {
 }
 
 /** QuantizeOptions with every default filled in: what the stages below receive. */
-export type ResolvedOptions = Required<Omit<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice'>> &
-  Pick<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice'>;
+type Optional = 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'analysis' | 'onAnalyze' | 'onWrite' | 'onNotice';
+export type ResolvedOptions = Required<Omit<QuantizeOptions, Optional>> & Pick<QuantizeOptions, Optional>;
 
 /** Fill in the defaults and check the combination; called once per library call. */
 export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
   const strategy = o.strategy ?? (o.target ? 'budget' : o.manifestFile ? 'thresholds' : DEFAULTS.strategy);
   if (strategy !== 'budget' && o.target) throw new Error(`a size target needs the budget strategy (got --strategy ${strategy})`);
-  const swan = o.swan ?? DEFAULT_SWAN_CONFIG;
+  if (o.analysis && o.manifestFile) throw new Error('give an analysis or a manifest to plan from, not both');
+  const swan = o.swan ?? o.analysis?.swan ?? DEFAULT_SWAN_CONFIG;
   validateSwanConfig(swan);
   return {
     ...o,
@@ -93,7 +99,7 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
     bits: o.bits ?? DEFAULTS.bits,
     groupSize: o.groupSize ?? DEFAULTS.groupSize,
     rules: o.rules ?? DEFAULTS.rules,
-    seed: o.seed ?? DEFAULTS.seed,
+    seed: o.seed ?? o.analysis?.seed ?? DEFAULTS.seed,
     swan,
     scoreProtected: o.scoreProtected ?? DEFAULTS.scoreProtected,
     skipDecided: o.skipDecided ?? DEFAULTS.skipDecided,
@@ -113,7 +119,7 @@ export interface PlanResult {
 }
 
 /** Plan the formats of a model (analysing it unless a manifest or the uniform strategy is given). */
-export function planModel(dir: string, options: QuantizeOptions): PlanResult {
+export function planModel(dir: string, options: QuantizeOptions = {}): PlanResult {
   return planResolved(dir, resolveQuantizeOptions(options));
 }
 
@@ -134,6 +140,11 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
     const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape, decision: decisions.get(info.name)! }));
     return { source, plan: planThresholds(items, source.dtype, thresholdsOptions(o)), exec };
   }
+  if (o.analysis) {
+    const analysis = checkedAnalysis(dir, o.analysis, o);
+    const plan = planFromAnalysis(analysis, o);
+    return { source: analysis.source, plan, analysis, manifest: buildManifest(analysis, plan, exec), exec };
+  }
   const analysis = analyzeModel(dir, {
     seed: o.seed,
     swan: o.swan,
@@ -151,6 +162,21 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
   });
   const plan = planFromAnalysis(analysis, o);
   return { source: analysis.source, plan, analysis, manifest: buildManifest(analysis, plan, exec), exec };
+}
+
+/** An analysis given to plan from: of this model, with what the strategy and rounding need. */
+function checkedAnalysis(dir: string, analysis: ModelAnalysis, o: ResolvedOptions): ModelAnalysis {
+  const where = `analysis of ${analysis.source.hf.dir}`;
+  if (resolve(analysis.source.hf.dir) !== resolve(dir)) throw new SwanError(where, `is not of ${dir}`);
+  if (o.dtype !== undefined && o.dtype !== analysis.source.dtype) throw new SwanError(where, `was made in ${DTYPE_NAMES[analysis.source.dtype]}, not ${DTYPE_NAMES[o.dtype]}`);
+  if (o.strategy === 'budget') {
+    const m = analysis.measure;
+    if (!m) throw new SwanError(where, 'has no candidate measurements (analyse with measureCandidates)');
+    if (m.rules !== o.rules) throw new SwanError(where, `was measured with rules ${m.rules}, not ${o.rules}`);
+    if (o.rounding === 'search' && !m.search) throw new SwanError(where, 'has no rounding-search measurements (analyse with measureSearch)');
+    if (o.rounding === 'search' && m.weighting !== o.weighting) throw new SwanError(where, `was measured with weighting ${m.weighting}, not ${o.weighting}`);
+  }
+  return analysis;
 }
 
 /** The plan of an analysis under the thresholds or budget strategy. */
@@ -276,15 +302,18 @@ function writeManifestFile(file: string, manifest: Manifest): void {
 }
 
 /**
- * `swan quantize`: claim the output (checked and locked before any analysis), plan, then write the
- * MLX directory atomically.
+ * `swan quantize`: claim the output (checked and locked before any analysis), plan (or take
+ * `planned`, a planModel result of the same model: nothing is analysed again), then write the MLX
+ * directory atomically.
  */
-export function quantizeModel(dir: string, outDir: string, options: QuantizeOptions): QuantizeResult {
+export function quantizeModel(dir: string, outDir: string, options: QuantizeOptions & { planned?: PlanResult } = {}): QuantizeResult {
   const target = resolve(outDir);
-  const o = resolveQuantizeOptions(options);
+  const { planned: given, ...rest } = options;
+  if (given && resolve(given.source.hf.dir) !== resolve(dir)) throw new SwanError(`plan of ${given.source.hf.dir}`, `is not of ${dir}`);
+  const o = resolveQuantizeOptions(given ? { ...rest, strategy: given.plan.strategy, target: undefined } : rest);
   const out = claimOutputDir(target, { overwrite: o.overwrite, input: dir, onNotice: o.onNotice });
   try {
-    const planned = planResolved(dir, o);
+    const planned = given ?? planResolved(dir, o);
     const { source, plan, manifest, exec } = planned;
     return out.write((tmp) => {
       const { bytes, shards, nonfinite, warnings } = writeMlxModel(source, plan, tmp, {

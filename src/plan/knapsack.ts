@@ -40,6 +40,7 @@ export class BudgetError extends Error {
     readonly maxBytes: number,
   ) {
     super(message);
+    this.name = 'BudgetError';
   }
 }
 
