@@ -40,7 +40,9 @@ function strategyOf(flags: QuantizeFlags): { strategy?: Strategy; target?: SizeT
 
 export function quantizeCommand(): Command {
   const cmd = new Command('quantize')
-    .description('quantize an HF model into an MLX model directory (SWAN mixed precision, or --uniform)')
+    .description(
+      "quantize an HF model into an MLX model directory: by default the least expected damage at the bytes SWAN's thresholds would write; or a size target, --strategy thresholds (SWAN as published) or --uniform",
+    )
     .argument('<model-dir>', 'HuggingFace model directory (config.json + safetensors)')
     .option('-o, --output <dir>', 'MLX model directory to create (not needed with --dry-run)')
     .option(
@@ -65,7 +67,7 @@ export function quantizeCommand(): Command {
     .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
     .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing')
-    .option('-v, --verbose', 'print the format of every tensor')
+    .option('-v, --verbose', 'print the format of every tensor (budget: its importance and expected damage, and the three tensors that dominate the damage)')
     .option('-q, --quiet', 'no progress bars or summary');
   addEvalOptions(addRulesOption(addAnalysisOptions(cmd))).action((dir: string, flags: QuantizeFlags) => {
     const show = !flags.quiet;
