@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openModel } from '../src/arch/source.js';
 import { fragileWarnings } from '../src/plan/fragile.js';
@@ -40,6 +41,12 @@ test('swan quantize warns when the budget puts the tied embedding at 3-bit, and 
     assert.ok(shares[0]! >= shares[1]! && shares[1]! >= shares[2]! && shares[0]! > 0, shares.join(' '));
     // The damage figure has a unit: a multiple of uniform 4-bit g64's under the same model.
     assert.match(low.stdout, /expected damage [\d.]+× that of uniform 4-bit g64 \(mlx_lm\.convert -q, 226,400 bytes\)/);
+    // Written: the card says it too, and the manifest records the yardstick of the damage figure.
+    const written = swan(['quantize', STORIES, '-o', join(tmp.dir, 'w'), '--target-bpw', '6.3', '-q']);
+    assert.match(written.stderr, WARNING);
+    assert.match(readFileSync(join(tmp.dir, 'w', 'README.md'), 'utf8'), /## Warnings\n\n- model\.embed_tokens\.weight is the tied embedding/);
+    const plan = JSON.parse(readFileSync(join(tmp.dir, 'w', 'swan-manifest.json'), 'utf8')).plan;
+    assert.deepEqual([plan.target_from, plan.reference.format, plan.reference.bytes], ['user', '4-bit g64', 226400]);
     const high = swan(['quantize', STORIES, '-o', join(tmp.dir, 'x'), '--target-bpw', '7', '--dry-run']);
     assert.equal(high.status, 0, high.stderr);
     assert.doesNotMatch(high.stderr, /warning/);

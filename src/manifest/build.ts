@@ -32,7 +32,15 @@ function manifestPlan(plan: Plan, exec: ManifestExecution): NonNullable<Manifest
     strategy: plan.strategy,
     rounding: exec.rounding,
     input_weighting: exec.weighting,
-    ...(plan.budget ? { target_bytes: plan.budget.targetBytes, expected_damage: plan.budget.damage, damage_knobs: { ...plan.budget.knobs } } : {}),
+    ...(plan.budget
+      ? {
+          target_bytes: plan.budget.targetBytes,
+          target_from: plan.budget.targetFrom,
+          expected_damage: plan.budget.damage,
+          ...(plan.budget.reference ? { reference: { format: plan.budget.reference.label, bytes: plan.budget.reference.bytes, expected_damage: plan.budget.reference.damage } } : {}),
+          damage_knobs: { ...plan.budget.knobs },
+        }
+      : {}),
   };
 }
 

@@ -124,6 +124,10 @@ export interface Manifest {
     target_bytes?: number;
     expected_damage?: number;
     damage_knobs?: Record<string, unknown>;
+    /** Budget plans: where the target came from ('user', or 'thresholds': the default size). */
+    target_from?: string;
+    /** Budget plans: the damage model applied to uniform 4-bit g64 (mlx_lm.convert -q), the yardstick of expected_damage. */
+    reference?: { format: string; bytes: number; expected_damage: number };
     /** false in a `swan analyze` manifest: the formats are a plan, nothing was written with them. */
     written?: boolean;
   };

@@ -18,6 +18,7 @@ import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Str
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
 import { measurableFormats } from '../plan/eligibility.js';
+import { fragileWarnings } from '../plan/fragile.js';
 import { planTotals, type Plan } from '../plan/plan.js';
 import { DEFAULT_SWAN_CONFIG, swanDecision, validateSwanConfig, type SwanConfig } from '../plan/swan-rules.js';
 import type { SizeTarget } from '../plan/target.js';
@@ -334,6 +335,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
         outputName: basename(target),
         seed: manifest?.seed,
         nonfinite,
+        warnings: fragileWarnings(plan, source.tied),
       });
       writeFileSync(join(tmp, 'README.md'), card);
       return { ...planned, outDir: target, bytes, shards, nonfinite, warnings };

@@ -404,7 +404,15 @@ function sizeSection(m: Manifest): string {
     const pct = typeof bytes === 'number' ? ` · plan = ${((100 * bytes) / plan.target_bytes).toFixed(3)}% of it` : '';
     cards.push(['budget target', `${int(plan.target_bytes)} B`, `${sig(plan.target_bytes / 1e9)} GB${pct}`]);
   }
-  if (plan && typeof plan.expected_damage === 'number') cards.push(['expected damage', small(plan.expected_damage), 'Σ rel. error × importance (ranks plans of one model)']);
+  if (plan && typeof plan.expected_damage === 'number') {
+    const ref = plan.reference;
+    cards.push(
+      ref && ref.expected_damage > 0
+        ? ['expected damage', `${(plan.expected_damage / ref.expected_damage).toFixed(2)}×`, `that of uniform ${ref.format} (mlx_lm.convert -q, ${int(ref.bytes)} B) under the same model`]
+        : ['expected damage', small(plan.expected_damage), 'Σ rel. error × importance (ranks plans of one model)'],
+    );
+  }
+  if (plan?.target_from === 'thresholds') cards.push(['size chosen', 'SWAN\'s', 'the bytes --strategy thresholds would write (default)']);
 
   const out = [
     '<section id="size"><h2>Size</h2>',

@@ -18,6 +18,8 @@ export interface CardInput {
   resultsProtocol?: string;
   /** Written tensors holding NaN/±Inf or values beyond the dtype's range (`--allow-nonfinite`), by HF name. */
   nonfinite?: ReadonlyMap<string, NonFiniteCounts>;
+  /** Where quality may fall off (src/plan/fragile.ts), one line each. */
+  warnings?: string[];
 }
 
 /** Rows of the non-finite table before it says "and N more". */
@@ -135,6 +137,7 @@ export function modelCard(c: CardInput): string {
     `- dtype of float tensors, scales and biases: ${DTYPE_NAMES[c.plan.dtype]}`,
     '',
     ...(c.nonfinite?.size ? [nonFiniteSection(c.nonfinite, c.plan, c.manifest !== undefined)] : []),
+    ...(c.warnings?.length ? ['## Warnings', '', ...c.warnings.map((w) => `- ${w}`), ''] : []),
     '## Allocation',
     '',
     allocationTable(c.plan),
