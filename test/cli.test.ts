@@ -24,7 +24,7 @@ describe('determinism', () => {
       ['--threads', '2'],
     ].map((flags, i) => {
       const out = join(tmp.dir, `det-${i}`);
-      const r = swan(['quantize', model, '-o', out, '-q', '--all-metrics', ...flags]);
+      const r = swan(['quantize', model, '-o', out, '--quiet', '--all-metrics', ...flags]);
       assert.equal(r.status, 0, r.stderr);
       return out;
     });
@@ -43,7 +43,7 @@ describe('determinism', () => {
     for (const src of [model, STORIES]) {
       const outs = [[], ['--all-metrics']].map((flags, i) => {
         const out = join(tmp.dir, `skip-${i}-${src === model ? 'synth' : 'stories'}`);
-        const r = swan(['quantize', src, '-o', out, '-q', ...flags]);
+        const r = swan(['quantize', src, '-o', out, '--quiet', ...flags]);
         assert.equal(r.status, 0, r.stderr);
         return out;
       });
@@ -113,7 +113,7 @@ describe('manifests', () => {
     const file = join(tmp.dir, 'reference-manifest.json');
     writeFileSync(file, JSON.stringify(ref, null, 2));
     const out = join(tmp.dir, 'from-ref');
-    const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '-q']);
+    const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '--quiet']);
     assert.equal(r.status, 0, r.stderr);
     const q = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).quantization;
     assert.deepEqual(q['model.layers.0.self_attn.k_proj'], { group_size: 64, bits: 8, mode: 'affine' });
@@ -124,7 +124,7 @@ describe('manifests', () => {
   test('a manifest missing a tensor of the model is a clear error', () => {
     const file = join(tmp.dir, 'partial.json');
     writeFileSync(file, JSON.stringify({ shards: { x: { tensors: { 'model.norm.weight': { shape: [64], decision: { bits: 16 } } } } } }));
-    const r = swan(['quantize', STORIES, '--manifest', file, '-o', join(tmp.dir, 'never'), '-q']);
+    const r = swan(['quantize', STORIES, '--manifest', file, '-o', join(tmp.dir, 'never'), '--quiet']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /partial\.json.*has no entry for tensor model\.embed_tokens\.weight/);
   });
@@ -134,7 +134,7 @@ describe('manifests', () => {
     delete m.shards['model.safetensors'].tensors['model.layers.2.mlp.up_proj.weight'].candidates[1].rel_error_search;
     const file = join(tmp.dir, 'no-search.json');
     writeFileSync(file, JSON.stringify(m));
-    const r = swan(['quantize', STORIES, '--manifest', file, '--target-bpw', '7', '--rounding', 'search', '-o', join(tmp.dir, 'never-search'), '-q']);
+    const r = swan(['quantize', STORIES, '--manifest', file, '--target-bpw', '7', '--rounding', 'search', '-o', join(tmp.dir, 'never-search'), '--quiet']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /^swan: error: .*no-search\.json: tensor model\.layers\.2\.mlp\.up_proj\.weight candidate 1 has no rel_error_search/);
   });
@@ -158,7 +158,7 @@ describe('manifests', () => {
       writeFileSync(file, JSON.stringify(m));
       for (const flags of [['--target-bpw', '7'], []]) {
         const out = join(tmp.dir, `never-${name}`);
-        const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '-q', ...flags]);
+        const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '--quiet', ...flags]);
         assert.notEqual(r.status, 0, `${name} ${flags.join(' ')}`);
         assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
         assert.match(r.stderr, new RegExp(`${name}\\.json: `), r.stderr);
@@ -172,7 +172,7 @@ describe('manifests', () => {
 describe('inspect, dry run, demo', () => {
   test('inspect lists quantized layers with their logical shapes', () => {
     const out = join(tmp.dir, 'u4');
-    assert.equal(swan(['quantize', STORIES, '-o', out, '--uniform', '-q']).status, 0);
+    assert.equal(swan(['quantize', STORIES, '-o', out, '--uniform', '--quiet']).status, 0);
     const r = swan(['inspect', out]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /model\.layers\.0\.self_attn\.q_proj\.weight\s+U32\s+64×64\s+4-bit g64/);

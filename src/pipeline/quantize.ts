@@ -2,11 +2,12 @@
  * The library's entry points: analyse, plan, write. Options are resolved once here (DEFAULTS in
  * src/options.ts) and each stage gets explicit values.
  */
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { kvShare, openModel, type ModelSource } from '../arch/source.js';
 import { SwanError } from '../errors.js';
 import { claimOutputDir } from '../io/atomic-dir.js';
+import { allowedRoots, modelFileProblem, readRegularText } from '../io/input-file.js';
 import type { Notice } from '../io/cleanup.js';
 import { DTYPE_NAMES, type FloatDType, type NonFiniteCounts } from '../io/float.js';
 import { writePrettyJsonFd } from '../io/json-stream.js';
@@ -23,7 +24,7 @@ import { DEFAULT_SWAN_CONFIG, swanDecision, validateSwanConfig, type SwanConfig 
 import type { SizeTarget } from '../plan/target.js';
 import { planThresholds } from '../plan/thresholds.js';
 import { planUniform } from '../plan/uniform.js';
-import { modelCard } from '../report/model-card.js';
+import { cardLicense, modelCard } from '../report/model-card.js';
 import { writeMlxModel } from './write-mlx.js';
 
 export { MANIFEST_FILE };
@@ -61,6 +62,10 @@ export interface QuantizeOptions {
   /** Keep going when a tensor holds NaN/±Inf or overflows the dtype, and record it (default false: refuse). */
   allowNonFinite?: boolean;
   overwrite?: boolean;
+  /** The card's `base_model` (a Hub id); default: config.json's `_name_or_path` when it looks like one. */
+  baseModel?: string;
+  /** The Hub repo the output is meant for (`--upload-repo`): the card's usage snippet loads it. */
+  repoId?: string;
   maxShardBytes?: number;
   onAnalyze?: AnalyzeOptions['onTensor'];
   onWrite?: (done: number, total: number, name: string) => void;
@@ -69,8 +74,8 @@ export interface QuantizeOptions {
 }
 
 /** QuantizeOptions with every default filled in: what the stages below receive. */
-export type ResolvedOptions = Required<Omit<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice'>> &
-  Pick<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice'>;
+type Unresolved = 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice' | 'baseModel' | 'repoId';
+export type ResolvedOptions = Required<Omit<QuantizeOptions, Unresolved>> & Pick<QuantizeOptions, Unresolved>;
 
 /** Fill in the defaults and check the combination; called once per library call. */
 export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
@@ -237,6 +242,17 @@ function baseModelId(config: Record<string, unknown>): string | undefined {
   return typeof id === 'string' && /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(id) ? id : undefined;
 }
 
+/** The license of the source's model card (README.md front matter), read as any model file (inside the directory, regular). */
+function sourceLicense(dir: string): string | undefined {
+  const readme = join(dir, 'README.md');
+  if (!existsSync(readme) || modelFileProblem(readme, allowedRoots(dir))) return undefined;
+  try {
+    return cardLicense(readRegularText(readme, 'README.md', 1 << 20));
+  } catch {
+    return undefined; // an oversized or vanished card: no license to copy, not a reason to stop
+  }
+}
+
 export interface QuantizeResult extends PlanResult {
   outDir: string;
   bytes: number;
@@ -283,7 +299,9 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
         rounding: exec.rounding,
         manifest,
         modelType: source.modelType,
-        baseModel: baseModelId(source.hf.config),
+        baseModel: o.baseModel ?? baseModelId(source.hf.config),
+        license: sourceLicense(source.hf.dir),
+        repoId: o.repoId,
         outputName: basename(target),
         seed: manifest?.seed,
         nonfinite,

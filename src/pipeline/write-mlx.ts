@@ -2,6 +2,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeControl, SwanError } from '../errors.js';
 import { countNonFinite, encodeFromF32, roundToDType, type NonFiniteCounts } from '../io/float.js';
+import { COMPANION_FILES } from '../io/hf-model.js';
 import { allowedRoots, copyRegular, modelFileProblem, readRegularText } from '../io/input-file.js';
 import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjson.js';
 import { MAX_HEADER_BYTES, readTensorBytes, readTensorF32Checked, type TensorInfo } from '../io/safetensors.js';
@@ -16,23 +17,8 @@ import { inputWeightsFor } from '../measure/input-weights.js';
 import { checkNonFinite } from '../measure/nonfinite.js';
 import type { ModelSource } from '../arch/source.js';
 
-/** Files copied verbatim from the source directory: tokenizer, chat template, generation config, code, licenses. */
-const COPIED = [
-  /^tokenizer\.json$/,
-  /^tokenizer_config\.json$/,
-  /^special_tokens_map\.json$/,
-  /^added_tokens\.json$/,
-  /^tokenizer\.model$/,
-  /^vocab\.(json|txt)$/,
-  /^merges\.txt$/,
-  /^.*\.tiktoken$/,
-  /^tiktoken\.model$/,
-  /^chat_template\.(jinja|json)$/,
-  /^generation_config\.json$/,
-  /^preprocessor_config\.json$/,
-  /^.*\.py$/,
-  /^LICEN[CS]E.*$/i,
-];
+/** Files copied verbatim from the source directory: tokenizer, chat template, generation config, licenses, and code (a local directory's; a Hub download never has any). */
+const COPIED = [...COMPANION_FILES, /^.*\.py$/];
 
 /** How the plan is executed; each absent field takes its DEFAULTS value (src/options.ts). */
 export interface WriteOptions {
