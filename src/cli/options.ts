@@ -79,7 +79,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--threshold-16bit <x>', 'composite score at or above which a tensor stays 16-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold16)
     .option('--protect <pattern...>', 'extra name patterns kept in 16-bit (case-insensitive substrings)')
     .option('--sensitive <pattern...>', 'name patterns given at least 8-bit')
-    .option('--q-group-size <n>', 'group size of the 4-bit tier (uniform: of every layer)', intIn(AFFINE_GROUP_SIZES), DEFAULTS.groupSize)
+    .option('--q-group-size <n>', `group size of the 4-bit tier (uniform: of every layer; default ${DEFAULTS.groupSize})`, intIn(AFFINE_GROUP_SIZES))
     .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg)
     .option('--score-protected', 'also compute the metrics of protected tensors (embeddings, head), as the reference does; they stay 16-bit either way')
     .option(
@@ -106,7 +106,7 @@ export interface AnalysisFlags {
   threshold16bit: number;
   protect?: string[];
   sensitive?: string[];
-  qGroupSize: number;
+  qGroupSize?: number;
   dtype?: FloatDType;
   scoreProtected?: boolean;
   weighting: InputWeighting;

@@ -11,7 +11,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { downloadFile, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
+// The client is imported when a download is needed: a local run does not pay its start-up.
+import type { ListFileEntry } from '@huggingface/hub';
 import { SwanError } from '../errors.js';
 import { blobPath, cachedSnapshot, hubCacheDir, hubOffline, linkSnapshotFile, repoFolder, writeRef } from './cache.js';
 import { hubFailure } from './errors.js';
@@ -51,6 +52,7 @@ export async function resolveHubModel(repoId: string, opts: ResolveOptions = {})
     throw new SwanError(repoId, `not in the Hugging Face cache ${tildePath(cache)} at revision ${revision} (${cached.missing}) and HF_HUB_OFFLINE=1 allows no download; unset HF_HUB_OFFLINE or download it first`);
   }
   const hub = { hubUrl: hubEndpoint(env), accessToken: hubToken(env) };
+  const { listFiles, modelInfo } = await import('@huggingface/hub');
   try {
     const info = await modelInfo({ ...hub, name: repoId, revision, additionalFields: ['sha'] });
     const commit = (info as { sha?: string }).sha;
@@ -161,6 +163,7 @@ class BlobFetcher {
       this.progress(have, e.path);
     }
     if (have < e.size) {
+      const { downloadFile } = await import('@huggingface/hub');
       const remote = await downloadFile({ ...this.hub, repo: this.repoId, path: e.path, revision: this.commit });
       if (!remote) throw new SwanError(`${this.repoId}/${e.path}`, 'listed by the Hub but not served (404)');
       const body = Readable.fromWeb((have > 0 ? remote.slice(have) : remote).stream() as WebReadableStream<Uint8Array>);

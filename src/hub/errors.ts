@@ -3,15 +3,16 @@
  * (gated or not allowed), 404 (no such repo or revision), an unreachable endpoint. The token is
  * never part of a message.
  */
-import { HubApiError } from '@huggingface/hub';
 import { SwanError } from '../errors.js';
 
 export function hubFailure(e: unknown, repoId: string, revision: string | undefined, hub: { hubUrl: string; accessToken?: string }): Error {
   if (e instanceof SwanError) return e;
   const page = `${hub.hubUrl}/${repoId}`;
-  if (e instanceof HubApiError) {
+  // @huggingface/hub's HubApiError (duck-typed: the client is imported lazily).
+  const status = (e as { statusCode?: unknown }).statusCode;
+  if (e instanceof Error && typeof status === 'number') {
     const gated = /gated|restricted|authorized list/i.test(e.message);
-    switch (e.statusCode) {
+    switch (status) {
       case 401:
         return new SwanError(
           repoId,
@@ -29,7 +30,7 @@ export function hubFailure(e: unknown, repoId: string, revision: string | undefi
       case 404:
         return new SwanError(repoId, `not found on the Hub (404)${revision ? ` at revision ${revision}` : ''}: check the id${revision ? ' and --revision' : ''}, or set HF_TOKEN if it is private`);
       default:
-        return new SwanError(repoId, `the Hub answered ${e.statusCode}: ${e.message.split('. URL:')[0]}`);
+        return new SwanError(repoId, `the Hub answered ${status}: ${e.message.split('. URL:')[0]}`);
     }
   }
   const err = e as Error & { cause?: { code?: string; message?: string } };

@@ -6,7 +6,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createRepo, HubApiError, repoExists, uploadFilesWithProgress } from '@huggingface/hub';
 import { SwanError } from '../errors.js';
 import { hubFailure } from './errors.js';
 import { hubEndpoint, hubToken } from './token.js';
@@ -28,13 +27,14 @@ export async function uploadModelDir(dir: string, repoId: string, opts: UploadOp
     .filter((e) => e.isFile())
     .map((e) => e.name)
     .sort();
+  const { createRepo, repoExists, uploadFilesWithProgress } = await import('@huggingface/hub');
   try {
     if (!(await repoExists({ ...credentials, repo: { type: 'model', name: repoId } }))) {
       try {
         await createRepo({ ...credentials, repo: { type: 'model', name: repoId }, private: opts.private ?? false });
       } catch (e) {
         // Created meanwhile by someone else: commit into it.
-        if (!(e instanceof HubApiError && e.statusCode === 409)) throw e;
+        if ((e as { statusCode?: number }).statusCode !== 409) throw e;
       }
     }
     let commitUrl = '';

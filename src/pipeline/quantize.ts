@@ -15,7 +15,7 @@ import { buildManifest, recordNonFinite, replanManifest, type ManifestExecution 
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
-import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Strategy } from '../options.js';
+import { DEFAULTS, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
 import { measurableFormats } from '../plan/eligibility.js';
@@ -47,6 +47,8 @@ export interface QuantizeOptions {
   budgetKeepsProtected?: boolean;
   /** Uniform bits (`--q-bits`). */
   bits?: number;
+  /** Uniform strategy: mlx_lm.convert's `--quant-predicate` recipe (bits per layer). */
+  recipe?: QuantRecipe;
   /** `--q-group-size`: uniform group, and SWAN's 4-bit group. */
   groupSize?: number;
   dtype?: FloatDType;
@@ -74,14 +76,19 @@ export interface QuantizeOptions {
 }
 
 /** QuantizeOptions with every default filled in: what the stages below receive. */
-type Unresolved = 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice' | 'baseModel' | 'repoId';
-export type ResolvedOptions = Required<Omit<QuantizeOptions, Unresolved>> & Pick<QuantizeOptions, Unresolved>;
+type Unresolved = 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice' | 'baseModel' | 'repoId' | 'recipe';
+export type ResolvedOptions = Required<Omit<QuantizeOptions, Unresolved>> &
+  Pick<QuantizeOptions, Unresolved> & {
+    /** Whether the caller chose the group size (a recipe's config.json records null otherwise, as convert does). */
+    groupSizeGiven: boolean;
+  };
 
 /** Fill in the defaults and check the combination; called once per library call. */
 export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
   const strategy = o.strategy ?? (o.target ? 'budget' : DEFAULTS.strategy);
   if (strategy === 'budget' && !o.target) throw new Error('the budget strategy needs a target (--target-bpw or --target-size)');
   if (strategy !== 'budget' && o.target) throw new Error(`a size target needs the budget strategy (got --strategy ${strategy})`);
+  if (o.recipe && strategy !== 'uniform') throw new Error(`a --quant-predicate recipe needs the uniform strategy (-q), not ${strategy}`);
   const swan = o.swan ?? DEFAULT_SWAN_CONFIG;
   validateSwanConfig(swan);
   return {
@@ -94,6 +101,7 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
     budgetKeepsProtected: o.budgetKeepsProtected ?? DEFAULTS.budgetKeepsProtected,
     bits: o.bits ?? DEFAULTS.bits,
     groupSize: o.groupSize ?? DEFAULTS.groupSize,
+    groupSizeGiven: o.groupSize !== undefined,
     rules: o.rules ?? DEFAULTS.rules,
     seed: o.seed ?? DEFAULTS.seed,
     swan,
@@ -124,7 +132,13 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
     const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape }));
-    return { source, plan: planUniform(items, source.dtype, { bits: o.bits, groupSize: o.groupSize }), exec };
+    return { source, plan: planUniform(items, source.dtype, {
+      bits: o.bits,
+      groupSize: o.groupSize,
+      recipe: o.recipe,
+      groupSizeGiven: o.groupSizeGiven,
+      totalLayers: source.totalLayers,
+    }), exec };
   }
   if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };
   if (o.manifestFile) {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { AFFINE_BITS } from '../../format.js';
-import { DEFAULTS, ROUNDINGS, STRATEGIES, type QuantRules, type Rounding, type Strategy } from '../../options.js';
+import { DEFAULTS, QUANT_RECIPES, ROUNDINGS, STRATEGIES, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../../options.js';
 import { uploadModelDir } from '../../hub/upload.js';
 import { planModel, quantizeModel, resolveQuantizeOptions, type QuantizeOptions, type ResolvedOptions } from '../../pipeline/quantize.js';
 import { addRevisionOption, isHubId, MODEL_ARG_HELP, resolveModelArg } from '../model-arg.js';
@@ -16,6 +16,7 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   hfPath?: string;
   revision?: string;
   quantize?: boolean;
+  quantPredicate?: QuantRecipe;
   uploadRepo?: string;
   private?: boolean;
   allMetrics?: boolean;
@@ -117,6 +118,7 @@ export function quantizeCommand(): Command {
     .option('-q, --quantize', 'uniform quantization of every Linear/Embedding, as mlx_lm.convert -q (= --strategy uniform)')
     .option('--uniform', 'same as -q/--quantize')
     .option('--q-bits <n>', `bits of -q/--quantize (default ${DEFAULTS.bits}); an error with any other strategy`, intIn(AFFINE_BITS))
+    .option('--quant-predicate <recipe>', `with -q: mlx_lm.convert's mixed recipe (${QUANT_RECIPES.join(', ')}), the same bits per layer and the same config.json`, oneOf(QUANT_RECIPES))
     .option('--budget-keeps-protected', "budget: keep SWAN's built-in protected tensors (embeddings, head, norms) in float, as thresholds does (default: the budget may quantize them)")
     .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
@@ -141,6 +143,7 @@ export function quantizeCommand(): Command {
       atLeast8: flags.sensitive,
       budgetKeepsProtected: flags.budgetKeepsProtected,
       bits: flags.qBits,
+      recipe: flags.quantPredicate,
       groupSize: flags.qGroupSize,
       dtype: flags.dtype,
       rules: flags.mlxRules,
