@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { AFFINE_GROUP_SIZES } from '../format.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, type TensorFormat } from '../format.js';
+import type { TensorPin } from '../plan/eligibility.js';
 import { dtypeFromName, type FloatDType } from '../io/float.js';
 import { BACKENDS, DEFAULTS, INPUT_WEIGHTINGS, QUANT_RULES, type InputWeighting } from '../options.js';
 import { parseSize } from '../plan/target.js';
@@ -60,6 +61,32 @@ export function sizeArg(v: string): number {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+}
+
+/**
+ * `--tensor-type PATTERN=FORMAT` (llama-quantize's spelling): FORMAT is `<bits>bit` (group 64, as
+ * mlx_lm's default), `<bits>bit-g<group>`, or `float` (the model dtype). PATTERN is a
+ * case-insensitive regular expression searched in the HF tensor name.
+ */
+export function tensorPinArg(v: string, prev: TensorPin[] | undefined): TensorPin[] {
+  const eq = v.lastIndexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError('expected PATTERN=FORMAT, e.g. embed_tokens=6bit-g64, lm_head=8bit, norm=float');
+  const pattern = v.slice(0, eq);
+  const spec = v.slice(eq + 1).toLowerCase();
+  try {
+    new RegExp(pattern, 'i');
+  } catch (e) {
+    throw new InvalidArgumentError(`${pattern}: not a regular expression (${(e as Error).message})`);
+  }
+  let format: TensorFormat;
+  const m = /^(\d+)bit(?:-g(\d+))?$/.exec(spec);
+  if (spec === 'float') format = FLOAT;
+  else if (m && AFFINE_BITS.includes(Number(m[1])) && AFFINE_GROUP_SIZES.includes(Number(m[2] ?? DEFAULTS.groupSize))) {
+    format = affine(Number(m[1]), Number(m[2] ?? DEFAULTS.groupSize));
+  } else {
+    throw new InvalidArgumentError(`${spec}: FORMAT must be float or <bits>bit[-g<group>] with bits ${AFFINE_BITS.join('/')} and group ${AFFINE_GROUP_SIZES.join('/')}`);
+  }
+  return [...(prev ?? []), { pattern, format }];
 }
 
 export const MLX_RULES_HELP =

@@ -18,7 +18,7 @@ import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measur
 import { DEFAULTS, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
-import { measurableFormats } from '../plan/eligibility.js';
+import { measurableFormats, unmatchedPins, type TensorPin } from '../plan/eligibility.js';
 import type { Plan } from '../plan/plan.js';
 import { DEFAULT_SWAN_CONFIG, swanDecision, validateSwanConfig, type SwanConfig } from '../plan/swan-rules.js';
 import type { SizeTarget } from '../plan/target.js';
@@ -43,6 +43,8 @@ export interface QuantizeOptions {
   /** Name patterns kept in float / given at least 8 bits (`--protect` / `--sensitive`), in every strategy but uniform. */
   keepFloat?: string[];
   atLeast8?: string[];
+  /** `--tensor-type PATTERN=FORMAT` pins, honoured by every strategy (src/plan/eligibility.ts). */
+  pins?: TensorPin[];
   /** Budget strategy: also keep SWAN's built-in protected names (embeddings, head, norms) in float. */
   budgetKeepsProtected?: boolean;
   /** Uniform bits (`--q-bits`). */
@@ -98,6 +100,7 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
     weighting: o.weighting ?? DEFAULTS.weighting,
     keepFloat: o.keepFloat ?? [],
     atLeast8: o.atLeast8 ?? [],
+    pins: o.pins ?? [],
     budgetKeepsProtected: o.budgetKeepsProtected ?? DEFAULTS.budgetKeepsProtected,
     bits: o.bits ?? DEFAULTS.bits,
     groupSize: o.groupSize ?? DEFAULTS.groupSize,
@@ -128,6 +131,13 @@ export function planModel(dir: string, options: QuantizeOptions): PlanResult {
 }
 
 function planResolved(dir: string, o: ResolvedOptions): PlanResult {
+  const planned = planUnchecked(dir, o);
+  const bad = unmatchedPins(planned.plan.entries.map((e) => e.hfName), o.pins);
+  if (bad.length) throw new Error(`--tensor-type ${bad[0]!.pattern}: matches no tensor of the model`);
+  return planned;
+}
+
+function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
   const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules };
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
@@ -138,6 +148,7 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
       recipe: o.recipe,
       groupSizeGiven: o.groupSizeGiven,
       totalLayers: source.totalLayers,
+      eligibility: { pins: o.pins },
     }), exec };
   }
   if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };
@@ -185,7 +196,7 @@ function modelTensors(source: ModelSource): { name: string; shape: number[] }[] 
 }
 
 function thresholdsOptions(o: ResolvedOptions) {
-  return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8 };
+  return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins };
 }
 
 function budgetOptions(o: ResolvedOptions, source: ModelSource): BudgetOptions {
@@ -196,7 +207,7 @@ function budgetOptions(o: ResolvedOptions, source: ModelSource): BudgetOptions {
     tied: source.tied,
     kvShare: kvShare(source),
     knobs: o.knobs,
-    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8 },
+    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins },
   };
 }
 

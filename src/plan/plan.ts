@@ -71,7 +71,8 @@ export function quantizationConfig(plan: Plan, orderKey: (mlxName: string) => st
     .sort((a, b) => cmp(orderKey(a.record.mlxName!), orderKey(b.record.mlxName!)));
   for (const e of layers) {
     if (e.format.kind !== 'affine') continue;
-    const groupSize = plan.recipe ? plan.recipe.configGroupSize : e.format.groupSize;
+    // convert writes the group it was given (null without --q-group-size); a --tensor-type pin writes its own.
+    const groupSize = plan.recipe && e.format.groupSize === plan.defaultGroupSize ? plan.recipe.configGroupSize : e.format.groupSize;
     q[e.record.modulePath!] = { group_size: groupSize, bits: e.format.bits, mode: 'affine' };
   }
   return q;

@@ -6,7 +6,8 @@ import { planModel, quantizeModel, resolveQuantizeOptions, type QuantizeOptions,
 import { addRevisionOption, isHubId, MODEL_ARG_HELP, resolveModelArg } from '../model-arg.js';
 import type { SizeTarget } from '../../plan/target.js';
 import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../eval-options.js';
-import { addAnalysisOptions, addRulesOption, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, type AnalysisFlags } from '../options.js';
+import type { TensorPin } from '../../plan/eligibility.js';
+import { addAnalysisOptions, addRulesOption, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, tensorPinArg, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
 import { allocationSummary, budgetSummary, nonFiniteWarning, planDetails, printWarnings } from '../summary.js';
 
@@ -17,6 +18,7 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   revision?: string;
   quantize?: boolean;
   quantPredicate?: QuantRecipe;
+  tensorType?: TensorPin[];
   uploadRepo?: string;
   private?: boolean;
   allMetrics?: boolean;
@@ -119,6 +121,7 @@ export function quantizeCommand(): Command {
     .option('--uniform', 'same as -q/--quantize')
     .option('--q-bits <n>', `bits of -q/--quantize (default ${DEFAULTS.bits}); an error with any other strategy`, intIn(AFFINE_BITS))
     .option('--quant-predicate <recipe>', `with -q: mlx_lm.convert's mixed recipe (${QUANT_RECIPES.join(', ')}), the same bits per layer and the same config.json`, oneOf(QUANT_RECIPES))
+    .option('--tensor-type <pattern=format>', 'pin tensors whose name matches PATTERN (regex) to FORMAT: 6bit-g64, 8bit (g64), float; repeatable, first match wins, honoured by every strategy', tensorPinArg)
     .option('--budget-keeps-protected', "budget: keep SWAN's built-in protected tensors (embeddings, head, norms) in float, as thresholds does (default: the budget may quantize them)")
     .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
@@ -141,6 +144,7 @@ export function quantizeCommand(): Command {
       weighting: flags.weighting,
       keepFloat: flags.protect,
       atLeast8: flags.sensitive,
+      pins: flags.tensorType,
       budgetKeepsProtected: flags.budgetKeepsProtected,
       bits: flags.qBits,
       recipe: flags.quantPredicate,
