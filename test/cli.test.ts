@@ -195,5 +195,7 @@ describe('inspect, dry run, demo', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /8-bit g64/);
     assert.match(r.stdout, /MLX model: .*demo-llama-swan-mlx/);
+    assert.match(r.stdout, /\nNext:\n  swan report .*demo-llama-swan-mlx -o swan-report\.html[^\n]*\n.*swan quantize HuggingFaceTB\/SmolLM2-135M-Instruct[^\n]*\n.*mlx_lm\.generate --model smollm2-swan/);
+    assert.match(r.stdout, /The demo's files are in .*demo\.\n$/);
   });
 });

@@ -83,10 +83,6 @@ describe('options that would have no effect are errors, one line each', () => {
       assert.ok(!existsSync(out), 'nothing written');
     });
   }
-  test('--dry-run with an output or an upload is refused', () => {
-    assert.match(swan(['quantize', STORIES, '--dry-run', '-o', join(tmp.dir, 'o')]).stderr, /--dry-run writes nothing: drop -o\/--mlx-path/);
-    assert.match(swan(['quantize', STORIES, '--dry-run', '--upload-repo', 'me/x']).stderr, /--dry-run writes nothing: drop --upload-repo/);
-  });
   test('-q is --quantize (uniform), never --quiet; --help opens with the convert mapping', () => {
     const r = swan(['quantize', STORIES, '-q', '--q-bits', '3', '--dry-run']);
     assert.equal(r.status, 0, r.stderr);

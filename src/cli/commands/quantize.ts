@@ -89,8 +89,6 @@ function refuseIneffective(cmd: Command, flags: QuantizeFlags, o: ResolvedOption
       throw new Error(`${r.flag} has no effect here (strategy ${o.strategy}${o.manifestFile ? ' from --manifest' : ''}): it needs ${r.needs}`);
     }
   }
-  if (flags.dryRun && (flags.output ?? flags.mlxPath) !== undefined) throw new Error('--dry-run writes nothing: drop -o/--mlx-path');
-  if (flags.dryRun && flags.uploadRepo) throw new Error('--dry-run writes nothing: drop --upload-repo');
 }
 
 /** One of two spellings of the same thing (convert's and swan's), never both. */
@@ -125,7 +123,7 @@ export function quantizeCommand(): Command {
     .option('--budget-keeps-protected', "budget: keep SWAN's built-in protected tensors (embeddings, head, norms) in float, as thresholds does (default: the budget may quantize them)")
     .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
-    .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing')
+    .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing (-o and --upload-repo may stay in the command: nothing is written or uploaded)')
     .option('-v, --verbose', 'print the format of every tensor')
     .option('--quiet', 'no progress bars or summary (no short form: -q is --quantize, as in mlx_lm.convert)');
   addRevisionOption(cmd);
