@@ -71,6 +71,7 @@ describe('options that would have no effect are errors, one line each', () => {
     [['--quiet', '--verbose'], /--verbose has no effect here .*no --quiet/],
     [['--hf-path', STORIES], /give the model argument or --hf-path, not both/],
     [['--mlx-path', 'x'], /give -o\/--output or --mlx-path, not both/],
+    [['-d'], /-d\/--dequantize is not supported: .*mlx_lm\.convert --hf-path M --mlx-path out -d/],
   ];
   for (const [flags, message] of refused) {
     test(flags.join(' '), () => {

@@ -183,6 +183,20 @@ describe('Hub models through a local Hub server', () => {
     }
   });
 
+  test('disk space is checked before the weights are fetched', async () => {
+    const cache = join(tmp.dir, 'cache-full');
+    hub.advertisedSize.set('model.safetensors', 2 ** 50);
+    try {
+      const mark = hub.requests.length;
+      const r = await swanAsync(['inspect', REPO_ID], env(cache));
+      assert.equal(r.status, 1);
+      oneErrorLine(r.stderr, /swan-test\/stories260K: needs 1125899\.\d+ GB more in .* but only [\d.]+ GB is free; free space or set HF_HUB_CACHE to a larger disk/);
+      assert.ok(!hub.requests.slice(mark).some((q) => q.url.endsWith('/model.safetensors') && q.method === 'GET'), 'no weight was requested');
+    } finally {
+      hub.advertisedSize.clear();
+    }
+  });
+
   test('401, 403 and 404 give one line each, naming the repo and what to do', async () => {
     const cache = join(tmp.dir, 'cache-denied');
     const noToken = await swanAsync(['inspect', 'swan-test/private'], env(cache));

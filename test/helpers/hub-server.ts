@@ -51,6 +51,8 @@ export class HubServer {
   readonly cutAfter = new Map<string, number>();
   /** Serve these paths with their first byte flipped (the advertised hashes stay right). */
   readonly corrupt = new Set<string>();
+  /** Advertise these sizes in tree listings (a huge model, for the disk-space check). */
+  readonly advertisedSize = new Map<string, number>();
   /** Every LFS object and commit received, by repo: path → bytes. */
   readonly received = new Map<string, Map<string, Buffer>>();
   private readonly lfsObjects = new Map<string, Buffer>();
@@ -128,7 +130,8 @@ export class HubServer {
   }
 
   private treeEntry(path: string, f: HubFile) {
-    return { type: 'file', oid: f.oid, size: f.content.length, path, ...(f.lfs ? { lfs: { oid: f.lfs, size: f.content.length, pointerSize: 134 } } : {}) };
+    const size = this.advertisedSize.get(path) ?? f.content.length;
+    return { type: 'file', oid: f.oid, size, path, ...(f.lfs ? { lfs: { oid: f.lfs, size, pointerSize: 134 } } : {}) };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -18,6 +18,7 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   revision?: string;
   quantize?: boolean;
   quantPredicate?: QuantRecipe;
+  dequantize?: boolean;
   tensorType?: TensorPin[];
   uploadRepo?: string;
   private?: boolean;
@@ -125,9 +126,11 @@ export function quantizeCommand(): Command {
     .option('--overwrite', 'replace the output directory if it exists')
     .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing (-o and --upload-repo may stay in the command: nothing is written or uploaded)')
     .option('-v, --verbose', 'print the format of every tensor')
-    .option('--quiet', 'no progress bars or summary (no short form: -q is --quantize, as in mlx_lm.convert)');
+    .option('--quiet', 'no progress bars or summary (no short form: -q is --quantize, as in mlx_lm.convert)')
+    .option('-d, --dequantize', 'not supported (swan writes quantized models from float checkpoints): an error that says what to use');
   addRevisionOption(cmd);
   addEvalOptions(addRulesOption(addAnalysisOptions(cmd))).action(async (arg: string | undefined, flags: QuantizeFlags) => {
+    if (flags.dequantize) throw new Error('-d/--dequantize is not supported: swan quantizes float checkpoints; to dequantize an MLX model use `mlx_lm.convert --hf-path M --mlx-path out -d`');
     const show = !flags.quiet;
     const model = either(arg, flags.hfPath, 'the model argument or --hf-path');
     if (model === undefined) throw new Error('no model: give a directory or Hub id (or --hf-path)');
