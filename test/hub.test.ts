@@ -135,6 +135,14 @@ describe('Hub models through a local Hub server', () => {
     const c = await swanAsync(['quantize', '--hf-path', REPO_ID, '--mlx-path', join(tmp.dir, 'out-convert-spelling'), '--quiet'], env(cache, { HF_HUB_OFFLINE: '1' }));
     assert.equal(c.status, 0, c.stderr);
     assert.deepEqual(hashes(join(tmp.dir, 'out-convert-spelling'), same), hashes(localOut, same));
+    // analyze and eval --vs take the Hub id too, offline from the same cache.
+    const an = await swanAsync(['analyze', REPO_ID, '-o', join(tmp.dir, 'hub-manifest.json'), '-q'], env(cache, { HF_HUB_OFFLINE: '1' }));
+    assert.equal(an.status, 0, an.stderr);
+    const text = join(FIXTURES, 'text', 'tinystories-valid.txt');
+    const ev = await swanAsync(['eval', hubOut, '--vs', REPO_ID, '--text', text, '--samples', '2', '--seq-len', '64', '--json'], env(cache, { HF_HUB_OFFLINE: '1' }));
+    assert.equal(ev.status, 0, ev.stderr);
+    const kl = JSON.parse(ev.stdout).kl as number;
+    assert.ok(kl > 0 && kl < 1, `KL ${kl}`);
     // The card names the Hub source.
     assert.match(readFileSync(join(hubOut, 'README.md'), 'utf8'), /\nbase_model: swan-test\/stories260K\nbase_model_relation: quantized\n/);
   });

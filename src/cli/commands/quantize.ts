@@ -54,7 +54,8 @@ function strategyOf(flags: QuantizeFlags): { strategy?: Strategy; target?: SizeT
 /** The top of `swan quantize --help`: mlx_lm.convert's spelling and what it means here. */
 const CONVERT_MAPPING = `Coming from mlx_lm.convert:
   mlx_lm.convert --hf-path M --mlx-path out -q --q-bits 4 --q-group-size 64
-  swan quantize  --hf-path M --mlx-path out -q --q-bits 4 --q-group-size 64   (same bytes; --mlx-rules cpu on Linux)
+  swan quantize  --hf-path M --mlx-path out -q --q-bits 4 --q-group-size 64   (same tensors and config; --mlx-rules cpu on Linux)
+  -q --quant-predicate mixed_2_6|mixed_3_4|mixed_3_6|mixed_4_6: convert's recipes; -d/--dequantize: not here
   swan quantize M -o out                                                   (swan's own allocation)
   M: a local directory or a Hub id (org/name, --revision); --upload-repo org/name publishes the result.
   Differences: the output directory is required (no default mlx_model); --quiet has no -q; an option
