@@ -28,7 +28,10 @@ export function hubFailure(e: unknown, repoId: string, revision: string | undefi
             : `access denied (403): your token cannot read this repo; ask its owner for access or use a token with read permission (${page})`,
         );
       case 404:
-        return new SwanError(repoId, `not found on the Hub (404)${revision ? ` at revision ${revision}` : ''}: check the id${revision ? ' and --revision' : ''}, or set HF_TOKEN if it is private`);
+        return new SwanError(
+          repoId,
+          `not found on the Hub (404)${revision ? ` at revision ${revision}` : ''} and no local directory has this name: check the id${revision ? ' and --revision' : ''}, or set HF_TOKEN if it is private`,
+        );
       default:
         return new SwanError(repoId, `the Hub answered ${status}: ${e.message.split('. URL:')[0]}`);
     }
