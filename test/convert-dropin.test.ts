@@ -39,6 +39,18 @@ describe('same output as mlx_lm.convert for the same command', { skip: SKIP_PY }
       for (const f of ['config.json', 'model.safetensors.index.json']) assert.equal(readFileSync(join(ours, f), 'utf8'), readFileSync(join(ref, f), 'utf8'), f);
     });
   }
+  test('-d: a quantized MLX model back to float, as mlx_lm.convert -d', () => {
+    const quantized = join(tmp.dir, 'convert-mixed_3_6');
+    const ours = join(tmp.dir, 'swan-dequantized');
+    const ref = join(tmp.dir, 'convert-dequantized');
+    const r = swan(['quantize', '--hf-path', quantized, '--mlx-path', ours, '-d', '--quiet']);
+    assert.equal(r.status, 0, r.stderr);
+    execFileSync(venvPython(), ['-m', 'mlx_lm', 'convert', '--hf-path', quantized, '--mlx-path', ref, '-d'], { stdio: 'pipe' });
+    const report = JSON.parse(runPython(join(PY, 'compare_mlx_dirs.py'), [ours, ref]));
+    assert.deepEqual(report.diffs, []);
+    assert.ok(report.tensors > 40);
+    for (const f of ['config.json', 'model.safetensors.index.json']) assert.equal(readFileSync(join(ours, f), 'utf8'), readFileSync(join(ref, f), 'utf8'), f);
+  });
 });
 
 test("recipeBits follows convert's layer rule (32 layers: first/last eighth and every third between)", () => {
@@ -71,7 +83,9 @@ describe('options that would have no effect are errors, one line each', () => {
     [['--quiet', '--verbose'], /--verbose has no effect here .*no --quiet/],
     [['--hf-path', STORIES], /give the model argument or --hf-path, not both/],
     [['--mlx-path', 'x'], /give -o\/--output or --mlx-path, not both/],
-    [['-d'], /-d\/--dequantize is not supported: .*mlx_lm\.convert --hf-path M --mlx-path out -d/],
+    [['-d'], /config\.json: has no "quantization": not a quantized MLX model, nothing to dequantize/],
+    [['-d', '-q'], /--quantize has no effect with -d\/--dequantize \(choose quantize or dequantize, not both\)/],
+    [['-d', '--q-bits', '4'], /--q-bits has no effect with -d\/--dequantize/],
   ];
   for (const [flags, message] of refused) {
     test(flags.join(' '), () => {

@@ -111,7 +111,7 @@ function encodeEntry(
  * must never make swan publish a file from elsewhere, nor hang it on a FIFO. Returns one warning
  * per skipped file.
  */
-function copyModelFiles(from: string, to: string): string[] {
+export function copyModelFiles(from: string, to: string): string[] {
   const roots = allowedRoots(from);
   const warnings: string[] = [];
   for (const f of readdirSync(from).sort()) {
@@ -185,14 +185,19 @@ export function writeMlxModel(
     }
     writer.close();
   }
-  const index = {
-    metadata: { total_size: totalBytes, total_parameters: written.reduce((s, e) => s + numel(e.shape), 0) },
-    weight_map: Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]!])),
-  };
-  writeFileSync(join(dir, 'model.safetensors.index.json'), dumpPyJson(index as unknown as PyValue));
+  writeIndex(dir, weightMap, totalBytes, written.reduce((s, e) => s + numel(e.shape), 0));
   writeFileSync(join(dir, 'config.json'), mlxConfigJson(source, plan));
   const warnings = copyModelFiles(source.hf.dir, dir);
   return { bytes: totalBytes, shards: shards.map((s) => s.file), nonfinite, warnings };
+}
+
+/** model.safetensors.index.json as mlx-lm writes it: sizes, then the weight map sorted by name. */
+export function writeIndex(dir: string, weightMap: Record<string, string>, totalBytes: number, totalParameters: number): void {
+  const index = {
+    metadata: { total_size: totalBytes, total_parameters: totalParameters },
+    weight_map: Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]!])),
+  };
+  writeFileSync(join(dir, 'model.safetensors.index.json'), dumpPyJson(index as unknown as PyValue));
 }
 
 /**

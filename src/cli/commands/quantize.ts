@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { AFFINE_BITS } from '../../format.js';
 import { DEFAULTS, QUANT_RECIPES, ROUNDINGS, STRATEGIES, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../../options.js';
 import { uploadModelDir } from '../../hub/upload.js';
+import { DTYPE_NAMES } from '../../io/float.js';
+import { dequantizeModel } from '../../pipeline/dequantize.js';
 import { planModel, quantizeModel, resolveQuantizeOptions, type QuantizeOptions, type ResolvedOptions } from '../../pipeline/quantize.js';
 import { addRevisionOption, isHubId, MODEL_ARG_HELP, resolveModelArg } from '../model-arg.js';
 import type { SizeTarget } from '../../plan/target.js';
@@ -55,7 +57,7 @@ function strategyOf(flags: QuantizeFlags): { strategy?: Strategy; target?: SizeT
 const CONVERT_MAPPING = `Coming from mlx_lm.convert:
   mlx_lm.convert --hf-path M --mlx-path out -q --q-bits 4 --q-group-size 64
   swan quantize  --hf-path M --mlx-path out -q --q-bits 4 --q-group-size 64   (same tensors and config; --mlx-rules cpu on Linux)
-  -q --quant-predicate mixed_2_6|mixed_3_4|mixed_3_6|mixed_4_6: convert's recipes; -d/--dequantize: not here
+  -q --quant-predicate mixed_2_6|mixed_3_4|mixed_3_6|mixed_4_6 and -d/--dequantize: as in convert
   swan quantize M -o out                                                   (swan's own allocation)
   M: a local directory or a Hub id (org/name, --revision); --upload-repo org/name publishes the result.
   Differences: the output directory is required (no default mlx_model); --quiet has no -q; an option
@@ -128,11 +130,11 @@ export function quantizeCommand(): Command {
     .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing (-o and --upload-repo may stay in the command: nothing is written or uploaded)')
     .option('-v, --verbose', 'print the format of every tensor')
     .option('--quiet', 'no progress bars or summary (no short form: -q is --quantize, as in mlx_lm.convert)')
-    .option('-d, --dequantize', 'not supported (swan writes quantized models from float checkpoints): an error that says what to use');
+    .option('-d, --dequantize', 'as mlx_lm.convert -d: an MLX model with affine-quantized layers back to float (--dtype, default config torch_dtype)');
   addRevisionOption(cmd);
   addEvalOptions(addRulesOption(addAnalysisOptions(cmd))).action(async (arg: string | undefined, flags: QuantizeFlags) => {
-    if (flags.dequantize) throw new Error('-d/--dequantize is not supported: swan quantizes float checkpoints; to dequantize an MLX model use `mlx_lm.convert --hf-path M --mlx-path out -d`');
     const show = !flags.quiet;
+    if (flags.dequantize) return dequantizeCommand(cmd, arg, flags, show);
     const model = either(arg, flags.hfPath, 'the model argument or --hf-path');
     if (model === undefined) throw new Error('no model: give a directory or Hub id (or --hf-path)');
     const output = either(flags.output, flags.mlxPath, '-o/--output or --mlx-path');
@@ -195,6 +197,27 @@ export function quantizeCommand(): Command {
     if (flags.uploadRepo) await uploadOutput(output!, result.outDir, flags.uploadRepo, flags.private === true, show);
   });
   return cmd;
+}
+
+/** What `-d` reads besides the model and the output; anything else given with it would be ignored. */
+const DEQUANTIZE_OPTIONS = new Set(['dequantize', 'hfPath', 'output', 'mlxPath', 'dtype', 'overwrite', 'quiet', 'revision', 'uploadRepo', 'private']);
+
+async function dequantizeCommand(cmd: Command, arg: string | undefined, flags: QuantizeFlags, show: boolean): Promise<void> {
+  for (const o of cmd.options) {
+    const key = o.attributeName();
+    if (!DEQUANTIZE_OPTIONS.has(key) && cmd.getOptionValueSource(key) === 'cli') {
+      throw new Error(`${o.long} has no effect with -d/--dequantize${key === 'quantize' || key === 'uniform' ? ' (choose quantize or dequantize, not both)' : ''}`);
+    }
+  }
+  const model = either(arg, flags.hfPath, 'the model argument or --hf-path');
+  if (model === undefined) throw new Error('no model: give a directory or Hub id (or --hf-path)');
+  const output = either(flags.output, flags.mlxPath, '-o/--output or --mlx-path');
+  if (output === undefined) throw new Error("required option '-o, --output <dir>' (or --mlx-path) not specified");
+  const { dir } = await resolveModelArg(model, { revision: flags.revision, show });
+  const r = dequantizeModel(dir, output, { dtype: flags.dtype, overwrite: flags.overwrite });
+  printWarnings(r.warnings);
+  if (show) process.stdout.write(`wrote ${output} (${DTYPE_NAMES[r.dtype]}, ${r.bytes.toLocaleString('en-US')} bytes of tensors)\n`);
+  if (flags.uploadRepo) await uploadOutput(output, r.outDir, flags.uploadRepo, flags.private === true, show);
 }
 
 /** Upload the finished output; on failure the output stays and the message gives the command to retry. */
