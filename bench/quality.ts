@@ -97,7 +97,7 @@ function convert(key: string, label: string, extra: string[]): Row {
 function swanQuantize(key: string, label: string, group: string, extra: string[], target?: number): Row {
   const dir = join(work, key);
   const t = Date.now();
-  const r = spawnSync(process.execPath, [CLI, 'quantize', SOURCE, '-o', dir, '--overwrite', '-q', ...extra], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'quantize', SOURCE, '-o', dir, '--overwrite', '--quiet', ...extra], { encoding: 'utf8' });
   if (r.status !== 0) {
     const err = (r.stderr ?? '').trim();
     const unknown = /unknown option '([^']+)'|error: option '([^']+)' argument '([^']+)' is invalid/.exec(err);

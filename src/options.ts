@@ -13,6 +13,10 @@ import { DEFAULT_SEED } from './rng.js';
 export const STRATEGIES = ['thresholds', 'uniform', 'budget'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
+/** mlx_lm.convert's `--quant-predicate` recipes (src/plan/uniform.ts recipeBits). */
+export const QUANT_RECIPES = ['mixed_2_6', 'mixed_3_4', 'mixed_3_6', 'mixed_4_6'] as const;
+export type QuantRecipe = (typeof QUANT_RECIPES)[number];
+
 /** How group scales are chosen: MLX's round-to-nearest (bit-exact) or swan's per-group search (src/mlx/rounding-search.ts). */
 export const ROUNDINGS = ['rtn', 'search'] as const;
 export type Rounding = (typeof ROUNDINGS)[number];

@@ -44,7 +44,7 @@ describe('architectures load in mlx-lm', { skip }, () => {
     test(label, () => {
       const src = make();
       const out = join(tmp.dir, `out-${label.replace(/\W+/g, '-')}`);
-      const r = swan(['quantize', src, '-o', out, '-q', '--q-group-size', '32', ...extra]);
+      const r = swan(['quantize', src, '-o', out, '--quiet', '--q-group-size', '32', ...extra]);
       assert.equal(r.status, 0, r.stderr);
       const manifest = JSON.parse(readFileSync(join(out, 'swan-manifest.json'), 'utf8'));
       const gen = JSON.parse(runPython(join(PY, 'load_generate.py'), [out, 'Once upon a time', '8']));

@@ -38,7 +38,7 @@ function damaged(edit: (dir: string) => void): string {
 
 function expectFailure(dir: string, fileRe: RegExp, problemRe: RegExp): void {
   const out = join(tmp.dir, `out-${n++}`);
-  const r = swan(['quantize', dir, '-o', out, '--uniform', '-q']);
+  const r = swan(['quantize', dir, '-o', out, '--uniform', '--quiet']);
   assert.notEqual(r.status, 0);
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
@@ -151,10 +151,10 @@ describe('bad input', () => {
 
   test('existing output directory is refused, and not touched', () => {
     const out = join(tmp.dir, 'existing');
-    const r1 = swan(['quantize', STORIES, '-o', out, '--uniform', '-q']);
+    const r1 = swan(['quantize', STORIES, '-o', out, '--uniform', '--quiet']);
     assert.equal(r1.status, 0, r1.stderr);
     const before = readFileSync(join(out, 'config.json'), 'utf8');
-    const r2 = swan(['quantize', STORIES, '-o', out, '--uniform', '-q']);
+    const r2 = swan(['quantize', STORIES, '-o', out, '--uniform', '--quiet']);
     assert.notEqual(r2.status, 0);
     assert.match(r2.stderr, /already exists/);
     assert.equal(readFileSync(join(out, 'config.json'), 'utf8'), before);
@@ -165,7 +165,7 @@ test('a temporary sibling left by a killed run is cleaned up by the next run', (
   const out = join(tmp.dir, 'after-kill');
   const stale = join(tmp.dir, '.after-kill.swan-tmp-999999');
   mkdirSync(stale);
-  const r = swan(['quantize', STORIES, '-o', out, '--uniform', '-q']);
+  const r = swan(['quantize', STORIES, '-o', out, '--uniform', '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(existsSync(stale), false);
   assert.ok(existsSync(join(out, 'config.json')));
@@ -190,7 +190,7 @@ describe('files outside the model directory are never copied', () => {
       mkdirSync(join(d, 'bar.py'));
     });
     const out = join(tmp.dir, `out-${n++}`);
-    const r = swan(['quantize', dir, '-o', out, '--uniform', '-q']);
+    const r = swan(['quantize', dir, '-o', out, '--uniform', '--quiet']);
     assert.equal(r.status, 0, r.stderr);
     for (const f of allFiles(out)) assert.ok(!readFileSync(f).includes(secretBytes.trim()), `${f} holds the secret`);
     assert.deepEqual(
@@ -215,7 +215,7 @@ describe('files outside the model directory are never copied', () => {
       symlinkSync(gen, join(d, 'generation_config.json'));
     });
     const out = join(tmp.dir, `out-${n++}`);
-    const r = swan(['quantize', dir, '-o', out, '--uniform', '-q']);
+    const r = swan(['quantize', dir, '-o', out, '--uniform', '--quiet']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /generation_config\.json: not copied: symlink points outside the model directory/);
     assert.equal(existsSync(join(out, 'generation_config.json')), false);
@@ -232,7 +232,7 @@ describe('files outside the model directory are never copied', () => {
       symlinkSync(`../../blobs/blob-${f}`, join(snap, f));
     }
     const out = join(tmp.dir, `out-${n++}`);
-    const r = swan(['quantize', snap, '-o', out, '--uniform', '-q']);
+    const r = swan(['quantize', snap, '-o', out, '--uniform', '--quiet']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.deepEqual(readFileSync(join(out, 'tokenizer.json')), readFileSync(join(STORIES, 'tokenizer.json')));
@@ -256,7 +256,7 @@ describe('FIFOs are refused before they are opened', { skip: process.platform ==
     test(`${f} as a FIFO: one error line naming it, within 2 s`, () => {
       const dir = damaged((d) => fifoIn(d, f));
       const out = join(tmp.dir, `out-${n++}`);
-      const r = timedSwan(['quantize', dir, '-o', out, '--uniform', '-q']);
+      const r = timedSwan(['quantize', dir, '-o', out, '--uniform', '--quiet']);
       assert.notEqual(r.status, 0);
       assert.equal(r.stderr, `swan: error: ${join(dir, f)}: not a regular file (a FIFO)\n`);
       assert.ok(r.ms < 2000, `${r.ms} ms`);
@@ -267,7 +267,7 @@ describe('FIFOs are refused before they are opened', { skip: process.platform ==
   test('tokenizer.json as a FIFO: not copied, one warning line naming it, within 2 s', () => {
     const dir = damaged((d) => fifoIn(d, 'tokenizer.json'));
     const out = join(tmp.dir, `out-${n++}`);
-    const r = timedSwan(['quantize', dir, '-o', out, '--uniform', '-q']);
+    const r = timedSwan(['quantize', dir, '-o', out, '--uniform', '--quiet']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, `swan: warning: ${join(dir, 'tokenizer.json')}: not copied: not a regular file (a FIFO)\n`);
     assert.ok(r.ms < 2000, `${r.ms} ms`);
@@ -279,7 +279,7 @@ describe('FIFOs are refused before they are opened', { skip: process.platform ==
     const fifo = join(tmp.dir, `manifest-fifo-${n++}`);
     execFileSync('mkfifo', [fifo]);
     const out = join(tmp.dir, `out-${n++}`);
-    const r = timedSwan(['quantize', STORIES, '-o', out, '--manifest', fifo, '-q']);
+    const r = timedSwan(['quantize', STORIES, '-o', out, '--manifest', fifo, '--quiet']);
     assert.notEqual(r.status, 0);
     assert.equal(r.stderr, `swan: error: ${fifo}: not a regular file (a FIFO)\n`);
     assert.ok(r.ms < 2000, `${r.ms} ms`);
@@ -311,7 +311,7 @@ describe('oversized headers under the 100 MB cap are refused quickly, in bounded
 
   function expectLimit(dir: string, problem: RegExp): void {
     const out = join(tmp.dir, `out-${n++}`);
-    const r = timedSwan(['quantize', dir, '-o', out, '--uniform', '-q'], heap);
+    const r = timedSwan(['quantize', dir, '-o', out, '--uniform', '--quiet'], heap);
     try {
       assert.equal(r.status, 1, r.stderr);
       const lines = r.stderr.trimEnd().split('\n');

@@ -24,7 +24,7 @@ describe('determinism', () => {
       ['--threads', '2'],
     ].map((flags, i) => {
       const out = join(tmp.dir, `det-${i}`);
-      const r = swan(['quantize', model, '-o', out, '-q', '--all-metrics', ...flags]);
+      const r = swan(['quantize', model, '-o', out, '--quiet', '--all-metrics', ...flags]);
       assert.equal(r.status, 0, r.stderr);
       return out;
     });
@@ -44,7 +44,7 @@ describe('determinism', () => {
       const outs = [[], ['--all-metrics']].map((flags, i) => {
         // SWAN's thresholds are what skips metrics: the default budget plan weighs every score.
         const out = join(tmp.dir, `skip-${i}-${src === model ? 'synth' : 'stories'}`);
-        const r = swan(['quantize', src, '-o', out, '-q', '--strategy', 'thresholds', ...flags]);
+        const r = swan(['quantize', src, '-o', out, '--quiet', '--strategy', 'thresholds', ...flags]);
         assert.equal(r.status, 0, r.stderr);
         return out;
       });
@@ -114,7 +114,7 @@ describe('manifests', () => {
     const file = join(tmp.dir, 'reference-manifest.json');
     writeFileSync(file, JSON.stringify(ref, null, 2));
     const out = join(tmp.dir, 'from-ref');
-    const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '-q']);
+    const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '--quiet']);
     assert.equal(r.status, 0, r.stderr);
     const q = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).quantization;
     assert.deepEqual(q['model.layers.0.self_attn.k_proj'], { group_size: 64, bits: 8, mode: 'affine' });
@@ -125,7 +125,7 @@ describe('manifests', () => {
   test('a manifest missing a tensor of the model is a clear error', () => {
     const file = join(tmp.dir, 'partial.json');
     writeFileSync(file, JSON.stringify({ shards: { x: { tensors: { 'model.norm.weight': { shape: [64], decision: { bits: 16 } } } } } }));
-    const r = swan(['quantize', STORIES, '--manifest', file, '-o', join(tmp.dir, 'never'), '-q']);
+    const r = swan(['quantize', STORIES, '--manifest', file, '-o', join(tmp.dir, 'never'), '--quiet']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /partial\.json.*has no entry for tensor model\.embed_tokens\.weight/);
   });
@@ -135,7 +135,7 @@ describe('manifests', () => {
     delete m.shards['model.safetensors'].tensors['model.layers.2.mlp.up_proj.weight'].candidates[1].rel_error_search;
     const file = join(tmp.dir, 'no-search.json');
     writeFileSync(file, JSON.stringify(m));
-    const r = swan(['quantize', STORIES, '--manifest', file, '--target-bpw', '7', '--rounding', 'search', '-o', join(tmp.dir, 'never-search'), '-q']);
+    const r = swan(['quantize', STORIES, '--manifest', file, '--target-bpw', '7', '--rounding', 'search', '-o', join(tmp.dir, 'never-search'), '--quiet']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /^swan: error: .*no-search\.json: tensor model\.layers\.2\.mlp\.up_proj\.weight candidate 1 has no rel_error_search/);
   });
@@ -159,7 +159,7 @@ describe('manifests', () => {
       writeFileSync(file, JSON.stringify(m));
       for (const flags of [['--target-bpw', '7'], []]) {
         const out = join(tmp.dir, `never-${name}`);
-        const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '-q', ...flags]);
+        const r = swan(['quantize', STORIES, '--manifest', file, '-o', out, '--quiet', ...flags]);
         assert.notEqual(r.status, 0, `${name} ${flags.join(' ')}`);
         assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
         assert.match(r.stderr, new RegExp(`${name}\\.json: `), r.stderr);
@@ -173,7 +173,7 @@ describe('manifests', () => {
 describe('inspect, dry run, demo', () => {
   test('inspect lists quantized layers with their logical shapes', () => {
     const out = join(tmp.dir, 'u4');
-    assert.equal(swan(['quantize', STORIES, '-o', out, '--uniform', '-q']).status, 0);
+    assert.equal(swan(['quantize', STORIES, '-o', out, '--uniform', '--quiet']).status, 0);
     const r = swan(['inspect', out]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /model\.layers\.0\.self_attn\.q_proj\.weight\s+U32\s+64×64\s+4-bit g64/);
@@ -209,5 +209,7 @@ describe('inspect, dry run, demo', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /8-bit g64/);
     assert.match(r.stdout, /MLX model: .*demo-llama-swan-mlx/);
+    assert.match(r.stdout, /\nNext:\n  swan report .*demo-llama-swan-mlx -o swan-report\.html[^\n]*\n.*swan quantize HuggingFaceTB\/SmolLM2-135M-Instruct[^\n]*\n.*mlx_lm\.generate --model smollm2-swan/);
+    assert.match(r.stdout, /The demo's files are in .*demo\.\n$/);
   });
 });

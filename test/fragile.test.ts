@@ -42,7 +42,7 @@ test('swan quantize warns when the budget puts the tied embedding at 3-bit, and 
     // The damage figure has a unit: a multiple of uniform 4-bit g64's under the same model.
     assert.match(low.stdout, /expected damage [\d.]+× that of uniform 4-bit g64 \(mlx_lm\.convert -q, 226,400 bytes\)/);
     // Written: the card says it too, and the manifest records the yardstick of the damage figure.
-    const written = swan(['quantize', STORIES, '-o', join(tmp.dir, 'w'), '--target-bpw', '6.3', '-q']);
+    const written = swan(['quantize', STORIES, '-o', join(tmp.dir, 'w'), '--target-bpw', '6.3', '--quiet']);
     assert.match(written.stderr, WARNING);
     assert.match(readFileSync(join(tmp.dir, 'w', 'README.md'), 'utf8'), /## Warnings\n\n- model\.embed_tokens\.weight is the tied embedding/);
     const plan = JSON.parse(readFileSync(join(tmp.dir, 'w', 'swan-manifest.json'), 'utf8')).plan;

@@ -82,7 +82,7 @@ describe('output bytes match the recorded ones', () => {
       const key = `${model} ${mode}`;
       test(key, () => {
         const out = join(tmp.dir, key.replace(/\s+/g, '_'));
-        const r = swan(['quantize', models[model]!, '-o', out, '-q', '--backend', 'js', ...flags]);
+        const r = swan(['quantize', models[model]!, '-o', out, '--quiet', '--backend', 'js', ...flags]);
         assert.equal(r.status, 0, r.stderr);
         const got = summarize(out);
         if (RECORD) {

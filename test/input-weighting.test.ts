@@ -157,7 +157,7 @@ describe('weighted search through real MLX', { skip: skipPython }, () => {
   test('mlx-lm loads it; layers not fed by a norm get the same bytes as the unweighted search', () => {
     const dirs = { none: join(tmp.dir, 'none'), norm: join(tmp.dir, 'norm') };
     for (const [w, dir] of Object.entries(dirs)) {
-      const r = swan(['quantize', STORIES, '-o', dir, '--uniform', '--q-bits', '4', '--rounding', 'search', '--weighting', w, '-q']);
+      const r = swan(['quantize', STORIES, '-o', dir, '--uniform', '--q-bits', '4', '--rounding', 'search', '--weighting', w, '--quiet']);
       assert.equal(r.status, 0, r.stderr);
     }
     const tensors = (dir: string) => new Map(readSafetensorsHeader(join(dir, 'model.safetensors')).tensors.map((t) => [t.name, t]));

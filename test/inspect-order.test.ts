@@ -25,7 +25,7 @@ test('swan inspect orders a 12-layer model 0, 1, 2, …, 11 (HF and MLX director
     const src = join(tmp.dir, 'hf');
     writeSynthCheckpoint(src, { modelType: 'llama', hidden: 64, intermediate: 128, layers: 12, heads: 2, kvHeads: 2, headDim: 32, vocab: 256, tied: true });
     const mlx = join(tmp.dir, 'mlx');
-    assert.equal(swan(['quantize', src, '-o', mlx, '--uniform', '-q']).status, 0);
+    assert.equal(swan(['quantize', src, '-o', mlx, '--uniform', '--quiet']).status, 0);
     for (const dir of [src, mlx]) {
       const json = JSON.parse(swan(['inspect', dir, '--json']).stdout);
       const layers = json.tensors.map((t: { name: string }) => /layers\.(\d+)\./.exec(t.name)?.[1]).filter(Boolean).map(Number);

@@ -46,6 +46,7 @@ const ALLOWED: Record<string, string[]> = {
   manifest: ['arch', 'errors', 'format', 'io', 'measure', 'metrics', 'options', 'plan'],
   report: ['io', 'manifest', 'options', 'plan'],
   eval: ['errors', 'io', 'python', 'report'],
+  hub: ['errors', 'io'],
   synth: ['arch', 'io', 'rng'],
   pipeline: ['arch', 'errors', 'format', 'io', 'kernels', 'manifest', 'measure', 'metrics', 'mlx', 'options', 'plan', 'report'],
 };

@@ -62,7 +62,7 @@ for (const args of [[], ['--target-bpw', '6.5'], ['--strategy', 'thresholds']]) 
     const tmp = tempDir();
     try {
       const out = join(tmp.dir, 'out');
-      const r = swan(['quantize', STORIES, '-o', out, '-q', ...args]);
+      const r = swan(['quantize', STORIES, '-o', out, '--quiet', ...args]);
       assert.equal(r.status, 0, r.stderr);
       const s = JSON.parse(readFileSync(join(out, 'swan-manifest.json'), 'utf8')).summary;
       const w = writtenFigures(out);
@@ -91,7 +91,7 @@ test('mlx-lm counts the same bits per weight as the manifest', { skip: skipPytho
   const tmp = tempDir();
   try {
     const out = join(tmp.dir, 'out');
-    const r = swan(['quantize', STORIES, '-o', out, '-q', '--target-bpw', '6.5']);
+    const r = swan(['quantize', STORIES, '-o', out, '--quiet', '--target-bpw', '6.5']);
     assert.equal(r.status, 0, r.stderr);
     const s = JSON.parse(readFileSync(join(out, 'swan-manifest.json'), 'utf8')).summary;
     const mlx = JSON.parse(runPython(join(PY, 'bits_per_weight.py'), [out]));

@@ -65,7 +65,7 @@ function expectRefused(dir: string, where: RegExp, problem: RegExp): string {
   let line = '';
   for (const args of [['quantize', dir, '--uniform'], ['analyze', dir]]) {
     const out = join(tmp.dir, `out-${n++}`);
-    const r = swan([...args, '-q', ...(args[0] === 'quantize' ? ['-o', out] : ['-o', `${out}.json`])]);
+    const r = swan([...args, '--quiet', ...(args[0] === 'quantize' ? ['-o', out] : ['-o', `${out}.json`])]);
     assert.notEqual(r.status, 0, `${args.join(' ')} should fail`);
     const lines = r.stderr.trimEnd().split('\n');
     assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
@@ -179,7 +179,7 @@ describe('checkpoint vs config: what still passes', () => {
   test('a tied model with an lm_head: written without it, with a warning naming it', () => {
     const dir = damaged((d) => editConfig(d, (c) => (c.tie_word_embeddings = true)), join(FIXTURES, 'stories260K-f32-untied'));
     const out = join(tmp.dir, 'tied-with-head');
-    const r = swan(['quantize', dir, '-o', out, '--uniform', '-q']);
+    const r = swan(['quantize', dir, '-o', out, '--uniform', '--quiet']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /^swan: warning: lm_head\.weight: not written: tie_word_embeddings is true/);
     const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
@@ -188,7 +188,7 @@ describe('checkpoint vs config: what still passes', () => {
 
   test('the real fixtures pass without warnings', () => {
     for (const f of ['stories260K', 'stories260K-f16', 'stories260K-f32', 'stories260K-f32-untied']) {
-      const r = swan(['quantize', join(FIXTURES, f), '--uniform', '--dry-run', '-q']);
+      const r = swan(['quantize', join(FIXTURES, f), '--uniform', '--dry-run', '--quiet']);
       assert.equal(r.status, 0, `${f}: ${r.stderr}`);
       assert.equal(r.stderr, '', f);
     }
@@ -235,7 +235,7 @@ describe('checkpoint vs config: mlx-lm agrees', { skip: process.env.SWAN_SKIP_PY
       });
     });
     const out = join(tmp.dir, 'biased');
-    const r = swan(['quantize', dir, '-o', out, '-q', '--uniform']);
+    const r = swan(['quantize', dir, '-o', out, '--quiet', '--uniform']);
     assert.equal(r.status, 0, r.stderr);
     const gen = JSON.parse(runPython(join(PY, 'load_generate.py'), [out, 'Once upon a time', '4']));
     assert.equal(typeof gen.text, 'string');

@@ -31,7 +31,7 @@ function poisoned(name: string, values: number[], index = 5, from = STORIES): st
 
 function run(args: string[]): { status: number | null; stderr: string; out: string } {
   const out = join(tmp.dir, `out-${n++}`);
-  const r = swan([...args, '-q', '-o', args[0] === 'analyze' ? `${out}.json` : out]);
+  const r = swan([...args, '--quiet', '-o', args[0] === 'analyze' ? `${out}.json` : out]);
   return { status: r.status, stderr: r.stderr, out };
 }
 

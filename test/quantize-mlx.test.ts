@@ -134,8 +134,8 @@ describe('sharded input', () => {
     writeFileSync(join(src, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
     const a = join(tmp.dir, 'from-shards');
     const b = join(tmp.dir, 'from-single');
-    assert.equal(swan(['quantize', src, '-o', a, '-q']).status, 0);
-    assert.equal(swan(['quantize', STORIES, '-o', b, '-q']).status, 0);
+    assert.equal(swan(['quantize', src, '-o', a, '--quiet']).status, 0);
+    assert.equal(swan(['quantize', STORIES, '-o', b, '--quiet']).status, 0);
     assert.ok(readFileSync(join(a, 'model.safetensors')).equals(readFileSync(join(b, 'model.safetensors'))));
     assert.equal(readFileSync(join(a, 'config.json'), 'utf8'), readFileSync(join(b, 'config.json'), 'utf8'));
   });

@@ -25,7 +25,7 @@ describe('swan report in headless Chromium at 1280 px', { skip }, () => {
   let page: import('playwright-core').Page;
 
   before(async () => {
-    let r = swan(['quantize', STORIES, '-o', out, '-q', '--target-bpw', '6.5']);
+    let r = swan(['quantize', STORIES, '-o', out, '--quiet', '--target-bpw', '6.5']);
     assert.equal(r.status, 0, r.stderr);
     r = swan(['report', out, '-o', html]);
     assert.equal(r.status, 0, r.stderr);

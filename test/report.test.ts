@@ -46,9 +46,9 @@ describe('swan report', () => {
   let manifest: Manifest;
 
   before(() => {
-    let r = swan(['quantize', STORIES, '-o', out, '-q', '--strategy', 'thresholds']);
+    let r = swan(['quantize', STORIES, '-o', out, '--quiet', '--strategy', 'thresholds']);
     assert.equal(r.status, 0, r.stderr);
-    r = swan(['quantize', STORIES, '-o', budgetOut, '-q', '--target-bpw', '6']);
+    r = swan(['quantize', STORIES, '-o', budgetOut, '--quiet', '--target-bpw', '6']);
     assert.equal(r.status, 0, r.stderr);
     manifest = JSON.parse(readFileSync(join(out, 'swan-manifest.json'), 'utf8')) as Manifest;
   });

@@ -113,7 +113,7 @@ describe('rounding search through real MLX', { skip: skipPython }, () => {
     const rtnDir = join(tmp.dir, 'u4-rtn');
     const searchDir = join(tmp.dir, 'u4-search');
     for (const [dir, rounding] of [[rtnDir, 'rtn'], [searchDir, 'search']] as const) {
-      const r = swan(['quantize', STORIES, '-o', dir, '--uniform', '--q-bits', '3', '--q-group-size', '64', '--rounding', rounding, '-q']);
+      const r = swan(['quantize', STORIES, '-o', dir, '--uniform', '--q-bits', '3', '--q-group-size', '64', '--rounding', rounding, '--quiet']);
       assert.equal(r.status, 0, r.stderr);
     }
     const rtn = JSON.parse(runPython(join(PY, 'dequant_error.py'), [rtnDir, STORIES])) as Record<string, number>;

@@ -52,7 +52,7 @@ function leftovers(dir: string): string[] {
   return readdirSync(dir).filter((f) => /\.swan-(tmp|lock)/.test(f));
 }
 
-const UNIFORM = ['--uniform', '-q'];
+const UNIFORM = ['--uniform', '--quiet'];
 
 describe('--overwrite never removes what swan did not write', () => {
   test('-o <the input directory>: refused, the input byte for byte the same', () => {
@@ -216,7 +216,7 @@ describe('real runs: concurrency and signals', () => {
   // Big enough that writing takes a few seconds here (the search rounding is the slow part), small
   // enough to generate in about one.
   const model = join(tmp.dir, 'synth');
-  const SLOW = ['--uniform', '--rounding', 'search', '-q'];
+  const SLOW = ['--uniform', '--rounding', 'search', '--quiet'];
   let shardBytes = 0;
   before(() => {
     writeSynthCheckpoint(model, { modelType: 'llama', hidden: 256, intermediate: 512, layers: 2, heads: 8, kvHeads: 4, headDim: 32, vocab: 2048, tied: true });
@@ -239,7 +239,7 @@ describe('real runs: concurrency and signals', () => {
     const first = await startWriting(root);
     // thresholds: the second run would analyse for a while if it did not fail first
     const t0 = Date.now();
-    const second = swan(['quantize', model, '-o', out, '--overwrite', '-q']);
+    const second = swan(['quantize', model, '-o', out, '--overwrite', '--quiet']);
     const seconds = (Date.now() - t0) / 1000;
     assert.equal(first.proc.exitCode, null, 'the first run is still writing');
     refused(second, out, new RegExp(`another swan run \\(process ${first.pid}\\) is writing this output`));
@@ -296,7 +296,7 @@ describe('real runs: concurrency and signals', () => {
     process.kill(pid, 'SIGKILL');
     await until('the working process to die', () => !processAlive(pid));
     assert.deepEqual(leftovers(root).sort(), ['.out.swan-lock', name], 'what a killed run leaves without its parent');
-    const next = swan(['quantize', model, '-o', out, '--uniform', '-q']);
+    const next = swan(['quantize', model, '-o', out, '--uniform', '--quiet']);
     assert.equal(next.status, 0, next.stderr);
     assert.match(next.stderr, new RegExp(`swan: notice: took over .*\\.out\\.swan-lock, left by swan process ${pid}, which is no longer running`));
     assert.match(next.stderr, new RegExp(`swan: notice: removed .*${name.replace(/\./g, '\\.')}, left by swan process ${pid}`));

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { AFFINE_GROUP_SIZES } from '../format.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, type TensorFormat } from '../format.js';
+import type { TensorPin } from '../plan/eligibility.js';
 import { dtypeFromName, type FloatDType } from '../io/float.js';
 import { BACKENDS, DEFAULTS, INPUT_WEIGHTINGS, QUANT_RULES, type InputWeighting } from '../options.js';
 import { parseSize } from '../plan/target.js';
@@ -62,6 +63,32 @@ export function sizeArg(v: string): number {
   }
 }
 
+/**
+ * `--tensor-type PATTERN=FORMAT` (llama-quantize's spelling): FORMAT is `<bits>bit` (group 64, as
+ * mlx_lm's default), `<bits>bit-g<group>`, or `float` (the model dtype). PATTERN is a
+ * case-insensitive regular expression searched in the HF tensor name.
+ */
+export function tensorPinArg(v: string, prev: TensorPin[] | undefined): TensorPin[] {
+  const eq = v.lastIndexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError('expected PATTERN=FORMAT, e.g. embed_tokens=6bit-g64, lm_head=8bit, norm=float');
+  const pattern = v.slice(0, eq);
+  const spec = v.slice(eq + 1).toLowerCase();
+  try {
+    new RegExp(pattern, 'i');
+  } catch (e) {
+    throw new InvalidArgumentError(`${pattern}: not a regular expression (${(e as Error).message})`);
+  }
+  let format: TensorFormat;
+  const m = /^(\d+)bit(?:-g(\d+))?$/.exec(spec);
+  if (spec === 'float') format = FLOAT;
+  else if (m && AFFINE_BITS.includes(Number(m[1])) && AFFINE_GROUP_SIZES.includes(Number(m[2] ?? DEFAULTS.groupSize))) {
+    format = affine(Number(m[1]), Number(m[2] ?? DEFAULTS.groupSize));
+  } else {
+    throw new InvalidArgumentError(`${spec}: FORMAT must be float or <bits>bit[-g<group>] with bits ${AFFINE_BITS.join('/')} and group ${AFFINE_GROUP_SIZES.join('/')}`);
+  }
+  return [...(prev ?? []), { pattern, format }];
+}
+
 export const MLX_RULES_HELP =
   "rounding rules of MLX's quantize kernel: metal (Apple GPU, what mlx_lm.convert does on a Mac) or cpu (MLX CPU kernel)";
 
@@ -79,7 +106,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--threshold-16bit <x>', 'composite score at or above which a tensor stays 16-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold16)
     .option('--protect <pattern...>', 'extra name patterns kept in 16-bit (case-insensitive substrings)')
     .option('--sensitive <pattern...>', 'name patterns given at least 8-bit')
-    .option('--q-group-size <n>', 'thresholds: group size of the 4-bit tier; uniform: of every layer (the budget picks each tensor\'s group)', intIn(AFFINE_GROUP_SIZES), DEFAULTS.groupSize)
+    .option('--q-group-size <n>', `thresholds: group size of the 4-bit tier; uniform: of every layer (default ${DEFAULTS.groupSize}); an error with the budget, which picks each tensor's group`, intIn(AFFINE_GROUP_SIZES))
     .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg)
     .option('--score-protected', 'also compute the metrics of protected tensors (embeddings, head), as the reference does (thresholds: they stay 16-bit either way)')
     .option(
@@ -106,7 +133,7 @@ export interface AnalysisFlags {
   threshold16bit: number;
   protect?: string[];
   sensitive?: string[];
-  qGroupSize: number;
+  qGroupSize?: number;
   dtype?: FloatDType;
   scoreProtected?: boolean;
   weighting: InputWeighting;

@@ -1,4 +1,4 @@
 /** The commands, run by the working process that src/cli/main.ts starts; importing this module runs them. */
 import { runCli } from './run.js';
 
-process.exitCode = runCli(process.argv);
+process.exitCode = await runCli(process.argv);

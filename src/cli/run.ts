@@ -28,11 +28,12 @@ function program(): Command {
 /**
  * Run one swan command line (`argv` as process.argv: node, script, args…) and return its exit
  * code. Errors become one line on stderr naming the file and the problem; the stack only with
- * SWAN_DEBUG. The fuzz test runs this in-process, many times.
+ * SWAN_DEBUG. The fuzz test runs this in-process, many times. Async: a Hub id is downloaded before
+ * the (synchronous) work starts.
  */
-export function runCli(argv: string[]): number {
+export async function runCli(argv: string[]): Promise<number> {
   try {
-    program().parse(argv);
+    await program().parseAsync(argv);
     return 0;
   } catch (e) {
     closeBackend();

@@ -4,7 +4,7 @@
  * Only headers are read here; tensor data is read later, one tensor at a time.
  */
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { SwanError } from '../errors.js';
 import { allowedRoots, modelFileProblem, notRegular, readRegularText, within } from './input-file.js';
 import { MAX_HEADER_BYTES, MAX_TENSORS, oneLine, q, readSafetensorsHeader, type TensorInfo } from './safetensors.js';
@@ -27,6 +27,27 @@ export interface HfModelDir {
 }
 
 export const INDEX_FILE = 'model.safetensors.index.json';
+
+/**
+ * Files beside the weights that belong with a model and are copied into its MLX version:
+ * tokenizer, chat template, generation and preprocessor config, licenses (src/pipeline/write-mlx.ts
+ * copies them, src/hub/files.ts downloads them).
+ */
+export const COMPANION_FILES: readonly RegExp[] = [
+  /^tokenizer\.json$/,
+  /^tokenizer_config\.json$/,
+  /^special_tokens_map\.json$/,
+  /^added_tokens\.json$/,
+  /^tokenizer\.model$/,
+  /^vocab\.(json|txt)$/,
+  /^merges\.txt$/,
+  /^.*\.tiktoken$/,
+  /^tiktoken\.model$/,
+  /^chat_template\.(jinja|json)$/,
+  /^generation_config\.json$/,
+  /^preprocessor_config\.json$/,
+  /^LICEN[CS]E.*$/i,
+];
 export const SINGLE_FILE = 'model.safetensors';
 
 function isObject(x: unknown): x is Record<string, unknown> {
@@ -149,6 +170,9 @@ function collect(files: string[]): Map<string, TensorInfo> {
 
 /** Model path as recorded in outputs: relative to the working directory, never an absolute home path. */
 export function displayPath(dir: string): string {
+  // A snapshot of the HF cache (…/models--org--name/snapshots/<sha>) is known by its repo id.
+  const repo = basename(dirname(dirname(dir)));
+  if (basename(dirname(dir)) === 'snapshots' && repo.startsWith('models--')) return repo.slice('models--'.length).split('--').join('/');
   const rel = relative(process.cwd(), dir);
   return rel && !rel.startsWith('..') ? rel : basename(dir);
 }

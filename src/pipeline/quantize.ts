@@ -2,11 +2,12 @@
  * The library's entry points: analyse, plan, write. Options are resolved once here (DEFAULTS in
  * src/options.ts) and each stage gets explicit values.
  */
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { kvShare, openModel, type ModelSource } from '../arch/source.js';
 import { SwanError } from '../errors.js';
 import { claimOutputDir } from '../io/atomic-dir.js';
+import { allowedRoots, modelFileProblem, readRegularText } from '../io/input-file.js';
 import type { Notice } from '../io/cleanup.js';
 import { DTYPE_NAMES, type FloatDType, type NonFiniteCounts } from '../io/float.js';
 import { writePrettyJsonFd } from '../io/json-stream.js';
@@ -14,17 +15,17 @@ import { buildManifest, recordNonFinite, replanManifest, type ManifestExecution 
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
-import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Strategy } from '../options.js';
+import { DEFAULTS, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
-import { measurableFormats } from '../plan/eligibility.js';
+import { measurableFormats, unmatchedPins, type TensorPin } from '../plan/eligibility.js';
 import { fragileWarnings } from '../plan/fragile.js';
 import { planTotals, type Plan } from '../plan/plan.js';
 import { DEFAULT_SWAN_CONFIG, swanDecision, validateSwanConfig, type SwanConfig } from '../plan/swan-rules.js';
 import type { SizeTarget } from '../plan/target.js';
 import { planThresholds } from '../plan/thresholds.js';
 import { planUniform } from '../plan/uniform.js';
-import { modelCard } from '../report/model-card.js';
+import { cardLicense, modelCard } from '../report/model-card.js';
 import { writeMlxModel } from './write-mlx.js';
 
 export { MANIFEST_FILE };
@@ -47,10 +48,14 @@ export interface QuantizeOptions {
   /** Name patterns kept in float / given at least 8 bits (`--protect` / `--sensitive`), in every strategy but uniform. */
   keepFloat?: string[];
   atLeast8?: string[];
+  /** `--tensor-type PATTERN=FORMAT` pins, honoured by every strategy (src/plan/eligibility.ts). */
+  pins?: TensorPin[];
   /** Budget strategy: also keep SWAN's built-in protected names (embeddings, head, norms) in float. */
   budgetKeepsProtected?: boolean;
   /** Uniform bits (`--q-bits`). */
   bits?: number;
+  /** Uniform strategy: mlx_lm.convert's `--quant-predicate` recipe (bits per layer). */
+  recipe?: QuantRecipe;
   /** `--q-group-size`: uniform group, and SWAN's 4-bit group. */
   groupSize?: number;
   dtype?: FloatDType;
@@ -71,6 +76,10 @@ export interface QuantizeOptions {
   /** Keep going when a tensor holds NaN/±Inf or overflows the dtype, and record it (default false: refuse). */
   allowNonFinite?: boolean;
   overwrite?: boolean;
+  /** The card's `base_model` (a Hub id); default: config.json's `_name_or_path` when it looks like one. */
+  baseModel?: string;
+  /** The Hub repo the output is meant for (`--upload-repo`): the card's usage snippet loads it. */
+  repoId?: string;
   maxShardBytes?: number;
   onAnalyze?: AnalyzeOptions['onTensor'];
   onWrite?: (done: number, total: number, name: string) => void;
@@ -79,14 +88,21 @@ export interface QuantizeOptions {
 }
 
 /** QuantizeOptions with every default filled in: what the stages below receive. */
-type Optional = 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'analysis' | 'onAnalyze' | 'onWrite' | 'onNotice';
-export type ResolvedOptions = Required<Omit<QuantizeOptions, Optional>> & Pick<QuantizeOptions, Optional>;
+type Unresolved =
+  | 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'analysis' | 'onAnalyze' | 'onWrite' | 'onNotice'
+  | 'baseModel' | 'repoId' | 'recipe';
+export type ResolvedOptions = Required<Omit<QuantizeOptions, Unresolved>> &
+  Pick<QuantizeOptions, Unresolved> & {
+    /** Whether the caller chose the group size (a recipe's config.json records null otherwise, as convert does). */
+    groupSizeGiven: boolean;
+  };
 
 /** Fill in the defaults and check the combination; called once per library call. */
 export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
   const strategy = o.strategy ?? (o.target ? 'budget' : o.manifestFile ? 'thresholds' : DEFAULTS.strategy);
   if (strategy !== 'budget' && o.target) throw new Error(`a size target needs the budget strategy (got --strategy ${strategy})`);
   if (o.analysis && o.manifestFile) throw new Error('give an analysis or a manifest to plan from, not both');
+  if (o.recipe && strategy !== 'uniform') throw new Error(`a --quant-predicate recipe needs the uniform strategy (-q), not ${strategy}`);
   const swan = o.swan ?? o.analysis?.swan ?? DEFAULT_SWAN_CONFIG;
   validateSwanConfig(swan);
   return {
@@ -96,9 +112,11 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
     weighting: o.weighting ?? DEFAULTS.weighting,
     keepFloat: o.keepFloat ?? [],
     atLeast8: o.atLeast8 ?? [],
+    pins: o.pins ?? [],
     budgetKeepsProtected: o.budgetKeepsProtected ?? DEFAULTS.budgetKeepsProtected,
     bits: o.bits ?? DEFAULTS.bits,
     groupSize: o.groupSize ?? DEFAULTS.groupSize,
+    groupSizeGiven: o.groupSize !== undefined,
     rules: o.rules ?? DEFAULTS.rules,
     seed: o.seed ?? o.analysis?.seed ?? DEFAULTS.seed,
     swan,
@@ -125,11 +143,25 @@ export function planModel(dir: string, options: QuantizeOptions = {}): PlanResul
 }
 
 function planResolved(dir: string, o: ResolvedOptions): PlanResult {
+  const planned = planUnchecked(dir, o);
+  const bad = unmatchedPins(planned.plan.entries.map((e) => e.hfName), o.pins);
+  if (bad.length) throw new Error(`--tensor-type ${bad[0]!.pattern}: matches no tensor of the model`);
+  return planned;
+}
+
+function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
   const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules };
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
     const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape }));
-    return { source, plan: planUniform(items, source.dtype, { bits: o.bits, groupSize: o.groupSize }), exec };
+    return { source, plan: planUniform(items, source.dtype, {
+      bits: o.bits,
+      groupSize: o.groupSize,
+      recipe: o.recipe,
+      groupSizeGiven: o.groupSizeGiven,
+      totalLayers: source.totalLayers,
+      eligibility: { pins: o.pins },
+    }), exec };
   }
   if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };
   if (o.manifestFile) {
@@ -207,7 +239,7 @@ function modelTensors(source: ModelSource): { name: string; shape: number[] }[] 
 }
 
 function thresholdsOptions(o: ResolvedOptions) {
-  return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8 };
+  return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins };
 }
 
 function budgetOptions(o: ResolvedOptions, source: ModelSource, decided: Parameters<typeof planThresholds>[0]): BudgetOptions {
@@ -218,7 +250,7 @@ function budgetOptions(o: ResolvedOptions, source: ModelSource, decided: Paramet
     tied: source.tied,
     kvShare: kvShare(source),
     knobs: o.knobs,
-    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8 },
+    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins },
   };
 }
 
@@ -282,6 +314,17 @@ function baseModelId(config: Record<string, unknown>): string | undefined {
   return typeof id === 'string' && /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(id) ? id : undefined;
 }
 
+/** The license of the source's model card (README.md front matter), read as any model file (inside the directory, regular). */
+function sourceLicense(dir: string): string | undefined {
+  const readme = join(dir, 'README.md');
+  if (!existsSync(readme) || modelFileProblem(readme, allowedRoots(dir))) return undefined;
+  try {
+    return cardLicense(readRegularText(readme, 'README.md', 1 << 20));
+  } catch {
+    return undefined; // an oversized or vanished card: no license to copy, not a reason to stop
+  }
+}
+
 export interface QuantizeResult extends PlanResult {
   outDir: string;
   bytes: number;
@@ -331,7 +374,9 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
         rounding: exec.rounding,
         manifest,
         modelType: source.modelType,
-        baseModel: baseModelId(source.hf.config),
+        baseModel: o.baseModel ?? baseModelId(source.hf.config),
+        license: sourceLicense(source.hf.dir),
+        repoId: o.repoId,
         outputName: basename(target),
         seed: manifest?.seed,
         nonfinite,

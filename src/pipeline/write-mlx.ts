@@ -2,6 +2,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeControl, SwanError } from '../errors.js';
 import { countNonFinite, encodeFromF32, roundToDType, type NonFiniteCounts } from '../io/float.js';
+import { COMPANION_FILES } from '../io/hf-model.js';
 import { allowedRoots, copyRegular, modelFileProblem, readRegularText } from '../io/input-file.js';
 import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjson.js';
 import { MAX_HEADER_BYTES, readTensorBytes, readTensorF32Checked, type TensorInfo } from '../io/safetensors.js';
@@ -16,23 +17,8 @@ import { inputWeightsFor } from '../measure/input-weights.js';
 import { checkNonFinite } from '../measure/nonfinite.js';
 import type { ModelSource } from '../arch/source.js';
 
-/** Files copied verbatim from the source directory: tokenizer, chat template, generation config, code, licenses. */
-const COPIED = [
-  /^tokenizer\.json$/,
-  /^tokenizer_config\.json$/,
-  /^special_tokens_map\.json$/,
-  /^added_tokens\.json$/,
-  /^tokenizer\.model$/,
-  /^vocab\.(json|txt)$/,
-  /^merges\.txt$/,
-  /^.*\.tiktoken$/,
-  /^tiktoken\.model$/,
-  /^chat_template\.(jinja|json)$/,
-  /^generation_config\.json$/,
-  /^preprocessor_config\.json$/,
-  /^.*\.py$/,
-  /^LICEN[CS]E.*$/i,
-];
+/** Files copied verbatim from the source directory: tokenizer, chat template, generation config, licenses, and code (a local directory's; a Hub download never has any). */
+const COPIED = [...COMPANION_FILES, /^.*\.py$/];
 
 /** How the plan is executed; each absent field takes its DEFAULTS value (src/options.ts). */
 export interface WriteOptions {
@@ -125,7 +111,7 @@ function encodeEntry(
  * must never make swan publish a file from elsewhere, nor hang it on a FIFO. Returns one warning
  * per skipped file.
  */
-function copyModelFiles(from: string, to: string): string[] {
+export function copyModelFiles(from: string, to: string): string[] {
   const roots = allowedRoots(from);
   const warnings: string[] = [];
   for (const f of readdirSync(from).sort()) {
@@ -199,14 +185,19 @@ export function writeMlxModel(
     }
     writer.close();
   }
-  const index = {
-    metadata: { total_size: totalBytes, total_parameters: written.reduce((s, e) => s + numel(e.shape), 0) },
-    weight_map: Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]!])),
-  };
-  writeFileSync(join(dir, 'model.safetensors.index.json'), dumpPyJson(index as unknown as PyValue));
+  writeIndex(dir, weightMap, totalBytes, written.reduce((s, e) => s + numel(e.shape), 0));
   writeFileSync(join(dir, 'config.json'), mlxConfigJson(source, plan));
   const warnings = copyModelFiles(source.hf.dir, dir);
   return { bytes: totalBytes, shards: shards.map((s) => s.file), nonfinite, warnings };
+}
+
+/** model.safetensors.index.json as mlx-lm writes it: sizes, then the weight map sorted by name. */
+export function writeIndex(dir: string, weightMap: Record<string, string>, totalBytes: number, totalParameters: number): void {
+  const index = {
+    metadata: { total_size: totalBytes, total_parameters: totalParameters },
+    weight_map: Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]!])),
+  };
+  writeFileSync(join(dir, 'model.safetensors.index.json'), dumpPyJson(index as unknown as PyValue));
 }
 
 /**

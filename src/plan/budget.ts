@@ -64,8 +64,10 @@ function referenceDamage(written: BudgetItem[], weights: number[], dtype: FloatD
 function options(item: BudgetItem, dtype: FloatDType, opts: BudgetOptions, weight: number): { formats: TensorFormat[]; bytes: number[]; damage: number[]; eligibility: Eligibility } {
   const eligibility = eligibleFormats(item.record, item.shape, opts.eligibility);
   const allowed = eligibility.formats;
-  const all: Candidate[] = [floatCandidate(item.shape, dtype)];
+  // A pinned format is the only choice: no float fallback.
+  const all: Candidate[] = eligibility.pinned && !eligibility.floatRule ? [] : [floatCandidate(item.shape, dtype)];
   for (const c of item.candidates) if (allowed.some((f) => sameFormat(f, c.format))) all.push(c);
+  if (all.length === 0) throw new Error(`tensor ${item.record.hfName}: no measurement of its --tensor-type format`);
   const damage = all.map((c) => {
     const e = opts.rounding === 'search' ? c.relErrorSearch : c.relError;
     if (e === undefined) throw new Error(`tensor ${item.record.hfName}: no --rounding search measurement for ${formatLabel(c.format, dtype)}`);
@@ -102,7 +104,7 @@ export function planBudget(items: BudgetItem[], dtype: FloatDType, opts: BudgetO
     const j = solution.choice[i]!;
     const c = choices[i]!;
     const format = c.formats[j]!;
-    const reason = format.kind === 'float' && c.eligibility.floatRule ? floatReason(c.eligibility) : 'least expected damage within the target';
+    const reason = format.kind === 'float' && c.eligibility.floatRule ? floatReason(c.eligibility) : c.eligibility.pinned ? 'user_pin' : 'least expected damage within the target';
     byName.set(it.record.hfName, { ...planEntry(it.record, it.shape, format, reason, dtype), bytes: c.bytes[j]!, damage: c.damage[j]!, importance: weights[i]! });
   });
   const entries: PlanEntry[] = items.map((it) => byName.get(it.record.hfName) ?? planEntry(it.record, it.shape, { kind: 'float' }, 'dropped_by_mlx', dtype));

@@ -7,6 +7,8 @@
  *  1. dropped_by_mlx    the MLX model has no such parameter (a tied lm_head, rotary buffers);
  *  2. not_quantizable   not the weight of an MLX Linear or Embedding (norms, biases, other tensors:
  *                       MLX has no quantized form of them; src/arch decides per architecture);
+ *     user_pin          a `--tensor-type PATTERN=FORMAT` pin: that format only (or float), in every
+ *                       strategy, before any other rule (a pin the tensor cannot take is an error);
  *  3. user_protect      a user `--protect` pattern;
  *  4. SWAN's float rules, applied only where the strategy asks for them (`swanRules`):
  *     1d_tensor, small_tensor, protected_pattern (swanFloatRule in swan-rules.ts);
@@ -14,10 +16,10 @@
  * A user `--sensitive` pattern then removes the formats under 8 bits.
  */
 import type { TensorRecord } from '../arch/types.js';
-import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, groupDivides, type AffineFormat, type TensorFormat } from '../format.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, groupDivides, sameFormat, type AffineFormat, type TensorFormat } from '../format.js';
 import { matchesAny, swanFloatRule, type SwanConfig } from './swan-rules.js';
 
-export type FloatRule = 'dropped_by_mlx' | 'not_quantizable' | 'user_protect' | '1d_tensor' | 'small_tensor' | 'protected_pattern' | 'no_group_divides';
+export type FloatRule = 'dropped_by_mlx' | 'not_quantizable' | 'user_pin' | 'user_protect' | '1d_tensor' | 'small_tensor' | 'protected_pattern' | 'no_group_divides';
 
 export interface EligibilityRules {
   /**
@@ -32,6 +34,24 @@ export interface EligibilityRules {
   keepFloat?: readonly string[];
   /** User `--sensitive` patterns: at least 8 bits. */
   atLeast8?: readonly string[];
+  /** User `--tensor-type` pins, first match wins. */
+  pins?: readonly TensorPin[];
+}
+
+/** `--tensor-type PATTERN=FORMAT`: tensors whose HF name matches the (case-insensitive) regular expression take FORMAT. */
+export interface TensorPin {
+  pattern: string;
+  format: TensorFormat;
+}
+
+/** The first pin whose pattern matches `hfName`. */
+export function matchingPin(hfName: string, pins: readonly TensorPin[] | undefined): TensorPin | undefined {
+  return pins?.find((p) => new RegExp(p.pattern, 'i').test(hfName));
+}
+
+/** Pins that match none of `names` (a typo would otherwise be silently ignored). */
+export function unmatchedPins(names: readonly string[], pins: readonly TensorPin[] | undefined): TensorPin[] {
+  return (pins ?? []).filter((p) => !names.some((n) => new RegExp(p.pattern, 'i').test(n)));
 }
 
 export interface Eligibility {
@@ -39,6 +59,8 @@ export interface Eligibility {
   formats: AffineFormat[];
   /** Why it stays float, when `formats` is empty. */
   floatRule?: FloatRule;
+  /** A `--tensor-type` pin decided it: `formats` is that one format (or float with floatRule user_pin). */
+  pinned?: boolean;
   /** A human-readable detail of the rule (e.g. which dimension no group divides). */
   detail?: string;
 }
@@ -55,6 +77,15 @@ export function measurableFormats(record: TensorRecord, shape: number[]): Affine
 export function eligibleFormats(record: TensorRecord, shape: number[], rules: EligibilityRules): Eligibility {
   if (record.mlxName === null) return { formats: [], floatRule: 'dropped_by_mlx' };
   if (!record.quantizable) return { formats: [], floatRule: 'not_quantizable' };
+  const pin = matchingPin(record.hfName, rules.pins);
+  if (pin) {
+    if (pin.format.kind === 'float') return { formats: [], floatRule: 'user_pin', pinned: true, detail: `--tensor-type ${pin.pattern}` };
+    const format = pin.format;
+    if (!measurableFormats(record, shape).some((f) => sameFormat(f, format))) {
+      throw new Error(`--tensor-type ${pin.pattern}: tensor ${record.hfName} (last dim ${shape[shape.length - 1]}) cannot take ${format.bits}-bit g${format.groupSize}`);
+    }
+    return { formats: [format], pinned: true };
+  }
   if (matchesAny(record.hfName, rules.keepFloat)) return { formats: [], floatRule: 'user_protect' };
   const swan = rules.swanRules && swanFloatRule(record.hfName, shape, rules.swanRules);
   if (swan) return { formats: [], floatRule: swan };
@@ -72,6 +103,7 @@ export function eligibleFormats(record: TensorRecord, shape: number[], rules: El
  */
 export function pickFormat(e: Eligibility, shape: number[], bits: number, groupSize: number): { format: TensorFormat; floatReason?: string } {
   if (e.floatRule) return { format: FLOAT, floatReason: floatReason(e) };
+  if (e.pinned) return { format: e.formats[0]!, floatReason: undefined };
   const f = e.formats.find((x) => x.bits === bits && x.groupSize === groupSize);
   if (f) return { format: f };
   const why = groupDivides(shape, groupSize) ? `${bits}-bit g${groupSize} not allowed (--sensitive)` : `last dim ${shape[shape.length - 1]} not divisible by group ${groupSize}`;

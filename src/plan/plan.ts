@@ -5,7 +5,7 @@
  */
 import type { TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
-import type { Rounding, Strategy } from '../options.js';
+import type { QuantRecipe, Rounding, Strategy } from '../options.js';
 import type { DamageKnobs } from './damage.js';
 import { formatBytes, formatLabel, nominalBits, numel, sameFormat, type TensorFormat } from '../format.js';
 
@@ -49,6 +49,11 @@ export interface Plan {
   defaultBits: number;
   defaultGroupSize: number;
   entries: PlanEntry[];
+  /**
+   * A convert recipe (`--quant-predicate`): config.json then lists every quantized layer, with
+   * `group_size` null when `--q-group-size` was not given, as mlx_lm.convert writes it.
+   */
+  recipe?: { name: QuantRecipe; configGroupSize: number | null };
 }
 
 /** A plan entry; bytes are 0 for a tensor the MLX model does not have. */
@@ -69,11 +74,13 @@ export function quantizationConfig(plan: Plan, orderKey: (mlxName: string) => st
   const q: Record<string, unknown> = { group_size: plan.defaultGroupSize, bits: plan.defaultBits, mode: 'affine' };
   const top: TensorFormat = { kind: 'affine', bits: plan.defaultBits, groupSize: plan.defaultGroupSize };
   const layers = writtenEntries(plan)
-    .filter((e) => e.format.kind === 'affine' && !sameFormat(e.format, top))
+    .filter((e) => e.format.kind === 'affine' && (plan.recipe !== undefined || !sameFormat(e.format, top)))
     .sort((a, b) => cmp(orderKey(a.record.mlxName!), orderKey(b.record.mlxName!)));
   for (const e of layers) {
     if (e.format.kind !== 'affine') continue;
-    q[e.record.modulePath!] = { group_size: e.format.groupSize, bits: e.format.bits, mode: 'affine' };
+    // convert writes the group it was given (null without --q-group-size); a --tensor-type pin writes its own.
+    const groupSize = plan.recipe && e.format.groupSize === plan.defaultGroupSize ? plan.recipe.configGroupSize : e.format.groupSize;
+    q[e.record.modulePath!] = { group_size: groupSize, bits: e.format.bits, mode: 'affine' };
   }
   return q;
 }

@@ -6,7 +6,7 @@
 import type { TensorRecord } from '../arch/types.js';
 import { FLOAT } from '../format.js';
 import type { FloatDType } from '../io/float.js';
-import { eligibleFormats, pickFormat } from './eligibility.js';
+import { eligibleFormats, pickFormat, type TensorPin } from './eligibility.js';
 import { planEntry, type Plan } from './plan.js';
 import type { Decision, SwanConfig } from './swan-rules.js';
 
@@ -25,6 +25,8 @@ export interface ThresholdsOptions {
   /** User `--protect` / `--sensitive` patterns. */
   keepFloat?: readonly string[];
   atLeast8?: readonly string[];
+  /** User `--tensor-type` pins. */
+  pins?: readonly TensorPin[];
 }
 
 /** Group size of each SWAN tier. */
@@ -33,9 +35,10 @@ export function thresholdsGroup(bits: number, groupSize: number): number {
 }
 
 export function planThresholds(items: ThresholdsItem[], dtype: FloatDType, opts: ThresholdsOptions): Plan {
-  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8 };
+  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8, pins: opts.pins };
   const entries = items.map(({ record, shape, decision }) => {
     const el = eligibleFormats(record, shape, rules);
+    if (el.pinned && !el.floatRule) return planEntry(record, shape, el.formats[0]!, 'user_pin', dtype);
     if (!el.floatRule && decision.bits === 16) return planEntry(record, shape, FLOAT, decision.reason, dtype);
     const p = pickFormat(el, shape, decision.bits, thresholdsGroup(decision.bits, opts.groupSize));
     return planEntry(record, shape, p.format, p.floatReason ?? decision.reason, dtype);

@@ -12,6 +12,10 @@ export interface CardInput {
   /** HF repo id of the source when known (config `_name_or_path` that looks like org/name). */
   baseModel?: string;
   outputName: string;
+  /** The Hub repo the model is uploaded to (`--upload-repo`): the usage snippet loads it. */
+  repoId?: string;
+  /** The source card's `license` (front matter), copied into this card's. */
+  license?: string;
   seed?: number;
   results?: CardResult[];
   /** How the results were measured (windows, seed, dtype, versions). */
@@ -87,12 +91,38 @@ export function resultsSection(results: CardResult[], protocol?: string): string
   return lines.join('\n');
 }
 
+/** A YAML scalar the Hub's metadata accepts unquoted (ids, licenses, tags), else undefined. */
+function plainScalar(s: string | undefined): string | undefined {
+  return s !== undefined && /^[A-Za-z0-9][A-Za-z0-9_.\/-]*$/.test(s) ? s : undefined;
+}
+
+/**
+ * The Hub's YAML front matter (what the Hub indexes: library, base model and its relation, task,
+ * tags, license), one `key: value` or list item per line.
+ */
+export function cardFrontMatter(c: Pick<CardInput, 'plan' | 'baseModel' | 'license'>): string[] {
+  const front = ['---', 'library_name: mlx'];
+  const license = plainScalar(c.license);
+  if (license) front.push(`license: ${license}`);
+  const base = plainScalar(c.baseModel);
+  if (base) front.push(`base_model: ${base}`, 'base_model_relation: quantized');
+  front.push('pipeline_tag: text-generation', 'tags:', '- mlx', '- swan', `- ${c.plan.strategy}`, '- quantized');
+  if (c.plan.strategy !== 'uniform') front.push('- mixed-precision');
+  front.push('---', '');
+  return front;
+}
+
+/** The `license:` of a model card's front matter (a README.md's text), if any. */
+export function cardLicense(readme: string): string | undefined {
+  const m = /^---\r?\n([\s\S]*?)\r?\n---/.exec(readme);
+  const line = m?.[1]!.split(/\r?\n/).find((l) => /^license:/.test(l));
+  return plainScalar(line?.slice('license:'.length).trim().replace(/^["']|["']$/g, ''));
+}
+
 /** The model card README.md: front matter mlx-lm/HF understand, the allocation, sizes, method and usage. */
 export function modelCard(c: CardInput): string {
   const t = planTotals(c.plan);
-  const front = ['---', 'library_name: mlx', 'pipeline_tag: text-generation', 'tags:', '- mlx', '- swan', '- quantized', '- mixed-precision'];
-  if (c.baseModel) front.push(`base_model: ${c.baseModel}`);
-  front.push('---', '');
+  const front = cardFrontMatter(c);
   const budget = c.plan.budget;
   const rounding =
     c.rounding === 'search'
@@ -153,13 +183,13 @@ export function modelCard(c: CardInput): string {
     '',
     '```bash',
     'pip install mlx-lm',
-    `mlx_lm.generate --model ${c.outputName} --prompt "Once upon a time"`,
+    `mlx_lm.generate --model ${c.repoId ?? c.outputName} --prompt "Once upon a time"`,
     '```',
     '',
     '```python',
     'from mlx_lm import load, generate',
     '',
-    `model, tokenizer = load("${c.outputName}")`,
+    `model, tokenizer = load("${c.repoId ?? c.outputName}")`,
     'print(generate(model, tokenizer, prompt="Once upon a time", max_tokens=100))',
     '```',
     '',

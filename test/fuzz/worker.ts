@@ -40,7 +40,7 @@ for (const c of job.cases) {
   const t0 = performance.now();
   let code: number;
   try {
-    code = runCli(['node', 'swan', 'quantize', built.dir, '-o', out, '-q', ...built.flags]);
+    code = await runCli(['node', 'swan', 'quantize', built.dir, '-o', out, '--quiet', ...built.flags]);
   } finally {
     process.stderr.write = write;
   }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { addRevisionOption, MODEL_ARG_HELP, resolveModelArg } from '../model-arg.js';
 import { writeFileAtomic } from '../../io/atomic-file.js';
 import { writePrettyJson, writePrettyJsonFd } from '../../io/json-stream.js';
 import { isSwanManifestHead } from '../../manifest/schema.js';
@@ -11,12 +12,14 @@ import { allocationSummary, nonFiniteWarning, printWarnings } from '../summary.j
 export function analyzeCommand(): Command {
   const cmd = new Command('analyze')
     .description('score every tensor with SWAN and write the manifest (scores, decisions, formats, sizes)')
-    .argument('<model-dir>', 'HuggingFace model directory (config.json + safetensors)')
+    .argument('<model>', MODEL_ARG_HELP)
     .option('-o, --output <file>', 'manifest file to write (default: print the manifest JSON to stdout)')
     .option('-q, --quiet', 'no progress bar or summary')
     .option('--no-search-errors', 'skip measuring the error of --rounding search (faster; re-plans with it then need a new analysis)');
+  addRevisionOption(cmd);
   addRulesOption(addAnalysisOptions(cmd), "rounding rules of MLX's quantize kernel whose errors are measured: metal (Apple GPU) or cpu (MLX CPU kernel)").action(
-    (dir: string, flags: AnalysisFlags & { output?: string; quiet?: boolean; mlxRules: QuantRules; searchErrors: boolean }) => {
+    async (arg: string, flags: AnalysisFlags & { output?: string; quiet?: boolean; mlxRules: QuantRules; searchErrors: boolean; revision?: string }) => {
+      const { dir } = await resolveModelArg(arg, { revision: flags.revision, show: !flags.quiet });
       const bar = progressBar('analyze', !flags.quiet);
       const { analysis, plan, manifest } = analyzeToManifest(dir, {
         seed: flags.seed,

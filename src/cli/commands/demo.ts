@@ -8,6 +8,20 @@ import { DEMO_SHAPE, writeSynthCheckpoint } from '../../synth/checkpoint.js';
 import { progressBar } from '../progress.js';
 import { allocationSummary } from '../summary.js';
 
+/** What to try next, and where the demo's files are (kept, so the next commands have a model to read). */
+function nextSteps(root: string, out: string, temporary: boolean): string {
+  return [
+    '',
+    'Next:',
+    `  swan report ${out} -o swan-report.html                  # the allocation as an HTML report`,
+    '  swan quantize HuggingFaceTB/SmolLM2-135M-Instruct -o smollm2-swan   # a real model, from the Hub',
+    '  mlx_lm.generate --model smollm2-swan --prompt "Hello"              # run it (the demo model has no tokenizer)',
+    '',
+    temporary ? `The demo's files stay in ${root} for the commands above; remove them with: rm -rf ${root}` : `The demo's files are in ${root}.`,
+    '',
+  ].join('\n');
+}
+
 export function demoCommand(): Command {
   return new Command('demo')
     .description('generate a small Llama-shaped checkpoint with heavy-tailed weights, analyse and quantize it')
@@ -38,5 +52,6 @@ export function demoCommand(): Command {
             .map(([n, t]) => `  ${n.padEnd(42)} S=${t.composite_score.toFixed(3)} kurt=${t.raw_metrics!.kurtosis.toFixed(2).padStart(6)} → ${t.decision.bits}-bit`)
         : [];
       process.stdout.write(`\nSWAN scores (composite S, excess kurtosis, decision):\n${rows.join('\n')}\n\n${allocationSummary(r.plan)}\n\nMLX model: ${out}\n`);
+      process.stdout.write(nextSteps(root, out, flags.dir === undefined));
     });
 }

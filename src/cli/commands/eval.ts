@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { resolveModelArg } from '../model-arg.js';
 import { Command, InvalidArgumentError } from 'commander';
 import {
   DEFAULT_EVAL_SEED,
@@ -20,6 +21,8 @@ interface EvalFlags {
   computeDtype: ComputeDType;
   json?: boolean;
   quiet?: boolean;
+  revision?: string;
+  vsRevision?: string;
 }
 
 function computeArg(v: string): ComputeDType {
@@ -30,23 +33,28 @@ function computeArg(v: string): ComputeDType {
 export function evalCommand(): Command {
   return new Command('eval')
     .description('perplexity of an MLX (or HF) model on a text through real mlx-lm; with --vs, KL against the source (protocol: docs/eval.md)')
-    .argument('<model-dir>', 'model directory mlx-lm can load')
+    .argument('<model>', 'model directory mlx-lm can load, or a Hub id (org/name)')
     .requiredOption('--text <file>', 'UTF-8 text, tokenized as one string')
     .option('--seq-len <n>', 'tokens per window', atLeast(2), DEFAULT_SEQ_LEN)
     .option('--samples <n>', 'windows to score, drawn with --seed (0 = all windows)', nonNegInt, DEFAULT_SAMPLES)
     .option('--seed <n>', 'seed of the window draw', nonNegInt, DEFAULT_EVAL_SEED)
-    .option('--vs <source-dir>', 'also the mean KL(source ‖ model) of the next-token distributions on the same windows')
+    .option('--vs <source>', 'also the mean KL(source ‖ model) of the next-token distributions on the same windows (a directory or a Hub id)')
+    .option('--revision <rev>', 'Hub branch, tag or commit of the model when it is a Hub id')
+    .option('--vs-revision <rev>', 'Hub branch, tag or commit of --vs when it is a Hub id')
     .option('--batch <n>', 'windows per forward pass', atLeast(1), 8)
     .option('--compute-dtype <t>', 'float32: float params (norms, scales, biases) cast to float32 after loading, so numbers measure the weights; model: run in the stored dtype, as mlx_lm.perplexity does (less memory)', computeArg, 'float32')
     .option('--json', 'print JSON')
     .option('-q, --quiet', 'no progress on stderr')
-    .action((dir: string, f: EvalFlags) => {
+    .action(async (arg: string, f: EvalFlags) => {
+      const show = !f.quiet && !f.json;
+      const { dir } = await resolveModelArg(arg, { revision: f.revision, show });
+      const vs = f.vs === undefined ? undefined : (await resolveModelArg(f.vs, { revision: f.vsRevision, show })).dir;
       const r = evaluateModel(dir, {
         text: f.text,
         seqLen: f.seqLen,
         samples: f.samples,
         seed: f.seed,
-        vs: f.vs,
+        vs,
         batch: f.batch,
         computeDtype: f.computeDtype,
         progress: !f.quiet && !f.json,

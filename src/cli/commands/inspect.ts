@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { resolveModelArg } from '../model-arg.js';
 import { writePrettyJson } from '../../io/json-stream.js';
 import { inspectModel } from '../../pipeline/inspect.js';
 import { textTableLines } from '../table.js';
@@ -11,9 +12,11 @@ function writeLines(lines: string[]): void {
 export function inspectCommand(): Command {
   return new Command('inspect')
     .description('list the tensors, dtypes, shapes and quantization of an HF or MLX model directory')
-    .argument('<dir>', 'model directory')
+    .argument('<model>', 'model directory (HF or MLX), or a Hub id (org/name)')
     .option('--json', 'print JSON instead of a table')
-    .action((dir: string, flags: { json?: boolean }) => {
+    .option('--revision <rev>', 'Hub branch, tag or commit of a Hub id (default: main)')
+    .action(async (arg: string, flags: { json?: boolean; revision?: string }) => {
+      const { dir } = await resolveModelArg(arg, { revision: flags.revision, show: true });
       const m = inspectModel(dir);
       if (flags.json) {
         const json = { model_type: m.modelType, tensors: m.tensors, total_bytes: m.totalBytes, total_params: m.totalParams };

@@ -1,16 +1,30 @@
 import { Command } from 'commander';
 import { AFFINE_BITS } from '../../format.js';
-import { DEFAULTS, ROUNDINGS, STRATEGIES, type QuantRules, type Rounding, type Strategy } from '../../options.js';
-import { planModel, quantizeModel, type QuantizeOptions } from '../../pipeline/quantize.js';
+import { DEFAULTS, QUANT_RECIPES, ROUNDINGS, STRATEGIES, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../../options.js';
+import { uploadModelDir } from '../../hub/upload.js';
+import { DTYPE_NAMES } from '../../io/float.js';
+import { dequantizeModel } from '../../pipeline/dequantize.js';
+import { planModel, quantizeModel, resolveQuantizeOptions, type QuantizeOptions, type ResolvedOptions } from '../../pipeline/quantize.js';
+import { addRevisionOption, isHubId, MODEL_ARG_HELP, resolveModelArg } from '../model-arg.js';
 import type { SizeTarget } from '../../plan/target.js';
 import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../eval-options.js';
-import { addAnalysisOptions, addRulesOption, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, type AnalysisFlags } from '../options.js';
+import type { TensorPin } from '../../plan/eligibility.js';
+import { addAnalysisOptions, addRulesOption, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, tensorPinArg, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
 import { fragileWarnings } from '../../plan/fragile.js';
 import { allocationSummary, budgetSummary, nonFiniteWarning, planDetails, printWarnings, sizeChoiceLine } from '../summary.js';
 
 interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   output?: string;
+  mlxPath?: string;
+  hfPath?: string;
+  revision?: string;
+  quantize?: boolean;
+  quantPredicate?: QuantRecipe;
+  dequantize?: boolean;
+  tensorType?: TensorPin[];
+  uploadRepo?: string;
+  private?: boolean;
   allMetrics?: boolean;
   manifest?: string;
   uniform?: boolean;
@@ -18,7 +32,7 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   targetBpw?: number;
   targetSize?: number;
   rounding: Rounding;
-  qBits: number;
+  qBits?: number;
   mlxRules: QuantRules;
   overwrite?: boolean;
   dryRun?: boolean;
@@ -27,24 +41,78 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   quiet?: boolean;
 }
 
-/** --strategy, --uniform and the targets (the library resolves what is left out: resolveQuantizeOptions). */
+/** --strategy, --uniform / -q and the targets (the library resolves what is left out: resolveQuantizeOptions). */
 function strategyOf(flags: QuantizeFlags): { strategy?: Strategy; target?: SizeTarget } {
+  if (flags.quantize) flags.uniform = true;
   if (flags.targetBpw !== undefined && flags.targetSize !== undefined) throw new Error('give --target-bpw or --target-size, not both');
   const target: SizeTarget | undefined =
     flags.targetBpw !== undefined ? { bpw: flags.targetBpw } : flags.targetSize !== undefined ? { bytes: flags.targetSize } : undefined;
-  if (flags.uniform && flags.strategy && flags.strategy !== 'uniform') throw new Error(`--uniform contradicts --strategy ${flags.strategy}`);
+  if (flags.uniform && flags.strategy && flags.strategy !== 'uniform') throw new Error(`${flags.quantize ? '-q/--quantize' : '--uniform'} contradicts --strategy ${flags.strategy}`);
   const strategy = flags.uniform ? 'uniform' : flags.strategy;
   if (strategy && strategy !== 'budget' && target) throw new Error(`--target-bpw/--target-size need --strategy budget (got ${strategy})`);
   return { strategy, target };
 }
 
+/** The top of `swan quantize --help`: mlx_lm.convert's spelling and what it means here. */
+const CONVERT_MAPPING = `Coming from mlx_lm.convert:
+  mlx_lm.convert --hf-path M --mlx-path out -q --q-bits 4 --q-group-size 64
+  swan quantize  --hf-path M --mlx-path out -q --q-bits 4 --q-group-size 64   (same tensors and config; --mlx-rules cpu on Linux)
+  -q --quant-predicate mixed_2_6|mixed_3_4|mixed_3_6|mixed_4_6 and -d/--dequantize: as in convert
+  swan quantize M -o out                                                   (swan's own allocation)
+  M: a local directory or a Hub id (org/name, --revision); --upload-repo org/name publishes the result.
+  Differences: the output directory is required (no default mlx_model); --quiet has no -q; an option
+  that has no effect with the chosen strategy is an error.
+`;
+
+/**
+ * Options that only matter under some plans: given elsewhere they would be silently ignored, so
+ * they are refused (checked against the strategy the library resolved, whichever is the default).
+ */
+const ONLY_WHEN: { flag: string; key: keyof QuantizeFlags; applies: (o: ResolvedOptions, f: QuantizeFlags) => boolean; needs: string }[] = [
+  { flag: '--q-bits', key: 'qBits', applies: (o) => o.strategy === 'uniform', needs: '-q/--quantize (uniform bits)' },
+  { flag: '--q-group-size', key: 'qGroupSize', applies: (o) => o.strategy !== 'budget', needs: 'the uniform or thresholds strategy (the budget strategy chooses every group itself)' },
+  { flag: '--weighting', key: 'weighting', applies: (o) => o.rounding === 'search' || o.strategy === 'budget', needs: '--rounding search or the budget strategy (whose measurements it weighs)' },
+  { flag: '--budget-keeps-protected', key: 'budgetKeepsProtected', applies: (o) => o.strategy === 'budget', needs: 'the budget strategy' },
+  { flag: '--all-metrics', key: 'allMetrics', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
+  { flag: '--threshold-2bit', key: 'threshold2bit', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
+  { flag: '--threshold-8bit', key: 'threshold8bit', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
+  { flag: '--threshold-16bit', key: 'threshold16bit', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
+  { flag: '--score-protected', key: 'scoreProtected', applies: (o) => o.strategy !== 'uniform' && !o.manifestFile, needs: 'an analysis (not -q/--uniform, not --manifest)' },
+  { flag: '--seed', key: 'seed', applies: (o) => o.strategy !== 'uniform' && !o.manifestFile, needs: 'an analysis (not -q/--uniform, not --manifest)' },
+  { flag: '--protect', key: 'protect', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy (-q/--uniform quantizes every layer, like mlx_lm.convert)' },
+  { flag: '--sensitive', key: 'sensitive', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy (-q/--uniform quantizes every layer, like mlx_lm.convert)' },
+  { flag: '--manifest', key: 'manifest', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy' },
+  { flag: '--private', key: 'private', applies: (_o, f) => f.uploadRepo !== undefined, needs: '--upload-repo' },
+  { flag: '--verbose', key: 'verbose', applies: (_o, f) => !f.quiet, needs: 'no --quiet' },
+];
+
+/** Refuse every option the user gave that the resolved plan would not use. */
+function refuseIneffective(cmd: Command, flags: QuantizeFlags, o: ResolvedOptions): void {
+  for (const r of ONLY_WHEN) {
+    if (cmd.getOptionValueSource(r.key) === 'cli' && !r.applies(o, flags)) {
+      throw new Error(`${r.flag} has no effect here (strategy ${o.strategy}${o.manifestFile ? ' from --manifest' : ''}): it needs ${r.needs}`);
+    }
+  }
+}
+
+/** One of two spellings of the same thing (convert's and swan's), never both. */
+function either(a: string | undefined, b: string | undefined, names: string): string | undefined {
+  if (a !== undefined && b !== undefined) throw new Error(`give ${names}, not both`);
+  return a ?? b;
+}
+
 export function quantizeCommand(): Command {
   const cmd = new Command('quantize')
     .description(
-      "quantize an HF model into an MLX model directory: by default the least expected damage at the bytes SWAN's thresholds would write; or a size target, --strategy thresholds (SWAN as published) or --uniform",
+      "quantize an HF model (a directory or a Hub id) into an MLX model directory: by default the least expected damage at the bytes SWAN's thresholds would write; or a size target, --strategy thresholds (SWAN as published) or -q uniform like mlx_lm.convert",
     )
-    .argument('<model-dir>', 'HuggingFace model directory (config.json + safetensors)')
-    .option('-o, --output <dir>', 'MLX model directory to create (not needed with --dry-run)')
+    .addHelpText('before', CONVERT_MAPPING)
+    .argument('[model]', MODEL_ARG_HELP)
+    .option('--hf-path <model>', 'the model, as mlx_lm.convert spells it (= the model argument)')
+    .option('-o, --output <dir>', 'MLX model directory to create (required unless --dry-run; convert\'s default mlx_model is not assumed)')
+    .option('--mlx-path <dir>', 'the output directory, as mlx_lm.convert spells it (= -o)')
+    .option('--upload-repo <org/name>', 'after the output is complete, upload it to this Hub model repo (created if missing; token: HF_TOKEN)')
+    .option('--private', 'with --upload-repo: create the repo private')
     .option(
       '--manifest <file>',
       'plan from this manifest instead of analysing: its decisions (thresholds; swan or reference SWAN tool) or its measurements (budget: re-plans in seconds)',
@@ -61,19 +129,28 @@ export function quantizeCommand(): Command {
       oneOf(STRATEGIES),
     )
     .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group), still plain MLX affine', oneOf(ROUNDINGS), DEFAULTS.rounding)
-    .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines); = --strategy uniform')
-    .option('--q-bits <n>', 'bits of --uniform', intIn(AFFINE_BITS), DEFAULTS.bits)
+    .option('-q, --quantize', 'uniform quantization of every Linear/Embedding, as mlx_lm.convert -q (= --strategy uniform)')
+    .option('--uniform', 'same as -q/--quantize')
+    .option('--q-bits <n>', `bits of -q/--quantize (default ${DEFAULTS.bits}); an error with any other strategy`, intIn(AFFINE_BITS))
+    .option('--quant-predicate <recipe>', `with -q: mlx_lm.convert's mixed recipe (${QUANT_RECIPES.join(', ')}), the same bits per layer and the same config.json`, oneOf(QUANT_RECIPES))
+    .option('--tensor-type <pattern=format>', 'pin tensors whose name matches PATTERN (regex) to FORMAT: 6bit-g64, 8bit (g64), float; repeatable, first match wins, honoured by every strategy', tensorPinArg)
     .option('--budget-keeps-protected', "budget: keep SWAN's built-in protected tensors (embeddings, head, norms) in float, as thresholds does (default: the budget may quantize them)")
     .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
-    .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing')
+    .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing (-o and --upload-repo may stay in the command: nothing is written or uploaded)')
     .option('-v, --verbose', 'print the format of every tensor (budget: its importance and expected damage, and the three tensors that dominate the damage)')
-    .option('-q, --quiet', 'no progress bars or summary');
-  addEvalOptions(addRulesOption(addAnalysisOptions(cmd))).action((dir: string, flags: QuantizeFlags) => {
+    .option('--quiet', 'no progress bars or summary (no short form: -q is --quantize, as in mlx_lm.convert)')
+    .option('-d, --dequantize', 'as mlx_lm.convert -d: an MLX model with affine-quantized layers back to float (--dtype, default config torch_dtype)');
+  addRevisionOption(cmd);
+  addEvalOptions(addRulesOption(addAnalysisOptions(cmd))).action(async (arg: string | undefined, flags: QuantizeFlags) => {
     const show = !flags.quiet;
+    if (flags.dequantize) return dequantizeCommand(cmd, arg, flags, show);
+    const model = either(arg, flags.hfPath, 'the model argument or --hf-path');
+    if (model === undefined) throw new Error('no model: give a directory or Hub id (or --hf-path)');
+    const output = either(flags.output, flags.mlxPath, '-o/--output or --mlx-path');
+    const { strategy, target } = strategyOf(flags);
     const analyzeBar = progressBar('analyze', show);
     const writeBar = progressBar('write', show);
-    const { strategy, target } = strategyOf(flags);
     const opts: QuantizeOptions = {
       strategy,
       target,
@@ -81,8 +158,10 @@ export function quantizeCommand(): Command {
       weighting: flags.weighting,
       keepFloat: flags.protect,
       atLeast8: flags.sensitive,
+      pins: flags.tensorType,
       budgetKeepsProtected: flags.budgetKeepsProtected,
       bits: flags.qBits,
+      recipe: flags.quantPredicate,
       groupSize: flags.qGroupSize,
       dtype: flags.dtype,
       rules: flags.mlxRules,
@@ -93,12 +172,19 @@ export function quantizeCommand(): Command {
       skipDecided: !flags.allMetrics,
       allowNonFinite: flags.allowNonfinite,
       overwrite: flags.overwrite,
+      repoId: flags.uploadRepo,
       onAnalyze: (done, total, a) => {
         analyzeBar.update(done, total, a.name);
         if (done === total) analyzeBar.stop();
       },
       onWrite: (done, total, name) => writeBar.update(done, total, name),
     };
+    // Every refusal before any download or analysis.
+    refuseIneffective(cmd, flags, resolveQuantizeOptions(opts));
+    if (!flags.dryRun && output === undefined) throw new Error("required option '-o, --output <dir>' (or --mlx-path) not specified (or use --dry-run)");
+    if (flags.uploadRepo !== undefined && !isHubId(flags.uploadRepo)) throw new Error(`--upload-repo ${flags.uploadRepo}: expected a Hub repo id org/name`);
+    const { dir, hubId } = await resolveModelArg(model, { revision: flags.revision, show });
+    opts.baseModel = hubId;
     if (flags.dryRun) {
       const { plan, exec, source, analysis } = planModel(dir, opts);
       analyzeBar.stop();
@@ -106,8 +192,7 @@ export function quantizeCommand(): Command {
       process.stdout.write(`${flags.verbose ? planDetails(plan) + '\n\n' : ''}${allocationSummary(plan)}\n${budgetSummary(plan, exec.rounding)}${sizeChoiceLine(plan)}(dry run: nothing written)\n`);
       return;
     }
-    if (!flags.output) throw new Error("required option '-o, --output <dir>' not specified (or use --dry-run)");
-    const result = quantizeModel(dir, flags.output, opts);
+    const result = quantizeModel(dir, output!, opts);
     analyzeBar.stop();
     writeBar.stop();
     // Even with --quiet: what the output lacks or holds is the user's to know.
@@ -115,10 +200,44 @@ export function quantizeCommand(): Command {
     if (show) {
       process.stdout.write(
         `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan, result.exec.rounding)}${sizeChoiceLine(result.plan)}` +
-          `wrote ${flags.output} (${result.shards.length} shard${result.shards.length > 1 ? 's' : ''}, ${result.bytes.toLocaleString('en-US')} bytes of tensors)\n`,
+          `wrote ${output} (${result.shards.length} shard${result.shards.length > 1 ? 's' : ''}, ${result.bytes.toLocaleString('en-US')} bytes of tensors)\n`,
       );
     }
     quantizeEval(dir, result.outDir, flags, show);
+    if (flags.uploadRepo) await uploadOutput(output!, result.outDir, flags.uploadRepo, flags.private === true, show);
   });
   return cmd;
+}
+
+/** What `-d` reads besides the model and the output; anything else given with it would be ignored. */
+const DEQUANTIZE_OPTIONS = new Set(['dequantize', 'hfPath', 'output', 'mlxPath', 'dtype', 'overwrite', 'quiet', 'revision', 'uploadRepo', 'private']);
+
+async function dequantizeCommand(cmd: Command, arg: string | undefined, flags: QuantizeFlags, show: boolean): Promise<void> {
+  for (const o of cmd.options) {
+    const key = o.attributeName();
+    if (!DEQUANTIZE_OPTIONS.has(key) && cmd.getOptionValueSource(key) === 'cli') {
+      throw new Error(`${o.long} has no effect with -d/--dequantize${key === 'quantize' || key === 'uniform' ? ' (choose quantize or dequantize, not both)' : ''}`);
+    }
+  }
+  const model = either(arg, flags.hfPath, 'the model argument or --hf-path');
+  if (model === undefined) throw new Error('no model: give a directory or Hub id (or --hf-path)');
+  const output = either(flags.output, flags.mlxPath, '-o/--output or --mlx-path');
+  if (output === undefined) throw new Error("required option '-o, --output <dir>' (or --mlx-path) not specified");
+  const { dir } = await resolveModelArg(model, { revision: flags.revision, show });
+  const r = dequantizeModel(dir, output, { dtype: flags.dtype, overwrite: flags.overwrite });
+  printWarnings(r.warnings);
+  if (show) process.stdout.write(`wrote ${output} (${DTYPE_NAMES[r.dtype]}, ${r.bytes.toLocaleString('en-US')} bytes of tensors)\n`);
+  if (flags.uploadRepo) await uploadOutput(output, r.outDir, flags.uploadRepo, flags.private === true, show);
+}
+
+/** Upload the finished output; on failure the output stays and the message gives the command to retry. */
+async function uploadOutput(output: string, outDir: string, repoId: string, isPrivate: boolean, show: boolean): Promise<void> {
+  if (show) process.stderr.write(`uploading ${output} to ${repoId}…\n`);
+  try {
+    const r = await uploadModelDir(outDir, repoId, { private: isPrivate });
+    if (show) process.stdout.write(`uploaded ${r.files.length} files to ${repoId}: ${r.url}\n`);
+  } catch (e) {
+    const retry = `hf upload ${repoId} ${output} .${isPrivate ? ' --private' : ''}`;
+    throw new Error(`${output} is written and complete, but the upload failed: ${(e as Error).message} — the local output is kept; retry with \`${retry}\``);
+  }
 }
