@@ -71,7 +71,7 @@ const CONVERT_MAPPING = `Coming from mlx_lm.convert:
 const ONLY_WHEN: { flag: string; key: keyof QuantizeFlags; applies: (o: ResolvedOptions, f: QuantizeFlags) => boolean; needs: string }[] = [
   { flag: '--q-bits', key: 'qBits', applies: (o) => o.strategy === 'uniform', needs: '-q/--quantize (uniform bits)' },
   { flag: '--q-group-size', key: 'qGroupSize', applies: (o) => o.strategy !== 'budget', needs: 'the uniform or thresholds strategy (the budget strategy chooses every group itself)' },
-  { flag: '--weighting', key: 'weighting', applies: (o) => o.rounding === 'search' || o.strategy === 'budget', needs: '--rounding search or the budget strategy (whose measurements it weighs)' },
+  { flag: '--weighting', key: 'weighting', applies: (o) => o.rounding === 'search', needs: '--rounding search' },
   { flag: '--budget-keeps-protected', key: 'budgetKeepsProtected', applies: (o) => o.strategy === 'budget', needs: 'the budget strategy' },
   { flag: '--all-metrics', key: 'allMetrics', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
   { flag: '--threshold-2bit', key: 'threshold2bit', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
