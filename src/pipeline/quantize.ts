@@ -118,7 +118,7 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
   const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules };
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
-    const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape }));
+    const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape, rule: record.modulePath ? source.arch.quantRule(record.modulePath) : undefined }));
     return { source, plan: planUniform(items, source.dtype, { bits: o.bits, groupSize: o.groupSize }), exec };
   }
   if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };

@@ -22,6 +22,11 @@ export interface PlanEntry {
   damage?: number;
   /** Budget plans: the tensor's weight in the damage model. */
   importance?: number;
+  /**
+   * The format is the one the model's mlx-lm `quant_predicate` forces (uniform plans): config.json
+   * lists it as convert does, `{group_size, bits}` without `mode`, even when equal to the top level.
+   */
+  mlxRule?: boolean;
 }
 
 /** What a budget plan was solved for. */
@@ -62,11 +67,11 @@ export function quantizationConfig(plan: Plan, orderKey: (mlxName: string) => st
   const q: Record<string, unknown> = { group_size: plan.defaultGroupSize, bits: plan.defaultBits, mode: 'affine' };
   const top: TensorFormat = { kind: 'affine', bits: plan.defaultBits, groupSize: plan.defaultGroupSize };
   const layers = writtenEntries(plan)
-    .filter((e) => e.format.kind === 'affine' && !sameFormat(e.format, top))
+    .filter((e) => e.format.kind === 'affine' && (e.mlxRule || !sameFormat(e.format, top)))
     .sort((a, b) => cmp(orderKey(a.record.mlxName!), orderKey(b.record.mlxName!)));
   for (const e of layers) {
     if (e.format.kind !== 'affine') continue;
-    q[e.record.modulePath!] = { group_size: e.format.groupSize, bits: e.format.bits, mode: 'affine' };
+    q[e.record.modulePath!] = e.mlxRule ? { group_size: e.format.groupSize, bits: e.format.bits } : { group_size: e.format.groupSize, bits: e.format.bits, mode: 'affine' };
   }
   return q;
 }
