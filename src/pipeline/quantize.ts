@@ -177,7 +177,7 @@ function budgetOptions(o: ResolvedOptions, source: ModelSource): BudgetOptions {
     tied: source.tied,
     kvShare: kvShare(source),
     knobs: o.knobs,
-    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8 },
+    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8, protectRouters: true },
   };
 }
 

@@ -33,9 +33,12 @@ export function thresholdsGroup(bits: number, groupSize: number): number {
 }
 
 export function planThresholds(items: ThresholdsItem[], dtype: FloatDType, opts: ThresholdsOptions): Plan {
-  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8 };
-  const entries = items.map(({ record, shape, decision }) => {
+  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8, protectRouters: true };
+  const entries = items.map(({ record, shape, decision: decided }) => {
     const el = eligibleFormats(record, shape, rules);
+    // A protected router SWAN would give fewer bits takes the 8-bit tier instead.
+    const raise = record.role === 'router' && decided.bits < 8;
+    const decision: Decision = raise ? { bits: 8, reason: `router_protected (SWAN: ${decided.bits}-bit, ${decided.reason})` } : decided;
     if (!el.floatRule && decision.bits === 16) return planEntry(record, shape, FLOAT, decision.reason, dtype);
     const p = pickFormat(el, shape, decision.bits, thresholdsGroup(decision.bits, opts.groupSize));
     return planEntry(record, shape, p.format, p.floatReason ?? decision.reason, dtype);
