@@ -173,8 +173,12 @@ export function familyConfig(s: FamilyShape, dtype: FloatDType = 'BF16'): Record
   return c;
 }
 
-/** Write a family's tiny HF checkpoint (config.json + model.safetensors) into `dir`. */
-export function writeFamilyCheckpoint(dir: string, s: FamilyShape, opts: { seed?: number; dtype?: FloatDType } = {}): void {
+/**
+ * Write a family's HF checkpoint (config.json + model.safetensors) into `dir`. `shareValues`: the
+ * tensors of one shape share the first one's values (benchmarks of GB-sized checkpoints, where
+ * sizes matter and drawing every value would take minutes).
+ */
+export function writeFamilyCheckpoint(dir: string, s: FamilyShape, opts: { seed?: number; dtype?: FloatDType; shareValues?: boolean } = {}): void {
   const dtype = opts.dtype ?? 'BF16';
   const size = dtype === 'F32' ? 4 : 2;
   mkdirSync(dir, { recursive: true });
@@ -184,7 +188,13 @@ export function writeFamilyCheckpoint(dir: string, s: FamilyShape, opts: { seed?
     tensors.map((x) => ({ name: x.name, dtype, shape: x.shape, byteLength: x.shape.reduce((a, b) => a * b, 1) * size })),
     { format: 'pt' },
   );
-  for (const x of tensors) writer.write(x.name, encodeFromF32(fillTensor(x, Rng.forKey(opts.seed ?? 1, x.name)), dtype));
+  const byShape = new Map<string, Uint8Array>();
+  for (const x of tensors) {
+    const key = x.shape.join('x');
+    const bytes = (opts.shareValues && byShape.get(key)) || encodeFromF32(fillTensor(x, Rng.forKey(opts.seed ?? 1, x.name)), dtype);
+    if (opts.shareValues) byShape.set(key, bytes);
+    writer.write(x.name, bytes);
+  }
   writer.close();
   writeFileSync(join(dir, 'config.json'), dumpPyJson(familyConfig(s, dtype), { indent: 2 }));
 }
