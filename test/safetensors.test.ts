@@ -446,6 +446,30 @@ describe('MLX-style writer', () => {
     assertBad(file, /shape \[-1\]/, () => new SafetensorsWriter(file, [{ ...decl[1]!, shape: [-1] }]));
   });
 
+  test('a tensor written in slices (a stack of experts) is the same file as written whole', () => {
+    const decl: TensorToWrite[] = [
+      { name: 'stack', dtype: 'U8', shape: [3, 2], byteLength: 6 },
+      { name: 'after', dtype: 'U8', shape: [1], byteLength: 1 },
+    ];
+    const whole = join(tmp.dir, 'whole.safetensors');
+    let w = new SafetensorsWriter(whole, decl);
+    w.write('stack', new Uint8Array([1, 2, 3, 4, 5, 6]));
+    w.write('after', new Uint8Array([9]));
+    w.close();
+    const sliced = join(tmp.dir, 'sliced.safetensors');
+    w = new SafetensorsWriter(sliced, decl);
+    for (const slice of [[1, 2], [3, 4], [5, 6]]) w.writePart('stack', new Uint8Array(slice));
+    w.write('after', new Uint8Array([9]));
+    w.close();
+    assert.deepEqual(readFileSync(sliced), readFileSync(whole));
+    w = new SafetensorsWriter(sliced, decl);
+    w.writePart('stack', new Uint8Array(4));
+    assertBad(sliced, /tensor "stack": got 8 bytes, declared 6/, () => w.writePart('stack', new Uint8Array(4)));
+    w = new SafetensorsWriter(sliced, decl);
+    w.writePart('stack', new Uint8Array(2));
+    assertBad(sliced, /closed after 0 of 2 tensors; next missing is "stack"/, () => w.close());
+  });
+
   test('real MLX loads our file; our header JSON reproduces MLX\'s own header byte for byte', { skip: process.env.SWAN_SKIP_PYTHON ? 'SWAN_SKIP_PYTHON set' : false }, () => {
     const ours = join(tmp.dir, 'ours.safetensors');
     const theirs = join(tmp.dir, 'theirs.safetensors');

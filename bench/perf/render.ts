@@ -359,6 +359,10 @@ export function render(r: Report): string {
     ...projectionSection(r),
     // The goals are stated for the Qwen3-8B shapes, which --quick does not measure.
     ...(r.quick ? [] : goalsSection(r)),
+    '## Mixture of experts',
+    '',
+    'Peak RSS against MoE layer count and the time of a MoE layer against a dense layer of the same bytes: docs/performance-moe.md (bench/moe-bench.ts).',
+    '',
   ];
   return L.join('\n') + '\n';
 }

@@ -19,6 +19,8 @@ export const CONFIG_LIMITS = Object.freeze({
   heads: 2 ** 14,
   /** vocab_size: the largest released are ~256K. */
   vocab: 2 ** 24,
+  /** num_experts, num_local_experts, num_experts_per_tok: the largest released have 512 experts. */
+  experts: 2 ** 14,
 });
 
 /** A config value of the wrong type or range; the message starts with the key. */

@@ -9,6 +9,11 @@ export type TensorRole =
   | 'mlp_gate'
   | 'mlp_up'
   | 'mlp_down'
+  /** phi3's fused q/k/v projection and gate/up projection. */
+  | 'attn_qkv'
+  | 'mlp_gate_up'
+  /** A mixture-of-experts router (`mlp.gate`, `block_sparse_moe.gate`) or qwen2_moe's `shared_expert_gate`. */
+  | 'router'
   | 'norm'
   | 'bias'
   | 'other';
@@ -22,8 +27,18 @@ export interface TensorRecord {
   modulePath: string | null;
   role: TensorRole;
   layer: number | null;
-  /** True when the MLX module is an nn.Linear / nn.Embedding weight (has to_quantized). */
+  /** True when the MLX module is an nn.Linear / nn.Embedding / SwitchLinear weight (has to_quantized). */
   quantizable: boolean;
+  /** For one expert's tensor: its index in the stacked MLX tensor (mlxName) it becomes a slice of. */
+  expert?: number;
+  /** For a stacked tensor (many-to-one): how many source tensors (experts) it stacks along axis 0. */
+  experts?: number;
+}
+
+/** A format an mlx-lm model's own `quant_predicate` forces on a module (what mlx_lm.convert writes). */
+export interface MlxQuantRule {
+  bits: number;
+  groupSize: number;
 }
 
 /** A parameter the MLX model has: its shape, and that shape in config.json's keys (for messages). */
@@ -36,8 +51,13 @@ export interface ExpectedTensor {
 /** One architecture family: how HF names map to the MLX model, like mlx-lm's models/*.py sanitize. */
 export interface Architecture {
   readonly modelTypes: readonly string[];
-  /** Whether embeddings are tied for this config (mlx-lm's ModelArgs default when the key is missing). */
-  tied(config: Record<string, unknown>): boolean;
+  /**
+   * Whether embeddings are tied for this config (mlx-lm's ModelArgs default when the key is missing;
+   * gemma3_text decides from whether the checkpoint has lm_head.weight).
+   */
+  tied(config: Record<string, unknown>, tensorNames?: ReadonlySet<string>): boolean;
+  /** The format mlx-lm's `quant_predicate` forces on this module path under mlx_lm.convert, if any. */
+  quantRule(modulePath: string): MlxQuantRule | undefined;
   /**
    * Every parameter of the model mlx-lm builds from this config (HF names; no lm_head when tied),
    * after checking the config values that model reads: throws ConfigError (src/arch/config.ts)

@@ -58,6 +58,8 @@ export class SafetensorsWriter {
   readonly file: string;
   private fd: number | undefined;
   private next = 0;
+  /** Bytes of the next declared tensor already written by writePart. */
+  private partial = 0;
   private position: number;
   private readonly tensors: TensorToWrite[];
 
@@ -108,12 +110,32 @@ export class SafetensorsWriter {
     if (this.fd === undefined) throw new SwanError(this.file, `write of tensor ${q(name)} after close or failure`);
     const want = this.tensors[this.next];
     if (!want) this.abandon(`tensor ${q(name)} written but all ${this.tensors.length} declared tensors are already written`);
-    else if (want.name !== name) this.abandon(`tensor ${q(name)} written out of order: expected ${q(want.name)} next`);
+    else if (want.name !== name || this.partial > 0) this.abandon(`tensor ${q(name)} written out of order: expected ${q(want.name)} next`);
     else if (bytes.byteLength !== want.byteLength) {
       this.abandon(`tensor ${q(name)}: got ${bytes.byteLength} bytes, declared ${want.byteLength}`);
     }
     this.writeAll(bytes);
     this.next++;
+  }
+
+  /**
+   * Write the next slice of the next declared tensor (a stacked tensor streamed expert by expert):
+   * the tensor is complete once its declared length is written.
+   */
+  writePart(name: string, bytes: Uint8Array): void {
+    if (this.fd === undefined) throw new SwanError(this.file, `write of tensor ${q(name)} after close or failure`);
+    const want = this.tensors[this.next];
+    if (!want) this.abandon(`tensor ${q(name)} written but all ${this.tensors.length} declared tensors are already written`);
+    else if (want.name !== name) this.abandon(`tensor ${q(name)} written out of order: expected ${q(want.name)} next`);
+    else if (this.partial + bytes.byteLength > want.byteLength) {
+      this.abandon(`tensor ${q(name)}: got ${this.partial + bytes.byteLength} bytes, declared ${want.byteLength}`);
+    }
+    this.writeAll(bytes);
+    this.partial += bytes.byteLength;
+    if (this.partial === want!.byteLength) {
+      this.next++;
+      this.partial = 0;
+    }
   }
 
   /** Close the file; throws if any declared tensor was not written. */

@@ -74,6 +74,7 @@ export function buildManifest(analysis: ModelAnalysis, plan: Plan, exec: Manifes
       t.importance = p.importance ?? importance({ role: a.record.role, layer: a.record.layer, composite: a.composite, tiedHead: source.tied, params: numel(a.shape), kvShare: kvShare(source) }, source.totalLayers, knobs);
     }
     if (p.damage !== undefined) t.damage = p.damage;
+    if (a.experts) t.experts = a.experts.map((x) => ({ name: x.name, scores: x.scores, composite_score: x.composite }));
     (shards[a.file] ??= { file: a.file, tensors: {} }).tensors[a.name] = t;
   }
   const manifest: Manifest = {

@@ -55,6 +55,17 @@ export interface ManifestTensor {
    * beyond the range of the manifest's dtype (±Inf once cast), counted when it was read.
    */
   nonfinite?: ManifestNonFinite;
+  /**
+   * swan, a stacked MoE tensor (switch_mlp): each expert's source tensor with its own scores; the
+   * tensor's composite_score is their upper quartile (docs/architectures.md).
+   */
+  experts?: ManifestExpert[];
+}
+
+export interface ManifestExpert {
+  name: string;
+  scores: MetricScores;
+  composite_score: number;
 }
 
 export interface ManifestNonFinite {

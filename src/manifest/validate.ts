@@ -74,6 +74,7 @@ const tensor = {
     candidates: { type: 'array', maxItems: AFFINE_BITS.length * AFFINE_GROUP_SIZES.length, items: candidate },
     importance: { type: 'number', minimum: 0 },
     damage: { type: 'number', minimum: 0 },
+    experts: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: str, scores, composite_score: nullableNum } } },
   },
 };
 

@@ -7,7 +7,7 @@
 import { basename } from 'node:path';
 import { openModel, type ModelSource } from '../arch/source.js';
 import type { TensorRecord } from '../arch/types.js';
-import type { Candidate } from '../format.js';
+import { formatBytes, type Candidate } from '../format.js';
 import type { FloatDType, NonFiniteCounts } from '../io/float.js';
 import { readTensorF32Checked } from '../io/safetensors.js';
 import { measureCandidates, type MeasureOptions } from './candidates.js';
@@ -43,8 +43,28 @@ export interface TensorAnalysis extends SwanEvidence {
   composite: number;
   /** Measured affine candidates (bytes, relative error) for the budget strategy; [] when not quantizable. */
   candidates: Candidate[];
+  /**
+   * A stacked MoE tensor: each expert's own analysis (source name, scores, composite, candidates),
+   * in expert order. The stack's composite and candidates are combined from them (stackedAnalysis).
+   */
+  experts?: ExpertAnalysis[];
   seconds: number;
 }
+
+/** One expert of a stacked tensor, scored on its own. */
+export interface ExpertAnalysis {
+  name: string;
+  scores: MetricScores;
+  composite: number;
+  candidates: Candidate[];
+}
+
+/**
+ * The expert whose composite decides a stacked tensor's format under the thresholds strategy: the
+ * upper quartile of its experts' composites (nearest rank), so that the stack gets the precision
+ * that at least a quarter of its experts ask for, without one outlier expert deciding for all.
+ */
+export const STACK_COMPOSITE_QUANTILE = 0.75;
 
 export interface AnalyzeOptions {
   seed?: number;
@@ -127,8 +147,28 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
   const tensors: TensorAnalysis[] = [];
   const allow = opts.allowNonFinite ?? DEFAULTS.allowNonFinite;
   const nonfinite = new Map<string, NonFiniteCounts>();
-  for (const { info, record } of source.entries) {
+  for (const { info, record, parts } of source.entries) {
     const t0 = performance.now();
+    if (parts) {
+      const experts = parts.map((part, i) => {
+        const load = () => {
+          const r = readTensorF32Checked(part, source.dtype);
+          const bad = checkNonFinite(part, r.nonfinite, source.dtype, allow);
+          if (bad) nonfinite.set(part.name, bad);
+          return r.data;
+        };
+        // Each expert on its own (its seed follows its own name); none may skip metrics: the stack's quantile needs every composite.
+        const expertRecord: TensorRecord = { ...record, hfName: part.name, expert: i, experts: undefined };
+        return analyzeTensor(expertRecord, part.shape, load, { swan, seed, measure, scoreProtected: opts.scoreProtected ?? DEFAULTS.scoreProtected, colWeights: colWeights(record, part.shape[part.shape.length - 1] ?? 0) });
+      });
+      const a = stackedAnalysis(record, info.shape, experts, source.dtype);
+      a.file = basename(info.file);
+      a.sourceDType = info.dtype;
+      a.seconds = (performance.now() - t0) / 1000;
+      tensors.push(a);
+      opts.onTensor?.(tensors.length, source.entries.length, a);
+      continue;
+    }
     // The count comes with the decode: no extra pass; a refusal comes at the first bad tensor read.
     let read = false;
     const load = () => {
@@ -154,6 +194,47 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
     opts.onTensor?.(tensors.length, source.entries.length, a);
   }
   return { source, seed, swan, tensors, measure, nonfinite, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * A stacked tensor's analysis from its experts' (docs/architectures.md): scores are the experts'
+ * means (for display), the composite is their STACK_COMPOSITE_QUANTILE, each candidate format has
+ * the stack's exact bytes and the mean of the experts' relative errors — the stack's damage is the
+ * sum of its experts' damages, each expert weighing 1/E of the stack.
+ */
+export function stackedAnalysis(record: TensorRecord, shape: number[], experts: TensorAnalysis[], dtype: FloatDType): TensorAnalysis {
+  const first = experts[0]!;
+  const n = experts.length;
+  const mean = (f: (a: TensorAnalysis) => number) => experts.reduce((s, a) => s + f(a), 0) / n;
+  const scores: MetricScores = {
+    svd: mean((a) => a.scores.svd),
+    kurtosis: mean((a) => a.scores.kurtosis),
+    output_sensitivity: mean((a) => a.scores.output_sensitivity),
+    error_proxy: mean((a) => a.scores.error_proxy),
+  };
+  const composites = experts.map((a) => a.composite).sort((x, y) => x - y);
+  const composite = first.unscored ? 0 : composites[Math.min(n - 1, Math.ceil(STACK_COMPOSITE_QUANTILE * n) - 1)]!;
+  const candidates: Candidate[] = first.candidates.map((c, k) => {
+    const errs = experts.map((a) => a.candidates[k]!);
+    const out: Candidate = { format: c.format, bytes: formatBytes(c.format, shape, dtype), relError: errs.reduce((s, x) => s + x.relError, 0) / n };
+    if (c.relErrorSearch !== undefined) out.relErrorSearch = errs.reduce((s, x) => s + (x.relErrorSearch ?? 0), 0) / n;
+    return out;
+  });
+  return {
+    name: record.hfName,
+    file: '',
+    shape,
+    sourceDType: '',
+    record,
+    classification: first.classification,
+    scores,
+    raw: null,
+    composite,
+    candidates,
+    ...(first.unscored ? { unscored: first.unscored } : {}),
+    experts: experts.map((a) => ({ name: a.name, scores: a.scores, composite: a.composite, candidates: a.candidates })),
+    seconds: 0,
+  };
 }
 
 /**

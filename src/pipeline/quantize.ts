@@ -153,7 +153,7 @@ function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
   const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules };
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
-    const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape }));
+    const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape, rule: record.modulePath ? source.arch.quantRule(record.modulePath) : undefined }));
     return { source, plan: planUniform(items, source.dtype, {
       bits: o.bits,
       groupSize: o.groupSize,
@@ -250,7 +250,7 @@ function budgetOptions(o: ResolvedOptions, source: ModelSource, decided: Paramet
     tied: source.tied,
     kvShare: kvShare(source),
     knobs: o.knobs,
-    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins },
+    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins, protectRouters: true },
   };
 }
 

@@ -64,44 +64,103 @@ export function layoutShards(source: ModelSource, plan: Plan, maxBytes = DEFAULT
   return shards;
 }
 
+interface Exec {
+  rules: QuantRules;
+  rounding: Rounding;
+  allow: boolean;
+}
+type ColWeights = (record: PlanEntry['record'], cols: number) => Float64Array | undefined;
+
 /**
- * Bytes of each output tensor of one source tensor, computed once (weight, scales, biases
- * together). The source's non-finite values in the target dtype are counted in the same read and
- * refused unless `allow` (checkNonFinite); `nonfinite` has them when allowed.
+ * One source tensor (or one expert of a stack) encoded in its plan format: the weight's bytes,
+ * and for a quantized format its scales and biases. Non-finite values in the target dtype are
+ * counted in the same read and refused unless `exec.allow` (checkNonFinite).
  */
-function encodeEntry(
+function encodeTensor(
   info: TensorInfo,
   entry: PlanEntry,
+  shape: number[],
   plan: Plan,
-  exec: { rules: QuantRules; rounding: Rounding; allow: boolean },
-  colWeights: (record: PlanEntry['record'], cols: number) => Float64Array | undefined,
-): { bytes: Map<string, Uint8Array>; nonfinite?: NonFiniteCounts } {
-  const { rules } = exec;
-  const name = entry.record.mlxName!;
+  exec: Exec,
+  colWeights: ColWeights,
+): { weight: Uint8Array; scales?: Uint8Array; biases?: Uint8Array; nonfinite?: NonFiniteCounts } {
   if (entry.format.kind === 'float' && info.dtype === plan.dtype) {
     const bytes = readTensorBytes(info);
-    return { bytes: new Map([[name, bytes]]), nonfinite: checkNonFinite(info, countNonFinite(bytes, plan.dtype, plan.dtype), plan.dtype, exec.allow) };
+    return { weight: bytes, nonfinite: checkNonFinite(info, countNonFinite(bytes, plan.dtype, plan.dtype), plan.dtype, exec.allow) };
   }
   const read = readTensorF32Checked(info, plan.dtype);
   const raw = read.data;
   const nonfinite = checkNonFinite(info, read.nonfinite, plan.dtype, exec.allow);
-  if (entry.format.kind === 'float') return { bytes: new Map([[name, encodeFromF32(raw, plan.dtype)]]), nonfinite };
+  if (entry.format.kind === 'float') return { weight: encodeFromF32(raw, plan.dtype), nonfinite };
   // MLX casts every float parameter to the target dtype before quantizing (a no-op when the
   // checkpoint already stores that dtype: its values are exact in it).
   const w = info.dtype === plan.dtype ? raw : roundToDType(raw, plan.dtype);
-  const cols = entry.shape[entry.shape.length - 1]!;
-  const rows = numel(entry.shape) / cols;
+  const cols = shape[shape.length - 1]!;
+  const rows = numel(shape) / cols;
   const { bits, groupSize } = entry.format;
   const q =
     exec.rounding === 'search'
-      ? quantizeAffineSearch(w, rows, cols, { bits, groupSize, dtype: plan.dtype, rules, colWeights: colWeights(entry.record, cols) })
-      : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, rules);
-  const base = name.replace(/\.weight$/, '');
-  const bytes = new Map([
-    [name, new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength)],
-    [`${base}.scales`, encodeFromF32(q.scales, plan.dtype)],
-    [`${base}.biases`, encodeFromF32(q.biases, plan.dtype)],
-  ]);
+      ? quantizeAffineSearch(w, rows, cols, { bits, groupSize, dtype: plan.dtype, rules: exec.rules, colWeights: colWeights(entry.record, cols) })
+      : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, exec.rules);
+  return {
+    weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength),
+    scales: encodeFromF32(q.scales, plan.dtype),
+    biases: encodeFromF32(q.biases, plan.dtype),
+    nonfinite,
+  };
+}
+
+/** The output tensors' names of an entry: weight, and scales/biases when quantized. */
+function outputNames(entry: PlanEntry): { weight: string; scales: string; biases: string } {
+  const weight = entry.record.mlxName!;
+  const base = weight.replace(/\.weight$/, '');
+  return { weight, scales: `${base}.scales`, biases: `${base}.biases` };
+}
+
+/** Bytes of each output tensor of one source tensor, computed once (weight, scales, biases together). */
+function encodeEntry(info: TensorInfo, entry: PlanEntry, plan: Plan, exec: Exec, colWeights: ColWeights): { bytes: Map<string, Uint8Array>; nonfinite?: NonFiniteCounts } {
+  const e = encodeTensor(info, entry, entry.shape, plan, exec, colWeights);
+  const n = outputNames(entry);
+  const bytes = new Map([[n.weight, e.weight]]);
+  if (e.scales && e.biases) bytes.set(n.scales, e.scales).set(n.biases, e.biases);
+  return { bytes, nonfinite: e.nonfinite };
+}
+
+/**
+ * A stacked tensor [E, out, in] (mlx-lm's switch_mlp), expert by expert: each expert is read,
+ * quantized along its last dimension (as MLX quantizes the 3-D stack: groups never cross rows, so
+ * the stack's bytes are the experts' bytes one after the other) and its weight slice handed to
+ * `sink` at once. Only the stack's scales and biases (1/16 of its bf16 size at g64) are kept until
+ * the stack is done; memory holds one expert in float, never the stack.
+ */
+function encodeStacked(
+  parts: TensorInfo[],
+  entry: PlanEntry,
+  plan: Plan,
+  exec: Exec,
+  colWeights: ColWeights,
+  sink: (weightSlice: Uint8Array) => void,
+): { bytes: Map<string, Uint8Array>; nonfinite?: NonFiniteCounts } {
+  const n = outputNames(entry);
+  const sliceShape = entry.shape.slice(1);
+  const out = outputTensors(n.weight, entry.shape, entry.format, plan.dtype);
+  const scales = out[1] && new Uint8Array(out[1].byteLength);
+  const biases = out[2] && new Uint8Array(out[2].byteLength);
+  let nonfinite: NonFiniteCounts | undefined;
+  parts.forEach((info, i) => {
+    const e = encodeTensor(info, entry, sliceShape, plan, exec, colWeights);
+    sink(e.weight);
+    if (scales && e.scales) scales.set(e.scales, i * e.scales.byteLength);
+    if (biases && e.biases) biases.set(e.biases, i * e.biases.byteLength);
+    if (e.nonfinite) {
+      nonfinite ??= { nan: 0, inf: 0, overflow: 0 };
+      nonfinite.nan += e.nonfinite.nan;
+      nonfinite.inf += e.nonfinite.inf;
+      nonfinite.overflow += e.nonfinite.overflow;
+    }
+  });
+  const bytes = new Map<string, Uint8Array>();
+  if (scales && biases) bytes.set(n.scales, scales).set(n.biases, biases);
   return { bytes, nonfinite };
 }
 
@@ -148,7 +207,7 @@ export function writeMlxModel(
   const exec = { rules: opts.rules ?? DEFAULTS.rules, rounding: opts.rounding ?? DEFAULTS.rounding, allow: opts.allowNonFinite ?? DEFAULTS.allowNonFinite };
   const nonfinite = new Map<string, NonFiniteCounts>();
   const shards = layoutShards(source, plan, opts.maxShardBytes);
-  const infoByName = new Map(source.entries.map((e) => [e.info.name, e.info]));
+  const sourceByName = new Map(source.entries.map((e) => [e.info.name, e]));
   const colWeights = inputWeightsFor(source, exec.rounding === 'search' ? (opts.weighting ?? DEFAULTS.weighting) : 'none');
   const weightMap: Record<string, string> = {};
   let pending = new Map<string, Uint8Array>();
@@ -159,8 +218,19 @@ export function writeMlxModel(
     const writer = new SafetensorsWriter(join(dir, shard.file), shard.tensors, { format: 'mlx' });
     try {
       for (const t of shard.tensors) {
+        const src = sourceByName.get(t.entry.hfName)!;
+        if (!pending.has(t.name) && src.parts) {
+          // A stacked tensor: its weight (the entry's first output tensor) streams in expert by expert.
+          const encoded = encodeStacked(src.parts, t.entry, plan, exec, colWeights, (slice) => writer.writePart(t.name, slice));
+          if (encoded.nonfinite) nonfinite.set(t.entry.hfName, encoded.nonfinite);
+          pending = encoded.bytes;
+          opts.onTensor?.(++done, written.length, t.entry.hfName);
+          weightMap[t.name] = shard.file;
+          totalBytes += t.byteLength;
+          continue;
+        }
         if (!pending.has(t.name)) {
-          const encoded = encodeEntry(infoByName.get(t.entry.hfName)!, t.entry, plan, exec, colWeights);
+          const encoded = encodeEntry(src.info, t.entry, plan, exec, colWeights);
           if (encoded.nonfinite) nonfinite.set(t.entry.hfName, encoded.nonfinite);
           pending = encoded.bytes;
           opts.onTensor?.(++done, written.length, t.entry.hfName);

@@ -13,7 +13,9 @@
  *  4. SWAN's float rules, applied only where the strategy asks for them (`swanRules`):
  *     1d_tensor, small_tensor, protected_pattern (swanFloatRule in swan-rules.ts);
  *  5. no_group_divides  no MLX group size (32, 64, 128) divides the last dimension.
- * A user `--sensitive` pattern then removes the formats under 8 bits.
+ * A user `--sensitive` pattern then removes the formats under 8 bits, and so does `protectRouters`
+ * for a MoE router (`mlp.gate`, `block_sparse_moe.gate`) or qwen2_moe's `shared_expert_gate`:
+ * they decide which experts run, are tiny, and mlx-lm itself keeps qwen3_moe's at 8-bit.
  */
 import type { TensorRecord } from '../arch/types.js';
 import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, groupDivides, sameFormat, type AffineFormat, type TensorFormat } from '../format.js';
@@ -36,6 +38,8 @@ export interface EligibilityRules {
   atLeast8?: readonly string[];
   /** User `--tensor-type` pins, first match wins. */
   pins?: readonly TensorPin[];
+  /** Routers (role `router`) at least 8 bits: SWAN's strategies (thresholds, budget); not uniform, which follows mlx_lm.convert. */
+  protectRouters?: boolean;
 }
 
 /** `--tensor-type PATTERN=FORMAT`: tensors whose HF name matches the (case-insensitive) regular expression take FORMAT. */
@@ -52,6 +56,11 @@ export function matchingPin(hfName: string, pins: readonly TensorPin[] | undefin
 /** Pins that match none of `names` (a typo would otherwise be silently ignored). */
 export function unmatchedPins(names: readonly string[], pins: readonly TensorPin[] | undefined): TensorPin[] {
   return (pins ?? []).filter((p) => !names.some((n) => new RegExp(p.pattern, 'i').test(n)));
+}
+
+/** The fewest bits a quantized tensor may have under `rules` (8 for --sensitive names and protected routers). */
+export function minimumBits(record: TensorRecord, rules: EligibilityRules): number {
+  return matchesAny(record.hfName, rules.atLeast8) || (rules.protectRouters && record.role === 'router') ? 8 : 0;
 }
 
 export interface Eligibility {
@@ -93,7 +102,8 @@ export function eligibleFormats(record: TensorRecord, shape: number[], rules: El
   if (formats.length === 0) {
     return { formats, floatRule: 'no_group_divides', detail: `last dim ${shape[shape.length - 1]} not divisible by ${AFFINE_GROUP_SIZES.join(', ')}` };
   }
-  if (matchesAny(record.hfName, rules.atLeast8)) formats = formats.filter((f) => f.bits >= 8);
+  const min = minimumBits(record, rules);
+  if (min > 0) formats = formats.filter((f) => f.bits >= min);
   return { formats };
 }
 

@@ -22,6 +22,11 @@ export interface PlanEntry {
   damage?: number;
   /** Budget plans: the tensor's weight in the damage model. */
   importance?: number;
+  /**
+   * The format is the one the model's mlx-lm `quant_predicate` forces (uniform plans): config.json
+   * lists it as convert does, `{group_size, bits}` without `mode`, even when equal to the top level.
+   */
+  mlxRule?: boolean;
 }
 
 /** What a budget plan was solved for. */
@@ -74,10 +79,15 @@ export function quantizationConfig(plan: Plan, orderKey: (mlxName: string) => st
   const q: Record<string, unknown> = { group_size: plan.defaultGroupSize, bits: plan.defaultBits, mode: 'affine' };
   const top: TensorFormat = { kind: 'affine', bits: plan.defaultBits, groupSize: plan.defaultGroupSize };
   const layers = writtenEntries(plan)
-    .filter((e) => e.format.kind === 'affine' && (plan.recipe !== undefined || !sameFormat(e.format, top)))
+    .filter((e) => e.format.kind === 'affine' && (plan.recipe !== undefined || e.mlxRule || !sameFormat(e.format, top)))
     .sort((a, b) => cmp(orderKey(a.record.mlxName!), orderKey(b.record.mlxName!)));
   for (const e of layers) {
     if (e.format.kind !== 'affine') continue;
+    // A model's own mlx-lm rule writes {group_size, bits} without a mode, as convert does.
+    if (e.mlxRule) {
+      q[e.record.modulePath!] = { group_size: e.format.groupSize, bits: e.format.bits };
+      continue;
+    }
     // convert writes the group it was given (null without --q-group-size); a --tensor-type pin writes its own.
     const groupSize = plan.recipe && e.format.groupSize === plan.defaultGroupSize ? plan.recipe.configGroupSize : e.format.groupSize;
     q[e.record.modulePath!] = { group_size: groupSize, bits: e.format.bits, mode: 'affine' };

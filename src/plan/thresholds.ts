@@ -35,10 +35,13 @@ export function thresholdsGroup(bits: number, groupSize: number): number {
 }
 
 export function planThresholds(items: ThresholdsItem[], dtype: FloatDType, opts: ThresholdsOptions): Plan {
-  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8, pins: opts.pins };
-  const entries = items.map(({ record, shape, decision }) => {
+  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8, pins: opts.pins, protectRouters: true };
+  const entries = items.map(({ record, shape, decision: decided }) => {
     const el = eligibleFormats(record, shape, rules);
     if (el.pinned && !el.floatRule) return planEntry(record, shape, el.formats[0]!, 'user_pin', dtype);
+    // A protected router SWAN would give fewer bits takes the 8-bit tier instead.
+    const raise = record.role === 'router' && decided.bits < 8;
+    const decision: Decision = raise ? { bits: 8, reason: `router_protected (SWAN: ${decided.bits}-bit, ${decided.reason})` } : decided;
     if (!el.floatRule && decision.bits === 16) return planEntry(record, shape, FLOAT, decision.reason, dtype);
     const p = pickFormat(el, shape, decision.bits, thresholdsGroup(decision.bits, opts.groupSize));
     return planEntry(record, shape, p.format, p.floatReason ?? decision.reason, dtype);

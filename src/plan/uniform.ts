@@ -1,10 +1,13 @@
 /**
  * The uniform strategy: what `mlx_lm.convert -q --q-bits B --q-group-size G` does. Every tensor
  * MLX can quantize at that group gets B bits; no SWAN rule applies (convert quantizes embeddings
- * and the head too). With a recipe (`--quant-predicate mixed_3_6`, …) the bits per layer follow
- * convert's mixed_quant_predicate_builder (mlx_lm/convert.py) exactly.
+ * and the head too) — except the model's own `quant_predicate` in mlx-lm (`rule`: e.g. qwen3_moe's
+ * router at 8-bit g64), which convert applies to a module its group size lets it quantize. With a
+ * recipe (`--quant-predicate mixed_3_6`, …) the bits per layer follow convert's
+ * mixed_quant_predicate_builder (mlx_lm/convert.py) exactly; a recipe replaces the model's own rule,
+ * as in convert (`quant_predicate or model.quant_predicate`).
  */
-import type { TensorRecord } from '../arch/types.js';
+import type { MlxQuantRule, TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
 import type { QuantRecipe } from '../options.js';
 import { eligibleFormats, pickFormat, type EligibilityRules } from './eligibility.js';
@@ -49,15 +52,20 @@ function pyMod(a: number, n: number): number {
   return ((a % n) + n) % n;
 }
 
-export function planUniform(items: { record: TensorRecord; shape: number[] }[], dtype: FloatDType, opts: UniformOptions): Plan {
+export function planUniform(items: { record: TensorRecord; shape: number[]; rule?: MlxQuantRule }[], dtype: FloatDType, opts: UniformOptions): Plan {
   const { recipe } = opts;
   if (recipe && !items.some((i) => i.record.modulePath?.includes('down_proj'))) {
     throw new Error(`--quant-predicate ${recipe}: the model has no down_proj layers (mlx_lm.convert refuses it too)`);
   }
-  const entries = items.map(({ record, shape }) => {
+  const entries = items.map(({ record, shape, rule }) => {
+    const eligible = eligibleFormats(record, shape, opts.eligibility ?? {});
     const bits = recipe && record.modulePath ? recipeBits(recipe, record.modulePath, opts.totalLayers ?? 0) : opts.bits;
-    const p = pickFormat(eligibleFormats(record, shape, opts.eligibility ?? {}), shape, bits, opts.groupSize);
-    return planEntry(record, shape, p.format, p.floatReason ?? (recipe ? recipe : 'uniform'), dtype);
+    const p = pickFormat(eligible, shape, bits, opts.groupSize);
+    if (!recipe && rule && !eligible.pinned && p.format.kind === 'affine') {
+      const forced = pickFormat(eligible, shape, rule.bits, rule.groupSize);
+      if (forced.format.kind === 'affine') return { ...planEntry(record, shape, forced.format, 'mlx_lm_rule', dtype), mlxRule: true };
+    }
+    return planEntry(record, shape, p.format, p.floatReason ?? (eligible.pinned ? 'user_pin' : recipe ? recipe : 'uniform'), dtype);
   });
   return {
     strategy: 'uniform',

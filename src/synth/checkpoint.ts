@@ -35,7 +35,7 @@ export function qwen3_0_6B(layers = 28): SynthShape {
   return { modelType: 'qwen3', hidden: 1024, intermediate: 3072, layers, heads: 16, kvHeads: 8, headDim: 128, vocab: 151936, tied: true };
 }
 
-interface SynthTensor {
+export interface SynthTensor {
   name: string;
   shape: number[];
   /**
@@ -88,7 +88,7 @@ export function synthTensors(s: SynthShape): SynthTensor[] {
   return out;
 }
 
-function fillTensor(t: SynthTensor, rng: Rng): Float32Array {
+export function fillTensor(t: SynthTensor, rng: Rng): Float32Array {
   const n = t.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   if (t.tail < 0) {

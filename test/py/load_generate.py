@@ -5,13 +5,14 @@ import sys
 
 import mlx.nn as nn
 from mlx_lm import generate, load
+from mlx_lm.models.switch_layers import QuantizedSwitchLinear
 
 
 def main(path, prompt, max_tokens):
     model, tok = load(path)  # load_weights(strict=True) inside
     quantized = {}
     for name, m in model.named_modules():
-        if isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)):
+        if isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding, QuantizedSwitchLinear)):
             quantized[name] = {"bits": m.bits, "group_size": m.group_size}
     text = generate(model, tok, prompt, max_tokens=int(max_tokens))
     json.dump({"text": text, "quantized": quantized}, sys.stdout)
