@@ -1,11 +1,13 @@
 """Data-free probe text: stories sampled from the 16-bit source model itself, from BOS.
 
-    python bench/py/self_samples.py MODEL_DIR OUT.txt [--n 150] [--tokens 256] [--seed 0]
+    python bench/py/self_samples.py MODEL_DIR OUT.txt [--n 150] [--tokens 256] [--seed 0] [--through-turns]
 
 The model's weights are the only input (no dataset): the text is what the model itself predicts,
 at temperature 1, so KL(source ‖ quantized) on it measures fidelity where the source is in its own
 distribution. Used to check data-free choices (docs/allocation.md §6) without the evaluation texts.
-Samples are joined with blank lines; deterministic for a seed.
+Samples are joined with blank lines; deterministic for a seed. --through-turns: do not stop at EOS/BOS
+(a chat model's sample then spans several turns it writes itself, special tokens kept as text,
+which its tokenizer maps back to the same ids).
 """
 import argparse
 
@@ -22,6 +24,7 @@ def main():
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--through-turns", action="store_true")
     a = ap.parse_args()
     mx.random.seed(a.seed)
     model, tok = load(a.model)
@@ -32,7 +35,7 @@ def main():
         ids = []
         for (t, _), _ in zip(generate_step(prompt, model, sampler=sampler), range(a.tokens)):
             t = int(t)
-            if t in (tok.eos_token_id, tok.bos_token_id):  # a new story would start
+            if not a.through_turns and t in (tok.eos_token_id, tok.bos_token_id):  # a new story would start
                 break
             ids.append(t)
         stories.append(tok.decode(ids).strip())
