@@ -132,10 +132,31 @@ function convert(key: string, label: string, extra: string[]): Row {
   return { key, label, group: key, dir, seconds: (Date.now() - t) / 1000, ...sizeOf(dir), evals: {} };
 }
 
-function swanQuantize(key: string, label: string, group: string, extra: string[], target?: number): Row {
+/**
+ * `swan analyze` of the source, once per source and measuring code (the plans of the thresholds and
+ * size-targeted rows are made from it with --manifest: the same plan as a fresh analysis, tested in
+ * test/budget-plan.test.ts, without re-measuring SmolLM2 for every row).
+ */
+function analysis(): string {
+  const h = createHash('sha256').update(fingerprint(SOURCE));
+  for (const d of ['measure', 'metrics', 'mlx', 'kernels', 'arch']) {
+    const dir = join(PACKAGE_ROOT, 'dist', 'src', d);
+    for (const f of readdirSync(dir).sort()) if (f.endsWith('.js')) h.update(f).update(readFileSync(join(dir, f)));
+  }
+  const file = join(cache, `analysis-${h.digest('hex').slice(0, 16)}.json`);
+  if (!existsSync(file)) {
+    log(`swan analyze ${SOURCE} (once per source and measuring code)`);
+    const r = spawnSync(process.execPath, [CLI, 'analyze', SOURCE, '-o', file, '-q'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`swan analyze failed: ${(r.stderr ?? '').trim().split('\n').pop()}`);
+  }
+  return file;
+}
+
+function swanQuantize(key: string, label: string, group: string, extra: string[], target?: number, fromAnalysis = true): Row {
   const dir = join(cache, key);
   const t = Date.now();
-  const r = spawnSync(process.execPath, [CLI, 'quantize', SOURCE, '-o', dir, '--overwrite', '-q', ...extra], { encoding: 'utf8' });
+  const manifest = fromAnalysis ? ['--manifest', analysis()] : [];
+  const r = spawnSync(process.execPath, [CLI, 'quantize', SOURCE, '-o', dir, '--overwrite', '-q', ...manifest, ...extra], { encoding: 'utf8' });
   if (r.status !== 0) {
     const err = (r.stderr ?? '').trim();
     const unknown = /unknown option '([^']+)'|error: option '([^']+)' argument '([^']+)' is invalid/.exec(err);
@@ -226,7 +247,7 @@ function measure(): State {
   log('mlx_lm.convert baselines ready');
   const thresholds = selected('thresholds') || wantBudget('thresholds') ? swanQuantize('thresholds', 'swan `--strategy thresholds` (SWAN as published)', 'thresholds', ['--strategy', 'thresholds']) : undefined;
   if (thresholds) built.push(thresholds);
-  if (selected('default')) built.push(swanQuantize('default', 'swan default (`swan quantize M -o out`, no options)', 'default', []));
+  if (selected('default')) built.push(swanQuantize('default', 'swan default (`swan quantize M -o out`, no options)', 'default', [], undefined, false));
   const targets: Row[] = [...baselines.filter((b): b is Row => b !== undefined), ...(thresholds ? [thresholds] : [])];
   for (const b of targets) {
     if (b.key !== 'thresholds') built.push(b);
