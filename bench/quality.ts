@@ -15,6 +15,7 @@
  *   reused; every evaluation is stored under a fingerprint of the model's files and the protocol, so a
  *   model whose bytes did not change is not evaluated again. swan outputs are rebuilt on every run.
  *   The rendered table holds every row that has an evaluation in the cache.
+ * --reuse-swan: reuse swan outputs already in the cache (default: rebuilt, as swan's code may have changed).
  * --quick: 4 windows per text and output to a temp file unless --out is given (a smoke run).
  * --render FILE: re-write the report from a saved DIR/bench-quality.json without measuring.
  * Nothing here is tuned on the evaluation texts: swan's plans are data-free; the texts are only read
@@ -43,6 +44,8 @@ const SEED = Number(opt('--seed') ?? 123);
 const DOC = MODEL === 'smollm2' ? 'quality.md' : 'quality-stories260K.md';
 const OUT = opt('--out') ?? (QUICK ? join(tmpdir(), `swan-quality-quick-${MODEL}.md`) : join(PACKAGE_ROOT, 'docs', DOC));
 const ROWS = opt('--rows')?.split(',').filter(Boolean);
+/** Reuse swan outputs already in the cache instead of rebuilding them (when only the evaluation is wanted). */
+const REUSE = args.includes('--reuse-swan');
 
 const FIXTURES = join(PACKAGE_ROOT, '..', 'shared', 'fixtures');
 const SOURCE = resolve(opt('--source') ?? (MODEL === 'smollm2' ? join(PACKAGE_ROOT, '..', 'smollm2') : join(FIXTURES, 'stories260K')));
@@ -154,6 +157,7 @@ function analysis(): string {
 
 function swanQuantize(key: string, label: string, group: string, extra: string[], target?: number, fromAnalysis = true): Row {
   const dir = join(cache, key);
+  if (REUSE && existsSync(join(dir, 'config.json'))) return { key, label, group, dir, target, ...sizeOf(dir), evals: {} };
   const t = Date.now();
   const manifest = fromAnalysis ? ['--manifest', analysis()] : [];
   const r = spawnSync(process.execPath, [CLI, 'quantize', SOURCE, '-o', dir, '--overwrite', '-q', ...manifest, ...extra], { encoding: 'utf8' });
@@ -276,6 +280,9 @@ function measure(): State {
     );
     evalCache[evalKey(t.file, srcFp, srcFp)] = { source: rep.source!, result: rep.source!, protocol: rep.protocol };
     uniq.forEach((r, i) => (evalCache[evalKey(t.file, fps.get(r.key)!, srcFp)] = { source: rep.source!, result: rep.results[i]!, protocol: rep.protocol }));
+    // Another bench run may have added evaluations meanwhile: merge, never clobber.
+    const onDisk: EvalCache = existsSync(EVALS_FILE) ? (JSON.parse(readFileSync(EVALS_FILE, 'utf8')) as EvalCache) : {};
+    Object.assign(evalCache, { ...onDisk, ...evalCache });
     writeFileSync(EVALS_FILE, JSON.stringify(evalCache));
   }
 
@@ -284,7 +291,12 @@ function measure(): State {
   for (const r of built) {
     if (!r.missing) saved[r.key] = { key: r.key, label: r.label, group: r.group, dir: r.dir, bytes: r.bytes, params: r.params, target: r.target, mix: r.mix, seconds: r.seconds, fingerprint: fps.get(r.key), commit };
   }
+  const savedNow: Record<string, SavedRow> = existsSync(ROWS_FILE) ? JSON.parse(readFileSync(ROWS_FILE, 'utf8')) : {};
+  for (const r of built) if (!r.missing) savedNow[r.key] = saved[r.key]!;
+  Object.assign(saved, savedNow);
   writeFileSync(ROWS_FILE, JSON.stringify(saved, null, 1));
+  const onDisk: EvalCache = existsSync(EVALS_FILE) ? (JSON.parse(readFileSync(EVALS_FILE, 'utf8')) as EvalCache) : {};
+  for (const [k, v] of Object.entries(onDisk)) evalCache[k] ??= v;
   const rows: Row[] = [];
   for (const key of rowKeys()) {
     const b = built.find((r) => r.key === key);

@@ -47,7 +47,13 @@ export const MAX_SHARD_BYTES = 5 * 2 ** 30;
 export const DEFAULTS = Object.freeze({
   /** Without a size target; with one, the strategy is budget. */
   strategy: 'thresholds' as Strategy,
+  /** Rounding of the uniform and thresholds strategies: MLX's own, so uniform output is bit-exact with mlx_lm.convert. */
   rounding: 'rtn' as Rounding,
+  /**
+   * Rounding of the budget strategy (`--target-*`) when `--rounding` is not given: the allocation
+   * then also weighs each candidate by the search's measured error (docs/allocation.md §5, §9).
+   */
+  budgetRounding: 'search' as Rounding,
   weighting: 'norm' as InputWeighting,
   rules: 'metal' as QuantRules,
   backend: 'auto' as BackendChoice,

@@ -16,7 +16,7 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   strategy?: Strategy;
   targetBpw?: number;
   targetSize?: number;
-  rounding: Rounding;
+  rounding?: Rounding;
   qBits: number;
   mlxRules: QuantRules;
   overwrite?: boolean;
@@ -50,7 +50,7 @@ export function quantizeCommand(): Command {
     .option('--target-bpw <x>', 'size target in bits per weight as mlx-lm counts them (scales, biases and float tensors included)', positiveFloat)
     .option('--target-size <size>', 'size target in bytes of tensors: 5.2GB, 4.8GiB, 123456B', sizeArg)
     .option('--strategy <s>', 'budget (default with a target): least expected damage within the target; thresholds (default otherwise): SWAN as published; uniform', oneOf(STRATEGIES))
-    .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group), still plain MLX affine', oneOf(ROUNDINGS), DEFAULTS.rounding)
+    .option('--rounding <r>', `rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group), still plain MLX affine (default: ${DEFAULTS.budgetRounding} with a size target, ${DEFAULTS.rounding} otherwise)`, oneOf(ROUNDINGS))
     .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines); = --strategy uniform')
     .option('--q-bits <n>', 'bits of --uniform', intIn(AFFINE_BITS), DEFAULTS.bits)
     .option('--budget-keeps-protected', "budget: keep SWAN's built-in protected tensors (embeddings, head, norms) in float, as thresholds does (default: the budget may quantize them)")
