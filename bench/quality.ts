@@ -385,6 +385,7 @@ function render(st: State): { md: string; summary: string } {
       return { ok: db <= du / 2, s: `${t.name}: ΔPPL ${signed(db, 3)} vs uniform ${signed(du, 3)} (ratio ${(db / du).toFixed(2)})` };
     });
     const ok = per.some((p) => p.ok === undefined) ? undefined : per.every((p) => p.ok);
+    if (!b && v !== '') continue;
     checks.push(`- At the bytes of uniform 4-bit g64, swan ${variantName(v)} ΔPPL ≤ ½ of uniform's on both texts: ${verdict(ok)} — ${per.map((p) => p.s).join('; ')}.`);
   }
   for (const ref of ['mixed_4_6', 'mixed_3_6', 'thresholds']) {
@@ -455,7 +456,10 @@ ${table.join('\n')}
 
 ${checks.join('\n')}
 
-How the budget allocation and the rounding work, and what was tried: [allocation.md](allocation.md).
+"not measured": the row was not evaluated (on this shared 2-core machine a SmolLM2 evaluation of one
+model on one text takes minutes; \`--rows\` runs a subset and the cache keeps every result). How the
+budget allocation and the rounding work, what was tried for these targets and what each attempt bought:
+[allocation.md](allocation.md) §8.
 
 ## Allocation of each model
 
