@@ -1,22 +1,32 @@
 /**
- * Quality at equal bytes: swan (SWAN thresholds; budget allocator with and without --rounding search)
- * against real `mlx_lm.convert` (uniform and mixed recipes) on stories260K, measured through real
- * mlx-lm (scripts/mlx_eval.py, protocol in docs/eval.md) on TinyStories-valid and WikiText-2 test.
- * Writes docs/quality.md.
+ * Quality at equal bytes: swan (SWAN thresholds; swan's default; the size-targeted budget with its
+ * default rounding, with RTN and with --rounding search) against real `mlx_lm.convert` (uniform and
+ * mixed recipes), measured through real mlx-lm (scripts/mlx_eval.py, protocol in docs/eval.md) on
+ * TinyStories valid and WikiText-2 test. Writes docs/quality.md (SmolLM2) or docs/quality-stories260K.md.
  *
- *   npm run bench:quality [-- --quick] [-- --samples N] [-- --out FILE] [-- --keep DIR]
+ *   npm run bench:quality [-- --model smollm2|stories260K] [-- --source DIR] [-- --rows KEY,KEY,…]
+ *       [-- --samples N] [-- --seq-len N] [-- --out FILE] [-- --cache DIR] [-- --quick] [-- --render FILE]
  *
+ * --model: smollm2 (default; the HF directory built by ../shared/fixtures/smollm2/make_smollm2.py,
+ *   looked for at ../smollm2 next to the repo unless --source DIR) or stories260K (fast, tiny).
+ * --rows: evaluate only these rows (keys as printed by --list-rows; a trailing * matches a prefix).
+ *   Models other rows' targets need (the mlx_lm outputs whose bytes swan targets) are still built.
+ * --cache DIR (default .bench-cache/quality/MODEL in the repo): mlx_lm.convert outputs are kept and
+ *   reused; every evaluation is stored under a fingerprint of the model's files and the protocol, so a
+ *   model whose bytes did not change is not evaluated again. swan outputs are rebuilt on every run.
+ *   The rendered table holds every row that has an evaluation in the cache.
+ * --reuse-swan: reuse swan outputs already in the cache (default: rebuilt, as swan's code may have changed).
  * --quick: 4 windows per text and output to a temp file unless --out is given (a smoke run).
- * --keep DIR: build the models in DIR and keep them. Every run saves its measurements as
- * DIR/bench-quality.json; --render FILE re-writes the report from such a file without measuring.
+ * --render FILE: re-write the report from a saved DIR/bench-quality.json without measuring.
  * Nothing here is tuned on the evaluation texts: swan's plans are data-free; the texts are only read
  * by the evaluation at the end.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { basename, join } from 'node:path';
-import { evaluateModels, type EvalReport, type EvalResult } from '../src/eval/evaluate.js';
+import { basename, join, resolve } from 'node:path';
+import { evaluateModels, type EvalProtocol, type EvalResult } from '../src/eval/evaluate.js';
 import { openHfModel } from '../src/io/hf-model.js';
 import { PACKAGE_ROOT, venvPython } from '../src/python.js';
 
@@ -25,19 +35,37 @@ function opt(name: string): string | undefined {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 }
+const MODEL = (opt('--model') ?? 'smollm2') as 'smollm2' | 'stories260K';
+if (MODEL !== 'smollm2' && MODEL !== 'stories260K') throw new Error(`--model must be smollm2 or stories260K (got ${MODEL})`);
 const QUICK = args.includes('--quick');
 const SEQ_LEN = Number(opt('--seq-len') ?? 512);
 const SAMPLES = Number(opt('--samples') ?? (QUICK ? 4 : 64));
 const SEED = Number(opt('--seed') ?? 123);
-const OUT = opt('--out') ?? (QUICK ? join(tmpdir(), 'swan-quality-quick.md') : join(PACKAGE_ROOT, 'docs', 'quality.md'));
+const DOC = MODEL === 'smollm2' ? 'quality.md' : 'quality-stories260K.md';
+const OUT = opt('--out') ?? (QUICK ? join(tmpdir(), `swan-quality-quick-${MODEL}.md`) : join(PACKAGE_ROOT, 'docs', DOC));
+const ROWS = opt('--rows')?.split(',').filter(Boolean);
+/** Reuse swan outputs already in the cache instead of rebuilding them (when only the evaluation is wanted). */
+const REUSE = args.includes('--reuse-swan');
 
 const FIXTURES = join(PACKAGE_ROOT, '..', 'shared', 'fixtures');
-const SOURCE = join(FIXTURES, 'stories260K');
+const SOURCE = resolve(opt('--source') ?? (MODEL === 'smollm2' ? join(PACKAGE_ROOT, '..', 'smollm2') : join(FIXTURES, 'stories260K')));
 const TEXTS = [
   { key: 'ts', name: 'TinyStories valid', file: join(FIXTURES, 'text', 'tinystories-valid.txt') },
   { key: 'wiki', name: 'WikiText-2 test', file: join(FIXTURES, 'text', 'wiki.test.raw') },
 ];
 const CLI = join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+const MODEL_NOTES: Record<typeof MODEL, string> = {
+  smollm2: `- Model: SmolLM2-135M-Instruct (HuggingFace Llama, 30 layers, hidden 576, MLP 1536, GQA 9/3, vocab
+  49,152, tied embeddings, Apache-2.0), built by \`../shared/fixtures/smollm2/make_smollm2.py\` from the
+  only copy reachable here, llama.cpp's Q4_1 GGUF. **Its weights are dequantized llama.cpp codes**: every
+  linear weight is Q4_1 (4-bit, blocks of 32 inputs) and the tied embedding Q8_0, rounded to bfloat16. MLX
+  4-bit **g32** nearly reproduces the linear layers, so every g32 row flatters its quantizer; g64, 3-bit and
+  mixed rows requantize onto a genuinely different grid.`,
+  stories260K: `- Model: \`../shared/fixtures/stories260K\` (Karpathy's stories260K as an HF Llama directory, bfloat16, tied
+  embeddings; 5 layers, dim 64, hidden 172 — \`down_proj\`'s input dim 172 is not divisible by any group
+  size, so every tool keeps it in bfloat16, which is why even "4-bit" lands near 7 bits per weight).`,
+};
 
 interface Row {
   key: string;
@@ -56,9 +84,15 @@ interface Row {
 
 const t0 = Date.now();
 const RENDER = opt('--render');
-const work = opt('--keep') ?? mkdtempSync(join(tmpdir(), 'swan-quality-'));
-mkdirSync(work, { recursive: true });
+const cache = resolve(opt('--cache') ?? (QUICK ? mkdtempSync(join(tmpdir(), 'swan-quality-')) : join(PACKAGE_ROOT, '.bench-cache', 'quality', MODEL)));
+mkdirSync(cache, { recursive: true });
 const log = (s: string) => process.stderr.write(`bench:quality: ${s}\n`);
+
+/** Whether a row is evaluated in this run. */
+function selected(key: string): boolean {
+  if (!ROWS) return true;
+  return ROWS.some((r) => (r.endsWith('*') ? key.startsWith(r.slice(0, -1)) : key === r));
+}
 
 /** Bytes = sum of tensor bytes (the index total_size where there is one); params as mlx-lm counts them. */
 function sizeOf(dir: string): { bytes: number; params: number; mix: string } {
@@ -85,19 +119,48 @@ function sizeOf(dir: string): { bytes: number; params: number; mix: string } {
   return { bytes: sum, params: j.total_params, mix };
 }
 
+/** mlx_lm.convert output, reused from the cache when it was written with the same arguments. */
 function convert(key: string, label: string, extra: string[]): Row {
-  const dir = join(work, key);
+  const dir = join(cache, key);
+  const stamp = join(cache, `${key}.args.json`);
+  const want = JSON.stringify({ source: SOURCE, extra });
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want && existsSync(join(dir, 'config.json'))) {
+    return { key, label, group: key, dir, ...sizeOf(dir), evals: {} };
+  }
   rmSync(dir, { recursive: true, force: true });
   const t = Date.now();
   const r = spawnSync(venvPython(), ['-m', 'mlx_lm', 'convert', '--hf-path', SOURCE, '--mlx-path', dir, '-q', ...extra], { encoding: 'utf8' });
   if (r.status !== 0) return { key, label, group: key, missing: `mlx_lm.convert failed: ${(r.stderr ?? '').trim().split('\n').pop()}`, evals: {} };
+  writeFileSync(stamp, want);
   return { key, label, group: key, dir, seconds: (Date.now() - t) / 1000, ...sizeOf(dir), evals: {} };
 }
 
-function swanQuantize(key: string, label: string, group: string, extra: string[], target?: number): Row {
-  const dir = join(work, key);
+/**
+ * `swan analyze` of the source, once per source and measuring code (the plans of the thresholds and
+ * size-targeted rows are made from it with --manifest: the same plan as a fresh analysis, tested in
+ * test/budget-plan.test.ts, without re-measuring SmolLM2 for every row).
+ */
+function analysis(): string {
+  const h = createHash('sha256').update(fingerprint(SOURCE));
+  for (const d of ['measure', 'metrics', 'mlx', 'kernels', 'arch']) {
+    const dir = join(PACKAGE_ROOT, 'dist', 'src', d);
+    for (const f of readdirSync(dir).sort()) if (f.endsWith('.js')) h.update(f).update(readFileSync(join(dir, f)));
+  }
+  const file = join(cache, `analysis-${h.digest('hex').slice(0, 16)}.json`);
+  if (!existsSync(file)) {
+    log(`swan analyze ${SOURCE} (once per source and measuring code)`);
+    const r = spawnSync(process.execPath, [CLI, 'analyze', SOURCE, '-o', file, '-q'], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`swan analyze failed: ${(r.stderr ?? '').trim().split('\n').pop()}`);
+  }
+  return file;
+}
+
+function swanQuantize(key: string, label: string, group: string, extra: string[], target?: number, fromAnalysis = true): Row {
+  const dir = join(cache, key);
+  if (REUSE && existsSync(join(dir, 'config.json'))) return { key, label, group, dir, target, ...sizeOf(dir), evals: {} };
   const t = Date.now();
-  const r = spawnSync(process.execPath, [CLI, 'quantize', SOURCE, '-o', dir, '--overwrite', '--quiet', ...extra], { encoding: 'utf8' });
+  const manifest = fromAnalysis ? ['--manifest', analysis()] : [];
+  const r = spawnSync(process.execPath, [CLI, 'quantize', SOURCE, '-o', dir, '--overwrite', '--quiet', ...manifest, ...extra], { encoding: 'utf8' });
   if (r.status !== 0) {
     const err = (r.stderr ?? '').trim();
     const unknown = /unknown option '([^']+)'|error: option '([^']+)' argument '([^']+)' is invalid/.exec(err);
@@ -107,9 +170,27 @@ function swanQuantize(key: string, label: string, group: string, extra: string[]
   return { key, label, group, dir, target, seconds: (Date.now() - t) / 1000, ...sizeOf(dir), evals: {} };
 }
 
+/** A model's identity for the evaluation cache: its config and weight files' bytes. */
+function fingerprint(dir: string): string {
+  const h = createHash('sha256');
+  for (const f of readdirSync(dir).sort()) {
+    if (f === 'config.json' || f.endsWith('.safetensors')) h.update(f + '\0').update(readFileSync(join(dir, f)));
+  }
+  return h.digest('hex').slice(0, 32);
+}
+
+interface EvalCache {
+  [key: string]: { source: EvalResult; result: EvalResult; protocol: EvalProtocol };
+}
+const EVALS_FILE = join(cache, 'evals.json');
+const evalCache: EvalCache = existsSync(EVALS_FILE) ? (JSON.parse(readFileSync(EVALS_FILE, 'utf8')) as EvalCache) : {};
+const evalKey = (textFile: string, fp: string, srcFp: string) => `${basename(textFile)}|${SEQ_LEN}|${SAMPLES}|${SEED}|float32|${srcFp}|${fp}`;
+
+// 3. (state saved for --render)
 interface State {
+  model: string;
   rows: Row[];
-  reports: Record<string, EvalReport>;
+  protocols: Record<string, EvalProtocol>;
   machine: string;
   loadAtStart: number;
   minutes: number;
@@ -117,7 +198,8 @@ interface State {
   seqLen: number;
   seed: number;
   quick: boolean;
-  commit: string;
+  /** Commit each row's model was built at (rows from earlier runs keep theirs). */
+  commits: Record<string, string>;
 }
 
 function git(args: string[]): string {
@@ -125,67 +207,132 @@ function git(args: string[]): string {
   return r.status === 0 ? r.stdout.trim() : '';
 }
 
+const BASELINES: [string, string, string[]][] = [
+  ['u4g64', '`mlx_lm.convert` 4-bit g64', ['--q-bits', '4', '--q-group-size', '64']],
+  ['u4g32', '`mlx_lm.convert` 4-bit g32', ['--q-bits', '4', '--q-group-size', '32']],
+  ['u3g64', '`mlx_lm.convert` 3-bit g64', ['--q-bits', '3', '--q-group-size', '64']],
+  ['mixed_4_6', '`mlx_lm.convert` mixed_4_6', ['--quant-predicate', 'mixed_4_6']],
+  ['mixed_3_6', '`mlx_lm.convert` mixed_3_6', ['--quant-predicate', 'mixed_3_6']],
+];
+/** swan's size-targeted variants at each size: its defaults, then each rounding explicitly. */
+const VARIANTS: [string, string, string[]][] = [
+  ['', '`--target-size` (defaults)', []],
+  ['-rtn', '`--target-size --rounding rtn`', ['--rounding', 'rtn']],
+  ['-search', '`--target-size --rounding search`', ['--rounding', 'search']],
+];
+
+/** Every row key, in table order (for --rows and --list-rows). */
+function rowKeys(): string[] {
+  const keys = ['source', 'thresholds', 'default'];
+  for (const [b] of [...BASELINES, ['thresholds'] as [string]]) {
+    if (b !== 'thresholds') keys.push(b);
+    for (const [v] of VARIANTS) keys.push(`budget-${b}${v}`);
+  }
+  return keys;
+}
+
+/** Row metadata of earlier runs (so a partial run renders the whole table). */
+const ROWS_FILE = join(cache, 'rows.json');
+type SavedRow = Omit<Row, 'evals'> & { fingerprint?: string; commit: string };
+
 function measure(): State {
   // 1. Models.
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} logical cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${process.platform}/${process.arch}, Node ${process.version}`;
   const loadAtStart = loadavg()[0]!;
   const dirty = git(['status', '--porcelain', '--', 'src', 'scripts']).split('\n').filter(Boolean).length;
-  const commit = `${git(['rev-parse', '--short', 'HEAD']) || 'unknown'}${dirty ? ` + ${dirty} uncommitted file(s) under src/ or scripts/` : ''}`;
-  log(`work dir ${work}; ${SAMPLES} windows of ${SEQ_LEN} tokens per text, seed ${SEED}`);
-  const source: Row = { key: 'source', label: 'source (bfloat16)', group: 'source', dir: SOURCE, ...sizeOf(SOURCE), evals: {} };
-  const baselines: Row[] = [
-    convert('u4g64', '`mlx_lm.convert` 4-bit g64', ['--q-bits', '4', '--q-group-size', '64']),
-    convert('u4g32', '`mlx_lm.convert` 4-bit g32', ['--q-bits', '4', '--q-group-size', '32']),
-    convert('u3g64', '`mlx_lm.convert` 3-bit g64', ['--q-bits', '3', '--q-group-size', '64']),
-    convert('mixed_4_6', '`mlx_lm.convert` mixed_4_6', ['--quant-predicate', 'mixed_4_6']),
-    convert('mixed_3_6', '`mlx_lm.convert` mixed_3_6', ['--quant-predicate', 'mixed_3_6']),
-  ];
-  log('mlx_lm.convert baselines written');
-  let thresholds = swanQuantize('swan-thresholds', 'swan `--strategy thresholds` (SWAN as published)', 'thresholds', ['--strategy', 'thresholds']);
-  // Before --strategy existed, thresholds was the only (default) strategy.
-  if (thresholds.missing?.startsWith('not available')) thresholds = swanQuantize('swan-thresholds', 'swan thresholds (SWAN as published; default strategy)', 'thresholds', []);
-  const rows: Row[] = [source, thresholds];
-  for (const b of baselines) {
-    rows.push(b);
+  const commit = `${git(['rev-parse', '--short', 'HEAD']) || 'unknown'}${dirty ? ` + ${dirty} uncommitted file(s)` : ''}`;
+  log(`cache ${cache}; ${SAMPLES} windows of ${SEQ_LEN} tokens per text, seed ${SEED}; rows: ${ROWS?.join(',') ?? 'all'}`);
+  const saved: Record<string, SavedRow> = existsSync(ROWS_FILE) ? JSON.parse(readFileSync(ROWS_FILE, 'utf8')) : {};
+  const built: Row[] = [];
+  const source: Row = { key: 'source', label: `source (bfloat16${MODEL === 'smollm2' ? '; dequantized Q4_1/Q8_0' : ''})`, group: 'source', dir: SOURCE, ...sizeOf(SOURCE), evals: {} };
+  built.push(source);
+  const wantBudget = (b: string) => VARIANTS.some(([v]) => selected(`budget-${b}${v}`));
+  const baselines = BASELINES.map(([key, label, extra]) => (selected(key) || wantBudget(key) ? convert(key, label, extra) : undefined));
+  log('mlx_lm.convert baselines ready');
+  const thresholds = selected('thresholds') || wantBudget('thresholds') ? swanQuantize('thresholds', 'swan `--strategy thresholds` (SWAN as published)', 'thresholds', ['--strategy', 'thresholds']) : undefined;
+  if (thresholds) built.push(thresholds);
+  if (selected('default')) built.push(swanQuantize('default', 'swan default (`swan quantize M -o out`, no options)', 'default', [], undefined, false));
+  const targets: Row[] = [...baselines.filter((b): b is Row => b !== undefined), ...(thresholds ? [thresholds] : [])];
+  for (const b of targets) {
+    if (b.key !== 'thresholds') built.push(b);
     if (b.bytes === undefined) continue;
-    const target = ['--strategy', 'budget', '--target-size', `${b.bytes}B`];
-    rows.push(swanQuantize(`budget-${b.key}`, `swan budget @ ${b.key} bytes`, b.key, target, b.bytes));
-    rows.push(swanQuantize(`budget-${b.key}-search`, `swan budget @ ${b.key} bytes + \`--rounding search\``, b.key, [...target, '--rounding', 'search'], b.bytes));
-    // The same without the input-channel weighting (the default is --weighting norm): what it buys.
-    rows.push(
-      swanQuantize(`budget-${b.key}-search-none`, `swan budget @ ${b.key} bytes + \`--rounding search --weighting none\``, b.key, [...target, '--rounding', 'search', '--weighting', 'none'], b.bytes),
-    );
+    for (const [v, label, extra] of VARIANTS) {
+      const key = `budget-${b.key}${v}`;
+      if (!selected(key)) continue;
+      built.push(swanQuantize(key, `swan ${label} @ ${b.key} bytes`, b.key, ['--target-size', `${b.bytes}B`, ...extra], b.bytes));
+    }
   }
-  log(`swan outputs written (${rows.filter((r) => r.missing).length} unavailable)`);
+  log(`models ready (${built.filter((r) => r.missing).length} unavailable)`);
 
-  // 2. Evaluation: every model for one text in one mlx-lm process, the source's log-probs shared.
-  const reports: Record<string, EvalReport> = {};
+  // 2. Evaluation: the selected models without a cached evaluation, one mlx-lm process per text.
+  const srcFp = fingerprint(SOURCE);
+  const fps = new Map(built.filter((r) => r.dir).map((r) => [r.key, fingerprint(r.dir!)]));
+  const protocols: Record<string, EvalProtocol> = {};
   for (const t of TEXTS) {
-    const models = rows.filter((r) => r.dir && r !== source);
-    log(`evaluating ${models.length} models + source on ${t.name}`);
+    const todo = built.filter((r) => r.dir && r !== source && selected(r.key) && !evalCache[evalKey(t.file, fps.get(r.key)!, srcFp)]);
+    const uniq = [...new Map(todo.map((r) => [fps.get(r.key)!, r])).values()];
+    const needSource = !evalCache[evalKey(t.file, srcFp, srcFp)];
+    if (uniq.length === 0 && !needSource) continue;
+    log(`evaluating ${uniq.length} models + source on ${t.name}`);
     const rep = evaluateModels(
-      models.map((r) => r.dir!),
+      uniq.length ? uniq.map((r) => r.dir!) : [SOURCE],
       { text: t.file, vs: SOURCE, seqLen: SEQ_LEN, samples: SAMPLES, seed: SEED, computeDtype: 'float32', progress: true },
     );
-    reports[t.key] = rep;
-    source.evals[t.key] = rep.source;
-    models.forEach((r, i) => (r.evals[t.key] = rep.results[i]));
+    evalCache[evalKey(t.file, srcFp, srcFp)] = { source: rep.source!, result: rep.source!, protocol: rep.protocol };
+    uniq.forEach((r, i) => (evalCache[evalKey(t.file, fps.get(r.key)!, srcFp)] = { source: rep.source!, result: rep.results[i]!, protocol: rep.protocol }));
+    // Another bench run may have added evaluations meanwhile: merge, never clobber.
+    const onDisk: EvalCache = existsSync(EVALS_FILE) ? (JSON.parse(readFileSync(EVALS_FILE, 'utf8')) as EvalCache) : {};
+    Object.assign(evalCache, { ...onDisk, ...evalCache });
+    writeFileSync(EVALS_FILE, JSON.stringify(evalCache));
+  }
+
+  // 3. Every row with a model (this run's, else an earlier run's), with whatever evaluations the cache has.
+  const commits: Record<string, string> = {};
+  for (const r of built) {
+    if (!r.missing) saved[r.key] = { key: r.key, label: r.label, group: r.group, dir: r.dir, bytes: r.bytes, params: r.params, target: r.target, mix: r.mix, seconds: r.seconds, fingerprint: fps.get(r.key), commit };
+  }
+  const savedNow: Record<string, SavedRow> = existsSync(ROWS_FILE) ? JSON.parse(readFileSync(ROWS_FILE, 'utf8')) : {};
+  for (const r of built) if (!r.missing) savedNow[r.key] = saved[r.key]!;
+  Object.assign(saved, savedNow);
+  writeFileSync(ROWS_FILE, JSON.stringify(saved, null, 1));
+  const onDisk: EvalCache = existsSync(EVALS_FILE) ? (JSON.parse(readFileSync(EVALS_FILE, 'utf8')) as EvalCache) : {};
+  for (const [k, v] of Object.entries(onDisk)) evalCache[k] ??= v;
+  const rows: Row[] = [];
+  for (const key of rowKeys()) {
+    const b = built.find((r) => r.key === key);
+    if (b?.missing) {
+      rows.push(b);
+      continue;
+    }
+    const sr = saved[key];
+    if (!sr?.fingerprint) continue;
+    const row: Row = { ...sr, evals: {} };
+    for (const t of TEXTS) {
+      const c = evalCache[evalKey(t.file, sr.fingerprint, srcFp)];
+      if (!c) continue;
+      row.evals[t.key] = c.result;
+      protocols[t.key] ??= c.protocol;
+    }
+    if (key === 'source' || Object.keys(row.evals).length) {
+      rows.push(row);
+      commits[key] = sr.commit;
+    }
   }
   const minutes = (Date.now() - t0) / 60000;
-  return { rows, reports, machine, loadAtStart, minutes, samples: SAMPLES, seqLen: SEQ_LEN, seed: SEED, quick: QUICK, commit };
+  return { model: MODEL, rows, protocols, machine, loadAtStart, minutes, samples: SAMPLES, seqLen: SEQ_LEN, seed: SEED, quick: QUICK, commits };
 }
 
-// 3. Report.
+// 4. Report.
 const f4 = (x: number) => x.toFixed(4);
 const signed = (x: number, d: number) => `${x >= 0 ? '+' : ''}${x.toFixed(d)}`;
 
 function render(st: State): { md: string; summary: string } {
-  const { rows, reports } = st;
+  const { rows, protocols } = st;
   const source = rows.find((r) => r.key === 'source')!;
   const byKey = new Map(rows.map((r) => [r.key, r]));
-  const baselines = rows.filter((r) => ['u4g64', 'u4g32', 'u3g64', 'mixed_4_6', 'mixed_3_6'].includes(r.key));
-  const dppl = (r: Row, k: string): number | undefined => {
-    const e = r.evals[k];
+  const texts = TEXTS.filter((t) => protocols[t.key]);
+  const dppl = (r: Row | undefined, k: string): number | undefined => {
+    const e = r?.evals[k];
     const s = source.evals[k];
     return e && s ? e.ppl - s.ppl : undefined;
   };
@@ -201,22 +348,24 @@ function render(st: State): { md: string; summary: string } {
   const cells = (r: Row, k: string): string[] => {
     const e = r.evals[k];
     if (!e) return ['—', '—', '—'];
+    if (r === source) return [f4(e.ppl), '0', '0'];
     const d = dppl(r, k)!;
+    const se = pairedSe(r, source, k);
     const rel = `${signed((100 * d) / source.evals[k]!.ppl, 1)}%`;
-    return [f4(e.ppl), r === source ? '0' : `${signed(d, 4)} (${rel})`, r === source ? '0' : e.kl!.toFixed(5)];
+    return [f4(e.ppl), `${signed(d, 3)} ± ${se === undefined ? '—' : (e.ppl * se).toFixed(3)} (${rel})`, `${e.kl!.toFixed(4)} ± ${(e.klStderr ?? NaN).toFixed(4)}`];
   };
   const table = [
-    `| model | bytes | vs target | true bpw | ${TEXTS.map((t) => `${t.name} PPL | ΔPPL | KL`).join(' | ')} |`,
-    `|---|---:|---:|---:|${TEXTS.map(() => '---:|---:|---:').join('|')}|`,
+    `| model | bytes | vs target | true bpw | ${texts.map((t) => `${t.name} PPL | ΔPPL ± paired se | KL ± se`).join(' | ')} |`,
+    `|---|---:|---:|---:|${texts.map(() => '---:|---:|---:').join('|')}|`,
   ];
   for (const r of rows) {
     if (r.missing) {
-      table.push(`| ${r.label} | ${r.missing} | | | ${TEXTS.map(() => ' | | ').join(' | ')} |`);
+      table.push(`| ${r.label} | ${r.missing} | | | ${texts.map(() => ' | | ').join(' | ')} |`);
       continue;
     }
     const vs = r.target ? `${signed((100 * (r.bytes! - r.target)) / r.target, 2)}%` : '';
     const bpw = ((8 * r.bytes!) / r.params!).toFixed(3);
-    table.push(`| ${r.label} | ${r.bytes!.toLocaleString('en-US')} | ${vs} | ${bpw} | ${TEXTS.map((t) => cells(r, t.key).join(' | ')).join(' | ')} |`);
+    table.push(`| ${r.label} | ${r.bytes!.toLocaleString('en-US')} | ${vs} | ${bpw} | ${texts.map((t) => cells(r, t.key).join(' | ')).join(' | ')} |`);
   }
 
   const mixTable = ['| model | share of parameters per format |', '|---|---|'];
@@ -225,116 +374,79 @@ function render(st: State): { md: string; summary: string } {
   // Headline checks, each with the paired error of the comparison it rests on.
   const checks: string[] = [];
   const verdict = (ok: boolean | undefined) => (ok === undefined ? '**not measured**' : ok ? '**yes**' : '**no**');
-  for (const variant of ['', '-search']) {
-    const name = variant ? 'budget + rounding search' : 'budget (RTN)';
-    const u = byKey.get('u4g64')!;
-    const b = byKey.get(`budget-u4g64${variant}`);
+  const variantName = (v: string) => VARIANTS.find(([k]) => k === v)![1];
+  for (const [v] of VARIANTS) {
+    const u = byKey.get('u4g64');
+    const b = byKey.get(`budget-u4g64${v}`);
     const per = TEXTS.map((t) => {
       const du = dppl(u, t.key);
-      const db = b ? dppl(b, t.key) : undefined;
-      if (du === undefined || db === undefined) return { ok: undefined, s: `${t.name}: not measured${b?.missing ? ` (${b.missing})` : ''}` };
-      return { ok: db <= du / 2, s: `${t.name}: ΔPPL ${signed(db, 4)} vs uniform ${signed(du, 4)} (ratio ${(db / du).toFixed(2)})` };
+      const db = dppl(b, t.key);
+      if (du === undefined || db === undefined) return { ok: undefined, s: `${t.name}: not measured` };
+      return { ok: db <= du / 2, s: `${t.name}: ΔPPL ${signed(db, 3)} vs uniform ${signed(du, 3)} (ratio ${(db / du).toFixed(2)})` };
     });
     const ok = per.some((p) => p.ok === undefined) ? undefined : per.every((p) => p.ok);
-    checks.push(`- At the bytes of uniform 4-bit g64, swan ${name} ΔPPL ≤ ½ of uniform's on both texts: ${verdict(ok)} — ${per.map((p) => p.s).join('; ')}.`);
+    if (!b && v !== '') continue;
+    checks.push(`- At the bytes of uniform 4-bit g64, swan ${variantName(v)} ΔPPL ≤ ½ of uniform's on both texts: ${verdict(ok)} — ${per.map((p) => p.s).join('; ')}.`);
   }
-  for (const variant of ['', '-search']) {
-    const name = variant ? 'budget + rounding search' : 'budget (RTN)';
-    const m = byKey.get('mixed_4_6')!;
-    const b = byKey.get(`budget-mixed_4_6${variant}`);
-    const per = TEXTS.map((t) => {
-      const pm = m.evals[t.key]?.ppl;
-      const pb = b?.evals[t.key]?.ppl;
-      if (pm === undefined || pb === undefined || !b) return { ok: undefined, s: `${t.name}: not measured${b?.missing ? ` (${b.missing})` : ''}` };
-      const se = pairedSe(b, m, t.key);
-      return { ok: pb < pm, s: `${t.name}: PPL ${f4(pb)} vs mixed_4_6 ${f4(pm)} (${signed(100 * Math.log(pb / pm), 1)}%${se !== undefined ? ` ± ${(100 * se).toFixed(1)}% paired` : ''})` };
-    });
-    const ok = per.some((p) => p.ok === undefined) ? undefined : per.every((p) => p.ok);
-    checks.push(`- At the bytes of mixed_4_6, swan ${name} has lower PPL than mixed_4_6 on both texts: ${verdict(ok)} — ${per.map((p) => p.s).join('; ')}.`);
-  }
-
-  // Not a headline check, but the fidelity measure that does not wobble out of domain: KL.
-  for (const variant of ['', '-search']) {
-    const name = variant ? 'budget + rounding search' : 'budget (RTN)';
-    const per = baselines.map((b) => {
-      const r = byKey.get(`budget-${b.key}${variant}`);
-      const wins = TEXTS.filter((t) => r?.evals[t.key]?.kl !== undefined && b.evals[t.key]?.kl !== undefined && r.evals[t.key]!.kl! < b.evals[t.key]!.kl!).length;
-      const measured = TEXTS.every((t) => r?.evals[t.key]?.kl !== undefined && b.evals[t.key]?.kl !== undefined);
-      return { key: b.key, measured, both: measured && wins === TEXTS.length };
-    });
-    const measured = per.filter((p) => p.measured);
-    checks.push(
-      `- (also) swan ${name} has lower KL than the mlx_lm output of the same bytes on both texts at ${measured.filter((p) => p.both).length} of ${measured.length} sizes` +
-        (measured.length ? ` (${measured.map((p) => `${p.key} ${p.both ? 'yes' : 'no'}`).join(', ')}).` : '.'),
-    );
-  }
-
-  // Which part bought how much: mlx_lm → budget (allocation) → budget + search (rounding).
-  const split = [
-    '| size of | text | mlx_lm ΔPPL / KL | budget ΔPPL / KL | budget + search ΔPPL / KL | allocation bought ΔPPL / KL | rounding bought ΔPPL / KL | norm weighting bought (search) ΔPPL / KL |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
-  ];
-  for (const b of baselines) {
-    const a = byKey.get(`budget-${b.key}`);
-    const s = byKey.get(`budget-${b.key}-search`);
-    const n = byKey.get(`budget-${b.key}-search-none`);
-    for (const t of TEXTS) {
-      const pair = (r: Row | undefined) => (r && dppl(r, t.key) !== undefined ? { d: dppl(r, t.key)!, kl: r.evals[t.key]!.kl! } : undefined);
-      const pu = pair(b);
-      const pa = pair(a);
-      const ps = pair(s);
-      const pn = pair(n);
-      const fmt = (p: { d: number; kl: number } | undefined) => (p ? `${signed(p.d, 4)} / ${p.kl.toFixed(4)}` : '—');
-      const diff = (x: typeof pu, y: typeof pu) => (x && y ? `${signed(y.d - x.d, 4)} / ${signed(y.kl - x.kl, 4)}` : '—');
-      split.push(`| ${b.key} | ${t.name} | ${fmt(pu)} | ${fmt(pa)} | ${fmt(ps)} | ${diff(pu, pa)} | ${diff(pa, ps)} | ${diff(pn, ps)} |`);
+  for (const ref of ['mixed_4_6', 'mixed_3_6', 'thresholds']) {
+    for (const [v] of VARIANTS) {
+      const m = byKey.get(ref);
+      const b = byKey.get(`budget-${ref}${v}`);
+      const per = TEXTS.map((t) => {
+        const pm = m?.evals[t.key]?.ppl;
+        const pb = b?.evals[t.key]?.ppl;
+        if (pm === undefined || pb === undefined) return { ok: undefined, s: `${t.name}: not measured` };
+        const se = pairedSe(b!, m!, t.key);
+        return { ok: pb < pm, s: `${t.name}: PPL ${f4(pb)} vs ${ref} ${f4(pm)} (${signed(100 * Math.log(pb / pm), 1)}%${se !== undefined ? ` ± ${(100 * se).toFixed(1)}% paired` : ''})` };
+      });
+      const ok = per.some((p) => p.ok === undefined) ? undefined : per.every((p) => p.ok);
+      if (per.every((p) => p.ok === undefined) && v !== '') continue;
+      checks.push(`- At the bytes of ${ref}, swan ${variantName(v)} has lower PPL than ${ref} on both texts: ${verdict(ok)} — ${per.map((p) => p.s).join('; ')}.`);
     }
   }
 
-  const p0 = reports[TEXTS[0]!.key]!.protocol;
-  const windowsLine = TEXTS.map((t) => {
-    const p = reports[t.key]!.protocol;
+  const windowsLine = texts.map((t) => {
+    const p = protocols[t.key]!;
     const se = source.evals[t.key]!;
     return `${t.name} (\`${basename(t.file)}\`): ${p.windowsUsed} of ${p.windowsAvailable} windows (${p.textTokens.toLocaleString('en-US')} tokens in the text); source PPL ${f4(se.ppl)} ± ${f4(se.pplStderr)} per token, ± ${f4(se.pplStderrWindows ?? NaN)} between windows`;
   });
-  const md = `# Quality at equal bytes: swan vs mlx_lm.convert on stories260K
+  const p0 = protocols[texts[0]?.key ?? '']!;
+  const commitSet = [...new Set(Object.values(st.commits))];
+  const commitLine =
+    commitSet.length <= 1
+      ? `Models built at commit ${commitSet[0] ?? 'unknown'}.`
+      : `Models built at several commits (the cache keeps rows of earlier runs): ${Object.entries(st.commits).map(([k, c]) => `${k} ${c}`).join(', ')}.`;
+  const md = `# Quality at equal bytes: swan vs mlx_lm.convert on ${st.model === 'smollm2' ? 'SmolLM2-135M' : 'stories260K'}
 
-Written by \`npm run bench:quality\` (bench/quality.ts)${st.quick ? ' in **--quick** mode (a smoke run, not the reference numbers)' : ''}. Do not edit by hand.
-Measured at commit ${st.commit}.
+Written by \`npm run bench:quality -- --model ${st.model}\` (bench/quality.ts)${st.quick ? ' in **--quick** mode (a smoke run, not the reference numbers)' : ''}. Do not edit by hand.
+${commitLine}
 
-- Model: \`../shared/fixtures/stories260K\` (Karpathy's stories260K as an HF Llama directory, bfloat16, tied
-  embeddings; 5 layers, dim 64, hidden 172 — \`down_proj\`'s input dim 172 is not divisible by any group
-  size, so every tool keeps it in bfloat16, which is why even "4-bit" lands near 7 bits per weight).
-- Baselines: real \`mlx_lm.convert\` (mlx-lm ${p0.mlxLm}, MLX ${p0.mlx}, CPU rounding rules on this Linux
+${MODEL_NOTES[st.model as typeof MODEL]}
+- Baselines: real \`mlx_lm.convert\` (mlx-lm ${p0?.mlxLm}, MLX ${p0?.mlx}, CPU rounding rules on this Linux
   machine). swan outputs use swan's defaults (Metal rounding rules, fixed seed); all load in mlx-lm
   unchanged.
-- swan budget targets the exact byte size of the mlx_lm output of its group: \`--target-size <bytes>B\`;
+- swan's size-targeted rows target the exact byte size of the row they sit under: \`--target-size <bytes>B\`;
   "vs target" is where the result landed.
 - **Bytes** are the sum of tensor bytes (weights, scales, biases and float tensors), which is the
-  index \`total_size\` (for the source, the sum of its safetensors tensor sizes); file headers and
-  the tokenizer are not counted. **True bpw** = 8 · bytes / parameters, parameters counted as mlx-lm's
-  \`compute_bits_per_weight\` does (the index's \`total_parameters\`).
+  index \`total_size\`; file headers and the tokenizer are not counted. **True bpw** = 8 · bytes /
+  parameters, parameters counted as mlx-lm's \`compute_bits_per_weight\` does.
 - Nothing is tuned on the evaluation texts: swan's plans are data-free (weights only); the texts are
   read only by the evaluation at the end.
 
 ## Evaluation protocol
 
 \`swan eval\` / scripts/mlx_eval.py through real mlx-lm (docs/eval.md): the whole text is tokenized once with
-the model's tokenizer (BOS first, no EOS), cut into non-overlapping ${st.seqLen}-token windows (tail dropped);
+the model's tokenizer, cut into non-overlapping ${st.seqLen}-token windows (tail dropped);
 ${st.samples} windows per text are drawn with \`numpy.random.default_rng(${st.seed})\` (the same windows for every
 model); the first token of each window is context only. PPL = exp(mean cross-entropy over the
-${(st.samples * (st.seqLen - 1)).toLocaleString('en-US')} scored tokens). ΔPPL = PPL − source PPL on the same windows. KL = mean over
-those tokens of KL(P_source ‖ P_model) in nats. Compute dtype float32 (float params and scales cast to
-float32 after loading: the dequantized weights are unchanged, bf16 activation rounding is removed).
+${(st.samples * (st.seqLen - 1)).toLocaleString('en-US')} scored tokens). ΔPPL = PPL − source PPL on the same windows, ± its paired
+standard error (PPL × the standard error over windows of the per-window mean cross-entropy difference).
+KL = mean over those tokens of KL(P_source ‖ P_model) in nats, ± its standard error over tokens.
+Compute dtype float32; quantized layers run dequantized (docs/eval.md).
 
 ${windowsLine.map((l) => `- ${l}`).join('\n')}
 
-Comparisons between rows are paired (same windows) and far more precise than each PPL's ±; the
-headline checks give the paired standard error of the log-PPL ratio they rest on. stories260K is a
-TinyStories model: on WikiText-2 (PPL ≈ 120) it is far out of domain and PPL moves erratically with
-small weight changes, so there KL is the better measure of how faithful a quantization is.
-
 Machine: ${st.machine}; shared with other work (1-min load average ${st.loadAtStart.toFixed(1)} at start).
-Bench wall time ${st.minutes.toFixed(1)} min.
 
 ## Results
 
@@ -344,16 +456,10 @@ ${table.join('\n')}
 
 ${checks.join('\n')}
 
-How the budget allocation and \`--rounding search\` work, and what was tried: [allocation.md](allocation.md).
-
-## Which part bought how much
-
-At each mlx_lm size: ΔPPL / KL of the mlx_lm output, of swan budget with MLX round-to-nearest, and with
-\`--rounding search\`. "allocation bought" = budget − mlx_lm, "rounding bought" = budget + search −
-budget, "norm weighting bought" = budget + search (default \`--weighting norm\`) − the same with
-\`--weighting none\` (negative is better). The weighting changes only what the search minimises (docs/allocation.md §6): the RTN budget row does not depend on it.
-
-${split.join('\n')}
+"not measured": the row was not evaluated (on this shared 2-core machine a SmolLM2 evaluation of one
+model on one text takes minutes; \`--rows\` runs a subset and the cache keeps every result). How the
+budget allocation and the rounding work, what was tried for these targets and what each attempt bought:
+[allocation.md](allocation.md) §8.
 
 ## Allocation of each model
 
@@ -362,13 +468,17 @@ ${mixTable.join('\n')}
   return { md, summary: `${table.join('\n')}\n\n${checks.join('\n')}` };
 }
 
+if (args.includes('--list-rows')) {
+  process.stdout.write(rowKeys().join('\n') + '\n');
+  process.exit(0);
+}
 const state: State = RENDER ? (JSON.parse(readFileSync(RENDER, 'utf8')) as State) : measure();
 if (!RENDER) {
-  writeFileSync(join(work, 'bench-quality.json'), JSON.stringify(state));
-  log(`measurements saved to ${join(work, 'bench-quality.json')}`);
+  writeFileSync(join(cache, 'bench-quality.json'), JSON.stringify(state));
+  log(`measurements saved to ${join(cache, 'bench-quality.json')}`);
 }
 const { md, summary } = render(state);
 mkdirSync(join(OUT, '..'), { recursive: true });
 writeFileSync(OUT, md);
-process.stdout.write(`${summary}\n\nwrote ${OUT} (${state.minutes.toFixed(1)} min of measuring)\n`);
-if (!opt('--keep')) rmSync(work, { recursive: true, force: true });
+process.stdout.write(`${summary}\n\nwrote ${OUT}\n`);
+if (QUICK && !opt('--cache')) rmSync(cache, { recursive: true, force: true });

@@ -2,6 +2,7 @@
 
     python scripts/mlx_eval.py MODEL [MODEL ...] --text FILE [--seq-len 512] [--samples 64]
         [--seed 123] [--batch 8] [--vs SOURCE] [--compute-dtype float32|model] [--progress]
+        [--dequantize auto|on|off]
 
 Windowing protocol (docs/eval.md has the full text and the reasons):
   1. tokens = tokenizer.encode(whole text)  (BOS added when the tokenizer adds it by default; no EOS)
@@ -17,6 +18,12 @@ Windowing protocol (docs/eval.md has the full text and the reasons):
   6. --vs SOURCE: per scored token KL(P_source || P_model) = sum_v p_s(v) (log p_s(v) - log p_m(v)),
      natural log, averaged over the same tokens; top1_agree = share of tokens whose argmax agrees.
      The source's own PPL on the same windows is reported under "source".
+
+Speed (docs/eval.md, "Cost"): on MLX's CPU backend quantized matmuls are slow, so by default
+(--dequantize auto) quantized layers are dequantized once after loading (mlx_lm.utils.dequantize_model,
+after the float32 cast, so the weights are exactly what the quantized kernels decode) and run as
+float matmuls; on a GPU (Metal) the quantized kernels are kept. The fast BLAS for those float
+matmuls is the caller's business (swan eval preloads the system OpenBLAS on Linux).
 
 Several models are evaluated in one process (one start-up, one tokenisation per distinct tokenizer,
 the source's log-probs computed once and kept while they fit in --cache-mb).
@@ -40,6 +47,7 @@ import mlx.core as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mlx.utils import tree_map  # noqa: E402
 from mlx_lm import load  # noqa: E402
+from mlx_lm.utils import dequantize_model  # noqa: E402
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model")
 
@@ -64,7 +72,14 @@ def windows(tokens, seq_len, samples, seed):
     return arr[idx], idx, n
 
 
-def load_model(path, compute_dtype):
+def want_dequantize(mode):
+    """auto: only where the quantized kernels are the slow path (MLX's CPU backend)."""
+    if mode == "auto":
+        return mx.default_device() == mx.cpu
+    return mode == "on"
+
+
+def load_model(path, compute_dtype, dequantize=False):
     if not os.path.isdir(path):
         raise EvalError(f"{path}: not a directory")
     try:
@@ -76,7 +91,17 @@ def load_model(path, compute_dtype):
         # float32, so the numbers measure the weights, not bf16 activation rounding (and the CPU
         # kernels are faster in float32). Dequantized weights are unchanged: bf16/f16 -> f32 is exact.
         model.update(tree_map(lambda p: p.astype(mx.float32) if p.dtype in (mx.float16, mx.bfloat16) else p, model.parameters()))
+    if dequantize:
+        # After the cast: scale·q + bias is decoded in the scales' dtype, as the quantized matmul does.
+        model = dequantize_model(model)
+        mx.eval(model.parameters())
     return model, tok
+
+
+def blas_name():
+    """Which BLAS serves MLX's CPU float matmuls: a preloaded system OpenBLAS, or the bundled one."""
+    pre = os.environ.get("LD_PRELOAD", "")
+    return "openblas (preloaded)" if "openblas" in pre else "bundled"
 
 
 def tokenizer_key(path):
@@ -130,6 +155,22 @@ class Evaluator:
             self.token_cache[key] = tok.encode(self.text)
         return self.token_cache[key]
 
+    def bar(self, label, done, total, t0):
+        """One-line progress bar of a model's windows, with rate and time left."""
+        if not self.a.progress:
+            return
+        width = 24
+        filled = int(width * done / total) if total else width
+        el = time.time() - t0
+        rate = el / done if done else 0.0
+        left = rate * (total - done)
+        msg = f"mlx_eval: {label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} windows, {rate:.2f} s/window, {int(left // 60)}m{int(left % 60):02d}s left"
+        if sys.stderr.isatty():
+            self.progress(msg)
+        elif done == total or done % max(1, total // 4) == 0:
+            sys.stderr.write(msg + "\n")
+            sys.stderr.flush()
+
     def progress(self, msg, final=False):
         if not self.a.progress:
             return
@@ -145,7 +186,7 @@ class Evaluator:
     def run_one(self, label, path, loaded=None, ref=None, fill_cache=False):
         """CE (and KL against the source model `ref` when given) of one model on the windows."""
         t0 = time.time()
-        model, tok = loaded or load_model(path, self.a.compute_dtype)
+        model, tok = loaded or load_model(path, self.a.compute_dtype, self.dequantize)
         ids = self.tokens(path, tok)
         if self.data is None:
             self.data, self.idx, self.n_windows = windows(ids, self.a.seq_len, self.a.samples, self.a.seed)
@@ -154,8 +195,7 @@ class Evaluator:
             raise EvalError(f"{path}: its tokenizer gives other ids for the text than {self.first}; the models cannot be compared on the same windows")
         vocab = None
         ce_all, kl_all, agree = [], [], 0
-        nb = (len(self.data) + self.a.batch - 1) // self.a.batch
-        for bi, s in enumerate(range(0, len(self.data), self.a.batch)):
+        for s in range(0, len(self.data), self.a.batch):
             b = self.data[s : s + self.a.batch]
             lp = log_probs(model, b)
             targets = mx.array(b[:, 1:])
@@ -175,7 +215,7 @@ class Evaluator:
                 mx.eval(ce)
             ce_all.append(np.array(ce).reshape(-1))
             vocab = lp.shape[-1]
-            self.progress(f"mlx_eval: {label} batch {bi + 1}/{nb}")
+            self.bar(label, min(s + self.a.batch, len(self.data)), len(self.data), t0)
         r = summarize(path, np.concatenate(ce_all), len(self.data))
         r["vocab"] = int(vocab)
         if ref is not None:
@@ -206,13 +246,14 @@ class Evaluator:
     def run(self):
         a = self.a
         self.data = None
+        self.dequantize = want_dequantize(a.dequantize)
         self.first = a.vs or a.models[0]
         out = {"protocol": self.protocol(), "results": []}
         ref = None
         total = len(a.models) + (1 if a.vs else 0)
         if a.vs:
             # The source is scored like any model (its own PPL on the windows), then kept for KL.
-            loaded = load_model(a.vs, a.compute_dtype)
+            loaded = load_model(a.vs, a.compute_dtype, self.dequantize)
             out["source"] = self.run_one(f"1/{total} (source)", a.vs, loaded=loaded, fill_cache=True)
             ref = loaded[0]
         for i, m in enumerate(a.models):
@@ -238,6 +279,8 @@ class Evaluator:
             "seed": a.seed,
             "batch": a.batch,
             "compute_dtype": a.compute_dtype,
+            "dequantized": self.dequantize,
+            "blas": blas_name(),
             "windowing": "tokenizer.encode(whole text), non-overlapping seq_len windows, tail dropped, "
             "samples windows by numpy default_rng(seed).choice without replacement kept in text order, "
             "first token of each window not scored",
@@ -259,6 +302,7 @@ def main():
     ap.add_argument("--compute-dtype", choices=["model", "float32"], default="float32", help="float32 (default): float params cast to float32; model: as stored")
     ap.add_argument("--cache-mb", type=float, default=1024, help="memory for the source's cached log-probs")
     ap.add_argument("--progress", action="store_true", help="progress on stderr")
+    ap.add_argument("--dequantize", choices=["auto", "on", "off"], default="auto", help="run quantized layers as float matmuls of their dequantized weights (auto: on the CPU backend)")
     a = ap.parse_args()
     if a.seq_len < 2:
         fail(f"--seq-len must be at least 2 (got {a.seq_len})")

@@ -56,7 +56,13 @@ export const DEFAULTS = Object.freeze({
    * the manifest's decisions (thresholds).
    */
   strategy: 'budget' as Strategy,
+  /** Rounding of the uniform and thresholds strategies: MLX's own, so uniform output is bit-exact with mlx_lm.convert. */
   rounding: 'rtn' as Rounding,
+  /**
+   * Rounding of the budget strategy (`--target-*`) when `--rounding` is not given: the allocation
+   * then also weighs each candidate by the search's measured error (docs/allocation.md §5, §9).
+   */
+  budgetRounding: 'search' as Rounding,
   weighting: 'norm' as InputWeighting,
   rules: 'metal' as QuantRules,
   backend: 'auto' as BackendChoice,

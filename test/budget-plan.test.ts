@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { architectureFor } from '../src/arch/index.js';
 import { roundToDType } from '../src/io/float.js';
 import { readTensorF32 } from '../src/io/safetensors.js';
-import { planModel } from '../src/pipeline/quantize.js';
+import { planModel, resolveQuantizeOptions } from '../src/pipeline/quantize.js';
+import { DEFAULTS } from '../src/options.js';
 import { openModel } from '../src/arch/source.js';
 import { planBudget, type BudgetItem } from '../src/plan/budget.js';
 import { measureCandidates } from '../src/measure/candidates.js';
@@ -30,6 +31,15 @@ function assertHit(plan: Plan, label: string): void {
 function formats(plan: Plan): string[] {
   return plan.entries.map((e) => `${e.hfName}=${e.format.kind === 'float' ? 'float' : `${e.format.bits}/${e.format.groupSize}`}`);
 }
+
+describe('default rounding', () => {
+  test('a size target takes DEFAULTS.budgetRounding; other strategies keep MLX round-to-nearest; an explicit --rounding wins', () => {
+    assert.equal(resolveQuantizeOptions({ target: { bpw: 4.5 } }).rounding, DEFAULTS.budgetRounding);
+    assert.equal(resolveQuantizeOptions({}).rounding, 'rtn');
+    assert.equal(resolveQuantizeOptions({ strategy: 'uniform' }).rounding, 'rtn');
+    assert.equal(resolveQuantizeOptions({ target: { bpw: 4.5 }, rounding: 'rtn' }).rounding, 'rtn');
+  });
+});
 
 describe('budget strategy on stories260K', () => {
   const tmp = tempDir();

@@ -73,6 +73,25 @@ describe('swan eval through real mlx-lm', { skip }, () => {
     assert.equal(ev.top1Agree, 1);
   });
 
+  test('the speed-ups (dequantized layers, system OpenBLAS) leave PPL and KL unchanged to 1e-4', () => {
+    const out = join(tmp.dir, 'u4');
+    assert.equal(swan(['quantize', STORIES, '-o', out, '--uniform', '--q-bits', '4']).status, 0);
+    const run = (extra: string[]) => {
+      const r = swan(['eval', out, '--text', TEXT, '--samples', '8', '--vs', STORIES, '--json', ...extra]);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    const fast = run(['--dequantize', 'on']);
+    const plain = run(['--dequantize', 'off', '--no-system-blas']);
+    assert.equal(fast.protocol.dequantized, true);
+    assert.equal(plain.protocol.dequantized, false);
+    assert.equal(plain.protocol.blas, 'bundled');
+    assert.ok(Math.abs(fast.ppl / plain.ppl - 1) < 1e-4, `fast ${fast.ppl} vs plain ${plain.ppl}`);
+    assert.ok(Math.abs(fast.source.ppl / plain.source.ppl - 1) < 1e-4);
+    assert.ok(Math.abs(fast.kl / plain.kl - 1) < 1e-4, `KL fast ${fast.kl} vs plain ${plain.kl}`);
+    assert.ok(fast.kl > 0.01, 'a 4-bit model differs from its source: the comparison is not vacuous');
+  });
+
   test('quantize --eval: uniform 8-bit has a small positive KL, and the numbers go into the model card', () => {
     const out = join(tmp.dir, 'u8');
     const r = swan(['quantize', STORIES, '-o', out, '--uniform', '--q-bits', '8', '--eval', TEXT, '--eval-samples', '8']);

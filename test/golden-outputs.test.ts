@@ -32,9 +32,9 @@ const MODES: Record<string, string[]> = {
   'thresholds-protect-sensitive': ['--strategy', 'thresholds', '--protect', 'layers.1.mlp', '--sensitive', 'o_proj'],
   'uniform-4-g64': ['--uniform', '--q-bits', '4', '--q-group-size', '64'],
   'uniform-3-g32': ['--uniform', '--q-bits', '3', '--q-group-size', '32'],
-  'budget-rtn': ['--target-bpw', '7'],
+  'budget-rtn': ['--target-bpw', '7', '--rounding', 'rtn'],
   'budget-search': ['--target-bpw', '7', '--rounding', 'search'],
-  'budget-protect-sensitive': ['--target-bpw', '7.5', '--protect', 'layers.1.mlp', '--sensitive', 'o_proj'],
+  'budget-protect-sensitive': ['--target-bpw', '7.5', '--rounding', 'rtn', '--protect', 'layers.1.mlp', '--sensitive', 'o_proj'],
 };
 
 function describeFormat(f: Record<string, unknown>): string {

@@ -134,8 +134,8 @@ describe('input-channel weighting', () => {
       const ok = swan(['quantize', STORIES, '-o', join(tmp.dir, 'x'), '--manifest', manifest, '--target-bpw', '6.5', '--rounding', 'search', '--weighting', 'none', '--dry-run']);
       assert.equal(ok.status, 0, ok.stderr);
       // RTN plans measure plain errors only: the weighting does not change them.
-      const rtnNone = planModel(STORIES, { strategy: 'budget', target: { bpw: 6.5 }, manifestFile: manifest, weighting: 'none' }).plan;
-      const rtnNorm = planModel(STORIES, { strategy: 'budget', target: { bpw: 6.5 }, manifestFile: manifest }).plan;
+      const rtnNone = planModel(STORIES, { strategy: 'budget', target: { bpw: 6.5 }, rounding: 'rtn', manifestFile: manifest, weighting: 'none' }).plan;
+      const rtnNorm = planModel(STORIES, { strategy: 'budget', target: { bpw: 6.5 }, rounding: 'rtn', manifestFile: manifest }).plan;
       assert.deepEqual(rtnNorm.entries.map((e) => e.format), rtnNone.entries.map((e) => e.format));
       assert.equal(rtnNorm.budget!.damage, rtnNone.budget!.damage);
       const bad = swan(['quantize', STORIES, '-o', join(tmp.dir, 'x'), '--weighting', 'activations']);

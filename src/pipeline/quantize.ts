@@ -108,7 +108,7 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
   return {
     ...o,
     strategy,
-    rounding: o.rounding ?? DEFAULTS.rounding,
+    rounding: o.rounding ?? (strategy === 'budget' ? DEFAULTS.budgetRounding : DEFAULTS.rounding),
     weighting: o.weighting ?? DEFAULTS.weighting,
     keepFloat: o.keepFloat ?? [],
     atLeast8: o.atLeast8 ?? [],

@@ -23,6 +23,13 @@ interface EvalFlags {
   quiet?: boolean;
   revision?: string;
   vsRevision?: string;
+  systemBlas: boolean;
+  dequantize: 'auto' | 'on' | 'off';
+}
+
+function dequantizeArg(v: string): 'auto' | 'on' | 'off' {
+  if (v !== 'auto' && v !== 'on' && v !== 'off') throw new InvalidArgumentError('must be auto, on or off');
+  return v;
 }
 
 function computeArg(v: string): ComputeDType {
@@ -43,6 +50,8 @@ export function evalCommand(): Command {
     .option('--vs-revision <rev>', 'Hub branch, tag or commit of --vs when it is a Hub id')
     .option('--batch <n>', 'windows per forward pass', atLeast(1), 8)
     .option('--compute-dtype <t>', 'float32: float params (norms, scales, biases) cast to float32 after loading, so numbers measure the weights; model: run in the stored dtype, as mlx_lm.perplexity does (less memory)', computeArg, 'float32')
+    .option('--dequantize <when>', 'run quantized layers as float matmuls of their dequantized weights: auto (on MLX\'s CPU backend, where quantized matmuls are slow), on, off', dequantizeArg, 'auto')
+    .option('--no-system-blas', 'Linux: do not preload the system OpenBLAS (libopenblas.so.0) for MLX\'s CPU float matmuls')
     .option('--json', 'print JSON')
     .option('-q, --quiet', 'no progress on stderr')
     .action(async (arg: string, f: EvalFlags) => {
@@ -58,6 +67,8 @@ export function evalCommand(): Command {
         batch: f.batch,
         computeDtype: f.computeDtype,
         progress: !f.quiet && !f.json,
+        systemBlas: f.systemBlas,
+        dequantize: f.dequantize,
       });
       if (f.json) {
         process.stdout.write(JSON.stringify(r, null, 2) + '\n');

@@ -31,7 +31,7 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   strategy?: Strategy;
   targetBpw?: number;
   targetSize?: number;
-  rounding: Rounding;
+  rounding?: Rounding;
   qBits?: number;
   mlxRules: QuantRules;
   overwrite?: boolean;
@@ -128,7 +128,7 @@ export function quantizeCommand(): Command {
       'budget (default): least expected damage within the target, which defaults to the bytes SWAN\'s thresholds would write; thresholds: SWAN as published (default with --manifest and no target); uniform',
       oneOf(STRATEGIES),
     )
-    .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group), still plain MLX affine', oneOf(ROUNDINGS), DEFAULTS.rounding)
+    .option('--rounding <r>', `rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group), still plain MLX affine (default: ${DEFAULTS.budgetRounding} with the budget strategy, ${DEFAULTS.rounding} otherwise)`, oneOf(ROUNDINGS))
     .option('-q, --quantize', 'uniform quantization of every Linear/Embedding, as mlx_lm.convert -q (= --strategy uniform)')
     .option('--uniform', 'same as -q/--quantize')
     .option('--q-bits <n>', `bits of -q/--quantize (default ${DEFAULTS.bits}); an error with any other strategy`, intIn(AFFINE_BITS))
