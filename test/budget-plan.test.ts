@@ -33,9 +33,10 @@ function formats(plan: Plan): string[] {
 }
 
 describe('default rounding', () => {
-  test('a size target takes DEFAULTS.budgetRounding; other strategies keep MLX round-to-nearest; an explicit --rounding wins', () => {
+  test('the budget (default strategy, or a size target) takes DEFAULTS.budgetRounding; other strategies keep MLX round-to-nearest; an explicit --rounding wins', () => {
     assert.equal(resolveQuantizeOptions({ target: { bpw: 4.5 } }).rounding, DEFAULTS.budgetRounding);
-    assert.equal(resolveQuantizeOptions({}).rounding, 'rtn');
+    assert.equal(resolveQuantizeOptions({}).rounding, DEFAULTS.budgetRounding);
+    assert.equal(resolveQuantizeOptions({ strategy: 'thresholds' }).rounding, 'rtn');
     assert.equal(resolveQuantizeOptions({ strategy: 'uniform' }).rounding, 'rtn');
     assert.equal(resolveQuantizeOptions({ target: { bpw: 4.5 }, rounding: 'rtn' }).rounding, 'rtn');
   });
