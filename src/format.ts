@@ -51,6 +51,45 @@ export function affine(bits: number, groupSize: number): AffineFormat {
   return { kind: 'affine', bits, groupSize };
 }
 
+/** Every quantized format MLX has: the 18 affine bits × groups, then the fp modes. */
+export const ALL_QUANT_FORMATS: readonly QuantFormat[] = Object.freeze([
+  ...AFFINE_BITS.flatMap((bits) => AFFINE_GROUP_SIZES.map((g) => affine(bits, g))),
+  ...FP_MODES.map(fpFormat),
+]);
+
+/** The family words `--formats` accepts: a mode, or `fp` for every fp mode. */
+const FAMILY_WORDS = ['affine', ...FP_MODES, 'fp'] as const;
+
+/**
+ * `--formats`: which quantized formats the plan may use. A comma-separated list of terms; a format
+ * is allowed when some term matches it. A term is words joined by `-`, all of which must match:
+ * a family (`affine`, `mxfp4`, `nvfp4`, `mxfp8`, or `fp` for the three), `<n>bit` (bits), `g<n>`
+ * (group size). Examples: `4bit-g64,8bit-g64`; `affine`; `g64`; `mxfp4,8bit`. Float (the model
+ * dtype) is always allowed. Throws a one-line error on a word it does not know or a term that
+ * matches no MLX format.
+ */
+export function parseFormats(text: string): QuantFormat[] {
+  const terms = text.split(',').map((t) => t.trim().toLowerCase());
+  const matched = new Set<QuantFormat>();
+  for (const term of terms) {
+    if (term === '') throw new Error(`--formats: empty term in ${JSON.stringify(text)}`);
+    const tests = term.split('-').map((word) => formatWordTest(word, term));
+    const hits = ALL_QUANT_FORMATS.filter((f) => tests.every((t) => t(f)));
+    if (hits.length === 0) throw new Error(`--formats: ${JSON.stringify(term)} matches no MLX format`);
+    for (const f of hits) matched.add(f);
+  }
+  return ALL_QUANT_FORMATS.filter((f) => matched.has(f));
+}
+
+function formatWordTest(word: string, term: string): (f: QuantFormat) => boolean {
+  if ((FAMILY_WORDS as readonly string[]).includes(word)) return (f) => (word === 'fp' ? f.kind === 'fp' : quantMode(f) === word);
+  const bits = /^(\d+)bits?$/.exec(word);
+  if (bits) return (f) => f.bits === Number(bits[1]);
+  const group = /^g(\d+)$/.exec(word);
+  if (group) return (f) => f.groupSize === Number(group[1]);
+  throw new Error(`--formats: unknown word ${JSON.stringify(word)} in ${JSON.stringify(term)} (use ${FAMILY_WORDS.join('/')}, <n>bit, g<n>)`);
+}
+
 export function numel(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }

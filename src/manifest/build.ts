@@ -3,7 +3,7 @@
  * with a new plan from its measurements (replanManifest). Both compute the summary the same way.
  */
 import { kvShare } from '../arch/source.js';
-import { numel, type Candidate, type TensorFormat } from '../format.js';
+import { numel, quantMode, type Candidate, type TensorFormat } from '../format.js';
 import { displayPath } from '../io/hf-model.js';
 import { DTYPE_NAMES, type FloatDType, type NonFiniteCounts } from '../io/float.js';
 import type { ModelAnalysis } from '../measure/analyze.js';
@@ -23,7 +23,7 @@ const TORCH_DTYPE: Record<string, string> = { BF16: 'torch.bfloat16', F16: 'torc
 
 function manifestFormat(f: TensorFormat, dtype: FloatDType, dropped: boolean): ManifestFormat {
   if (dropped) return { dropped: 'tied to model.embed_tokens' };
-  return f.kind === 'float' ? { float: DTYPE_NAMES[dtype] } : { bits: f.bits, group_size: f.groupSize, mode: 'affine' };
+  return f.kind === 'float' ? { float: DTYPE_NAMES[dtype] } : { bits: f.bits, group_size: f.groupSize, mode: quantMode(f) };
 }
 
 /** The manifest's `plan` section: strategy, rounding and, for budget plans, what was solved for. */
@@ -154,8 +154,9 @@ function summarize(items: { decision: Decision; params: number }[], plan: Plan):
 }
 
 function manifestCandidate(c: Candidate): ManifestCandidate {
-  if (c.format.kind !== 'affine') throw new Error('internal: float candidates are implicit in the manifest');
+  if (c.format.kind === 'float') throw new Error('internal: float candidates are implicit in the manifest');
   const m: ManifestCandidate = { bits: c.format.bits, group_size: c.format.groupSize, bytes: c.bytes, rel_error: c.relError };
+  if (c.format.kind === 'fp') m.mode = c.format.mode;
   if (c.relErrorSearch !== undefined) m.rel_error_search = c.relErrorSearch;
   return m;
 }

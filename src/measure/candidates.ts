@@ -1,13 +1,14 @@
 /**
- * Candidate measurements: the real MLX quantizer's error for each affine format a tensor may take,
+ * Candidate measurements: the real MLX quantizer's error for each format (affine, fp modes) a tensor may take,
  * the evidence the budget strategy allocates from (src/plan/budget.ts). Which formats to measure
  * is the policy's answer (measurableFormats in src/plan/eligibility.ts).
  */
 import { roundToDType, type FloatDType } from '../io/float.js';
 import { affineRelativeError } from '../mlx/affine.js';
+import { fpRelativeError } from '../mlx/fp.js';
 import { everyNthRow, searchRelativeError } from '../mlx/rounding-search.js';
 import type { InputWeighting, QuantRules } from '../options.js';
-import { formatBytes, numel, type AffineFormat, type Candidate } from '../format.js';
+import { formatBytes, numel, type Candidate, type QuantFormat } from '../format.js';
 
 export interface MeasureOptions {
   dtype: FloatDType;
@@ -40,7 +41,7 @@ export function sampleRows(w: Float32Array, rows: number, cols: number, maxEleme
  * errors reported are plain ‖ΔW‖²/‖W‖², so the allocation compares every tensor on the same measure.
  */
 export function measureCandidates(
-  formats: readonly AffineFormat[],
+  formats: readonly QuantFormat[],
   shape: number[],
   full: Float32Array,
   opts: MeasureOptions,
@@ -52,6 +53,11 @@ export function measureCandidates(
   const rows = sample.rows;
   const w = roundToDType(sample.w, opts.dtype);
   return formats.map((format) => {
+    if (format.kind === 'fp') {
+      // MLX's fp modes have no free scale to search: `--rounding search` writes them as RTN.
+      const relError = fpRelativeError(w, rows, cols, format.mode, opts.dtype);
+      return { format, bytes: formatBytes(format, shape, opts.dtype), relError, ...(opts.search ? { relErrorSearch: relError } : {}) };
+    }
     const c: Candidate = {
       format,
       bytes: formatBytes(format, shape, opts.dtype),

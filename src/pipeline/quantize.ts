@@ -14,6 +14,7 @@ import { buildManifest, recordNonFinite, replanManifest, type ManifestExecution 
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
+import { AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
@@ -44,10 +45,14 @@ export interface QuantizeOptions {
   atLeast8?: string[];
   /** Budget strategy: also keep SWAN's built-in protected names (embeddings, head, norms) in float. */
   budgetKeepsProtected?: boolean;
-  /** Uniform bits (`--q-bits`). */
+  /** Uniform bits (`--q-bits`; with an fp `mode`, default and only value the mode's). */
   bits?: number;
-  /** `--q-group-size`: uniform group, and SWAN's 4-bit group. */
+  /** `--q-group-size`: uniform group, and SWAN's 4-bit group (with an fp `mode`, the mode's). */
   groupSize?: number;
+  /** `--q-mode` of the uniform strategy: affine (default) or an MLX fp mode (mxfp4, nvfp4, mxfp8). */
+  mode?: QuantMode;
+  /** `--formats`: the only quantized formats any strategy may use (parseFormats; default all). */
+  formats?: readonly QuantFormat[];
   dtype?: FloatDType;
   rules?: QuantRules;
   /** Use decisions from this manifest (swan's or the reference tool's) instead of analysing; with budget, its measurements. */
@@ -79,16 +84,33 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
   if (strategy !== 'budget' && o.target) throw new Error(`a size target needs the budget strategy (got --strategy ${strategy})`);
   const swan = o.swan ?? DEFAULT_SWAN_CONFIG;
   validateSwanConfig(swan);
+  const mode = o.mode ?? 'affine';
+  let bits = o.bits ?? DEFAULTS.bits;
+  let groupSize = o.groupSize ?? DEFAULTS.groupSize;
+  if (mode !== 'affine') {
+    // As mx.quantize: each fp mode has one bits and one group size (mlx_lm.convert's defaults for it).
+    if (strategy !== 'uniform') throw new Error(`--q-mode ${mode} applies to --uniform; the other strategies choose fp formats through --formats`);
+    const spec = FP_MODE_SPEC[mode];
+    if (!spec) throw new Error(`unknown --q-mode ${String(mode)}`);
+    if (o.bits !== undefined && o.bits !== spec.bits) throw new Error(`--q-mode ${mode} quantizes to ${spec.bits} bits (got --q-bits ${o.bits})`);
+    if (o.groupSize !== undefined && o.groupSize !== spec.groupSize) throw new Error(`--q-mode ${mode} requires group size ${spec.groupSize} (got --q-group-size ${o.groupSize})`);
+    bits = spec.bits;
+    groupSize = spec.groupSize;
+  }
+  else if (!AFFINE_GROUP_SIZES.includes(groupSize)) throw new Error(`affine quantization takes group size ${AFFINE_GROUP_SIZES.join(', ')} (got ${groupSize}; 16 is nvfp4's)`);
+  if (o.formats !== undefined && o.formats.length === 0) throw new Error('--formats allows no format');
   return {
     ...o,
     strategy,
+    mode,
+    formats: o.formats ?? ALL_QUANT_FORMATS,
     rounding: o.rounding ?? DEFAULTS.rounding,
     weighting: o.weighting ?? DEFAULTS.weighting,
     keepFloat: o.keepFloat ?? [],
     atLeast8: o.atLeast8 ?? [],
     budgetKeepsProtected: o.budgetKeepsProtected ?? DEFAULTS.budgetKeepsProtected,
-    bits: o.bits ?? DEFAULTS.bits,
-    groupSize: o.groupSize ?? DEFAULTS.groupSize,
+    bits,
+    groupSize,
     rules: o.rules ?? DEFAULTS.rules,
     seed: o.seed ?? DEFAULTS.seed,
     swan,
@@ -119,7 +141,7 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
     const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape }));
-    return { source, plan: planUniform(items, source.dtype, { bits: o.bits, groupSize: o.groupSize }), exec };
+    return { source, plan: planUniform(items, source.dtype, { bits: o.bits, groupSize: o.groupSize, mode: o.mode, allowedFormats: o.formats }), exec };
   }
   if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };
   if (o.manifestFile) {
@@ -166,7 +188,7 @@ function modelTensors(source: ModelSource): { name: string; shape: number[] }[] 
 }
 
 function thresholdsOptions(o: ResolvedOptions) {
-  return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8 };
+  return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8, allowedFormats: o.formats };
 }
 
 function budgetOptions(o: ResolvedOptions, source: ModelSource): BudgetOptions {
@@ -177,7 +199,7 @@ function budgetOptions(o: ResolvedOptions, source: ModelSource): BudgetOptions {
     tied: source.tied,
     kvShare: kvShare(source),
     knobs: o.knobs,
-    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8 },
+    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8, allowedFormats: o.formats },
   };
 }
 

@@ -8,6 +8,7 @@ import { MAX_HEADER_BYTES, readTensorBytes, readTensorF32Checked, type TensorInf
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { getBackend } from '../kernels/index.js';
 import { quantizeAffineOn } from '../mlx/affine.js';
+import { quantizeFp } from '../mlx/fp.js';
 import { quantizeAffineSearch } from '../mlx/rounding-search.js';
 import { numel, outputTensors, type OutputTensor } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
@@ -105,12 +106,17 @@ function encodeEntry(
   const w = info.dtype === plan.dtype ? raw : roundToDType(raw, plan.dtype);
   const cols = entry.shape[entry.shape.length - 1]!;
   const rows = numel(entry.shape) / cols;
+  const base = name.replace(/\.weight$/, '');
+  if (entry.format.kind === 'fp') {
+    // No free scale or bias to search: the fp modes are always written as mx.quantize does.
+    const q = quantizeFp(w, rows, cols, entry.format.mode, plan.dtype);
+    return { bytes: new Map([[name, new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength)], [`${base}.scales`, q.scales]]), nonfinite };
+  }
   const { bits, groupSize } = entry.format;
   const q =
     exec.rounding === 'search'
       ? quantizeAffineSearch(w, rows, cols, { bits, groupSize, dtype: plan.dtype, rules, colWeights: colWeights(entry.record, cols) })
       : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, rules);
-  const base = name.replace(/\.weight$/, '');
   const bytes = new Map([
     [name, new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength)],
     [`${base}.scales`, encodeFromF32(q.scales, plan.dtype)],
@@ -237,7 +243,7 @@ export function mlxConfigJson(source: ModelSource, plan: Plan): string {
       // mlx-lm ignores an unreadable generation config for this purpose too
     }
   }
-  const hasQuantized = writtenEntries(plan).some((e) => e.format.kind === 'affine');
+  const hasQuantized = writtenEntries(plan).some((e) => e.format.kind !== 'float');
   if (hasQuantized) {
     const q = quantizationConfig(plan, (n) => source.arch.orderKey(n)) as PyObject;
     config.quantization = q;

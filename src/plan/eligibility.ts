@@ -10,11 +10,13 @@
  *  3. user_protect      a user `--protect` pattern;
  *  4. SWAN's float rules, applied only where the strategy asks for them (`swanRules`):
  *     1d_tensor, small_tensor, protected_pattern (swanFloatRule in swan-rules.ts);
- *  5. no_group_divides  no MLX group size (32, 64, 128) divides the last dimension.
- * A user `--sensitive` pattern then removes the formats under 8 bits.
+ *  5. no_group_divides  no group size of an allowed format divides the last dimension.
+ * Formats are MLX's affine ones (bits × group) and its fp modes (mxfp4, nvfp4, mxfp8: one group
+ * each); a user `--formats` list (parseFormats in src/format.ts) keeps only those it names, and a
+ * user `--sensitive` pattern then removes the formats under 8 bits.
  */
 import type { TensorRecord } from '../arch/types.js';
-import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, groupDivides, type AffineFormat, type TensorFormat } from '../format.js';
+import { ALL_QUANT_FORMATS, FLOAT, formatOfMode, groupDivides, sameFormat, type QuantFormat, type QuantMode, type TensorFormat } from '../format.js';
 import { matchesAny, swanFloatRule, type SwanConfig } from './swan-rules.js';
 
 export type FloatRule = 'dropped_by_mlx' | 'not_quantizable' | 'user_protect' | '1d_tensor' | 'small_tensor' | 'protected_pattern' | 'no_group_divides';
@@ -32,23 +34,26 @@ export interface EligibilityRules {
   keepFloat?: readonly string[];
   /** User `--sensitive` patterns: at least 8 bits. */
   atLeast8?: readonly string[];
+  /** User `--formats`: the only quantized formats allowed (undefined: all). */
+  allowedFormats?: readonly QuantFormat[];
 }
 
 export interface Eligibility {
-  /** Affine formats the tensor may take (empty when it stays float). */
-  formats: AffineFormat[];
+  /** Quantized formats the tensor may take (empty when it stays float). */
+  formats: QuantFormat[];
   /** Why it stays float, when `formats` is empty. */
   floatRule?: FloatRule;
   /** A human-readable detail of the rule (e.g. which dimension no group divides). */
   detail?: string;
 }
 
-/** Every affine format MLX accepts for this tensor, before any strategy's rule: what analysis measures. */
-export function measurableFormats(record: TensorRecord, shape: number[]): AffineFormat[] {
+/**
+ * Every format MLX accepts for this tensor (of `allowed`, default all), before any strategy's
+ * rule: what analysis measures.
+ */
+export function measurableFormats(record: TensorRecord, shape: number[], allowed: readonly QuantFormat[] = ALL_QUANT_FORMATS): QuantFormat[] {
   if (record.mlxName === null || !record.quantizable) return [];
-  const out: AffineFormat[] = [];
-  for (const bits of AFFINE_BITS) for (const g of AFFINE_GROUP_SIZES) if (groupDivides(shape, g)) out.push(affine(bits, g));
-  return out;
+  return allowed.filter((f) => groupDivides(shape, f.groupSize));
 }
 
 /** The formats `record` may take under `rules`, or the rule that keeps it float. */
@@ -58,23 +63,27 @@ export function eligibleFormats(record: TensorRecord, shape: number[], rules: El
   if (matchesAny(record.hfName, rules.keepFloat)) return { formats: [], floatRule: 'user_protect' };
   const swan = rules.swanRules && swanFloatRule(record.hfName, shape, rules.swanRules);
   if (swan) return { formats: [], floatRule: swan };
-  let formats = measurableFormats(record, shape);
+  const allowed = rules.allowedFormats ?? ALL_QUANT_FORMATS;
+  let formats = measurableFormats(record, shape, allowed);
   if (formats.length === 0) {
-    return { formats, floatRule: 'no_group_divides', detail: `last dim ${shape[shape.length - 1]} not divisible by ${AFFINE_GROUP_SIZES.join(', ')}` };
+    const groups = [...new Set(allowed.map((f) => f.groupSize))].sort((a, b) => a - b);
+    return { formats, floatRule: 'no_group_divides', detail: `last dim ${shape[shape.length - 1]} not divisible by ${groups.join(', ')}` };
   }
   if (matchesAny(record.hfName, rules.atLeast8)) formats = formats.filter((f) => f.bits >= 8);
   return { formats };
 }
 
 /**
- * The affine format bits × groupSize when eligibility allows it, else float with the rule that
- * refused it (strategies that want one particular format: thresholds, uniform).
+ * The format bits × groupSize of `mode` (default affine) when eligibility allows it, else float
+ * with the rule that refused it (strategies that want one particular format: thresholds, uniform).
  */
-export function pickFormat(e: Eligibility, shape: number[], bits: number, groupSize: number): { format: TensorFormat; floatReason?: string } {
+export function pickFormat(e: Eligibility, shape: number[], bits: number, groupSize: number, mode: QuantMode = 'affine'): { format: TensorFormat; floatReason?: string } {
   if (e.floatRule) return { format: FLOAT, floatReason: floatReason(e) };
-  const f = e.formats.find((x) => x.bits === bits && x.groupSize === groupSize);
+  const want = formatOfMode(mode, bits, groupSize);
+  const f = e.formats.find((x) => sameFormat(x, want));
   if (f) return { format: f };
-  const why = groupDivides(shape, groupSize) ? `${bits}-bit g${groupSize} not allowed (--sensitive)` : `last dim ${shape[shape.length - 1]} not divisible by group ${groupSize}`;
+  const label = mode === 'affine' ? `${bits}-bit g${groupSize}` : mode;
+  const why = groupDivides(shape, groupSize) ? `${label} not allowed (--formats or --sensitive)` : `last dim ${shape[shape.length - 1]} not divisible by group ${groupSize}`;
   return { format: FLOAT, floatReason: `no_group_divides: ${why}` };
 }
 

@@ -4,7 +4,7 @@
  * size. A tensor eligibility keeps float, or whose decided format it does not allow, stays float.
  */
 import type { TensorRecord } from '../arch/types.js';
-import { FLOAT } from '../format.js';
+import { FLOAT, type QuantFormat } from '../format.js';
 import type { FloatDType } from '../io/float.js';
 import { eligibleFormats, pickFormat } from './eligibility.js';
 import { planEntry, type Plan } from './plan.js';
@@ -25,6 +25,8 @@ export interface ThresholdsOptions {
   /** User `--protect` / `--sensitive` patterns. */
   keepFloat?: readonly string[];
   atLeast8?: readonly string[];
+  /** User `--formats`: a tier's format outside it stays float. */
+  allowedFormats?: readonly QuantFormat[];
 }
 
 /** Group size of each SWAN tier. */
@@ -33,7 +35,7 @@ export function thresholdsGroup(bits: number, groupSize: number): number {
 }
 
 export function planThresholds(items: ThresholdsItem[], dtype: FloatDType, opts: ThresholdsOptions): Plan {
-  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8 };
+  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8, allowedFormats: opts.allowedFormats };
   const entries = items.map(({ record, shape, decision }) => {
     const el = eligibleFormats(record, shape, rules);
     if (!el.floatRule && decision.bits === 16) return planEntry(record, shape, FLOAT, decision.reason, dtype);

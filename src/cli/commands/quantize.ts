@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { AFFINE_BITS } from '../../format.js';
+import { AFFINE_BITS, FP_MODES, type QuantFormat, type QuantMode } from '../../format.js';
 import { DEFAULTS, ROUNDINGS, STRATEGIES, type QuantRules, type Rounding, type Strategy } from '../../options.js';
 import { planModel, quantizeModel, type QuantizeOptions } from '../../pipeline/quantize.js';
 import type { SizeTarget } from '../../plan/target.js';
 import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../eval-options.js';
-import { addAnalysisOptions, addRulesOption, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, type AnalysisFlags } from '../options.js';
+import { addAnalysisOptions, addRulesOption, formatsArg, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
 import { allocationSummary, budgetSummary, nonFiniteWarning, planDetails, printWarnings } from '../summary.js';
 
@@ -18,6 +18,8 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   targetSize?: number;
   rounding: Rounding;
   qBits: number;
+  qMode: QuantMode;
+  formats?: QuantFormat[];
   mlxRules: QuantRules;
   overwrite?: boolean;
   dryRun?: boolean;
@@ -53,13 +55,19 @@ export function quantizeCommand(): Command {
     .option('--rounding <r>', 'rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group), still plain MLX affine', oneOf(ROUNDINGS), DEFAULTS.rounding)
     .option('--uniform', 'same bits for every Linear/Embedding, like mlx_lm.convert -q (baselines); = --strategy uniform')
     .option('--q-bits <n>', 'bits of --uniform', intIn(AFFINE_BITS), DEFAULTS.bits)
+    .option('--q-mode <mode>', `--uniform: affine, or an MLX fp mode (${FP_MODES.join(', ')}: bits and group are the mode's, as mlx_lm.convert --q-mode)`, oneOf(['affine', ...FP_MODES] as const), 'affine')
+    .option(
+      '--formats <list>',
+      'only these quantized formats, in every strategy (float is always allowed): comma-separated terms, a term matching formats by words joined with "-": affine, mxfp4, nvfp4, mxfp8, fp, <n>bit, g<n>; e.g. 4bit-g64,8bit-g64 or affine-g64 or mxfp4,8bit',
+      formatsArg,
+    )
     .option('--budget-keeps-protected', "budget: keep SWAN's built-in protected tensors (embeddings, head, norms) in float, as thresholds does (default: the budget may quantize them)")
     .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
     .option('--dry-run', 'print the plan, the per-format table and the exact output bytes without writing')
     .option('-v, --verbose', 'print the format of every tensor')
     .option('-q, --quiet', 'no progress bars or summary');
-  addEvalOptions(addRulesOption(addAnalysisOptions(cmd))).action((dir: string, flags: QuantizeFlags) => {
+  addEvalOptions(addRulesOption(addAnalysisOptions(cmd))).action((dir: string, flags: QuantizeFlags, command: Command) => {
     const show = !flags.quiet;
     const analyzeBar = progressBar('analyze', show);
     const writeBar = progressBar('write', show);
@@ -72,8 +80,11 @@ export function quantizeCommand(): Command {
       keepFloat: flags.protect,
       atLeast8: flags.sensitive,
       budgetKeepsProtected: flags.budgetKeepsProtected,
-      bits: flags.qBits,
-      groupSize: flags.qGroupSize,
+      // An fp --q-mode sets its own bits and group: pass only what the user typed, for the check.
+      bits: flags.qMode !== 'affine' && command.getOptionValueSource('qBits') !== 'cli' ? undefined : flags.qBits,
+      groupSize: flags.qMode !== 'affine' && command.getOptionValueSource('qGroupSize') !== 'cli' ? undefined : flags.qGroupSize,
+      mode: flags.qMode,
+      formats: flags.formats,
       dtype: flags.dtype,
       rules: flags.mlxRules,
       manifestFile: flags.manifest,
