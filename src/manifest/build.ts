@@ -2,6 +2,7 @@
  * Building manifests: the analysis evidence plus the plan (buildManifest), or a stored manifest
  * with a new plan from its measurements (replanManifest). Both compute the summary the same way.
  */
+import { basename } from 'node:path';
 import { kvShare } from '../arch/source.js';
 import { numel, quantMode, type Candidate, type TensorFormat } from '../format.js';
 import { displayPath } from '../io/hf-model.js';
@@ -17,6 +18,8 @@ import { manifestConfig, type Manifest, type ManifestCandidate, type ManifestFor
 export interface ManifestExecution {
   rounding: Rounding;
   weighting: InputWeighting;
+  /** `--imatrix` file, when one replaced the weighting (recorded by its file name). */
+  imatrix?: string;
 }
 
 const TORCH_DTYPE: Record<string, string> = { BF16: 'torch.bfloat16', F16: 'torch.float16', F32: 'torch.float32' };
@@ -32,6 +35,7 @@ function manifestPlan(plan: Plan, exec: ManifestExecution): NonNullable<Manifest
     strategy: plan.strategy,
     rounding: exec.rounding,
     input_weighting: exec.weighting,
+    ...(exec.imatrix !== undefined ? { imatrix: basename(exec.imatrix) } : {}),
     ...(plan.budget ? { target_bytes: plan.budget.targetBytes, expected_damage: plan.budget.damage, damage_knobs: { ...plan.budget.knobs } } : {}),
   };
 }

@@ -124,6 +124,8 @@ export interface Manifest {
     strategy: string;
     rounding: string;
     input_weighting?: string;
+    /** swan: the `--imatrix` file (its name) whose activation statistics replaced the weighting. */
+    imatrix?: string;
     target_bytes?: number;
     expected_damage?: number;
     damage_knobs?: Record<string, unknown>;

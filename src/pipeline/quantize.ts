@@ -14,6 +14,7 @@ import { buildManifest, recordNonFinite, replanManifest, type ManifestExecution 
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
+import { readImatrix } from '../measure/imatrix.js';
 import { AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
@@ -53,6 +54,11 @@ export interface QuantizeOptions {
   mode?: QuantMode;
   /** `--formats`: the only quantized formats any strategy may use (parseFormats; default all). */
   formats?: readonly QuantFormat[];
+  /**
+   * `--imatrix` (swan imatrix): per-input-channel E[x²] of the model's layers. It replaces the
+   * norm-gain prior in the budget's measured errors (weighted by it) and in `--rounding search`.
+   */
+  imatrix?: string;
   dtype?: FloatDType;
   rules?: QuantRules;
   /** Use decisions from this manifest (swan's or the reference tool's) instead of analysing; with budget, its measurements. */
@@ -74,8 +80,8 @@ export interface QuantizeOptions {
 }
 
 /** QuantizeOptions with every default filled in: what the stages below receive. */
-export type ResolvedOptions = Required<Omit<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice'>> &
-  Pick<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'onAnalyze' | 'onWrite' | 'onNotice'>;
+export type ResolvedOptions = Required<Omit<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'imatrix' | 'onAnalyze' | 'onWrite' | 'onNotice'>> &
+  Pick<QuantizeOptions, 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'imatrix' | 'onAnalyze' | 'onWrite' | 'onNotice'>;
 
 /** Fill in the defaults and check the combination; called once per library call. */
 export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
@@ -137,12 +143,14 @@ export function planModel(dir: string, options: QuantizeOptions): PlanResult {
 }
 
 function planResolved(dir: string, o: ResolvedOptions): PlanResult {
-  const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules };
+  const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules, imatrix: o.imatrix };
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
     const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape }));
+    if (o.imatrix !== undefined) readImatrix(o.imatrix, source); // refuse another model's before writing
     return { source, plan: planUniform(items, source.dtype, { bits: o.bits, groupSize: o.groupSize, mode: o.mode, allowedFormats: o.formats }), exec };
   }
+  if (o.imatrix !== undefined && o.manifestFile) throw new Error('--imatrix changes the measurements: give it to `swan analyze` or quantize without --manifest');
   if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };
   if (o.manifestFile) {
     const file = o.manifestFile;
@@ -162,6 +170,7 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
     measureCandidates: o.strategy === 'budget',
     measureSearch: o.rounding === 'search',
     weighting: o.weighting,
+    imatrix: o.imatrix,
     scoreProtected: o.scoreProtected,
     // The budget strategy weighs every tensor by its composite, so only thresholds may skip.
     skipDecided: o.strategy === 'thresholds' && o.skipDecided,
@@ -244,6 +253,7 @@ export function analyzeToManifest(
     rules: o.rules,
     measureSearch: options.measureSearch ?? true,
     weighting: o.weighting,
+    imatrix: o.imatrix,
     scoreProtected: o.scoreProtected,
     allowNonFinite: o.allowNonFinite,
     // Nothing writes after `swan analyze`: it reads what it does not score, to count non-finite values.
@@ -251,7 +261,7 @@ export function analyzeToManifest(
     onTensor: o.onAnalyze,
   });
   const plan = planFromAnalysis(analysis, o);
-  return { analysis, plan, manifest: buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting }) };
+  return { analysis, plan, manifest: buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting, imatrix: o.imatrix }) };
 }
 
 function baseModelId(config: Record<string, unknown>): string | undefined {

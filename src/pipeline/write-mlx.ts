@@ -13,6 +13,7 @@ import { quantizeAffineSearch } from '../mlx/rounding-search.js';
 import { numel, outputTensors, type OutputTensor } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
+import { readImatrix } from '../measure/imatrix.js';
 import { inputWeightsFor } from '../measure/input-weights.js';
 import { checkNonFinite } from '../measure/nonfinite.js';
 import type { ModelSource } from '../arch/source.js';
@@ -42,6 +43,8 @@ export interface WriteOptions {
   rounding?: Rounding;
   /** What `rounding: 'search'` minimises across input channels. */
   weighting?: InputWeighting;
+  /** `--imatrix` file: with `rounding: 'search'`, its E[x_j²] replaces the weighting. */
+  imatrix?: string;
   maxShardBytes?: number;
   /** Write tensors that hold NaN/±Inf or overflow the dtype (default false: throw at the first). */
   allowNonFinite?: boolean;
@@ -169,7 +172,9 @@ export function writeMlxModel(
   const nonfinite = new Map<string, NonFiniteCounts>();
   const shards = layoutShards(source, plan, opts.maxShardBytes);
   const infoByName = new Map(source.entries.map((e) => [e.info.name, e.info]));
-  const colWeights = inputWeightsFor(source, exec.rounding === 'search' ? (opts.weighting ?? DEFAULTS.weighting) : 'none');
+  const search = exec.rounding === 'search';
+  const imatrix = search && opts.imatrix !== undefined ? readImatrix(opts.imatrix, source) : undefined;
+  const colWeights = inputWeightsFor(source, search ? (opts.weighting ?? DEFAULTS.weighting) : 'none', imatrix);
   const weightMap: Record<string, string> = {};
   let pending = new Map<string, Uint8Array>();
   let done = 0;

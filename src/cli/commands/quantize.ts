@@ -20,6 +20,7 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   qBits: number;
   qMode: QuantMode;
   formats?: QuantFormat[];
+  imatrix?: string;
   mlxRules: QuantRules;
   overwrite?: boolean;
   dryRun?: boolean;
@@ -61,6 +62,10 @@ export function quantizeCommand(): Command {
       'only these quantized formats, in every strategy (float is always allowed): comma-separated terms, a term matching formats by words joined with "-": affine, mxfp4, nvfp4, mxfp8, fp, <n>bit, g<n>; e.g. 4bit-g64,8bit-g64 or affine-g64 or mxfp4,8bit',
       formatsArg,
     )
+    .option(
+      '--imatrix <file>',
+      "importance matrix from `swan imatrix` (opt-in calibration; swan differs from mlx-lm here): its per-channel activation energy replaces the norm-gain prior in the budget's measured errors and in --rounding search",
+    )
     .option('--budget-keeps-protected', "budget: keep SWAN's built-in protected tensors (embeddings, head, norms) in float, as thresholds does (default: the budget may quantize them)")
     .option('--all-metrics', 'thresholds: compute the SVD and output metrics even for tensors whose bits the cheap metrics already decide')
     .option('--overwrite', 'replace the output directory if it exists')
@@ -85,6 +90,7 @@ export function quantizeCommand(): Command {
       groupSize: flags.qMode !== 'affine' && command.getOptionValueSource('qGroupSize') !== 'cli' ? undefined : flags.qGroupSize,
       mode: flags.qMode,
       formats: flags.formats,
+      imatrix: flags.imatrix,
       dtype: flags.dtype,
       rules: flags.mlxRules,
       manifestFile: flags.manifest,
