@@ -2,15 +2,16 @@
 channel over the calibration tokens (llama.cpp's imatrix statistic, E[x_j^2]).
 
     python scripts/mlx_imatrix.py MODEL OUT.json (--text FILE | --self N) [--seq-len 512]
-        [--seed 0] [--temperature 1.0] [--dump-tokens FILE] [--progress]
+        [--seed 0] [--temperature 1.0] [--batch 16] [--dump-tokens FILE] [--progress]
 
 Calibration tokens:
   --text FILE  the tokenizer's encoding of the whole file (BOS as the tokenizer adds it), cut into
                windows of --seq-len tokens (the tail too, when it has 2 tokens or more);
   --self N     N tokens the model writes itself: each sequence starts from the chat template's
                generation prompt for an empty user turn (BOS alone when the tokenizer has no chat
-               template), sampled at --temperature with mx.random.seed(seed + sequence index), up to
-               --seq-len tokens or an EOS; no outside text is read.
+               template), sampled at --temperature (0: greedy), --batch sequences at a time with
+               mx.random.seed(seed + round), up to --seq-len tokens or an EOS (the rest of a row is
+               dropped); no outside text is read.
 Every window is then run once through the model in float32, and each nn.Linear's input (and the
 input of a tied embedding used as the output layer, Embedding.as_linear) is accumulated as the sum
 of x_j^2 over tokens. Any architecture mlx-lm loads works: the hook is on the module classes, not on
@@ -93,9 +94,9 @@ def text_windows(tok, path, seq_len):
     return [ids[i : i + seq_len] for i in range(0, len(ids), seq_len) if len(ids[i : i + seq_len]) >= 2]
 
 
-def self_windows(model, tok, n, seq_len, seed, temperature, progress):
-    from mlx_lm.generate import generate_step
-    from mlx_lm.sample_utils import make_sampler
+def self_windows(model, tok, n, seq_len, seed, temperature, batch, progress):
+    """Sample `batch` sequences at a time (one KV cache, same prompt) until n tokens are made."""
+    from mlx_lm.models.cache import make_prompt_cache
 
     if getattr(tok, "chat_template", None):
         prompt = tok.apply_chat_template([{"role": "user", "content": ""}], add_generation_prompt=True)
@@ -107,23 +108,32 @@ def self_windows(model, tok, n, seq_len, seed, temperature, progress):
     if len(prompt) >= seq_len:
         fail(f"the chat template's prompt has {len(prompt)} tokens, not fewer than --seq-len {seq_len}")
     eos = set(tok.eos_token_ids) if getattr(tok, "eos_token_ids", None) else {tok.eos_token_id}
-    sampler = make_sampler(temp=temperature)
-    windows, made, k = [], 0, 0
+    windows, made, rnd = [], 0, 0
     while made < n:
-        mx.random.seed(seed + k)
-        k += 1
-        out = []
-        budget = min(seq_len - len(prompt), n - made)
-        for token, _ in generate_step(mx.array(prompt), model, sampler=sampler, max_tokens=budget):
-            t = int(token)
-            out.append(t)
-            if t in eos:
-                break
-        made += len(out)
-        windows.append(list(prompt) + out)
+        mx.random.seed(seed + rnd)
+        rnd += 1
+        b = min(batch, -(-(n - made) // (seq_len - len(prompt))))
+        steps = min(seq_len - len(prompt), -(-(n - made) // b))
+        cache = make_prompt_cache(model)
+        logits = model(mx.array([prompt] * b), cache=cache)[:, -1, :]
+        cols = []
+        for _ in range(steps):
+            t = mx.argmax(logits, axis=-1) if temperature == 0 else mx.random.categorical(logits * (1.0 / temperature))
+            cols.append(t)
+            logits = model(t[:, None], cache=cache)[:, -1, :]
+            mx.eval(logits)
+        rows = mx.stack(cols, axis=1).tolist()
+        for r in rows:
+            out = []
+            for t in r:
+                out.append(t)
+                if t in eos:
+                    break
+            made += len(out)
+            windows.append(list(prompt) + out)
         if progress:
-            sys.stderr.write(f"\rgenerated {made}/{n} tokens")
-        if k > 100 * max(1, n):
+            sys.stderr.write(f"\rgenerated {min(made, n)}/{n} tokens")
+        if rnd > 100 * max(1, n):
             fail("the model ends every sequence at once; no tokens to calibrate on")
     if progress:
         sys.stderr.write("\n")
@@ -140,6 +150,7 @@ def main():
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--dump-tokens")
     ap.add_argument("--progress", action="store_true")
     a = ap.parse_args()
@@ -158,7 +169,7 @@ def main():
         windows = text_windows(tok, a.text, a.seq_len)
         calibration = {"text": os.path.basename(a.text), "seq_len": a.seq_len}
     else:
-        windows = self_windows(model, tok, a.self_tokens, a.seq_len, a.seed, a.temperature, a.progress)
+        windows = self_windows(model, tok, a.self_tokens, a.seq_len, a.seed, a.temperature, max(1, a.batch), a.progress)
         calibration = {"self_tokens": a.self_tokens, "seed": a.seed, "temperature": a.temperature, "seq_len": a.seq_len}
 
     rec = Recorder(model)
