@@ -57,6 +57,14 @@ export const ALL_QUANT_FORMATS: readonly QuantFormat[] = Object.freeze([
   ...FP_MODES.map(fpFormat),
 ]);
 
+/**
+ * The budget's candidates when `--formats` is not given: the affine formats. The fp modes are
+ * opt-in (`--formats affine,fp`): on SmolLM2 at the bytes of 4-bit g64 the budget given every format
+ * put the tied embedding (the output layer too) in mxfp4, and WikiText-2 perplexity was far worse
+ * than the affine-only plan's (docs/allocation.md §1).
+ */
+export const DEFAULT_FORMATS: readonly QuantFormat[] = Object.freeze(ALL_QUANT_FORMATS.filter((f) => f.kind === 'affine'));
+
 /** The family words `--formats` accepts: a mode, or `fp` for every fp mode. */
 const FAMILY_WORDS = ['affine', ...FP_MODES, 'fp'] as const;
 

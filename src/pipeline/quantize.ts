@@ -15,7 +15,7 @@ import { checkManifestMatches, manifestDecisions, manifestMeasurements, readMani
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
 import { readImatrix } from '../measure/imatrix.js';
-import { AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
+import { AFFINE_GROUP_SIZES, DEFAULT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
@@ -52,7 +52,7 @@ export interface QuantizeOptions {
   groupSize?: number;
   /** `--q-mode` of the uniform strategy: affine (default) or an MLX fp mode (mxfp4, nvfp4, mxfp8). */
   mode?: QuantMode;
-  /** `--formats`: the only quantized formats any strategy may use (parseFormats; default all). */
+  /** `--formats`: the only quantized formats any strategy may use (parseFormats; default DEFAULT_FORMATS, the affine ones). */
   formats?: readonly QuantFormat[];
   /**
    * `--imatrix` (swan imatrix): per-input-channel E[x²] of the model's layers. It replaces the
@@ -109,7 +109,7 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
     ...o,
     strategy,
     mode,
-    formats: o.formats ?? ALL_QUANT_FORMATS,
+    formats: o.formats ?? DEFAULT_FORMATS,
     rounding: o.rounding ?? DEFAULTS.rounding,
     weighting: o.weighting ?? DEFAULTS.weighting,
     keepFloat: o.keepFloat ?? [],

@@ -59,7 +59,7 @@ export function quantizeCommand(): Command {
     .option('--q-mode <mode>', `--uniform: affine, or an MLX fp mode (${FP_MODES.join(', ')}: bits and group are the mode's, as mlx_lm.convert --q-mode)`, oneOf(['affine', ...FP_MODES] as const), 'affine')
     .option(
       '--formats <list>',
-      'only these quantized formats, in every strategy (float is always allowed): comma-separated terms, a term matching formats by words joined with "-": affine, mxfp4, nvfp4, mxfp8, fp, <n>bit, g<n>; e.g. 4bit-g64,8bit-g64 or affine-g64 or mxfp4,8bit',
+      'only these quantized formats, in every strategy (default: affine; the fp modes are opt-in, e.g. --formats affine,fp; float is always allowed): comma-separated terms, a term matching formats by words joined with "-": affine, mxfp4, nvfp4, mxfp8, fp, <n>bit, g<n>; e.g. 4bit-g64,8bit-g64 or affine-g64 or mxfp4,8bit',
       formatsArg,
     )
     .option(
