@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { IMATRIX_SCRIPT } from '../src/eval/imatrix.js';
@@ -86,6 +86,7 @@ describe('swan imatrix', { skip }, () => {
 
   test('quantize --imatrix: the budget weighs its measurements by it; another model\'s imatrix is refused in one line', () => {
     const im = join(tmp.dir, 'text.imatrix.json');
+    if (!existsSync(im)) assert.equal(swan(['imatrix', STORIES, '-o', im, '--text', text, '--seq-len', '32', '-q']).status, 0);
     const withIm = swan(['quantize', STORIES, '--dry-run', '-v', '--target-bpw', '6', '--rounding', 'search', '--imatrix', im]);
     const without = swan(['quantize', STORIES, '--dry-run', '-v', '--target-bpw', '6', '--rounding', 'search']);
     assert.equal(withIm.status, 0, withIm.stderr);
