@@ -15,7 +15,7 @@ import { checkManifestMatches, manifestDecisions, manifestMeasurements, readMani
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
 import { readImatrix } from '../measure/imatrix.js';
-import { AFFINE_GROUP_SIZES, DEFAULT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
+import { AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, DEFAULT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
@@ -109,7 +109,8 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
     ...o,
     strategy,
     mode,
-    formats: o.formats ?? DEFAULT_FORMATS,
+    // The budget's default candidates are the affine ones; uniform/thresholds name their format themselves.
+    formats: o.formats ?? (strategy === 'budget' ? DEFAULT_FORMATS : ALL_QUANT_FORMATS),
     rounding: o.rounding ?? DEFAULTS.rounding,
     weighting: o.weighting ?? DEFAULTS.weighting,
     keepFloat: o.keepFloat ?? [],
