@@ -32,3 +32,27 @@ export function runPython(script: string, args: string[], opts: { timeoutMs?: nu
     throw new Error(`python ${script} failed: ${err.stderr?.slice(-4000) ?? err.message}`);
   }
 }
+
+/**
+ * Run one of swan's worker scripts (scripts/*.py) in the venv; returns stdout. With `progress` its
+ * stderr goes straight to ours. A failure becomes one line: `${label}: <the script's own
+ * "NAME: error: ..." line>`, else the exit status and the last stderr line.
+ */
+export function runWorker(script: string, args: string[], o: { name: string; label: string; progress?: boolean; timeoutMs?: number; env?: Record<string, string> }): string {
+  const r = spawnSync(venvPython(), [script, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: o.timeoutMs,
+    stdio: ['ignore', 'pipe', o.progress ? 'inherit' : 'pipe'],
+    env: { ...process.env, ...o.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false' },
+  });
+  if (r.error) throw new Error(`${o.name}.py: ${r.error.message}`);
+  if (r.status !== 0) {
+    const err = r.stderr ?? '';
+    const line = new RegExp(`${o.name}: error: (.*)`).exec(err)?.[1];
+    if (line) throw new Error(`${o.label}: ${line}`);
+    const last = err.trim().split('\n').pop();
+    throw new Error(`${o.label} failed (${o.name}.py exit ${r.status ?? r.signal})${last ? `: ${last}` : ''}`);
+  }
+  return r.stdout;
+}

@@ -15,7 +15,7 @@ import { openModel } from '../src/arch/source.js';
 import { planBudget, type BudgetItem } from '../src/plan/budget.js';
 import { measureCandidates } from '../src/measure/candidates.js';
 import { measurableFormats } from '../src/plan/eligibility.js';
-import { formatBytes, numel } from '../src/format.js';
+import { formatBytes, formatOfMode, numel } from '../src/format.js';
 import { planTotals, type Plan } from '../src/plan/plan.js';
 import { qwen3_0_6B, synthTensors, writeSynthCheckpoint } from '../src/synth/checkpoint.js';
 import { swan } from './helpers/cli.js';
@@ -55,15 +55,16 @@ describe('budget strategy on stories260K', () => {
     const m = JSON.parse(readFileSync(manifest, 'utf8'));
     assert.deepEqual(m.measurement, { dtype: 'bfloat16', mlx_rules: 'metal', rounding_search: true, input_weighting: 'norm' });
     const v = m.shards['model.safetensors'].tensors['model.layers.0.self_attn.v_proj.weight'];
-    // 64 columns: groups 32 and 64 × six bit widths.
-    assert.equal(v.candidates.length, 12);
+    // 64 columns: groups 32 and 64 × six bit widths, and the three fp modes.
+    assert.equal(v.candidates.length, 15);
+    assert.deepEqual(v.candidates.slice(12).map((c: any) => c.mode), ['mxfp4', 'nvfp4', 'mxfp8']);
     for (const c of v.candidates) {
-      assert.equal(c.bytes, formatBytes({ kind: 'affine', bits: c.bits, groupSize: c.group_size }, v.shape, 'BF16'));
+      assert.equal(c.bytes, formatBytes(formatOfMode(c.mode ?? 'affine', c.bits, c.group_size), v.shape, 'BF16'));
       assert.ok(c.rel_error > 0 && c.rel_error < 0.5);
       assert.ok(c.rel_error_search <= c.rel_error);
     }
     // Fewer bits, more error; smaller groups, less error.
-    const err = (b: number, g: number) => v.candidates.find((c: any) => c.bits === b && c.group_size === g).rel_error;
+    const err = (b: number, g: number) => v.candidates.find((c: any) => c.bits === b && c.group_size === g && !c.mode).rel_error;
     for (const g of [32, 64]) for (const [lo, hi] of [[2, 3], [3, 4], [4, 5], [5, 6], [6, 8]]) assert.ok(err(lo!, g) > err(hi!, g));
     assert.ok(err(4, 32) < err(4, 64));
     // down_proj (172 columns) cannot be quantized: no candidates, only float.
@@ -159,8 +160,8 @@ describe('budget strategy on Qwen3-0.6B shapes', () => {
     const items: BudgetItem[] = synthTensors(shape).map((t, i) => {
       const record = arch.describe(t.name, t.shape, shape.tied);
       const candidates = measurableFormats(record, t.shape).map((format) => {
-        if (format.kind !== 'affine') throw new Error('unreachable');
-        // Roughly what the measurements look like: ×¼ per extra bit, a little more error for larger groups.
+        // Roughly what the measurements look like: ×¼ per extra bit, a little more error for larger groups
+        // (the fp modes modelled alike, by their bits and group).
         const relError = 0.04 * 4 ** (2 - format.bits) * (format.groupSize / 64) ** 0.3 * (1 + 0.1 * Math.sin(i));
         return { format, bytes: formatBytes(format, t.shape, 'BF16'), relError };
       });

@@ -38,7 +38,7 @@ const MODES: Record<string, string[]> = {
 };
 
 function describeFormat(f: Record<string, unknown>): string {
-  if ('bits' in f) return `${f.bits}-bit g${f.group_size}`;
+  if ('bits' in f) return f.mode && f.mode !== 'affine' ? String(f.mode) : `${f.bits}-bit g${f.group_size}`;
   if ('float' in f) return String(f.float);
   return 'dropped';
 }

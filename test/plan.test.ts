@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { llama } from '../src/arch/llama.js';
 import { qwen3 } from '../src/arch/qwen3.js';
-import { formatBytes, outputTensors } from '../src/format.js';
+import { formatBytes, formatLabel, fpFormat, outputTensors, parseFormats } from '../src/format.js';
 import { eligibleFormats, measurableFormats } from '../src/plan/eligibility.js';
 import { planTotals, quantizationConfig } from '../src/plan/plan.js';
 import { classify, DEFAULT_SWAN_CONFIG, isOneD, recommendBits, swanDecision } from '../src/plan/swan-rules.js';
@@ -45,6 +45,14 @@ describe('formats and plans', () => {
     assert.equal(formatBytes({ kind: 'affine', bits: 4, groupSize: 64 }, [128, 256], 'BF16'), 128 * 256 / 2 + 2 * 128 * 4 * 2);
     assert.equal(formatBytes({ kind: 'affine', bits: 3, groupSize: 32 }, [10, 96], 'F32'), 10 * 96 * 3 / 8 + 2 * 10 * 3 * 4);
     assert.equal(formatBytes({ kind: 'float' }, [7, 9], 'F16'), 126);
+    // fp modes: packed codes + one uint8 scale per group, no biases, whatever the dtype.
+    assert.equal(formatBytes(fpFormat('mxfp4'), [128, 256], 'BF16'), (128 * 256) / 2 + 128 * 8);
+    assert.equal(formatBytes(fpFormat('nvfp4'), [128, 256], 'F32'), (128 * 256) / 2 + 128 * 16);
+    assert.equal(formatBytes(fpFormat('mxfp8'), [128, 256], 'F16'), 128 * 256 + 128 * 8);
+    assert.deepEqual(outputTensors('a.weight', [4, 64], fpFormat('nvfp4'), 'BF16').map((t) => [t.name, t.dtype, t.shape.join('x')]), [
+      ['a.weight', 'U32', '4x8'],
+      ['a.scales', 'U8', '4x4'],
+    ]);
     const outs = outputTensors('m.q_proj.weight', [8, 128], { kind: 'affine', bits: 6, groupSize: 32 }, 'F16');
     assert.deepEqual(outs.map((o) => [o.name, o.dtype, o.shape]), [
       ['m.q_proj.weight', 'U32', [8, 24]],
@@ -89,9 +97,10 @@ describe('formats and plans', () => {
 describe('eligibility: one function decides which formats a tensor may take', () => {
   const rec = (name: string, shape: number[], tied = true) => llama.describe(name, shape, tied);
   const q = rec('model.layers.0.self_attn.q_proj.weight', [64, 128]);
-  test('every MLX affine format the group sizes allow, before any rule', () => {
-    assert.equal(measurableFormats(q, [64, 128]).length, 18);
-    assert.deepEqual(measurableFormats(q, [64, 96]).map((f) => f.groupSize), [32, 32, 32, 32, 32, 32]);
+  test('every MLX format (18 affine, 3 fp modes) the group sizes allow, before any rule', () => {
+    assert.equal(measurableFormats(q, [64, 128]).length, 21);
+    assert.deepEqual(measurableFormats(q, [64, 96]).map((f) => f.groupSize), [32, 32, 32, 32, 32, 32, 32, 16, 32]);
+    assert.deepEqual(measurableFormats(q, [64, 48]).map((f) => f.kind === 'fp' && f.mode), ['nvfp4']);
     assert.deepEqual(measurableFormats(rec('model.norm.weight', [64]), [64]), []);
   });
   test('each rule fires in order and names itself', () => {
@@ -110,7 +119,15 @@ describe('eligibility: one function decides which formats a tensor may take', ()
   });
   test('--sensitive keeps only 8-bit formats', () => {
     const e = eligibleFormats(q, [64, 128], { atLeast8: ['q_proj'] });
-    assert.deepEqual(e.formats.map((f) => `${f.bits}/${f.groupSize}`), ['8/32', '8/64', '8/128']);
+    assert.deepEqual(e.formats.map((f) => `${f.bits}/${f.groupSize}`), ['8/32', '8/64', '8/128', '8/32']);
+    assert.equal(e.formats[3]!.kind, 'fp', 'mxfp8 is an 8-bit format');
+  });
+  test('--formats keeps only the formats it names, in every strategy', () => {
+    const e = eligibleFormats(q, [64, 128], { allowedFormats: parseFormats('4bit-g64,mxfp4') });
+    assert.deepEqual(e.formats.map((f) => formatLabel(f, 'BF16')), ['4-bit g64', 'mxfp4']);
+    const none = eligibleFormats(q, [64, 96], { allowedFormats: parseFormats('g64') });
+    assert.equal(none.floatRule, 'no_group_divides');
+    assert.match(none.detail!, /96 not divisible by 64/);
   });
   test('the SWAN decision: unscored rules, skipped metrics, composite', () => {
     assert.deepEqual(swanDecision({ classification: 'default', composite: 0, unscored: 'small_tensor' }, C), { bits: 16, reason: 'small_tensor' });

@@ -51,10 +51,10 @@ describe('real mlx-lm', { skip }, () => {
     const words = gen.text.match(/[A-Za-z]+/g) ?? [];
     assert.ok(words.length >= 15, `generated: ${gen.text}`);
     // Every tensor the manifest says is quantized is a quantized module in mlx-lm, with its bits and group.
-    const expected: Record<string, { bits: number; group_size: number }> = {};
+    const expected: Record<string, { bits: number; group_size: number; mode: string }> = {};
     for (const shard of Object.values<any>(manifest.shards)) {
       for (const t of Object.values<any>(shard.tensors)) {
-        if (t.format.bits) expected[t.mlx_name.replace(/\.weight$/, '')] = { bits: t.format.bits, group_size: t.format.group_size };
+        if (t.format.bits) expected[t.mlx_name.replace(/\.weight$/, '')] = { bits: t.format.bits, group_size: t.format.group_size, mode: t.format.mode };
       }
     }
     assert.ok(Object.keys(expected).length > 0);

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, type TensorFormat } from '../format.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, parseFormats, type QuantFormat, type TensorFormat } from '../format.js';
 import type { TensorPin } from '../plan/eligibility.js';
 import { dtypeFromName, type FloatDType } from '../io/float.js';
 import { BACKENDS, DEFAULTS, INPUT_WEIGHTINGS, QUANT_RULES, type InputWeighting } from '../options.js';
@@ -12,6 +12,15 @@ export function oneOf<T extends string>(allowed: readonly T[]) {
     if (!(allowed as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`);
     return v as T;
   };
+}
+
+/** `--formats` (parseFormats in src/format.ts), its error as commander's. */
+export function formatsArg(v: string): QuantFormat[] {
+  try {
+    return parseFormats(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^--formats: /, ''));
+  }
 }
 
 export function intIn(allowed: readonly number[]) {
@@ -106,7 +115,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--threshold-16bit <x>', 'composite score at or above which a tensor stays 16-bit', unitFloat, DEFAULT_SWAN_CONFIG.threshold16)
     .option('--protect <pattern...>', 'extra name patterns kept in 16-bit (case-insensitive substrings)')
     .option('--sensitive <pattern...>', 'name patterns given at least 8-bit')
-    .option('--q-group-size <n>', `thresholds: group size of the 4-bit tier; uniform: of every layer (default ${DEFAULTS.groupSize}); an error with the budget, which picks each tensor's group`, intIn(AFFINE_GROUP_SIZES))
+    .option('--q-group-size <n>', `thresholds: group size of the 4-bit tier; uniform: of every layer (default ${DEFAULTS.groupSize}; 16 only with --q-mode nvfp4); an error with the budget, which picks each tensor's group`, intIn([16, ...AFFINE_GROUP_SIZES]))
     .option('--dtype <type>', 'dtype of float tensors, scales and biases (default: config torch_dtype)', dtypeArg)
     .option('--score-protected', 'also compute the metrics of protected tensors (embeddings, head), as the reference does (thresholds: they stay 16-bit either way)')
     .option(

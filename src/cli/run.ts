@@ -5,6 +5,7 @@ import { SWAN_VERSION } from '../options.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
+import { imatrixCommand } from './commands/imatrix.js';
 import { inspectCommand } from './commands/inspect.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { reportCommand } from './commands/report.js';
@@ -21,7 +22,7 @@ function program(): Command {
     .hook('postAction', () => closeBackend())
     .exitOverride();
   // Usage errors throw instead of exiting the process, in every subcommand too.
-  for (const cmd of [analyzeCommand(), quantizeCommand(), inspectCommand(), evalCommand(), demoCommand(), reportCommand()]) root.addCommand(cmd.exitOverride());
+  for (const cmd of [analyzeCommand(), quantizeCommand(), inspectCommand(), evalCommand(), imatrixCommand(), demoCommand(), reportCommand()]) root.addCommand(cmd.exitOverride());
   return root;
 }
 

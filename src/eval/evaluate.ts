@@ -2,11 +2,10 @@
  * Perplexity and KL through real mlx-lm: a thin wrapper over scripts/mlx_eval.py in the repo's venv.
  * The windowing protocol is documented in docs/eval.md and in the script's docstring.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SwanError } from '../errors.js';
-import { PACKAGE_ROOT, venvPython } from '../python.js';
+import { PACKAGE_ROOT, runWorker } from '../python.js';
 
 export const EVAL_SCRIPT = join(PACKAGE_ROOT, 'scripts', 'mlx_eval.py');
 
@@ -168,23 +167,14 @@ export function evaluateModels(dirs: string[], o: EvalOptions): EvalReport {
   if (o.vs) args.push('--vs', o.vs);
   if (o.progress) args.push('--progress');
   if (o.dequantize) args.push('--dequantize', o.dequantize);
-  const r = spawnSync(venvPython(), args, {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-    timeout: o.timeoutMs,
-    // With progress the script's stderr goes straight to ours; otherwise keep it for the error.
-    stdio: ['ignore', 'pipe', o.progress ? 'inherit' : 'pipe'],
-    env: { ...process.env, ...blasPreload(o.systemBlas ?? true), PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false' },
+  const stdout = runWorker(args[0]!, args.slice(1), {
+    name: 'mlx_eval',
+    label: 'evaluation',
+    progress: o.progress,
+    timeoutMs: o.timeoutMs,
+    env: blasPreload(o.systemBlas ?? true),
   });
-  if (r.error) throw new Error(`mlx_eval.py: ${r.error.message}`);
-  if (r.status !== 0) {
-    const err = r.stderr ?? '';
-    const line = /mlx_eval: error: (.*)/.exec(err)?.[1];
-    if (line) throw new Error(`evaluation: ${line}`);
-    const last = err.trim().split('\n').pop();
-    throw new Error(`evaluation failed (mlx_eval.py exit ${r.status ?? r.signal})${last ? `: ${last}` : ''}`);
-  }
-  const out = JSON.parse(r.stdout) as Record<string, any>;
+  const out = JSON.parse(stdout) as Record<string, any>;
   const p = out.protocol;
   return {
     protocol: {

@@ -2,8 +2,9 @@
  * Building manifests: the analysis evidence plus the plan (buildManifest), or a stored manifest
  * with a new plan from its measurements (replanManifest). Both compute the summary the same way.
  */
+import { basename } from 'node:path';
 import { kvShare } from '../arch/source.js';
-import { nominalBits, numel, type Candidate, type TensorFormat } from '../format.js';
+import { nominalBits, numel, quantMode, type Candidate, type TensorFormat } from '../format.js';
 import { displayPath } from '../io/hf-model.js';
 import { DTYPE_NAMES, type FloatDType, type NonFiniteCounts } from '../io/float.js';
 import type { ModelAnalysis } from '../measure/analyze.js';
@@ -17,13 +18,15 @@ import { manifestConfig, type Manifest, type ManifestCandidate, type ManifestFor
 export interface ManifestExecution {
   rounding: Rounding;
   weighting: InputWeighting;
+  /** `--imatrix` file, when one replaced the weighting (recorded by its file name). */
+  imatrix?: string;
 }
 
 const TORCH_DTYPE: Record<string, string> = { BF16: 'torch.bfloat16', F16: 'torch.float16', F32: 'torch.float32' };
 
 function manifestFormat(f: TensorFormat, dtype: FloatDType, dropped: boolean): ManifestFormat {
   if (dropped) return { dropped: 'tied to model.embed_tokens' };
-  return f.kind === 'float' ? { float: DTYPE_NAMES[dtype] } : { bits: f.bits, group_size: f.groupSize, mode: 'affine' };
+  return f.kind === 'float' ? { float: DTYPE_NAMES[dtype] } : { bits: f.bits, group_size: f.groupSize, mode: quantMode(f) };
 }
 
 /** The manifest's `plan` section: strategy, rounding and, for budget plans, what was solved for. */
@@ -32,6 +35,7 @@ function manifestPlan(plan: Plan, exec: ManifestExecution): NonNullable<Manifest
     strategy: plan.strategy,
     rounding: exec.rounding,
     input_weighting: exec.weighting,
+    ...(exec.imatrix !== undefined ? { imatrix: basename(exec.imatrix) } : {}),
     ...(plan.budget
       ? {
           target_bytes: plan.budget.targetBytes,
@@ -166,8 +170,9 @@ function summarize(tensorCount: number, totalParams: number, plan: Plan): Manife
 }
 
 function manifestCandidate(c: Candidate): ManifestCandidate {
-  if (c.format.kind !== 'affine') throw new Error('internal: float candidates are implicit in the manifest');
+  if (c.format.kind === 'float') throw new Error('internal: float candidates are implicit in the manifest');
   const m: ManifestCandidate = { bits: c.format.bits, group_size: c.format.groupSize, bytes: c.bytes, rel_error: c.relError };
+  if (c.format.kind === 'fp') m.mode = c.format.mode;
   if (c.relErrorSearch !== undefined) m.rel_error_search = c.relErrorSearch;
   return m;
 }

@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SwanError } from '../errors.js';
-import { affine, formatBytes, type Candidate } from '../format.js';
+import { formatBytes, formatOfMode, type Candidate } from '../format.js';
 import { dtypeFromName, type FloatDType } from '../io/float.js';
 import { readRegularText } from '../io/input-file.js';
 import { INPUT_WEIGHTINGS, type InputWeighting } from '../options.js';
@@ -87,7 +87,7 @@ export function manifestMeasurements(m: Manifest, file: string): ManifestMeasure
       if (m.measurement!.rounding_search && c.rel_error_search === undefined) {
         throw new SwanError(file, `tensor ${name} candidate ${k} has no rel_error_search, though measurement.rounding_search is true`);
       }
-      const format = affine(c.bits, c.group_size);
+      const format = formatOfMode(c.mode ?? 'affine', c.bits, c.group_size);
       const out: Candidate = { format, bytes: formatBytes(format, t.shape, dtype), relError: c.rel_error };
       if (c.rel_error_search !== undefined) out.relErrorSearch = c.rel_error_search;
       return out;

@@ -5,6 +5,7 @@
  * adds: raw metric values, the format actually written, why, and its exact bytes, candidate
  * measurements, and true output sizes in the summary.
  */
+import type { QuantMode } from '../format.js';
 import type { MetricScores, RawMetrics } from '../metrics/index.js';
 import type { Classification, Decision, SwanConfig } from '../plan/swan-rules.js';
 
@@ -18,7 +19,7 @@ export const MANIFEST_FILE = 'swan-manifest.json';
 
 /** Output format of one tensor as stored in the manifest (MLX's own spelling). */
 export type ManifestFormat =
-  | { bits: number; group_size: number; mode: 'affine' }
+  | { bits: number; group_size: number; mode: QuantMode }
   | { float: string }
   | { dropped: string };
 
@@ -77,6 +78,8 @@ export interface ManifestNonFinite {
 export interface ManifestCandidate {
   bits: number;
   group_size: number;
+  /** Absent: affine (manifests before the fp modes). */
+  mode?: QuantMode;
   bytes: number;
   rel_error: number;
   rel_error_search?: number;
@@ -132,6 +135,8 @@ export interface Manifest {
     strategy: string;
     rounding: string;
     input_weighting?: string;
+    /** swan: the `--imatrix` file (its name) whose activation statistics replaced the weighting. */
+    imatrix?: string;
     target_bytes?: number;
     expected_damage?: number;
     damage_knobs?: Record<string, unknown>;

@@ -5,7 +5,7 @@
  * (the reference tool's manifests carry others).
  */
 import { Ajv, type ErrorObject } from 'ajv';
-import { AFFINE_BITS, AFFINE_GROUP_SIZES } from '../format.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, FP_MODES } from '../format.js';
 import { DTYPE_NAMES } from '../io/float.js';
 import { INPUT_WEIGHTINGS, QUANT_RULES } from '../options.js';
 
@@ -32,12 +32,16 @@ const scores = {
   properties: { svd: nullableUnit, kurtosis: nullableUnit, output_sensitivity: nullableUnit, error_proxy: nullableUnit },
 };
 
+/** Group sizes of every quantized format (affine's and the fp modes'). */
+const GROUP_SIZES = [...new Set(ALL_QUANT_FORMATS.map((f) => f.groupSize))].sort((a, b) => a - b);
+
 const candidate = {
   type: 'object',
   required: ['bits', 'group_size', 'rel_error'],
   properties: {
     bits: { enum: [...AFFINE_BITS] },
-    group_size: { enum: [...AFFINE_GROUP_SIZES] },
+    group_size: { enum: GROUP_SIZES },
+    mode: { enum: ['affine', ...FP_MODES] },
     bytes: count,
     rel_error: relError,
     rel_error_search: relError,
@@ -47,7 +51,10 @@ const candidate = {
 const format = {
   type: 'object',
   oneOf: [
-    { required: ['bits', 'group_size'], properties: { bits: { enum: [...AFFINE_BITS] }, group_size: { enum: [...AFFINE_GROUP_SIZES] }, mode: str } },
+    {
+      required: ['bits', 'group_size'],
+      properties: { bits: { enum: [...AFFINE_BITS] }, group_size: { enum: GROUP_SIZES }, mode: { enum: ['affine', ...FP_MODES] } },
+    },
     { required: ['float'], properties: { float: str } },
     { required: ['dropped'], properties: { dropped: str } },
   ],
@@ -71,7 +78,7 @@ const tensor = {
     format,
     reason: str,
     bytes: count,
-    candidates: { type: 'array', maxItems: AFFINE_BITS.length * AFFINE_GROUP_SIZES.length, items: candidate },
+    candidates: { type: 'array', maxItems: ALL_QUANT_FORMATS.length, items: candidate },
     importance: { type: 'number', minimum: 0 },
     damage: { type: 'number', minimum: 0 },
     experts: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: str, scores, composite_score: nullableNum } } },

@@ -11,6 +11,7 @@ import { formatBytes, type Candidate } from '../format.js';
 import type { FloatDType, NonFiniteCounts } from '../io/float.js';
 import { readTensorF32Checked } from '../io/safetensors.js';
 import { measureCandidates, type MeasureOptions } from './candidates.js';
+import { readImatrix } from './imatrix.js';
 import { inputWeightsFor } from './input-weights.js';
 import { checkNonFinite } from './nonfinite.js';
 import { computeMetrics, reduceTo2D, type MetricScores, type RawMetrics } from '../metrics/index.js';
@@ -79,6 +80,11 @@ export interface AnalyzeOptions {
   /** What the measured `--rounding search` minimises across input channels (default DEFAULTS.weighting). */
   weighting?: InputWeighting;
   /**
+   * `--imatrix` file (swan imatrix): its E[x_j²] replaces the weighting in the search and weighs every
+   * measured candidate error (the allocation's evidence).
+   */
+  imatrix?: string;
+  /**
    * Compute the metrics of protected tensors (embeddings, head, norms) too, as the reference does.
    * Default false: they are 16-bit whatever their scores, and the embedding is the most expensive
    * tensor of a model to score.
@@ -139,10 +145,11 @@ export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnaly
   const source = openModel(dir, { dtype: opts.dtype });
   const measure: MeasureOptions | undefined =
     (opts.measureCandidates ?? true)
-      ? { dtype: source.dtype, rules: opts.rules ?? DEFAULTS.rules, search: opts.measureSearch ?? true, weighting: opts.weighting ?? DEFAULTS.weighting }
+      ? { dtype: source.dtype, rules: opts.rules ?? DEFAULTS.rules, search: opts.measureSearch ?? true, weighting: opts.weighting ?? DEFAULTS.weighting, weightedErrors: opts.imatrix !== undefined }
       : undefined;
-  // Only the search's measurement uses the weights: without it no norm vector is read.
-  const colWeights = inputWeightsFor(source, measure?.search ? measure.weighting : 'none');
+  const imatrix = opts.imatrix !== undefined ? readImatrix(opts.imatrix, source) : undefined;
+  // Without an imatrix only the search's measurement uses the weights: then no norm vector is read.
+  const colWeights = inputWeightsFor(source, measure?.search ? measure.weighting : 'none', imatrix);
   const started = performance.now();
   const tensors: TensorAnalysis[] = [];
   const allow = opts.allowNonFinite ?? DEFAULTS.allowNonFinite;

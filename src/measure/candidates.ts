@@ -1,13 +1,14 @@
 /**
- * Candidate measurements: the real MLX quantizer's error for each affine format a tensor may take,
+ * Candidate measurements: the real MLX quantizer's error for each format (affine, fp modes) a tensor may take,
  * the evidence the budget strategy allocates from (src/plan/budget.ts). Which formats to measure
  * is the policy's answer (measurableFormats in src/plan/eligibility.ts).
  */
 import { roundToDType, type FloatDType } from '../io/float.js';
-import { affineRelativeError } from '../mlx/affine.js';
-import { everyNthRow, searchRelativeError } from '../mlx/rounding-search.js';
+import { affineRelativeError, dequantizeAffine, quantizeAffine } from '../mlx/affine.js';
+import { fpRelativeError } from '../mlx/fp.js';
+import { everyNthRow, quantizeAffineSearch, SEARCH_SAMPLE_ELEMENTS, searchRelativeError } from '../mlx/rounding-search.js';
 import type { InputWeighting, QuantRules } from '../options.js';
-import { formatBytes, numel, type AffineFormat, type Candidate } from '../format.js';
+import { formatBytes, numel, type AffineFormat, type Candidate, type QuantFormat } from '../format.js';
 
 export interface MeasureOptions {
   dtype: FloatDType;
@@ -16,6 +17,11 @@ export interface MeasureOptions {
   search: boolean;
   /** What the measured search minimises across input channels; the errors reported stay plain. */
   weighting: InputWeighting;
+  /**
+   * Report every error weighted by the column weights (Σ c_j ΔW² / Σ c_j W²): set with `--imatrix`,
+   * whose E[x_j²] makes it the relative error of the layer's output on the calibration activations.
+   */
+  weightedErrors?: boolean;
 }
 
 /**
@@ -40,7 +46,7 @@ export function sampleRows(w: Float32Array, rows: number, cols: number, maxEleme
  * errors reported are plain ‖ΔW‖²/‖W‖², so the allocation compares every tensor on the same measure.
  */
 export function measureCandidates(
-  formats: readonly AffineFormat[],
+  formats: readonly QuantFormat[],
   shape: number[],
   full: Float32Array,
   opts: MeasureOptions,
@@ -51,7 +57,14 @@ export function measureCandidates(
   const sample = sampleRows(full, numel(shape) / cols, cols, CANDIDATE_SAMPLE_ELEMENTS);
   const rows = sample.rows;
   const w = roundToDType(sample.w, opts.dtype);
+  const weighted = opts.weightedErrors && colWeights ? colWeights : undefined;
   return formats.map((format) => {
+    if (format.kind === 'fp') {
+      // MLX's fp modes have no free scale to search: `--rounding search` writes them as RTN.
+      const relError = fpRelativeError(w, rows, cols, format.mode, opts.dtype, weighted);
+      return { format, bytes: formatBytes(format, shape, opts.dtype), relError, ...(opts.search ? { relErrorSearch: relError } : {}) };
+    }
+    if (weighted) return weightedCandidate(format, shape, w, rows, cols, opts, weighted);
     const c: Candidate = {
       format,
       bytes: formatBytes(format, shape, opts.dtype),
@@ -62,4 +75,35 @@ export function measureCandidates(
     }
     return c;
   });
+}
+
+/**
+ * A candidate whose errors are weighted by column (`--imatrix`): RTN from MLX's quantizer and
+ * dequantizer on the sample; the search's from its own weighted sums on a smaller row sample,
+ * scaled like searchRelativeError (RTN error × the search's weighted gain there).
+ */
+function weightedCandidate(format: AffineFormat, shape: number[], w: Float32Array, rows: number, cols: number, opts: MeasureOptions, cw: ArrayLike<number>): Candidate {
+  const { bits, groupSize } = format;
+  const q = quantizeAffine(w, rows, cols, bits, groupSize, opts.rules);
+  const relError = weightedRelError(w, dequantizeAffine(q.wq, q.scales, q.biases, rows, cols, bits, groupSize, opts.dtype), cols, cw);
+  const c: Candidate = { format, bytes: formatBytes(format, shape, opts.dtype), relError };
+  if (opts.search) {
+    const sub = everyNthRow(w, rows, cols, Math.max(1, Math.floor((rows * cols) / SEARCH_SAMPLE_ELEMENTS)));
+    const s = quantizeAffineSearch(sub.w, sub.rows, cols, { bits, groupSize, dtype: opts.dtype, rules: opts.rules, colWeights: cw }).stats;
+    c.relErrorSearch = s.rtnErr === 0 ? relError : relError * (s.searchErr / s.rtnErr);
+  }
+  return c;
+}
+
+/** Σ_j c_j (w − d)² / Σ_j c_j w² over a row-major matrix with `cols` columns (0 for zero energy). */
+function weightedRelError(w: Float32Array, d: Float32Array, cols: number, cw: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < w.length; i++) {
+    const c = cw[i % cols]!;
+    const e = w[i]! - d[i]!;
+    num += c * e * e;
+    den += c * w[i]! * w[i]!;
+  }
+  return den === 0 ? 0 : num / den;
 }

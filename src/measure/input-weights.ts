@@ -2,9 +2,23 @@ import type { TensorRecord } from '../arch/types.js';
 import { readTensorF32 } from '../io/safetensors.js';
 import type { InputWeighting } from '../options.js';
 import type { ModelSource } from '../arch/source.js';
+import type { Imatrix } from './imatrix.js';
 
-/** Per-column weights of each tensor under `weighting` (undefined: unweighted). Norm vectors are read once. */
-export function inputWeightsFor(source: ModelSource, weighting: InputWeighting): (record: TensorRecord, cols: number) => Float64Array | undefined {
+/**
+ * Per-column weights of each tensor under `weighting` (undefined: unweighted). Norm vectors are read
+ * once. An importance matrix (`--imatrix`, imatrix.ts) takes the place of the weighting for every
+ * tensor it covers.
+ */
+export function inputWeightsFor(source: ModelSource, weighting: InputWeighting, imatrix?: Imatrix): (record: TensorRecord, cols: number) => Float64Array | undefined {
+  const prior = normPrior(source, weighting);
+  if (!imatrix) return prior;
+  return (record, cols) => {
+    const m = imatrix.byTensor.get(record.hfName);
+    return m && m.length === cols && m.some((x) => x > 0) ? m : prior(record, cols);
+  };
+}
+
+function normPrior(source: ModelSource, weighting: InputWeighting): (record: TensorRecord, cols: number) => Float64Array | undefined {
   if (weighting === 'none') return () => undefined;
   const infos = new Map(source.entries.map((e) => [e.info.name, e.info]));
   const cache = new Map<string, Float64Array | undefined>();

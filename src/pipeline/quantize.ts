@@ -15,6 +15,8 @@ import { buildManifest, recordNonFinite, replanManifest, type ManifestExecution 
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
+import { readImatrix } from '../measure/imatrix.js';
+import { AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, DEFAULT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import type { DamageKnobs } from '../plan/damage.js';
@@ -52,12 +54,21 @@ export interface QuantizeOptions {
   pins?: TensorPin[];
   /** Budget strategy: also keep SWAN's built-in protected names (embeddings, head, norms) in float. */
   budgetKeepsProtected?: boolean;
-  /** Uniform bits (`--q-bits`). */
+  /** Uniform bits (`--q-bits`; with an fp `mode`, default and only value the mode's). */
   bits?: number;
   /** Uniform strategy: mlx_lm.convert's `--quant-predicate` recipe (bits per layer). */
   recipe?: QuantRecipe;
-  /** `--q-group-size`: uniform group, and SWAN's 4-bit group. */
+  /** `--q-group-size`: uniform group, and SWAN's 4-bit group (with an fp `mode`, the mode's). */
   groupSize?: number;
+  /** `--q-mode` of the uniform strategy: affine (default) or an MLX fp mode (mxfp4, nvfp4, mxfp8). */
+  mode?: QuantMode;
+  /** `--formats`: the only quantized formats any strategy may use (parseFormats; default DEFAULT_FORMATS, the affine ones). */
+  formats?: readonly QuantFormat[];
+  /**
+   * `--imatrix` (swan imatrix): per-input-channel E[x²] of the model's layers. It replaces the
+   * norm-gain prior in the budget's measured errors (weighted by it) and in `--rounding search`.
+   */
+  imatrix?: string;
   dtype?: FloatDType;
   rules?: QuantRules;
   /** Use decisions from this manifest (swan's or the reference tool's) instead of analysing; with budget, its measurements. */
@@ -89,7 +100,7 @@ export interface QuantizeOptions {
 
 /** QuantizeOptions with every default filled in: what the stages below receive. */
 type Unresolved =
-  | 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'analysis' | 'onAnalyze' | 'onWrite' | 'onNotice'
+  | 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'analysis' | 'imatrix' | 'onAnalyze' | 'onWrite' | 'onNotice'
   | 'baseModel' | 'repoId' | 'recipe';
 export type ResolvedOptions = Required<Omit<QuantizeOptions, Unresolved>> &
   Pick<QuantizeOptions, Unresolved> & {
@@ -105,17 +116,35 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
   if (o.recipe && strategy !== 'uniform') throw new Error(`a --quant-predicate recipe needs the uniform strategy (-q), not ${strategy}`);
   const swan = o.swan ?? o.analysis?.swan ?? DEFAULT_SWAN_CONFIG;
   validateSwanConfig(swan);
+  const mode = o.mode ?? 'affine';
+  let bits = o.bits ?? DEFAULTS.bits;
+  let groupSize = o.groupSize ?? DEFAULTS.groupSize;
+  if (mode !== 'affine') {
+    // As mx.quantize: each fp mode has one bits and one group size (mlx_lm.convert's defaults for it).
+    if (strategy !== 'uniform') throw new Error(`--q-mode ${mode} applies to --uniform; the other strategies choose fp formats through --formats`);
+    const spec = FP_MODE_SPEC[mode];
+    if (!spec) throw new Error(`unknown --q-mode ${String(mode)}`);
+    if (o.bits !== undefined && o.bits !== spec.bits) throw new Error(`--q-mode ${mode} quantizes to ${spec.bits} bits (got --q-bits ${o.bits})`);
+    if (o.groupSize !== undefined && o.groupSize !== spec.groupSize) throw new Error(`--q-mode ${mode} requires group size ${spec.groupSize} (got --q-group-size ${o.groupSize})`);
+    bits = spec.bits;
+    groupSize = spec.groupSize;
+  }
+  else if (!AFFINE_GROUP_SIZES.includes(groupSize)) throw new Error(`affine quantization takes group size ${AFFINE_GROUP_SIZES.join(', ')} (got ${groupSize}; 16 is nvfp4's)`);
+  if (o.formats !== undefined && o.formats.length === 0) throw new Error('--formats allows no format');
   return {
     ...o,
     strategy,
+    mode,
+    // The budget's default candidates are the affine ones; uniform/thresholds name their format themselves.
+    formats: o.formats ?? (strategy === 'budget' ? DEFAULT_FORMATS : ALL_QUANT_FORMATS),
     rounding: o.rounding ?? (strategy === 'budget' ? DEFAULTS.budgetRounding : DEFAULTS.rounding),
     weighting: o.weighting ?? DEFAULTS.weighting,
     keepFloat: o.keepFloat ?? [],
     atLeast8: o.atLeast8 ?? [],
     pins: o.pins ?? [],
     budgetKeepsProtected: o.budgetKeepsProtected ?? DEFAULTS.budgetKeepsProtected,
-    bits: o.bits ?? DEFAULTS.bits,
-    groupSize: o.groupSize ?? DEFAULTS.groupSize,
+    bits,
+    groupSize,
     groupSizeGiven: o.groupSize !== undefined,
     rules: o.rules ?? DEFAULTS.rules,
     seed: o.seed ?? o.analysis?.seed ?? DEFAULTS.seed,
@@ -150,19 +179,22 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
 }
 
 function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
-  const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules };
+  const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules, imatrix: o.imatrix };
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
     const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape, rule: record.modulePath ? source.arch.quantRule(record.modulePath) : undefined }));
+    if (o.imatrix !== undefined) readImatrix(o.imatrix, source); // refuse another model's before writing
     return { source, plan: planUniform(items, source.dtype, {
       bits: o.bits,
       groupSize: o.groupSize,
+      mode: o.mode,
       recipe: o.recipe,
       groupSizeGiven: o.groupSizeGiven,
       totalLayers: source.totalLayers,
-      eligibility: { pins: o.pins },
+      eligibility: { pins: o.pins, allowedFormats: o.formats },
     }), exec };
   }
+  if (o.imatrix !== undefined && o.manifestFile) throw new Error('--imatrix changes the measurements: give it to `swan analyze` or quantize without --manifest');
   if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };
   if (o.manifestFile) {
     const file = o.manifestFile;
@@ -187,6 +219,7 @@ function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
     measureCandidates: o.strategy === 'budget',
     measureSearch: o.rounding === 'search',
     weighting: o.weighting,
+    imatrix: o.imatrix,
     scoreProtected: o.scoreProtected,
     // The budget strategy weighs every tensor by its composite, so only thresholds may skip.
     skipDecided: o.strategy === 'thresholds' && o.skipDecided,
@@ -239,7 +272,7 @@ function modelTensors(source: ModelSource): { name: string; shape: number[] }[] 
 }
 
 function thresholdsOptions(o: ResolvedOptions) {
-  return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins };
+  return { groupSize: o.groupSize, swan: o.swan, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins, allowedFormats: o.formats };
 }
 
 function budgetOptions(o: ResolvedOptions, source: ModelSource, decided: Parameters<typeof planThresholds>[0]): BudgetOptions {
@@ -250,7 +283,7 @@ function budgetOptions(o: ResolvedOptions, source: ModelSource, decided: Paramet
     tied: source.tied,
     kvShare: kvShare(source),
     knobs: o.knobs,
-    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins, protectRouters: true },
+    eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins, protectRouters: true, allowedFormats: o.formats },
   };
 }
 
@@ -297,6 +330,7 @@ export function analyzeToManifest(
     rules: o.rules,
     measureSearch: options.measureSearch ?? true,
     weighting: o.weighting,
+    imatrix: o.imatrix,
     scoreProtected: o.scoreProtected,
     allowNonFinite: o.allowNonFinite,
     // Nothing writes after `swan analyze`: it reads what it does not score, to count non-finite values.
@@ -304,7 +338,7 @@ export function analyzeToManifest(
     onTensor: o.onAnalyze,
   });
   const plan = planFromAnalysis(analysis, o);
-  const manifest = buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting });
+  const manifest = buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting, imatrix: o.imatrix });
   manifest.plan!.written = false;
   return { analysis, plan, manifest };
 }

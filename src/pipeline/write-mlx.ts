@@ -9,10 +9,12 @@ import { MAX_HEADER_BYTES, readTensorBytes, readTensorF32Checked, type TensorInf
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { getBackend } from '../kernels/index.js';
 import { quantizeAffineOn } from '../mlx/affine.js';
+import { quantizeFp } from '../mlx/fp.js';
 import { quantizeAffineSearch } from '../mlx/rounding-search.js';
 import { numel, outputTensors, type OutputTensor } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
+import { readImatrix } from '../measure/imatrix.js';
 import { inputWeightsFor } from '../measure/input-weights.js';
 import { checkNonFinite } from '../measure/nonfinite.js';
 import type { ModelSource } from '../arch/source.js';
@@ -27,6 +29,8 @@ export interface WriteOptions {
   rounding?: Rounding;
   /** What `rounding: 'search'` minimises across input channels. */
   weighting?: InputWeighting;
+  /** `--imatrix` file: with `rounding: 'search'`, its E[x_j²] replaces the weighting. */
+  imatrix?: string;
   maxShardBytes?: number;
   /** Write tensors that hold NaN/±Inf or overflow the dtype (default false: throw at the first). */
   allowNonFinite?: boolean;
@@ -97,6 +101,11 @@ function encodeTensor(
   const w = info.dtype === plan.dtype ? raw : roundToDType(raw, plan.dtype);
   const cols = shape[shape.length - 1]!;
   const rows = numel(shape) / cols;
+  if (entry.format.kind === 'fp') {
+    // No free scale or bias to search: the fp modes are always written as mx.quantize does.
+    const q = quantizeFp(w, rows, cols, entry.format.mode, plan.dtype);
+    return { weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength), scales: q.scales, nonfinite };
+  }
   const { bits, groupSize } = entry.format;
   const q =
     exec.rounding === 'search'
@@ -122,7 +131,8 @@ function encodeEntry(info: TensorInfo, entry: PlanEntry, plan: Plan, exec: Exec,
   const e = encodeTensor(info, entry, entry.shape, plan, exec, colWeights);
   const n = outputNames(entry);
   const bytes = new Map([[n.weight, e.weight]]);
-  if (e.scales && e.biases) bytes.set(n.scales, e.scales).set(n.biases, e.biases);
+  if (e.scales) bytes.set(n.scales, e.scales);
+  if (e.biases) bytes.set(n.biases, e.biases);
   return { bytes, nonfinite: e.nonfinite };
 }
 
@@ -160,7 +170,8 @@ function encodeStacked(
     }
   });
   const bytes = new Map<string, Uint8Array>();
-  if (scales && biases) bytes.set(n.scales, scales).set(n.biases, biases);
+  if (scales) bytes.set(n.scales, scales);
+  if (biases) bytes.set(n.biases, biases);
   return { bytes, nonfinite };
 }
 
@@ -208,7 +219,9 @@ export function writeMlxModel(
   const nonfinite = new Map<string, NonFiniteCounts>();
   const shards = layoutShards(source, plan, opts.maxShardBytes);
   const sourceByName = new Map(source.entries.map((e) => [e.info.name, e]));
-  const colWeights = inputWeightsFor(source, exec.rounding === 'search' ? (opts.weighting ?? DEFAULTS.weighting) : 'none');
+  const search = exec.rounding === 'search';
+  const imatrix = search && opts.imatrix !== undefined ? readImatrix(opts.imatrix, source) : undefined;
+  const colWeights = inputWeightsFor(source, search ? (opts.weighting ?? DEFAULTS.weighting) : 'none', imatrix);
   const weightMap: Record<string, string> = {};
   let pending = new Map<string, Uint8Array>();
   let done = 0;
@@ -298,7 +311,7 @@ export function mlxConfigJson(source: ModelSource, plan: Plan): string {
       // mlx-lm ignores an unreadable generation config for this purpose too
     }
   }
-  const hasQuantized = writtenEntries(plan).some((e) => e.format.kind === 'affine');
+  const hasQuantized = writtenEntries(plan).some((e) => e.format.kind !== 'float');
   if (hasQuantized) {
     const q = quantizationConfig(plan, (n) => source.arch.orderKey(n)) as PyObject;
     config.quantization = q;

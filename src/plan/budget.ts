@@ -7,7 +7,7 @@
 import type { TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
 import type { Rounding } from '../options.js';
-import { floatCandidate, formatLabel, numel, sameFormat, type Candidate, type TensorFormat } from '../format.js';
+import { affine, floatCandidate, formatLabel, numel, quantMode, sameFormat, type Candidate, type QuantFormat, type TensorFormat } from '../format.js';
 import { DEFAULT_DAMAGE_KNOBS, importance, type DamageKnobs } from './damage.js';
 import { eligibleFormats, floatReason, type Eligibility, type EligibilityRules } from './eligibility.js';
 import { BudgetError, solveKnapsack, type KnapsackItem } from './knapsack.js';
@@ -108,12 +108,13 @@ export function planBudget(items: BudgetItem[], dtype: FloatDType, opts: BudgetO
     byName.set(it.record.hfName, { ...planEntry(it.record, it.shape, format, reason, dtype), bytes: c.bytes[j]!, damage: c.damage[j]!, importance: weights[i]! });
   });
   const entries: PlanEntry[] = items.map((it) => byName.get(it.record.hfName) ?? planEntry(it.record, it.shape, { kind: 'float' }, 'dropped_by_mlx', dtype));
-  const top = mostCommonAffine(entries);
+  const top = mostCommonFormat(entries);
   return {
     strategy: 'budget',
     dtype,
     defaultBits: top.bits,
     defaultGroupSize: top.groupSize,
+    ...(top.kind === 'fp' ? { defaultMode: quantMode(top) } : {}),
     entries,
     budget: {
       targetBytes: budget,
@@ -126,15 +127,17 @@ export function planBudget(items: BudgetItem[], dtype: FloatDType, opts: BudgetO
   };
 }
 
-/** Top-level `quantization` of config.json: the affine format most layers use (fewest per-layer entries). */
-function mostCommonAffine(entries: PlanEntry[]): { bits: number; groupSize: number } {
-  const counts: { f: TensorFormat & { kind: 'affine' }; n: number }[] = [];
+/** Top-level `quantization` of config.json: the quantized format most layers use (fewest per-layer entries). */
+function mostCommonFormat(entries: PlanEntry[]): QuantFormat {
+  const counts: { f: QuantFormat; n: number }[] = [];
   for (const e of entries) {
-    if (e.format.kind !== 'affine' || e.record.mlxName === null) continue;
+    if (e.format.kind === 'float' || e.record.mlxName === null) continue;
     const row = counts.find((c) => sameFormat(c.f, e.format));
     if (row) row.n++;
     else counts.push({ f: e.format, n: 1 });
   }
-  counts.sort((a, b) => b.n - a.n || b.f.bits - a.f.bits || a.f.groupSize - b.f.groupSize);
-  return counts[0] ? { bits: counts[0].f.bits, groupSize: counts[0].f.groupSize } : { bits: 4, groupSize: 64 };
+  // Ties: affine before fp (the config's usual top level), then more bits, then the smaller group.
+  const fp = (f: QuantFormat) => (f.kind === 'fp' ? 1 : 0);
+  counts.sort((a, b) => b.n - a.n || fp(a.f) - fp(b.f) || b.f.bits - a.f.bits || a.f.groupSize - b.f.groupSize);
+  return counts[0]?.f ?? affine(4, 64);
 }

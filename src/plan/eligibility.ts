@@ -12,13 +12,15 @@
  *  3. user_protect      a user `--protect` pattern;
  *  4. SWAN's float rules, applied only where the strategy asks for them (`swanRules`):
  *     1d_tensor, small_tensor, protected_pattern (swanFloatRule in swan-rules.ts);
- *  5. no_group_divides  no MLX group size (32, 64, 128) divides the last dimension.
- * A user `--sensitive` pattern then removes the formats under 8 bits, and so does `protectRouters`
- * for a MoE router (`mlp.gate`, `block_sparse_moe.gate`) or qwen2_moe's `shared_expert_gate`:
- * they decide which experts run, are tiny, and mlx-lm itself keeps qwen3_moe's at 8-bit.
+ *  5. no_group_divides  no group size of an allowed format divides the last dimension.
+ * Formats are MLX's affine ones (bits × group) and its fp modes (mxfp4, nvfp4, mxfp8: one group
+ * each); a user `--formats` list (parseFormats in src/format.ts) keeps only those it names. A user
+ * `--sensitive` pattern then removes the formats under 8 bits, and so does `protectRouters` for a
+ * MoE router (`mlp.gate`, `block_sparse_moe.gate`) or qwen2_moe's `shared_expert_gate`: they
+ * decide which experts run, are tiny, and mlx-lm itself keeps qwen3_moe's at 8-bit.
  */
 import type { TensorRecord } from '../arch/types.js';
-import { AFFINE_BITS, AFFINE_GROUP_SIZES, affine, FLOAT, groupDivides, sameFormat, type AffineFormat, type TensorFormat } from '../format.js';
+import { ALL_QUANT_FORMATS, FLOAT, formatOfMode, groupDivides, sameFormat, type QuantFormat, type QuantMode, type TensorFormat } from '../format.js';
 import { matchesAny, swanFloatRule, type SwanConfig } from './swan-rules.js';
 
 export type FloatRule = 'dropped_by_mlx' | 'not_quantizable' | 'user_pin' | 'user_protect' | '1d_tensor' | 'small_tensor' | 'protected_pattern' | 'no_group_divides';
@@ -40,6 +42,8 @@ export interface EligibilityRules {
   pins?: readonly TensorPin[];
   /** Routers (role `router`) at least 8 bits: SWAN's strategies (thresholds, budget); not uniform, which follows mlx_lm.convert. */
   protectRouters?: boolean;
+  /** User `--formats`: the only quantized formats allowed (undefined: all). */
+  allowedFormats?: readonly QuantFormat[];
 }
 
 /** `--tensor-type PATTERN=FORMAT`: tensors whose HF name matches the (case-insensitive) regular expression take FORMAT. */
@@ -64,8 +68,8 @@ export function minimumBits(record: TensorRecord, rules: EligibilityRules): numb
 }
 
 export interface Eligibility {
-  /** Affine formats the tensor may take (empty when it stays float). */
-  formats: AffineFormat[];
+  /** Quantized formats the tensor may take (empty when it stays float). */
+  formats: QuantFormat[];
   /** Why it stays float, when `formats` is empty. */
   floatRule?: FloatRule;
   /** A `--tensor-type` pin decided it: `formats` is that one format (or float with floatRule user_pin). */
@@ -74,12 +78,13 @@ export interface Eligibility {
   detail?: string;
 }
 
-/** Every affine format MLX accepts for this tensor, before any strategy's rule: what analysis measures. */
-export function measurableFormats(record: TensorRecord, shape: number[]): AffineFormat[] {
+/**
+ * Every format MLX accepts for this tensor (of `allowed`, default all), before any strategy's
+ * rule: what analysis measures.
+ */
+export function measurableFormats(record: TensorRecord, shape: number[], allowed: readonly QuantFormat[] = ALL_QUANT_FORMATS): QuantFormat[] {
   if (record.mlxName === null || !record.quantizable) return [];
-  const out: AffineFormat[] = [];
-  for (const bits of AFFINE_BITS) for (const g of AFFINE_GROUP_SIZES) if (groupDivides(shape, g)) out.push(affine(bits, g));
-  return out;
+  return allowed.filter((f) => groupDivides(shape, f.groupSize));
 }
 
 /** The formats `record` may take under `rules`, or the rule that keeps it float. */
@@ -98,9 +103,11 @@ export function eligibleFormats(record: TensorRecord, shape: number[], rules: El
   if (matchesAny(record.hfName, rules.keepFloat)) return { formats: [], floatRule: 'user_protect' };
   const swan = rules.swanRules && swanFloatRule(record.hfName, shape, rules.swanRules);
   if (swan) return { formats: [], floatRule: swan };
-  let formats = measurableFormats(record, shape);
+  const allowed = rules.allowedFormats ?? ALL_QUANT_FORMATS;
+  let formats = measurableFormats(record, shape, allowed);
   if (formats.length === 0) {
-    return { formats, floatRule: 'no_group_divides', detail: `last dim ${shape[shape.length - 1]} not divisible by ${AFFINE_GROUP_SIZES.join(', ')}` };
+    const groups = [...new Set(allowed.map((f) => f.groupSize))].sort((a, b) => a - b);
+    return { formats, floatRule: 'no_group_divides', detail: `last dim ${shape[shape.length - 1]} not divisible by ${groups.join(', ')}` };
   }
   const min = minimumBits(record, rules);
   if (min > 0) formats = formats.filter((f) => f.bits >= min);
@@ -108,15 +115,17 @@ export function eligibleFormats(record: TensorRecord, shape: number[], rules: El
 }
 
 /**
- * The affine format bits × groupSize when eligibility allows it, else float with the rule that
- * refused it (strategies that want one particular format: thresholds, uniform).
+ * The format bits × groupSize of `mode` (default affine) when eligibility allows it, else float
+ * with the rule that refused it (strategies that want one particular format: thresholds, uniform).
  */
-export function pickFormat(e: Eligibility, shape: number[], bits: number, groupSize: number): { format: TensorFormat; floatReason?: string } {
+export function pickFormat(e: Eligibility, shape: number[], bits: number, groupSize: number, mode: QuantMode = 'affine'): { format: TensorFormat; floatReason?: string } {
   if (e.floatRule) return { format: FLOAT, floatReason: floatReason(e) };
   if (e.pinned) return { format: e.formats[0]!, floatReason: undefined };
-  const f = e.formats.find((x) => x.bits === bits && x.groupSize === groupSize);
+  const want = formatOfMode(mode, bits, groupSize);
+  const f = e.formats.find((x) => sameFormat(x, want));
   if (f) return { format: f };
-  const why = groupDivides(shape, groupSize) ? `${bits}-bit g${groupSize} not allowed (--sensitive)` : `last dim ${shape[shape.length - 1]} not divisible by group ${groupSize}`;
+  const label = mode === 'affine' ? `${bits}-bit g${groupSize}` : mode;
+  const why = groupDivides(shape, groupSize) ? `${label} not allowed (--formats or --sensitive)` : `last dim ${shape[shape.length - 1]} not divisible by group ${groupSize}`;
   return { format: FLOAT, floatReason: `no_group_divides: ${why}` };
 }
 

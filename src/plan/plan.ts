@@ -7,7 +7,7 @@ import type { TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
 import type { QuantRecipe, Rounding, Strategy } from '../options.js';
 import type { DamageKnobs } from './damage.js';
-import { formatBytes, formatLabel, nominalBits, numel, sameFormat, type TensorFormat } from '../format.js';
+import { formatBytes, formatLabel, formatOfMode, nominalBits, numel, quantMode, sameFormat, type QuantMode, type TensorFormat } from '../format.js';
 
 /** The format chosen for one source tensor. Plain data: the manifest is the plan plus its evidence. */
 export interface PlanEntry {
@@ -53,6 +53,8 @@ export interface Plan {
   /** Top-level `quantization` of config.json; layers that differ get their own entry. */
   defaultBits: number;
   defaultGroupSize: number;
+  /** The top level's `mode` (absent: affine). */
+  defaultMode?: QuantMode;
   entries: PlanEntry[];
   /**
    * A convert recipe (`--quant-predicate`): config.json then lists every quantized layer, with
@@ -76,13 +78,14 @@ export function writtenEntries(plan: Plan): PlanEntry[] {
  * whose format differs from the top level, in MLX module order (as mlx-lm writes it).
  */
 export function quantizationConfig(plan: Plan, orderKey: (mlxName: string) => string): Record<string, unknown> {
-  const q: Record<string, unknown> = { group_size: plan.defaultGroupSize, bits: plan.defaultBits, mode: 'affine' };
-  const top: TensorFormat = { kind: 'affine', bits: plan.defaultBits, groupSize: plan.defaultGroupSize };
+  const mode = plan.defaultMode ?? 'affine';
+  const q: Record<string, unknown> = { group_size: plan.defaultGroupSize, bits: plan.defaultBits, mode };
+  const top: TensorFormat = formatOfMode(mode, plan.defaultBits, plan.defaultGroupSize);
   const layers = writtenEntries(plan)
-    .filter((e) => e.format.kind === 'affine' && (plan.recipe !== undefined || e.mlxRule || !sameFormat(e.format, top)))
+    .filter((e) => e.format.kind !== 'float' && (plan.recipe !== undefined || e.mlxRule || !sameFormat(e.format, top)))
     .sort((a, b) => cmp(orderKey(a.record.mlxName!), orderKey(b.record.mlxName!)));
   for (const e of layers) {
-    if (e.format.kind !== 'affine') continue;
+    if (e.format.kind === 'float') continue;
     // A model's own mlx-lm rule writes {group_size, bits} without a mode, as convert does.
     if (e.mlxRule) {
       q[e.record.modulePath!] = { group_size: e.format.groupSize, bits: e.format.bits };
@@ -90,7 +93,7 @@ export function quantizationConfig(plan: Plan, orderKey: (mlxName: string) => st
     }
     // convert writes the group it was given (null without --q-group-size); a --tensor-type pin writes its own.
     const groupSize = plan.recipe && e.format.groupSize === plan.defaultGroupSize ? plan.recipe.configGroupSize : e.format.groupSize;
-    q[e.record.modulePath!] = { group_size: groupSize, bits: e.format.bits, mode: 'affine' };
+    q[e.record.modulePath!] = { group_size: groupSize, bits: e.format.bits, mode: quantMode(e.format) };
   }
   return q;
 }

@@ -4,7 +4,7 @@
  * size. A tensor eligibility keeps float, or whose decided format it does not allow, stays float.
  */
 import type { TensorRecord } from '../arch/types.js';
-import { FLOAT } from '../format.js';
+import { FLOAT, type QuantFormat } from '../format.js';
 import type { FloatDType } from '../io/float.js';
 import { eligibleFormats, pickFormat, type TensorPin } from './eligibility.js';
 import { planEntry, type Plan } from './plan.js';
@@ -27,6 +27,8 @@ export interface ThresholdsOptions {
   atLeast8?: readonly string[];
   /** User `--tensor-type` pins. */
   pins?: readonly TensorPin[];
+  /** User `--formats`: a tier's format outside it stays float. */
+  allowedFormats?: readonly QuantFormat[];
 }
 
 /** Group size of each SWAN tier. */
@@ -35,7 +37,7 @@ export function thresholdsGroup(bits: number, groupSize: number): number {
 }
 
 export function planThresholds(items: ThresholdsItem[], dtype: FloatDType, opts: ThresholdsOptions): Plan {
-  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8, pins: opts.pins, protectRouters: true };
+  const rules = { swanRules: opts.swan, keepFloat: opts.keepFloat, atLeast8: opts.atLeast8, pins: opts.pins, protectRouters: true, allowedFormats: opts.allowedFormats };
   const entries = items.map(({ record, shape, decision: decided }) => {
     const el = eligibleFormats(record, shape, rules);
     if (el.pinned && !el.floatRule) return planEntry(record, shape, el.formats[0]!, 'user_pin', dtype);

@@ -1,15 +1,17 @@
 /**
- * The uniform strategy: what `mlx_lm.convert -q --q-bits B --q-group-size G` does. Every tensor
- * MLX can quantize at that group gets B bits; no SWAN rule applies (convert quantizes embeddings
- * and the head too) — except the model's own `quant_predicate` in mlx-lm (`rule`: e.g. qwen3_moe's
- * router at 8-bit g64), which convert applies to a module its group size lets it quantize. With a
- * recipe (`--quant-predicate mixed_3_6`, …) the bits per layer follow convert's
- * mixed_quant_predicate_builder (mlx_lm/convert.py) exactly; a recipe replaces the model's own rule,
- * as in convert (`quant_predicate or model.quant_predicate`).
+ * The uniform strategy: what `mlx_lm.convert -q --q-bits B --q-group-size G [--q-mode M]` does.
+ * Every tensor MLX can quantize at that group gets that format; no SWAN rule applies (convert
+ * quantizes embeddings and the head too) — except the model's own `quant_predicate` in mlx-lm
+ * (`rule`: e.g. qwen3_moe's router at 8-bit g64), which convert applies to a module its group size
+ * lets it quantize. With a recipe (`--quant-predicate mixed_3_6`, …) the bits per layer follow
+ * convert's mixed_quant_predicate_builder (mlx_lm/convert.py) exactly; a recipe replaces the
+ * model's own rule, as in convert (`quant_predicate or model.quant_predicate`). A `--formats` list
+ * that excludes the format keeps tensors float.
  */
 import type { MlxQuantRule, TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
 import type { QuantRecipe } from '../options.js';
+import type { QuantFormat, QuantMode } from '../format.js';
 import { eligibleFormats, pickFormat, type EligibilityRules } from './eligibility.js';
 import { planEntry, type Plan } from './plan.js';
 
@@ -22,8 +24,10 @@ export interface UniformOptions {
   groupSizeGiven?: boolean;
   /** Layers of the model (convert's `len(model.layers)`), for the recipe. */
   totalLayers?: number;
-  /** Per-tensor pins (`--tensor-type`). */
+  /** Per-tensor pins (`--tensor-type`) and `--formats`. */
   eligibility?: EligibilityRules;
+  /** Default affine; an fp mode takes only its own bits and group (resolveQuantizeOptions checks). */
+  mode?: QuantMode;
 }
 
 /** [low, high] bits of each recipe, as mixed_quant_predicate_builder sets them. */
@@ -60,18 +64,20 @@ export function planUniform(items: { record: TensorRecord; shape: number[]; rule
   const entries = items.map(({ record, shape, rule }) => {
     const eligible = eligibleFormats(record, shape, opts.eligibility ?? {});
     const bits = recipe && record.modulePath ? recipeBits(recipe, record.modulePath, opts.totalLayers ?? 0) : opts.bits;
-    const p = pickFormat(eligible, shape, bits, opts.groupSize);
+    const p = pickFormat(eligible, shape, bits, opts.groupSize, opts.mode);
     if (!recipe && rule && !eligible.pinned && p.format.kind === 'affine') {
       const forced = pickFormat(eligible, shape, rule.bits, rule.groupSize);
       if (forced.format.kind === 'affine') return { ...planEntry(record, shape, forced.format, 'mlx_lm_rule', dtype), mlxRule: true };
     }
     return planEntry(record, shape, p.format, p.floatReason ?? (eligible.pinned ? 'user_pin' : recipe ? recipe : 'uniform'), dtype);
   });
+  const mode = opts.mode ?? 'affine';
   return {
     strategy: 'uniform',
     dtype,
     defaultBits: opts.bits,
     defaultGroupSize: opts.groupSize,
+    ...(mode !== 'affine' ? { defaultMode: mode } : {}),
     entries,
     ...(recipe ? { recipe: { name: recipe, configGroupSize: opts.groupSizeGiven ? opts.groupSize : null } } : {}),
   };

@@ -13,7 +13,7 @@ def main(path, prompt, max_tokens):
     quantized = {}
     for name, m in model.named_modules():
         if isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding, QuantizedSwitchLinear)):
-            quantized[name] = {"bits": m.bits, "group_size": m.group_size}
+            quantized[name] = {"bits": m.bits, "group_size": m.group_size, "mode": getattr(m, "mode", "affine")}
     text = generate(model, tok, prompt, max_tokens=int(max_tokens))
     json.dump({"text": text, "quantized": quantized}, sys.stdout)
 

@@ -2,9 +2,10 @@
 
 Usage: mlx_quantize.py DIR
   DIR/cases.json: [{"name", "dtype": "F32"|"F16"|"BF16", "rows", "cols", "bits", "group",
-                    "offset"}]  (offset: byte offset of the raw little-endian weights in DIR/input.bin)
+                    "offset", "mode"?}]  (mode: affine when absent; offset: byte offset of the raw little-endian weights in DIR/input.bin)
 Writes DIR/output.bin and DIR/output.json: per case the byte ranges of wq (uint32), scales,
-biases and the mx.dequantize result (raw bits of the case dtype).
+biases and the mx.dequantize result (raw bits of the case dtype; fp modes: uint8 scales, no biases,
+dequantized to the case dtype).
 """
 
 import json
@@ -47,6 +48,15 @@ def main():
         size = DT[c["dtype"]][3]
         raw = data[c["offset"]: c["offset"] + c["rows"] * c["cols"] * size]
         w = load(raw, c["dtype"], c["rows"], c["cols"])
+        mode = c.get("mode", "affine")
+        if mode != "affine":
+            wq, scales = mx.quantize(w, mode=mode)
+            deq = mx.dequantize(wq, scales, mode=mode, dtype=w.dtype)
+            mx.eval(wq, scales, deq)
+            assert wq.dtype == mx.uint32 and scales.dtype == mx.uint8 and deq.dtype == w.dtype
+            meta.append({"name": c["name"], "wq": put(np.array(wq).tobytes()), "scales": put(np.array(scales).tobytes()),
+                         "deq": put(raw_bits(deq, c["dtype"]))})
+            continue
         wq, scales, biases = mx.quantize(w, group_size=c["group"], bits=c["bits"])
         deq = mx.dequantize(wq, scales, biases, group_size=c["group"], bits=c["bits"])
         mx.eval(wq, scales, biases, deq)

@@ -67,29 +67,37 @@ class Llama:
         rot = np.concatenate([-x[..., h:], x[..., :h]], -1)
         return x * cos + rot * sin
 
-    def logits(self, ids):
+    def logits(self, ids, tap=None):
+        """Logits of one window; tap(weight name, input) sees the input of every linear layer."""
+        tap = tap or (lambda name, x: None)
         T = len(ids)
         w = self.w
         x = w["model.embed_tokens.weight"][ids]
         mask = np.triu(np.full((T, T), -np.inf), 1)
+
+        def linear(name, h):
+            tap(name, h)
+            return h @ w[name].T
+
         for i in range(self.L):
             p = f"model.layers.{i}."
             h = self.norm(x, w[p + "input_layernorm.weight"])
-            q = (h @ w[p + "self_attn.q_proj.weight"].T).reshape(T, self.H, self.hd).transpose(1, 0, 2)
-            k = (h @ w[p + "self_attn.k_proj.weight"].T).reshape(T, self.KV, self.hd).transpose(1, 0, 2)
-            v = (h @ w[p + "self_attn.v_proj.weight"].T).reshape(T, self.KV, self.hd).transpose(1, 0, 2)
+            q = linear(p + "self_attn.q_proj.weight", h).reshape(T, self.H, self.hd).transpose(1, 0, 2)
+            k = linear(p + "self_attn.k_proj.weight", h).reshape(T, self.KV, self.hd).transpose(1, 0, 2)
+            v = linear(p + "self_attn.v_proj.weight", h).reshape(T, self.KV, self.hd).transpose(1, 0, 2)
             q, k = self.rope(q, T), self.rope(k, T)
             rep = self.H // self.KV
             k, v = np.repeat(k, rep, 0), np.repeat(v, rep, 0)
             s = q @ k.transpose(0, 2, 1) / math.sqrt(self.hd) + mask
             s = np.exp(s - s.max(-1, keepdims=True))
             a = (s / s.sum(-1, keepdims=True)) @ v
-            x = x + a.transpose(1, 0, 2).reshape(T, self.H * self.hd) @ w[p + "self_attn.o_proj.weight"].T
+            x = x + linear(p + "self_attn.o_proj.weight", a.transpose(1, 0, 2).reshape(T, self.H * self.hd))
             h = self.norm(x, w[p + "post_attention_layernorm.weight"])
-            g = h @ w[p + "mlp.gate_proj.weight"].T
-            u = h @ w[p + "mlp.up_proj.weight"].T
-            x = x + ((g / (1 + np.exp(-g))) * u) @ w[p + "mlp.down_proj.weight"].T
-        return self.norm(x, w["model.norm.weight"]) @ self.head.T
+            g = linear(p + "mlp.gate_proj.weight", h)
+            u = linear(p + "mlp.up_proj.weight", h)
+            x = x + linear(p + "mlp.down_proj.weight", (g / (1 + np.exp(-g))) * u)
+        head = "lm_head.weight" if "lm_head.weight" in w else "model.embed_tokens.weight"
+        return linear(head, self.norm(x, w["model.norm.weight"]))
 
 
 def main():

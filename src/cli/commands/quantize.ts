@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { AFFINE_BITS } from '../../format.js';
+import { AFFINE_BITS, FP_MODES, type QuantFormat, type QuantMode } from '../../format.js';
 import { DEFAULTS, QUANT_RECIPES, ROUNDINGS, STRATEGIES, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../../options.js';
 import { uploadModelDir } from '../../hub/upload.js';
 import { DTYPE_NAMES } from '../../io/float.js';
@@ -9,7 +9,7 @@ import { addRevisionOption, isHubId, MODEL_ARG_HELP, resolveModelArg } from '../
 import type { SizeTarget } from '../../plan/target.js';
 import { addEvalOptions, quantizeEval, type CardEvalFlags } from '../eval-options.js';
 import type { TensorPin } from '../../plan/eligibility.js';
-import { addAnalysisOptions, addRulesOption, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, tensorPinArg, type AnalysisFlags } from '../options.js';
+import { addAnalysisOptions, addRulesOption, formatsArg, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, tensorPinArg, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
 import { fragileWarnings } from '../../plan/fragile.js';
 import { allocationSummary, budgetSummary, nonFiniteWarning, planDetails, printWarnings, sizeChoiceLine } from '../summary.js';
@@ -33,6 +33,9 @@ interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   targetSize?: number;
   rounding?: Rounding;
   qBits?: number;
+  qMode: QuantMode;
+  formats?: QuantFormat[];
+  imatrix?: string;
   mlxRules: QuantRules;
   overwrite?: boolean;
   dryRun?: boolean;
@@ -82,6 +85,8 @@ const ONLY_WHEN: { flag: string; key: keyof QuantizeFlags; applies: (o: Resolved
   { flag: '--protect', key: 'protect', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy (-q/--uniform quantizes every layer, like mlx_lm.convert)' },
   { flag: '--sensitive', key: 'sensitive', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy (-q/--uniform quantizes every layer, like mlx_lm.convert)' },
   { flag: '--manifest', key: 'manifest', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy' },
+  { flag: '--q-mode', key: 'qMode', applies: (o) => o.strategy === 'uniform', needs: '-q/--quantize (the other strategies choose fp formats through --formats)' },
+  { flag: '--imatrix', key: 'imatrix', applies: (o) => o.strategy === 'budget' || o.rounding === 'search', needs: 'the budget strategy or --rounding search' },
   { flag: '--private', key: 'private', applies: (_o, f) => f.uploadRepo !== undefined, needs: '--upload-repo' },
   { flag: '--verbose', key: 'verbose', applies: (_o, f) => !f.quiet, needs: 'no --quiet' },
 ];
@@ -132,6 +137,16 @@ export function quantizeCommand(): Command {
     .option('-q, --quantize', 'uniform quantization of every Linear/Embedding, as mlx_lm.convert -q (= --strategy uniform)')
     .option('--uniform', 'same as -q/--quantize')
     .option('--q-bits <n>', `bits of -q/--quantize (default ${DEFAULTS.bits}); an error with any other strategy`, intIn(AFFINE_BITS))
+    .option('--q-mode <mode>', `-q: affine, or an MLX fp mode (${FP_MODES.join(', ')}: bits and group are the mode's, as mlx_lm.convert --q-mode)`, oneOf(['affine', ...FP_MODES] as const), 'affine')
+    .option(
+      '--formats <list>',
+      'only these quantized formats, in every strategy (default: affine; the fp modes are opt-in, e.g. --formats affine,fp; float is always allowed): comma-separated terms, a term matching formats by words joined with "-": affine, mxfp4, nvfp4, mxfp8, fp, <n>bit, g<n>; e.g. 4bit-g64,8bit-g64 or affine-g64 or mxfp4,8bit',
+      formatsArg,
+    )
+    .option(
+      '--imatrix <file>',
+      "importance matrix from `swan imatrix` (opt-in calibration; swan differs from mlx-lm here): its per-channel activation energy replaces the norm-gain prior in the budget's measured errors and in --rounding search",
+    )
     .option('--quant-predicate <recipe>', `with -q: mlx_lm.convert's mixed recipe (${QUANT_RECIPES.join(', ')}), the same bits per layer and the same config.json`, oneOf(QUANT_RECIPES))
     .option('--tensor-type <pattern=format>', 'pin tensors whose name matches PATTERN (regex) to FORMAT: 6bit-g64, 8bit (g64), float; repeatable, first match wins, honoured by every strategy', tensorPinArg)
     .option('--budget-keeps-protected', "budget: keep SWAN's built-in protected tensors (embeddings, head, norms) in float, as thresholds does (default: the budget may quantize them)")
@@ -163,6 +178,9 @@ export function quantizeCommand(): Command {
       bits: flags.qBits,
       recipe: flags.quantPredicate,
       groupSize: flags.qGroupSize,
+      mode: flags.qMode,
+      formats: flags.formats,
+      imatrix: flags.imatrix,
       dtype: flags.dtype,
       rules: flags.mlxRules,
       manifestFile: flags.manifest,

@@ -1,0 +1,111 @@
+/**
+ * `swan imatrix` (scripts/mlx_imatrix.py through real mlx-lm) against an independent numpy float64
+ * Llama computing the same statistic (test/py/np_imatrix_ref.py), on stories260K, from a text
+ * written here and from the model's own samples; and `swan quantize --imatrix`: used in the
+ * budget's measurements and the search, refused in one line when it belongs to another model.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { IMATRIX_SCRIPT } from '../src/eval/imatrix.js';
+import { runPython, venvPython } from '../src/python.js';
+import { swan } from './helpers/cli.js';
+import { PY, STORIES, tempDir } from './helpers/paths.js';
+
+const skip = process.env.SWAN_SKIP_PYTHON ? 'SWAN_SKIP_PYTHON is set' : false;
+
+/** Calibration text of this test (not a fixture: the fixture texts are evaluation texts). */
+const STORY = [
+  'Tom had a red ball. He liked to play with it in the park every day. One day the ball rolled away',
+  'and Tom ran after it. He saw a little dog with the ball. The dog was happy and wagged its tail.',
+  'Tom laughed and they played together until the sun went down. Then Tom went home to his mom.',
+  'She gave him a big hug and some warm milk. Tom smiled and said the dog was his new friend.',
+].join('\n');
+
+interface Imatrix {
+  tokens: number;
+  entries: Record<string, { shape: number[]; count: number; mean_sq: number[] }>;
+}
+
+/** Largest |swan − numpy| relative to the entry's largest value, over every entry. */
+function worstRelativeGap(ours: Imatrix, ref: { tokens: number; entries: Record<string, number[]> }): number {
+  assert.deepEqual(Object.keys(ours.entries).sort(), Object.keys(ref.entries).sort());
+  let worst = 0;
+  for (const [name, want] of Object.entries(ref.entries)) {
+    const got = ours.entries[name]!.mean_sq;
+    assert.equal(got.length, want.length, name);
+    const scale = Math.max(...want);
+    assert.ok(scale > 0, name);
+    for (let j = 0; j < want.length; j++) worst = Math.max(worst, Math.abs(got[j]! - want[j]!) / scale);
+  }
+  return worst;
+}
+
+describe('swan imatrix', { skip }, () => {
+  const tmp = tempDir();
+  const text = join(tmp.dir, 'story.txt');
+  before(() => {
+    venvPython();
+    writeFileSync(text, STORY);
+  });
+  after(() => tmp.cleanup());
+
+  test('--text: every linear input E[x²] matches a numpy float64 forward within 1e-4', () => {
+    const out = join(tmp.dir, 'text.imatrix.json');
+    const r = swan(['imatrix', STORIES, '-o', out, '--text', text, '--seq-len', '32', '-q']);
+    assert.equal(r.status, 0, r.stderr);
+    const ours = JSON.parse(readFileSync(out, 'utf8')) as Imatrix;
+    const ref = JSON.parse(runPython(join(PY, 'np_imatrix_ref.py'), [STORIES, '--text', text, '--seq-len', '32']));
+    assert.equal(ours.tokens, ref.tokens);
+    assert.ok(ours.tokens > 100);
+    // 5 layers × 7 linears + the tied head (the embedding's as_linear).
+    assert.equal(Object.keys(ours.entries).length, 36);
+    assert.deepEqual(ours.entries['model.layers.0.mlp.down_proj.weight']!.shape, [64, 172]);
+    assert.ok(worstRelativeGap(ours, ref) < 1e-4);
+  });
+
+  test('--self: seeded own samples from BOS (no chat template), same file twice, numpy agrees on those tokens', () => {
+    const a = join(tmp.dir, 'self-a.json');
+    const b = join(tmp.dir, 'self-b.json');
+    const tokens = join(tmp.dir, 'self-tokens.json');
+    const py = venvPython();
+    execFileSync(py, [IMATRIX_SCRIPT, STORIES, a, '--self', '150', '--seq-len', '64', '--seed', '3', '--dump-tokens', tokens], { stdio: 'pipe' });
+    const r = swan(['imatrix', STORIES, '-o', b, '--self', '150', '--seq-len', '64', '--seed', '3', '-q']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(a, 'utf8'), readFileSync(b, 'utf8'), 'same seed, same imatrix');
+    const windows = JSON.parse(readFileSync(tokens, 'utf8')) as number[][];
+    for (const w of windows) assert.equal(w[0], 1, 'each sample starts from BOS');
+    assert.ok(windows.reduce((s, w) => s + w.length - 1, 0) >= 150, 'at least 150 generated tokens');
+    const ours = JSON.parse(readFileSync(a, 'utf8')) as Imatrix;
+    assert.deepEqual(JSON.parse(readFileSync(a, 'utf8')).calibration, { self_tokens: 150, seed: 3, temperature: 1, seq_len: 64 });
+    const ref = JSON.parse(runPython(join(PY, 'np_imatrix_ref.py'), [STORIES, '--tokens', tokens]));
+    assert.ok(worstRelativeGap(ours, ref) < 1e-4);
+  });
+
+  test('quantize --imatrix: the budget weighs its measurements by it; another model\'s imatrix is refused in one line', () => {
+    const im = join(tmp.dir, 'text.imatrix.json');
+    if (!existsSync(im)) assert.equal(swan(['imatrix', STORIES, '-o', im, '--text', text, '--seq-len', '32', '-q']).status, 0);
+    const withIm = swan(['quantize', STORIES, '--dry-run', '-v', '--target-bpw', '6', '--rounding', 'search', '--imatrix', im]);
+    const without = swan(['quantize', STORIES, '--dry-run', '-v', '--target-bpw', '6', '--rounding', 'search']);
+    assert.equal(withIm.status, 0, withIm.stderr);
+    assert.notEqual(withIm.stdout, without.stdout, 'the imatrix changes the measured damage');
+
+    const other = JSON.parse(readFileSync(im, 'utf8')) as Imatrix;
+    other.entries['model.layers.0.self_attn.q_proj.weight']!.shape = [64, 128];
+    const bad = join(tmp.dir, 'other.imatrix.json');
+    writeFileSync(bad, JSON.stringify(other));
+    const r = swan(['quantize', STORIES, '-o', join(tmp.dir, 'never'), '--target-bpw', '6', '--imatrix', bad]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /other\.imatrix\.json: is from another model: model\.layers\.0\.self_attn\.q_proj\.weight is \[64, 128\] there, \[64, 64\] here/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+
+    const fewer = JSON.parse(readFileSync(im, 'utf8')) as Imatrix;
+    delete fewer.entries['model.layers.4.mlp.down_proj.weight'];
+    writeFileSync(bad, JSON.stringify(fewer));
+    const r2 = swan(['quantize', STORIES, '--dry-run', '--uniform', '--imatrix', bad]);
+    assert.notEqual(r2.status, 0);
+    assert.match(r2.stderr, /is from another model: it has nothing for model\.layers\.4\.mlp\.down_proj\.weight/);
+  });
+});

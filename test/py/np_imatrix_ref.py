@@ -1,0 +1,46 @@
+"""Independent reference for `swan imatrix`: the same statistic computed by a plain numpy float64
+Llama (np_llama_ppl.Llama: own safetensors reader, own forward; its `tap` sees each linear
+layer's input), not by mlx-lm.
+
+Usage: np_imatrix_ref.py <hf-llama-dir> (--text FILE --seq-len N | --tokens windows.json)
+  --text: tokens from the HF tokenizer (transformers), cut into windows of N (tail kept when >= 2);
+  --tokens: the windows as JSON lists (what mlx_imatrix.py --dump-tokens wrote).
+Prints {"tokens": T, "entries": {"<weight name>": [mean of x_j^2 over every token]}} for every
+linear input: q/k/v (input norm), o_proj (attention output), gate/up (post-attention norm),
+down (SiLU(gate)·up) and the head (final norm; the embedding's name when tied).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from np_llama_ppl import Llama  # noqa: E402
+
+
+def main():
+    d = sys.argv[1]
+    args = sys.argv[2:]
+    if args[0] == "--text":
+        from transformers import AutoTokenizer
+
+        text, seq_len = open(args[1], encoding="utf-8").read(), int(args[3])
+        ids = AutoTokenizer.from_pretrained(d).encode(text)
+        windows = [ids[i : i + seq_len] for i in range(0, len(ids), seq_len) if len(ids[i : i + seq_len]) >= 2]
+    else:
+        windows = json.load(open(args[1]))
+    m = Llama(d)
+    sums, counts = {}, {}
+
+    def tap(name, x):
+        sums[name] = sums.get(name, 0) + (x * x).sum(0)
+        counts[name] = counts.get(name, 0) + x.shape[0]
+
+    for win in windows:
+        m.logits(np.array(win, dtype=np.int64), tap)
+    print(json.dumps({"tokens": sum(len(w) for w in windows), "entries": {k: (sums[k] / counts[k]).tolist() for k in sums}}))
+
+
+if __name__ == "__main__":
+    main()
