@@ -44,15 +44,16 @@ describe('architectures load in mlx-lm', { skip }, () => {
     test(label, () => {
       const src = make();
       const out = join(tmp.dir, `out-${label.replace(/\W+/g, '-')}`);
-      const r = swan(['quantize', src, '-o', out, '--quiet', '--q-group-size', '32', ...extra]);
+      // SWAN's thresholds with a 4-bit tier at g32 (the default budget picks every group itself).
+      const r = swan(['quantize', src, '-o', out, '--quiet', '--strategy', 'thresholds', '--q-group-size', '32', ...extra]);
       assert.equal(r.status, 0, r.stderr);
       const manifest = JSON.parse(readFileSync(join(out, 'swan-manifest.json'), 'utf8'));
       const gen = JSON.parse(runPython(join(PY, 'load_generate.py'), [out, 'Once upon a time', '8']));
       assert.equal(typeof gen.text, 'string');
-      const expected: Record<string, { bits: number; group_size: number }> = {};
+      const expected: Record<string, { bits: number; group_size: number; mode: string }> = {};
       for (const shard of Object.values<any>(manifest.shards)) {
         for (const t of Object.values<any>(shard.tensors)) {
-          if (t.format.bits) expected[t.mlx_name.replace(/\.weight$/, '')] = { bits: t.format.bits, group_size: t.format.group_size };
+          if (t.format.bits) expected[t.mlx_name.replace(/\.weight$/, '')] = { bits: t.format.bits, group_size: t.format.group_size, mode: t.format.mode };
         }
       }
       assert.ok(Object.keys(expected).length > 0, 'something was quantized');

@@ -47,8 +47,8 @@ describe('--tensor-type pins', () => {
   }
   test('mlx-lm loads a pinned model with the pinned formats', { skip: process.env.SWAN_SKIP_PYTHON === '1' ? 'SWAN_SKIP_PYTHON=1' : false }, () => {
     const gen = JSON.parse(runPython(join(PY, 'load_generate.py'), [join(tmp.dir, 'uniform'), 'Once upon a time', '8']));
-    assert.deepEqual(gen.quantized['model.embed_tokens'], { bits: 6, group_size: 32 });
-    assert.deepEqual(gen.quantized['model.layers.1.self_attn.q_proj'], { bits: 8, group_size: 64 });
+    assert.deepEqual(gen.quantized['model.embed_tokens'], { bits: 6, group_size: 32, mode: 'affine' });
+    assert.deepEqual(gen.quantized['model.layers.1.self_attn.q_proj'], { bits: 8, group_size: 64, mode: 'affine' });
     assert.equal(gen.quantized['model.layers.0.mlp.up_proj'], undefined);
   });
   test('a pin that matches nothing, a bad format or a format the tensor cannot take: one line', () => {
