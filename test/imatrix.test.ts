@@ -104,7 +104,7 @@ describe('swan imatrix', { skip }, () => {
     const fewer = JSON.parse(readFileSync(im, 'utf8')) as Imatrix;
     delete fewer.entries['model.layers.4.mlp.down_proj.weight'];
     writeFileSync(bad, JSON.stringify(fewer));
-    const r2 = swan(['quantize', STORIES, '--dry-run', '--uniform', '--imatrix', bad]);
+    const r2 = swan(['quantize', STORIES, '--dry-run', '--target-bpw', '6', '--imatrix', bad]);
     assert.notEqual(r2.status, 0);
     assert.match(r2.stderr, /is from another model: it has nothing for model\.layers\.4\.mlp\.down_proj\.weight/);
   });
