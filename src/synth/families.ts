@@ -7,6 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DecoderDims } from '../arch/types.js';
 import { encodeFromF32, type FloatDType } from '../io/float.js';
 import { dumpPyJson, PyFloat, type PyValue } from '../io/pyjson.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
@@ -17,15 +18,8 @@ export const FAMILY_TYPES = ['llama', 'mistral', 'qwen2', 'qwen3', 'qwen2_moe', 
 export type FamilyType = (typeof FAMILY_TYPES)[number];
 export const MOE_TYPES: readonly FamilyType[] = ['qwen2_moe', 'qwen3_moe', 'mixtral'];
 
-export interface FamilyShape {
+export interface FamilyShape extends DecoderDims {
   modelType: FamilyType;
-  hidden: number;
-  intermediate: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  vocab: number;
   tied: boolean;
   /** MoE: experts per layer, their intermediate size, the shared expert's (qwen2_moe). */
   experts: number;
