@@ -11,7 +11,7 @@
 import type { MlxQuantRule, TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
 import type { QuantRecipe } from '../options.js';
-import type { QuantFormat, QuantMode } from '../format.js';
+import type { QuantMode } from '../format.js';
 import { eligibleFormats, pickFormat, type EligibilityRules } from './eligibility.js';
 import { planEntry, type Plan } from './plan.js';
 
