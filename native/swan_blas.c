@@ -17,6 +17,13 @@
  *   quantizeAffine(w, rows, cols, bits, group, metal, wq, scales, biases)
  *                                            MLX affine quantization (native/affine.c) on the
  *                                            setThreads threads, the same bits as the TypeScript
+ *   cholesky(g, n, shift, r)                 r = upper R, RᵀR = G + shift·I (g Float32Array or
+ *                                            Float64Array, r Float64Array; native/linalg.c); false
+ *                                            when not positive definite
+ *   invertUpper(r, n, x)                     x = R⁻¹ (Float64Arrays); false on a zero pivot
+ *   mulUpper(a, b, n, c)                     c = A·B, upper-triangular Float64Arrays
+ *   symmetricEigenvalues(a, n, w)            w = eigenvalues of the symmetric A, ascending
+ *                                            (Float64Arrays); throws when they do not converge
  *
  * Same bytes for any thread count. A multi-threaded OpenBLAS SGEMM is not bitwise reproducible
  * across thread counts (how C is split between threads decides which micro-kernel, full tile or
@@ -36,6 +43,7 @@
 #include "error_proxy.h"
 #include "noise.h"
 #include "affine.h"
+#include "linalg.h"
 
 #ifdef __APPLE__
 #include <Accelerate/Accelerate.h>
@@ -303,6 +311,112 @@ static napi_value quantize_affine(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static int get_f64(napi_env env, napi_value v, double **data, size_t *length) {
+  return get_typed(env, v, napi_float64_array, (void **)data, length);
+}
+
+/* An n×n Float64Array argument: 1 and its data in *d, or 0 after throwing. */
+static int get_square(napi_env env, napi_value v, int64_t n, const char *msg, double **d) {
+  size_t len;
+  if (!get_f64(env, v, d, &len)) {
+    throw_type(env, msg);
+    return 0;
+  }
+  if ((uint64_t)len < (uint64_t)n * (uint64_t)n) {
+    throw_range(env, msg);
+    return 0;
+  }
+  return 1;
+}
+
+/* The n argument of the l×l routines: small enough that n² fits an int. */
+static int get_small_dim(napi_env env, napi_value v, int64_t *n) {
+  return get_dim(env, v, n) && *n <= 46340;
+}
+
+static napi_value make_bool(napi_env env, bool b) {
+  napi_value out;
+  if (napi_get_boolean(env, b, &out) != napi_ok) return NULL;
+  return out;
+}
+
+static napi_value cholesky(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return throw_type(env, "cholesky(g, n, shift, r): 4 arguments expected");
+  int64_t n;
+  if (!get_small_dim(env, argv[1], &n)) return throw_type(env, "cholesky: n must be a non-negative integer ≤ 46340");
+  void *g;
+  size_t lg;
+  int g32 = get_typed(env, argv[0], napi_float32_array, &g, &lg);
+  if (!g32 && !get_typed(env, argv[0], napi_float64_array, &g, &lg))
+    return throw_type(env, "cholesky: g must be a Float32Array or a Float64Array");
+  if ((uint64_t)lg < (uint64_t)n * (uint64_t)n) return throw_range(env, "cholesky: g shorter than n × n");
+  double shift;
+  if (napi_get_value_double(env, argv[2], &shift) != napi_ok) return throw_type(env, "cholesky: shift must be a number");
+  double *r;
+  if (!get_square(env, argv[3], n, "cholesky: r must be a Float64Array of n × n", &r)) return NULL;
+  return make_bool(env, swan_cholesky(g, g32, (int)n, shift, r) == 0);
+}
+
+static napi_value invert_upper(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) return throw_type(env, "invertUpper(r, n, x): 3 arguments expected");
+  int64_t n;
+  if (!get_small_dim(env, argv[1], &n)) return throw_type(env, "invertUpper: n must be a non-negative integer ≤ 46340");
+  double *r;
+  if (!get_square(env, argv[0], n, "invertUpper: r must be a Float64Array of n × n", &r)) return NULL;
+  double *x;
+  if (!get_square(env, argv[2], n, "invertUpper: x must be a Float64Array of n × n", &x)) return NULL;
+  return make_bool(env, swan_invert_upper(r, (int)n, x) == 0);
+}
+
+static napi_value mul_upper(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return throw_type(env, "mulUpper(a, b, n, c): 4 arguments expected");
+  int64_t n;
+  if (!get_small_dim(env, argv[2], &n)) return throw_type(env, "mulUpper: n must be a non-negative integer ≤ 46340");
+  const char *msg = "mulUpper: a, b and c must be Float64Arrays of n × n";
+  double *a;
+  if (!get_square(env, argv[0], n, msg, &a)) return NULL;
+  double *b;
+  if (!get_square(env, argv[1], n, msg, &b)) return NULL;
+  double *c;
+  if (!get_square(env, argv[3], n, msg, &c)) return NULL;
+  swan_mul_upper(a, b, (int)n, c);
+  return NULL;
+}
+
+static napi_value symmetric_eigenvalues(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) return throw_type(env, "symmetricEigenvalues(a, n, w): 3 arguments expected");
+  int64_t n;
+  if (!get_small_dim(env, argv[1], &n)) return throw_type(env, "symmetricEigenvalues: n must be a non-negative integer ≤ 46340");
+  double *a;
+  if (!get_square(env, argv[0], n, "symmetricEigenvalues: a must be a Float64Array of n × n", &a)) return NULL;
+  double *w;
+  size_t lw;
+  if (!get_f64(env, argv[2], &w, &lw)) return throw_type(env, "symmetricEigenvalues: w must be a Float64Array");
+  if ((uint64_t)lw < (uint64_t)n) return throw_range(env, "symmetricEigenvalues: w shorter than n");
+  int info_ = swan_symmetric_eigenvalues(a, (int)n, w);
+  if (info_ < 0) {
+    napi_throw_error(env, NULL, "symmetricEigenvalues: out of memory");
+    return NULL;
+  }
+  if (info_ > 0) {
+    napi_throw_error(env, NULL, "symmetricEigenvalues: the eigenvalue iteration did not converge");
+    return NULL;
+  }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
 #ifndef __APPLE__
   openblas_set_num_threads(1); /* see the file comment */
@@ -315,6 +429,10 @@ NAPI_MODULE_INIT() {
       {"rtnErrorSums", NULL, rtn_error_sums, NULL, NULL, NULL, napi_enumerable, NULL},
       {"uniformNoise", NULL, uniform_noise, NULL, NULL, NULL, napi_enumerable, NULL},
       {"quantizeAffine", NULL, quantize_affine, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"cholesky", NULL, cholesky, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"invertUpper", NULL, invert_upper, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mulUpper", NULL, mul_upper, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"symmetricEigenvalues", NULL, symmetric_eigenvalues, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -1,5 +1,5 @@
 // Builds the optional native kernel backend: native/swan_blas.c → dist/native/swan_blas.node, an
-// N-API addon calling the platform BLAS's SGEMM (OpenBLAS on Linux, Accelerate on macOS). It is
+// N-API addon calling the platform BLAS's SGEMM and LAPACK (OpenBLAS on Linux, Accelerate on macOS). It is
 // compiled directly with the system C compiler (no node-gyp, which would download headers), against
 // the node_api.h that ships with Node. Nothing here may fail the build: with no compiler, no headers,
 // no BLAS, on Windows, or with SWAN_NO_NATIVE=1, it prints one line and exits 0, and swan uses the
@@ -95,7 +95,7 @@ function build() {
   mkdirSync(outDir, { recursive: true });
   // -ffp-contract=off: no fused multiply-adds, so the error proxy's float32 arithmetic is the IEEE
   // one the TypeScript computes (native/error_proxy.c gives the same doubles).
-  const sources = [src, ...['error_proxy.c', 'noise.c', 'affine.c'].map((f) => join(dirname(src), f))];
+  const sources = [src, ...['error_proxy.c', 'noise.c', 'affine.c', 'linalg.c'].map((f) => join(dirname(src), f))];
   const args = ['-O2', '-std=c11', '-ffp-contract=off', '-shared', '-fPIC', '-pthread', `-I${headers}`, ...sources, '-o', out, ...blas, '-lm'];
   try {
     run(cc, args);

@@ -11,11 +11,14 @@ import {
   orthonormalize,
   singularValues,
   symmetricEigenvalues,
+  symmetricEigenvaluesOn,
   type QrResult,
 } from '../src/kernels/linalg.js';
+import { createNativeBackend, loadNativeAddon } from '../src/kernels/native-backend.js';
 import { runPython } from '../src/python.js';
 import { Rng } from '../src/rng.js';
 import { referenceGemm, U } from './helpers/gemm-reference.js';
+import { conditionedPanel, orthogonalityError, reconstructionError } from './helpers/qr-checks.js';
 import { PY, tempDir } from './helpers/paths.js';
 
 const SKIP_PY = process.env.SWAN_SKIP_PYTHON ? 'SWAN_SKIP_PYTHON is set' : false;
@@ -30,38 +33,6 @@ function randn(rng: Rng, n: number, scale = 1): Float32Array {
   return rng.fillNormal(new Float32Array(n), scale);
 }
 
-
-/** Gram of the columns of Q minus I, max abs entry (float64). */
-function orthogonalityError(q: Float32Array, rows: number, cols: number): number {
-  const g = gramF64(q, rows, cols, 'cols');
-  let e = 0;
-  for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) e = Math.max(e, Math.abs(g[i * cols + j]! - (i === j ? 1 : 0)));
-  return e;
-}
-
-/** max |Q·R − Y| / max |Y|. */
-function reconstructionError(y: Float32Array, res: QrResult, rows: number, cols: number): number {
-  let e = 0, s = 0;
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      let t = 0;
-      for (let k = 0; k <= j; k++) t += res.q[i * cols + k]! * res.r[k * cols + j]!;
-      e = Math.max(e, Math.abs(t - y[i * cols + j]!));
-      s = Math.max(s, Math.abs(y[i * cols + j]!));
-    }
-  }
-  return e / s;
-}
-
-/** A rows×cols panel with condition number ≈ cond: G·diag(cond^(−j/(cols−1)))·H, H a random mix. */
-function conditionedPanel(rng: Rng, rows: number, cols: number, cond: number): Float32Array {
-  const g = randn(rng, rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) g[i * cols + j]! *= Math.pow(cond, -j / (cols - 1));
-  const h = randn(rng, cols * cols);
-  const y = new Float32Array(rows * cols);
-  jsBackend.gemm(false, false, rows, cols, cols, g, h, y);
-  return y;
-}
 
 describe('GEMM', () => {
   // Odd sizes around the 4×4 tile, the KC=256 depth block and the NC=512 column block, plus the
@@ -259,9 +230,12 @@ describe('symmetric eigenvalues and singular values vs numpy', { skip: SKIP_PY }
   });
   after(() => tmp.cleanup());
 
-  it('eigenvalues match numpy.linalg.eigvalsh to 1e-12 of the largest |λ|', () => {
+  // The TypeScript routines, and LAPACK's through the native backend when it is built.
+  const eigenBackends: Array<KernelBackend | null> = [null, ...('addon' in loadNativeAddon() ? [createNativeBackend({ threads: 1 })] : [])];
+
+  for (const b of eigenBackends) it(`${b?.name ?? 'TypeScript'}: eigenvalues match numpy.linalg.eigvalsh to 1e-12 of the largest |λ|`, () => {
     for (const c of cases.filter((x) => x.kind === 'eigvalsh')) {
-      const ours = symmetricEigenvalues(c.data, c.rows);
+      const ours = b ? symmetricEigenvaluesOn(b, c.data, c.rows) : symmetricEigenvalues(c.data, c.rows);
       const theirs = ref[c.name]!.eig!;
       assert.equal(ours.length, theirs.length);
       const scale = Math.max(1e-300, ...theirs.map(Math.abs));
@@ -271,9 +245,9 @@ describe('symmetric eigenvalues and singular values vs numpy', { skip: SKIP_PY }
     }
   });
 
-  it('singular values (float64 Gram) match numpy.linalg.svd to 1e-7 of σ₁', () => {
+  for (const b of eigenBackends) it(`${b?.name ?? 'TypeScript'}: singular values (float64 Gram) match numpy.linalg.svd to 1e-7 of σ₁`, () => {
     for (const c of cases.filter((x) => x.kind === 'svd')) {
-      const ours = singularValues(c.data, c.rows, c.cols);
+      const ours = singularValues(c.data, c.rows, c.cols, b);
       const theirs = ref[c.name]!.s!;
       assert.equal(ours.length, theirs.length);
       for (let i = 0; i < ours.length; i++) {

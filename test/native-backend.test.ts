@@ -14,8 +14,20 @@ import { closeBackend, installBestBackend } from '../src/kernels/select.js';
 import { roundToDType } from '../src/io/float.js';
 import { AFFINE_BITS, AFFINE_GROUP_SIZES, quantizeAffine, quantizeAffineOn } from '../src/mlx/affine.js';
 import { computeMetrics, rtnNrmse } from '../src/metrics/index.js';
+import { svdMetric } from '../src/metrics/svd.js';
+import {
+  cholesky,
+  gramF64,
+  householderQR,
+  invertUpper,
+  mulUpper,
+  orthonormalize,
+  symmetricEigenvalues,
+  symmetricEigenvaluesOn,
+} from '../src/kernels/linalg.js';
 import { Rng } from '../src/rng.js';
 import { gemmGamma, referenceGemm } from './helpers/gemm-reference.js';
+import { conditionedPanel, orthogonalityError, reconstructionError } from './helpers/qr-checks.js';
 
 const loaded = loadNativeAddon();
 const addon: NativeAddon | undefined = 'addon' in loaded ? loaded.addon : undefined;
@@ -26,6 +38,16 @@ function randn(rng: Rng, n: number): Float32Array {
   return rng.fillNormal(new Float32Array(n), 1);
 }
 
+
+/** max |a − b| / max |b|. */
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0, s = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    s = Math.max(s, Math.abs(b[i]!));
+  }
+  return s === 0 ? d : d / s;
+}
 
 const COMBOS = [[false, false], [true, false], [false, true], [true, true]] as const;
 const tag = (ta: boolean, tb: boolean) => `${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}`;
@@ -250,6 +272,112 @@ describe('native backend', () => {
       assert.throws(() => quantizeAffineOn(backend, big, 512, 512, 7, 64, 'metal'), /bits must be one of/);
     } finally {
       addon!.setThreads(2);
+    }
+  });
+
+  it('LAPACK cholesky, invertUpper and mulUpper agree with the TypeScript to float64 rounding', { skip: SKIP }, () => {
+    const nb = createNativeBackend({ threads: 1 });
+    const rng = new Rng(31);
+    for (const n of [1, 2, 7, 64, 257]) {
+      const y = randn(rng, (n + 40) * n);
+      const g64 = gramF64(y, n + 40, n, 'cols');
+      const g32 = Float32Array.from(g64);
+      for (const [g, shift] of [[g64, 0], [g32, 0], [g32, 0.5]] as const) {
+        const want = cholesky(g, n, shift)!;
+        const got = nb.cholesky!(g, n, shift)!;
+        assert.ok(got, `n ${n}: positive definite`);
+        assert.ok(maxRelDiff(got, want) < 1e-12, `cholesky n ${n}: ${maxRelDiff(got, want)}`);
+        for (let i = 1; i < n; i++) for (let j = 0; j < i; j++) assert.equal(got[i * n + j], 0, 'lower triangle zero');
+      }
+      const r = cholesky(g64, n)!;
+      const rinv = invertUpper(r, n);
+      assert.ok(maxRelDiff(nb.invertUpper!(r, n), rinv) < 1e-10, `invertUpper n ${n}`);
+      assert.ok(maxRelDiff(nb.mulUpper!(r, rinv, n), mulUpper(r, rinv, n)) < 1e-12, `mulUpper n ${n}`);
+    }
+    // Not positive definite, a NaN, an infinite pivot: null like the TypeScript.
+    for (const g of [[1, 2, 2, 1], [1, 0, 0, NaN], [Infinity, 0, 0, 1], [0, 0, 0, 0]]) {
+      assert.equal(cholesky(g, 2), null);
+      assert.equal(nb.cholesky!(Float64Array.from(g), 2, 0), null, `[${g}]`);
+    }
+    // A zero pivot: the TypeScript's ±Inf, not an error.
+    assert.deepEqual(nb.invertUpper!(Float64Array.of(0, 1, 0, 1), 2), invertUpper(Float64Array.of(0, 1, 0, 1), 2));
+    assert.throws(() => addon!.cholesky(new Float64Array(3), 2, 0, new Float64Array(4)), /g shorter than n × n/);
+    assert.throws(() => addon!.cholesky(new Float64Array(4), 2, 0, new Float32Array(4) as unknown as Float64Array), /r must be a Float64Array/);
+    assert.throws(() => addon!.mulUpper(new Float64Array(4), new Float64Array(4), 2, new Float64Array(3)), RangeError);
+    assert.throws(() => addon!.symmetricEigenvalues(new Float64Array(4), 2, new Float64Array(1)), /w shorter than n/);
+  });
+
+  it('LAPACK symmetric eigenvalues agree with the TypeScript to 1e-12 of the largest |λ|', { skip: SKIP }, () => {
+    const nb = createNativeBackend({ threads: 1 });
+    const rng = new Rng(32);
+    const cases: Array<[string, Float64Array, number]> = [];
+    for (const n of [1, 2, 3, 50, 256]) {
+      const a = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = rng.normal();
+      cases.push([`rand${n}`, a, n]);
+    }
+    cases.push(['zero', new Float64Array(400), 20]);
+    {
+      const n = 40;
+      const q = householderQR(randn(rng, n * n), n, n).q;
+      const lam = Array.from({ length: n }, (_, i) => (i < 10 ? 2 : i < 25 ? -1 : i * 0.1));
+      const a = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = lam.reduce((s, l, k) => s + q[i * n + k]! * l * q[j * n + k]!, 0);
+      for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) a[i * n + j] = a[j * n + i]!;
+      cases.push(['repeated', a, n]);
+    }
+    {
+      const y = randn(rng, 300 * 200);
+      for (let i = 0; i < 300; i++) for (let j = 0; j < 200; j++) y[i * 200 + j]! *= Math.exp(-j / 12);
+      cases.push(['gram', gramF64(y, 300, 200, 'cols'), 200]);
+    }
+    for (const [name, a, n] of cases) {
+      const want = symmetricEigenvalues(a, n);
+      const got = symmetricEigenvaluesOn(nb, a, n);
+      const scale = Math.max(1e-300, ...Array.from(want, Math.abs));
+      for (let i = 0; i < n; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-12 * scale, `${name}[${i}]: ${got[i]} vs ${want[i]}`);
+    }
+    assert.throws(() => symmetricEigenvaluesOn(nb, Float64Array.of(NaN, 0, 0, 1), 2), /did not converge/);
+  });
+
+  it('orthonormalize on the native backend: every path orthonormal, the same bytes for 1, 2 and 3 threads', { skip: SKIP }, () => {
+    // Condition number → the path taken, as in test/kernels.test.ts (there with the active backend).
+    const panels: Array<[number, string[]]> = [[1e1, ['cholqr2']], [1e3, ['cholqr2', 'cholqr3', 'shifted-cholqr3']], [1e4, ['cholqr3', 'shifted-cholqr3', 'householder']], [1e8, ['householder']]];
+    const seen = new Set<string>();
+    for (const [cond, methods] of panels) {
+      const rows = 700, cols = 64;
+      const y = conditionedPanel(new Rng(5), rows, cols, cond);
+      const outs = [1, 2, 3].map((threads) => orthonormalize(createNativeBackend({ threads }), y, rows, cols));
+      const res = outs[0]!;
+      assert.ok(methods.includes(res.method), `cond ${cond}: method ${res.method}`);
+      seen.add(res.method);
+      for (const o of outs.slice(1)) {
+        assert.equal(o.method, res.method);
+        assert.ok(Buffer.from(o.q.buffer, o.q.byteOffset, o.q.byteLength).equals(Buffer.from(res.q.buffer, res.q.byteOffset, res.q.byteLength)), `cond ${cond}: Q bytes`);
+        assert.deepEqual(o.r, res.r, `cond ${cond}: R`);
+      }
+      const orth = orthogonalityError(res.q, rows, cols);
+      assert.ok(orth < 2e-6, `cond ${cond}: orthogonality ${orth}`);
+      const rec = reconstructionError(y, res, rows, cols);
+      // OpenBLAS's SGEMM accumulates in float32: 2.6e-6 at cond 10 with the TypeScript l×l routines too.
+      assert.ok(rec < 5e-6, `cond ${cond}: reconstruction ${rec}`);
+    }
+    assert.ok(seen.has('householder') && seen.has('cholqr2'), [...seen].join());
+  });
+
+  it('the SVD metric on the native backend matches the TypeScript linear algebra (exact and randomized)', { skip: SKIP }, () => {
+    const nb = createNativeBackend({ threads: 2 });
+    // The same GEMMs, only the l×l routines in TypeScript: the native backend less its optional methods.
+    const gemmOnly = { name: 'native-gemm-only', gemm: nb.gemm };
+    const rng = new Rng(41);
+    for (const [rows, cols] of [[300, 700], [700, 520], [1100, 600]] as const) {
+      const data = randn(rng, rows * cols);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) data[i * cols + j]! *= 1 + 4 * Math.exp(-j / 20);
+      const got = svdMetric(nb, rows, cols, data, new Rng(7));
+      const want = svdMetric(gemmOnly, rows, cols, data, new Rng(7));
+      assert.equal(got.method, want.method);
+      assert.ok(Math.abs(got.concentration - want.concentration) < 1e-9, `${rows}×${cols}: ${got.concentration} vs ${want.concentration}`);
+      assert.ok(maxRelDiff(got.values, want.values) < 1e-5, `${rows}×${cols}: values ${maxRelDiff(got.values, want.values)}`);
     }
   });
 

@@ -2,9 +2,10 @@
  * Dense linear-algebra helpers on top of a KernelBackend.
  *
  * Big products (a tall panel times anything) go through backend.gemm in float32; everything that is
- * only l×l (l ≤ ~512) runs here in float64, where accuracy is cheap: Cholesky, triangular inverse,
+ * only l×l (l ≤ ~512) runs in float64, where accuracy is cheap: Cholesky, triangular inverse,
  * symmetric eigenvalues (Householder tridiagonalisation + implicit QL), Gram matrices for exact
- * singular values.
+ * singular values. The l×l routines are written here in TypeScript; a backend that has them
+ * natively (LAPACK, see backend.ts) runs them instead, through the *On(backend, …) functions.
  */
 import type { KernelBackend } from './backend.js';
 
@@ -230,6 +231,26 @@ export function mulUpper(a: Float64Array, b: Float64Array, n: number): Float64Ar
   return c;
 }
 
+/** cholesky() on the backend when it has it, else in TypeScript. */
+export function choleskyOn(
+  backend: KernelBackend | null | undefined,
+  g: Float32Array | Float64Array,
+  n: number,
+  shift = 0,
+): Float64Array | null {
+  return backend?.cholesky ? backend.cholesky(g, n, shift) : cholesky(g, n, shift);
+}
+
+/** invertUpper() on the backend when it has it, else in TypeScript. */
+export function invertUpperOn(backend: KernelBackend | null | undefined, r: Float64Array, n: number): Float64Array {
+  return backend?.invertUpper ? backend.invertUpper(r, n) : invertUpper(r, n);
+}
+
+/** mulUpper() on the backend when it has it, else in TypeScript. */
+export function mulUpperOn(backend: KernelBackend | null | undefined, a: Float64Array, b: Float64Array, n: number): Float64Array {
+  return backend?.mulUpper ? backend.mulUpper(a, b, n) : mulUpper(a, b, n);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Orthonormalisation of a tall panel
 
@@ -301,23 +322,23 @@ export function orthonormalize(
         }
       }
     }
-    let r = cholesky(g, n);
+    let r = choleskyOn(backend, g, n);
     if (r === null) {
       if (pass > 0 || shifted) return fallback();
       let tr = 0;
       for (let i = 0; i < n; i++) tr += g[i * n + i]!;
       if (!(tr > 0) || !Number.isFinite(tr)) return fallback();
-      r = cholesky(g, n, 1e-5 * tr);
+      r = choleskyOn(backend, g, n, 1e-5 * tr);
       if (r === null) return fallback();
       shifted = true;
     }
-    const rinv = invertUpper(r, n);
+    const rinv = invertUpperOn(backend, r, n);
     for (let i = 0; i < rinv.length; i++) rinv32[i] = rinv[i]!;
     const next = sc.f32(rows * n);
     backend.gemm(false, false, rows, n, n, q, rinv32, next);
     if (q !== y) sc.free(q);
     q = next;
-    rTotal = rTotal === null ? r : mulUpper(r, rTotal, n);
+    rTotal = rTotal === null ? r : mulUpperOn(backend, r, rTotal, n);
     if (opts.basisOnly && pass === 0 && !shifted) return done('cholqr1', rTotal);
     // Stop after two passes when the second Gram showed pass one was good enough for pass two to
     // reach float32 orthogonality; a shifted start always takes two plain passes after it.
@@ -445,6 +466,16 @@ export function symmetricEigenvalues(input: ArrayLike<number>, n: number): Float
   return d;
 }
 
+/** symmetricEigenvalues() on the backend when it has it, else in TypeScript. */
+export function symmetricEigenvaluesOn(backend: KernelBackend | null | undefined, input: ArrayLike<number>, n: number): Float64Array {
+  if (!backend?.symmetricEigenvalues) return symmetricEigenvalues(input, n);
+  // Non-finite input: the TypeScript's iteration gives up (it throws); LAPACK may return anything.
+  const a = input instanceof Float64Array ? input : Float64Array.from(input);
+  const ev = allFinite(a) ? backend.symmetricEigenvalues(a, n) : null;
+  if (ev === null || !allFinite(ev)) throw new Error('symmetricEigenvalues: the eigenvalue iteration did not converge');
+  return ev;
+}
+
 function hyp(a: number, b: number): number {
   const r = Math.sqrt(a * a + b * b);
   return Number.isFinite(r) && r !== 0 ? r : Math.hypot(a, b);
@@ -499,13 +530,18 @@ function tridiagonalQL(d: Float64Array, e: Float64Array, n: number): void {
 /**
  * Singular values (descending, float64) of a rows×cols matrix as √eig of the Gram of the smaller
  * side, formed in float64. Values far below σ₁·1e-8 lose relative accuracy; for energy ratios that is
- * immaterial.
+ * immaterial. The eigenvalues come from the backend when it has them.
  */
-export function singularValues(data: ArrayLike<number>, rows: number, cols: number): Float64Array {
+export function singularValues(
+  data: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  backend?: KernelBackend | null,
+): Float64Array {
   const which = rows <= cols ? 'rows' : 'cols';
   const s = Math.min(rows, cols);
   const g = gramF64(data, rows, cols, which);
-  const ev = symmetricEigenvalues(g, s);
+  const ev = symmetricEigenvaluesOn(backend, g, s);
   const out = new Float64Array(s);
   for (let i = 0; i < s; i++) out[i] = Math.sqrt(Math.max(0, ev[s - 1 - i]!));
   return out;

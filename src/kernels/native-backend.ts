@@ -1,5 +1,6 @@
 /**
- * Optional native backend: SGEMM from the platform BLAS (OpenBLAS on Linux, Accelerate on macOS)
+ * Optional native backend: SGEMM and the small float64 LAPACK routines (Cholesky, triangular
+ * inverse and product, symmetric eigenvalues) from the platform BLAS (OpenBLAS on Linux, Accelerate on macOS)
  * through the small N-API addon native/swan_blas.c, which scripts/build-native.mjs compiles into
  * dist/native/swan_blas.node when a C compiler and the BLAS are there. When it is not built (or
  * SWAN_NO_NATIVE is set) loadNativeAddon() says why and swan uses the WebAssembly backend.
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 
 import { packedWordsPerRow } from '../mlx/pack.js';
 import type { KernelBackend } from './backend.js';
+import { invertUpper } from './linalg.js';
 
 /** What the addon exports. */
 export interface NativeAddon {
@@ -34,6 +36,10 @@ export interface NativeAddon {
     w: Float32Array, rows: number, cols: number, bits: number, group: number, metal: boolean,
     wq: Uint32Array, scales: Float32Array, biases: Float32Array,
   ): void;
+  cholesky(g: Float32Array | Float64Array, n: number, shift: number, r: Float64Array): boolean;
+  invertUpper(r: Float64Array, n: number, x: Float64Array): boolean;
+  mulUpper(a: Float64Array, b: Float64Array, n: number, c: Float64Array): void;
+  symmetricEigenvalues(a: Float64Array, n: number, w: Float64Array): void;
 }
 
 export interface NativeInfo {
@@ -103,6 +109,25 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
       const out = { wq: new Uint32Array(packedWordsPerRow(cols, bits) * rows), scales: new Float32Array(groups), biases: new Float32Array(groups) };
       addon.quantizeAffine(w, rows, cols, bits, groupSize, rules === 'metal', out.wq, out.scales, out.biases);
       return out;
+    },
+    cholesky(g, n, shift) {
+      const r = new Float64Array(n * n);
+      return addon.cholesky(g, n, shift, r) ? r : null;
+    },
+    invertUpper(r, n) {
+      const x = new Float64Array(n * n);
+      // A zero pivot gives ±Inf in the TypeScript; LAPACK stops instead. Keep the TypeScript's answer.
+      return addon.invertUpper(r, n, x) ? x : invertUpper(r, n);
+    },
+    mulUpper(a, b, n) {
+      const c = new Float64Array(n * n);
+      addon.mulUpper(a, b, n, c);
+      return c;
+    },
+    symmetricEigenvalues(a, n) {
+      const w = new Float64Array(n);
+      addon.symmetricEigenvalues(a, n, w);
+      return w;
     },
   };
 }

@@ -11,7 +11,8 @@
  *
  *   R ~ N(0,1)^{m×q};  Q = orth(Wᵀ·R)                      (n×q)
  *   niter times:       Q = orth(W·Q);  Q = orth(Wᵀ·Q)      (m×q, then n×q)
- *   B_t = W·Q (m×q);   s = singular values of B_t = √eig(B_tᵀB_t)  (q×q Gram by the backend GEMM, eigen in float64)
+ *   B_t = W·Q (m×q);   s = singular values of B_t = √eig(B_tᵀB_t)  (q×q Gram by the backend GEMM, eigen in float64,
+ *                      by LAPACK on the native backend)
  *
  * torch orthonormalises with Householder QR; we use Cholesky-QR (linalg.orthonormalize, with
  * shifted/Householder fallbacks), which spans the same subspace to float32 accuracy: one pass for the
@@ -31,7 +32,7 @@ import {
   orthonormalize,
   Scratch,
   singularValues,
-  symmetricEigenvalues,
+  symmetricEigenvaluesOn,
 } from '../kernels/linalg.js';
 import type { Rng } from '../rng.js';
 
@@ -63,7 +64,7 @@ export function svdMetric(
   if (!(finite ?? allFinite(data))) return failed;
   try {
     const values = exact
-      ? singularValues(data, rows, cols)
+      ? singularValues(data, rows, cols, backend)
       : randomizedSingularValues(backend, rows, cols, data, Math.min(rank, rows, cols), SVD_NITER, rng);
     const concentration = energyConcentration(values);
     return { concentration, score: svdScore(concentration), values, method: exact ? 'exact' : 'randomized' };
@@ -138,7 +139,7 @@ export function randomizedSingularValues(
         g[j * q + i] = v;
       }
     }
-    const ev = symmetricEigenvalues(g, q);
+    const ev = symmetricEigenvaluesOn(backend, g, q);
     const s = new Float64Array(q);
     for (let i = 0; i < q; i++) s[i] = Math.sqrt(Math.max(0, ev[q - 1 - i]!));
     return s;
