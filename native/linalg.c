@@ -17,6 +17,8 @@ extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, i
 extern void dtrtri_(const char *uplo, const char *diag, const int *n, double *a, const int *lda, int *info);
 extern void dtrmm_(const char *side, const char *uplo, const char *transa, const char *diag, const int *m, const int *n,
                    const double *alpha, const double *a, const int *lda, double *b, const int *ldb);
+extern void dsyrk_(const char *uplo, const char *trans, const int *n, const int *k, const double *alpha, const double *a,
+                   const int *lda, const double *beta, double *c, const int *ldc);
 extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w, double *work,
                    const int *lwork, int *info);
 #endif
@@ -74,4 +76,31 @@ int swan_symmetric_eigenvalues(const double *a, int n, double *w) {
   free(work);
   free(copy);
   return info;
+}
+
+int swan_gram(const float *data, int rows, int cols, int by_rows, double *g) {
+  const int s = by_rows ? rows : cols, len = by_rows ? cols : rows;
+  const int CH = 256; /* vectors are converted to float64 this many elements at a time */
+  memset(g, 0, (size_t)s * (size_t)s * sizeof(double));
+  if (s == 0 || len == 0) return 0;
+  double *v = malloc((size_t)s * CH * sizeof(double)); /* row i: vector i's chunk */
+  if (!v) return -1;
+  const double one = 1.0;
+  for (int k0 = 0; k0 < len; k0 += CH) {
+    int kc = len - k0 < CH ? len - k0 : CH;
+    if (by_rows) {
+      for (int i = 0; i < s; i++)
+        for (int p = 0; p < kc; p++) v[(size_t)i * CH + p] = data[(size_t)i * cols + k0 + p];
+    } else {
+      for (int p = 0; p < kc; p++)
+        for (int i = 0; i < s; i++) v[(size_t)i * CH + p] = data[(size_t)(k0 + p) * cols + i];
+    }
+    /* Column-major, v is the kc×s matrix V of the chunks (column i = vector i): G += VᵀV. */
+    dsyrk_("L", "T", &s, &kc, &one, v, &CH, &one, g, &s);
+  }
+  free(v);
+  /* Column-major lower = row-major upper; mirror it. */
+  for (int i = 0; i < s; i++)
+    for (int j = i + 1; j < s; j++) g[(size_t)j * s + i] = g[(size_t)i * s + j];
+  return 0;
 }

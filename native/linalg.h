@@ -21,4 +21,8 @@ void swan_mul_upper(const double *a, const double *b, int n, double *c);
  * iteration did not converge, < 0 when out of memory. */
 int swan_symmetric_eigenvalues(const double *a, int n, double *w);
 
+/* g = the float64 Gram of a row-major rows×cols float32 matrix, full and symmetric: A·Aᵀ (s = rows)
+ * when by_rows, else Aᵀ·A (s = cols). Returns 0, or -1 when out of memory. */
+int swan_gram(const float *data, int rows, int cols, int by_rows, double *g);
+
 #endif

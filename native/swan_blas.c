@@ -24,6 +24,7 @@
  *   mulUpper(a, b, n, c)                     c = A·B, upper-triangular Float64Arrays
  *   symmetricEigenvalues(a, n, w)            w = eigenvalues of the symmetric A, ascending
  *                                            (Float64Arrays); throws when they do not converge
+ *   gram(data, rows, cols, byRows, g)        g = float64 A·Aᵀ (byRows) or Aᵀ·A of a Float32Array
  *
  * Same bytes for any thread count. A multi-threaded OpenBLAS SGEMM is not bitwise reproducible
  * across thread counts (how C is split between threads decides which micro-kernel, full tile or
@@ -417,6 +418,30 @@ static napi_value symmetric_eigenvalues(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value gram(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) return throw_type(env, "gram(data, rows, cols, byRows, g): 5 arguments expected");
+  float *data;
+  size_t ld;
+  if (!get_f32(env, argv[0], &data, &ld)) return throw_type(env, "gram: data must be a Float32Array");
+  int64_t rows, cols;
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &cols)) return throw_type(env, "gram: rows and cols must be non-negative integers");
+  bool by_rows;
+  if (napi_get_value_bool(env, argv[3], &by_rows) != napi_ok) return throw_type(env, "gram: byRows must be a boolean");
+  if ((uint64_t)ld < (uint64_t)rows * (uint64_t)cols) return throw_range(env, "gram: data shorter than rows × cols");
+  int64_t s = by_rows ? rows : cols;
+  if (s > 46340) return throw_range(env, "gram: more than 46340 vectors");
+  double *g;
+  if (!get_square(env, argv[4], s, "gram: g must be a Float64Array of s × s", &g)) return NULL;
+  if (swan_gram(data, (int)rows, (int)cols, by_rows, g) != 0) {
+    napi_throw_error(env, NULL, "gram: out of memory");
+    return NULL;
+  }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
 #ifndef __APPLE__
   openblas_set_num_threads(1); /* see the file comment */
@@ -433,6 +458,7 @@ NAPI_MODULE_INIT() {
       {"invertUpper", NULL, invert_upper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mulUpper", NULL, mul_upper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"symmetricEigenvalues", NULL, symmetric_eigenvalues, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gram", NULL, gram, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { jsBackend } from '../src/kernels/index.js';
+import { jsBackend, type KernelBackend } from '../src/kernels/index.js';
+import { createNativeBackend, loadNativeAddon } from '../src/kernels/native-backend.js';
 import {
   computeMetrics,
   energyConcentration,
@@ -102,7 +103,10 @@ interface Ref {
 }
 
 let ref: Record<string, Ref> = {};
-const ours: Record<string, ReturnType<typeof svdMetric>> = {};
+// The SVD metric is checked on the TypeScript backend, and on the native one (LAPACK for the l×l
+// linear algebra) when it is built.
+const svdBackends: KernelBackend[] = [jsBackend, ...('addon' in loadNativeAddon() ? [createNativeBackend({ threads: 2 })] : [])];
+const oursBy: Record<string, Record<string, ReturnType<typeof svdMetric>>> = {};
 const tmp = tempDir();
 
 before(() => {
@@ -162,10 +166,14 @@ describe('error proxy', () => {
 
 describe('svd concentration', () => {
   before(() => {
-    for (const [k, m] of Object.entries(svdCases)) ours[k] = svdMetric(jsBackend, m.rows, m.cols, m.data, new Rng(99));
+    for (const b of svdBackends) {
+      const ours: Record<string, ReturnType<typeof svdMetric>> = (oursBy[b.name] = {});
+      for (const [k, m] of Object.entries(svdCases)) ours[k] = svdMetric(b, m.rows, m.cols, m.data, new Rng(99));
+    }
   });
 
-  it('exact path (min dim ≤ 512): all min(m,n) values, within 1e-6·σ₁ of numpy.linalg.svd', { skip: SKIP_PY }, () => {
+  for (const b of svdBackends) it(`${b.name}: exact path (min dim ≤ 512): all min(m,n) values, within 1e-6·σ₁ of numpy.linalg.svd`, { skip: SKIP_PY }, () => {
+    const ours = oursBy[b.name]!;
     for (const k of ['exactGauss', 'exactDecay', 'exactRank1']) {
       const o = ours[k]!;
       const s = ref[`svd/${k}`]!.s!;
@@ -191,7 +199,8 @@ describe('svd concentration', () => {
    *   the concentration within 3e-4 relative.
    * Asserted with margin below. Ritz values never exceed the true ones, so σᵢ ≤ exact σᵢ·(1+1e-6).
    */
-  it('randomized path (min dim > 512): values and concentration vs numpy', { skip: SKIP_PY }, () => {
+  for (const b of svdBackends) it(`${b.name}: randomized path (min dim > 512): values and concentration vs numpy`, { skip: SKIP_PY }, () => {
+    const ours = oursBy[b.name]!;
     for (const k of ['rsvdPower', 'rsvdExp', 'rsvdGauss']) {
       const o = ours[k]!;
       const r = ref[`svd/${k}`]!;
@@ -226,11 +235,13 @@ describe('svd concentration', () => {
     assert.equal(svdScore(0.1), 0);
     assert.equal(svdScore(0.5), 0.5);
     assert.equal(svdScore(0.95), 1);
-    const z = svdMetric(jsBackend, 600, 520, new Float32Array(600 * 520), new Rng(1));
-    assert.equal(z.score, 0);
-    const bad = new Float32Array(64 * 64);
-    bad[5] = NaN;
-    assert.equal(svdMetric(jsBackend, 64, 64, bad, new Rng(1)).score, 0.5);
+    for (const b of svdBackends) {
+      const z = svdMetric(b, 600, 520, new Float32Array(600 * 520), new Rng(1));
+      assert.equal(z.score, 0, b.name);
+      const bad = new Float32Array(64 * 64);
+      bad[5] = NaN;
+      assert.equal(svdMetric(b, 64, 64, bad, new Rng(1)).score, 0.5, b.name);
+    }
   });
 });
 

@@ -307,6 +307,25 @@ describe('native backend', () => {
     assert.throws(() => addon!.symmetricEigenvalues(new Float64Array(4), 2, new Float64Array(1)), /w shorter than n/);
   });
 
+  it('the float64 Gram by BLAS agrees with the TypeScript gramF64 to float64 rounding', { skip: SKIP }, () => {
+    const nb = createNativeBackend({ threads: 1 });
+    const rng = new Rng(33);
+    // Both sides, lengths around the 256-element chunks, an empty side.
+    for (const [rows, cols] of [[1, 1], [3, 700], [513, 5], [192, 576], [300, 256], [0, 4]] as const) {
+      const data = randn(rng, rows * cols);
+      for (const which of ['rows', 'cols'] as const) {
+        const want = gramF64(data, rows, cols, which);
+        const got = nb.gramF64!(data, rows, cols, which);
+        assert.equal(got.length, want.length);
+        assert.ok(maxRelDiff(got, want) < 1e-13, `${rows}×${cols} ${which}: ${maxRelDiff(got, want)}`);
+        const s = which === 'rows' ? rows : cols;
+        for (let i = 0; i < s; i++) for (let j = 0; j < i; j++) assert.equal(got[i * s + j], got[j * s + i], 'symmetric');
+      }
+    }
+    assert.throws(() => addon!.gram(new Float32Array(5), 2, 3, true, new Float64Array(4)), /data shorter than rows × cols/);
+    assert.throws(() => addon!.gram(new Float32Array(6), 2, 3, false, new Float64Array(4)), /g must be a Float64Array of s × s/);
+  });
+
   it('LAPACK symmetric eigenvalues agree with the TypeScript to 1e-12 of the largest |λ|', { skip: SKIP }, () => {
     const nb = createNativeBackend({ threads: 1 });
     const rng = new Rng(32);

@@ -51,11 +51,13 @@ export interface KernelBackend {
    * *On(backend, …) functions there, which fall back to the TypeScript), with the same contracts:
    * cholesky → upper R with RᵀR = G + shift·I from G's upper triangle, or null when not positive
    * definite; invertUpper → R⁻¹; mulUpper → A·B of upper-triangular matrices; symmetricEigenvalues →
-   * ascending, throwing an Error when the iteration does not converge. n×n, row-major. Results may
+   * ascending, throwing an Error when the iteration does not converge; gramF64 → the float64 Gram
+   * of a rows×cols float32 matrix. n×n, row-major. Results may
    * differ from the TypeScript's in the last bits (another summation order), never with the thread count.
    */
   cholesky?(g: Float32Array | Float64Array, n: number, shift: number): Float64Array | null;
   invertUpper?(r: Float64Array, n: number): Float64Array;
   mulUpper?(a: Float64Array, b: Float64Array, n: number): Float64Array;
   symmetricEigenvalues?(a: Float64Array, n: number): Float64Array;
+  gramF64?(data: Float32Array, rows: number, cols: number, which: 'rows' | 'cols'): Float64Array;
 }

@@ -173,6 +173,19 @@ export function gramF64(
   return out;
 }
 
+/** gramF64() on the backend when it has it (and the data is float32), else in TypeScript. */
+export function gramF64On(
+  backend: KernelBackend | null | undefined,
+  data: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  which: 'rows' | 'cols',
+): Float64Array {
+  return backend?.gramF64 && data instanceof Float32Array
+    ? backend.gramF64(data, rows, cols, which)
+    : gramF64(data, rows, cols, which);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cholesky and triangular helpers (float64, row-major n×n)
 
@@ -530,7 +543,7 @@ function tridiagonalQL(d: Float64Array, e: Float64Array, n: number): void {
 /**
  * Singular values (descending, float64) of a rows×cols matrix as √eig of the Gram of the smaller
  * side, formed in float64. Values far below σ₁·1e-8 lose relative accuracy; for energy ratios that is
- * immaterial. The eigenvalues come from the backend when it has them.
+ * immaterial. The Gram and the eigenvalues come from the backend when it has them.
  */
 export function singularValues(
   data: ArrayLike<number>,
@@ -540,7 +553,7 @@ export function singularValues(
 ): Float64Array {
   const which = rows <= cols ? 'rows' : 'cols';
   const s = Math.min(rows, cols);
-  const g = gramF64(data, rows, cols, which);
+  const g = gramF64On(backend, data, rows, cols, which);
   const ev = symmetricEigenvaluesOn(backend, g, s);
   const out = new Float64Array(s);
   for (let i = 0; i < s; i++) out[i] = Math.sqrt(Math.max(0, ev[s - 1 - i]!));

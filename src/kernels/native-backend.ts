@@ -1,6 +1,6 @@
 /**
- * Optional native backend: SGEMM and the small float64 LAPACK routines (Cholesky, triangular
- * inverse and product, symmetric eigenvalues) from the platform BLAS (OpenBLAS on Linux, Accelerate on macOS)
+ * Optional native backend: SGEMM and the small float64 LAPACK/BLAS routines (Cholesky, triangular
+ * inverse and product, symmetric eigenvalues, Gram matrices) from the platform BLAS (OpenBLAS on Linux, Accelerate on macOS)
  * through the small N-API addon native/swan_blas.c, which scripts/build-native.mjs compiles into
  * dist/native/swan_blas.node when a C compiler and the BLAS are there. When it is not built (or
  * SWAN_NO_NATIVE is set) loadNativeAddon() says why and swan uses the WebAssembly backend.
@@ -40,6 +40,7 @@ export interface NativeAddon {
   invertUpper(r: Float64Array, n: number, x: Float64Array): boolean;
   mulUpper(a: Float64Array, b: Float64Array, n: number, c: Float64Array): void;
   symmetricEigenvalues(a: Float64Array, n: number, w: Float64Array): void;
+  gram(data: Float32Array, rows: number, cols: number, byRows: boolean, g: Float64Array): void;
 }
 
 export interface NativeInfo {
@@ -128,6 +129,12 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
       const w = new Float64Array(n);
       addon.symmetricEigenvalues(a, n, w);
       return w;
+    },
+    gramF64(data, rows, cols, which) {
+      const s = which === 'rows' ? rows : cols;
+      const g = new Float64Array(s * s);
+      addon.gram(data, rows, cols, which === 'rows', g);
+      return g;
     },
   };
 }
