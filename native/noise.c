@@ -6,24 +6,17 @@
  */
 #include "noise.h"
 
-static inline uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+#include "xoshiro.h"
 
 void swan_uniform_noise(uint32_t s[4], float *out, int64_t len, double half) {
-  uint32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+  uint32_t st[4] = {s[0], s[1], s[2], s[3]};
   for (int64_t i = 0; i < len; i++) {
-    const uint32_t x = rotl(s1 * 5u, 7) * 9u;
-    const uint32_t t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = rotl(s3, 11);
+    const uint32_t x = swan_xoshiro_next(st);
     const double u = (double)(x >> 8) * (1.0 / 16777216.0);
     out[i] = (float)((2 * u - 1) * half);
   }
-  s[0] = s0;
-  s[1] = s1;
-  s[2] = s2;
-  s[3] = s3;
+  s[0] = st[0];
+  s[1] = st[1];
+  s[2] = st[2];
+  s[3] = st[3];
 }

@@ -25,6 +25,9 @@
  *   symmetricEigenvalues(a, n, w)            w = eigenvalues of the symmetric A, ascending
  *                                            (Float64Arrays); throws when they do not converge
  *   gram(data, rows, cols, byRows, g)        g = float64 A·Aᵀ (byRows) or Aᵀ·A of a Float32Array
+ *   normalPairs(state, out, offset, pairs, scale, redo)
+ *                                            fillNormal's Gaussian pairs into out from offset
+ *                                            (native/normal.c); [pairs done, pairs listed in redo]
  *
  * Same bytes for any thread count. A multi-threaded OpenBLAS SGEMM is not bitwise reproducible
  * across thread counts (how C is split between threads decides which micro-kernel, full tile or
@@ -45,6 +48,7 @@
 #include "noise.h"
 #include "affine.h"
 #include "linalg.h"
+#include "normal.h"
 
 #ifdef __APPLE__
 #include <Accelerate/Accelerate.h>
@@ -442,6 +446,37 @@ static napi_value gram(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value normal_pairs(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return throw_type(env, "normalPairs(state, out, offset, pairs, scale, redo): 6 arguments expected");
+  uint32_t *state;
+  size_t slen;
+  if (!get_u32(env, argv[0], &state, &slen) || slen < 4) return throw_type(env, "normalPairs: state must be a Uint32Array of 4");
+  float *out;
+  size_t olen;
+  if (!get_f32(env, argv[1], &out, &olen)) return throw_type(env, "normalPairs: out must be a Float32Array");
+  int64_t offset, pairs;
+  if (!get_dim(env, argv[2], &offset) || !get_dim(env, argv[3], &pairs))
+    return throw_type(env, "normalPairs: offset and pairs must be non-negative integers");
+  if ((uint64_t)offset + 2 * (uint64_t)pairs > (uint64_t)olen) return throw_range(env, "normalPairs: out shorter than offset + 2·pairs");
+  double scale;
+  if (napi_get_value_double(env, argv[4], &scale) != napi_ok) return throw_type(env, "normalPairs: scale must be a number");
+  double *redo;
+  size_t rlen;
+  if (!get_f64(env, argv[5], &redo, &rlen)) return throw_type(env, "normalPairs: redo must be a Float64Array");
+  int64_t nredo = 0;
+  int64_t done = swan_normal_pairs(state, out + offset, pairs, scale, redo, (int64_t)(rlen / 3), &nredo);
+  napi_value res, v;
+  CHECK(env, napi_create_array_with_length(env, 2, &res));
+  CHECK(env, napi_create_double(env, (double)done, &v));
+  CHECK(env, napi_set_element(env, res, 0, v));
+  CHECK(env, napi_create_double(env, (double)nredo, &v));
+  CHECK(env, napi_set_element(env, res, 1, v));
+  return res;
+}
+
 NAPI_MODULE_INIT() {
 #ifndef __APPLE__
   openblas_set_num_threads(1); /* see the file comment */
@@ -459,6 +494,7 @@ NAPI_MODULE_INIT() {
       {"mulUpper", NULL, mul_upper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"symmetricEigenvalues", NULL, symmetric_eigenvalues, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gram", NULL, gram, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"normalPairs", NULL, normal_pairs, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -109,17 +109,42 @@ export class Rng {
    * out[i] = normal() · scale for every i: the same values as calling normal() in a loop, several
    * times faster (the 32-bit draws come from fillU32 in bulk; a pair takes exactly four of them
    * unless u = 0 is drawn, when the rest of the stream is read one draw at a time, as normal() does).
+   * `pairs`, a native kernel (KernelBackend.normalPairs), computes the whole pairs faster still and
+   * leaves to this code the few whose float32 values it cannot vouch for; the values are the same.
    */
-  fillNormal(out: Float32Array, scale = 1): Float32Array {
+  fillNormal(out: Float32Array, scale = 1, pairs?: NormalPairsKernel): Float32Array {
     const n = out.length;
     let i = 0;
     if (this.spare !== null && n > 0) {
       out[i++] = this.spare * scale;
       this.spare = null;
     }
+    while (pairs && n - i >= 2) {
+      const state = this.getState();
+      const [done, listed] = pairs(state, out, i, (n - i) >> 1, scale, normalRedo);
+      this.setState(state);
+      for (let k = 0; k < listed; k++) {
+        const o = i + 2 * normalRedo[3 * k]!;
+        const r = Math.sqrt(-2 * Math.log(normalRedo[3 * k + 1]!));
+        const v = normalRedo[3 * k + 2]!;
+        out[o] = r * Math.cos(2 * Math.PI * v) * scale;
+        out[o + 1] = r * Math.sin(2 * Math.PI * v) * scale;
+      }
+      i += 2 * done;
+      // Stopped short with room left in redo: the next pair draws u = 0; this code redraws it.
+      if (listed < normalRedo.length / 3 && n - i >= 2) i = this.normalPairsTs(out, i, 1, scale);
+    }
+    if (i < n) this.normalPairsTs(out, i, (n - i + 1) >> 1, scale);
+    return out;
+  }
+
+  /** `count` pairs into out from i (the last value of the last pair to spare past the end); the new i. */
+  private normalPairsTs(out: Float32Array, i: number, count: number, scale: number): number {
+    const n = out.length;
     const buf = normalDraws;
-    while (i < n) {
-      const pairs = Math.min(buf.length >> 2, (n - i + 1) >> 1);
+    while (count > 0) {
+      const pairs = Math.min(buf.length >> 2, count);
+      count -= pairs;
       const filled = pairs * 4;
       this.fillU32(buf, 0, filled);
       let k = 0;
@@ -135,9 +160,27 @@ export class Rng {
         else this.spare = second;
       }
     }
-    return out;
+    return i;
   }
 }
+
+/**
+ * A native continuation of fillNormal's stream (KernelBackend.normalPairs): writes up to `pairs`
+ * pairs into out from `offset`, advancing the xoshiro128** `state` in place over the pairs done; stops
+ * before a pair that draws u = 0 or once redo is full. A pair it cannot compute to the same float32
+ * values it lists in redo as (pair index, u, v). Returns [pairs done, pairs listed].
+ */
+export type NormalPairsKernel = (
+  state: Uint32Array,
+  out: Float32Array,
+  offset: number,
+  pairs: number,
+  scale: number,
+  redo: Float64Array,
+) => [number, number];
+
+/** Room for the pairs a NormalPairsKernel hands back (about one in a million is). */
+const normalRedo = new Float64Array(3 * 256);
 
 /** Scratch for fillNormal's bulk draws (4 per pair of normals). */
 const normalDraws = new Uint32Array(4 * 4096);

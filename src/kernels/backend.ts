@@ -42,6 +42,12 @@ export interface KernelBackend {
    */
   uniformNoise?(state: Uint32Array, out: Float32Array, len: number, half: number): void;
   /**
+   * Optional: Gaussian pairs of src/rng.ts fillNormal, continuing the xoshiro128** stream `state`
+   * (advanced in place); the contract is rng.ts NormalPairsKernel (pass it as Rng.fillNormal's
+   * kernel). Pairs it cannot compute to the same float32 values it hands back in redo.
+   */
+  normalPairs?(state: Uint32Array, out: Float32Array, offset: number, pairs: number, scale: number, redo: Float64Array): [number, number];
+  /**
    * Optional: MLX affine quantization, the same bits as src/mlx/affine.ts quantizeAffine (which
    * checks the arguments; call it through quantizeAffineOn), only faster.
    */

@@ -41,6 +41,7 @@ export interface NativeAddon {
   mulUpper(a: Float64Array, b: Float64Array, n: number, c: Float64Array): void;
   symmetricEigenvalues(a: Float64Array, n: number, w: Float64Array): void;
   gram(data: Float32Array, rows: number, cols: number, byRows: boolean, g: Float64Array): void;
+  normalPairs(state: Uint32Array, out: Float32Array, offset: number, pairs: number, scale: number, redo: Float64Array): [number, number];
 }
 
 export interface NativeInfo {
@@ -104,6 +105,9 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
     },
     uniformNoise(state, out, len, half) {
       addon.uniformNoise(state, out, len, half);
+    },
+    normalPairs(state, out, offset, pairs, scale, redo) {
+      return addon.normalPairs(state, out, offset, pairs, scale, redo);
     },
     quantizeAffine(w, rows, cols, bits, groupSize, rules) {
       const groups = (rows * cols) / groupSize;

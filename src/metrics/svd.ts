@@ -108,7 +108,7 @@ export function randomizedSingularValues(
   if (Math.min(m, n) < q) throw new RangeError(`randomizedSingularValues: ${m}×${n} has fewer than ${q} values`);
   const sc = new Scratch(backend);
   try {
-    const r = rng.fillNormal(sc.f32(m * q));
+    const r = rng.fillNormal(sc.f32(m * q), 1, backend.normalPairs?.bind(backend));
     const xn = sc.f32(n * q); // Wᵀ·(m×q)
     const xm = sc.f32(m * q); // W·(n×q)
     // Only the last basis has to be orthonormal (B_t = W·Q); the ones between power iterations only
