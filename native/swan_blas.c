@@ -25,6 +25,8 @@
  *   symmetricEigenvalues(a, n, w)            w = eigenvalues of the symmetric A, ascending
  *                                            (Float64Arrays); throws when they do not converge
  *   gram(data, rows, cols, byRows, g)        g = float64 A·Aᵀ (byRows) or Aᵀ·A of a Float32Array
+ *   mulUpperRight(y, rows, n, u, out)        out = Y·U (float32, Y rows×n, U n×n upper triangular) by
+ *                                            STRMM on chunks of rows, like gemm's: half GEMM's flops
  *   normalPairs(state, out, offset, pairs, scale, redo)
  *                                            fillNormal's Gaussian pairs into out from offset
  *                                            (native/normal.c); [pairs done, pairs listed in redo]
@@ -110,33 +112,38 @@ static void *worker(void *arg) {
 
 /*
  * The chunk layout is a function of the shape alone (never of the thread count): below ~4 MFLOP
- * one chunk; else 16 chunks or fewer along the longer side of C, a multiple of 64 wide.
+ * one chunk; else 16 chunks or fewer along `extent`, a multiple of 64 wide.
  */
+static int chunk_width(int extent, double flops) {
+  if (flops < 4e6 || extent < 128) return extent;
+  int c = (extent + 15) / 16;
+  return ((c + 63) / 64) * 64;
+}
+
 static void plan(job_t *j) {
   j->by_rows = j->m >= j->n;
   int extent = j->by_rows ? j->m : j->n;
-  double flops = 2.0 * (double)j->m * (double)j->n * (double)j->k;
-  if (flops < 4e6 || extent < 128) {
-    j->chunk = extent;
-  } else {
-    int c = (extent + 15) / 16;
-    j->chunk = ((c + 63) / 64) * 64;
-  }
+  j->chunk = chunk_width(extent, 2.0 * (double)j->m * (double)j->n * (double)j->k);
   j->nchunks = (extent + j->chunk - 1) / j->chunk;
 }
 
-static void run_job(job_t *j) {
+/* fn(arg) on this thread and up to g_threads − 1 others, which share out `nchunks` chunks. */
+static void run_parallel(void *(*fn)(void *), void *arg, int nchunks, double flops) {
   int helpers = g_threads - 1;
-  if (helpers > j->nchunks - 1) helpers = j->nchunks - 1;
+  if (helpers > nchunks - 1) helpers = nchunks - 1;
   if (helpers > 63) helpers = 63;
   /* Spawning threads costs tens of µs: not worth it below ~20 MFLOP (results are the same). */
-  if (2.0 * (double)j->m * (double)j->n * (double)j->k < 2e7) helpers = 0;
+  if (flops < 2e7) helpers = 0;
   pthread_t tid[63];
   int started = 0;
   for (; started < helpers; started++)
-    if (pthread_create(&tid[started], NULL, worker, j) != 0) break; /* fewer threads: same result */
-  worker(j);
+    if (pthread_create(&tid[started], NULL, fn, arg) != 0) break; /* fewer threads: same result */
+  fn(arg);
   for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+}
+
+static void run_job(job_t *j) {
+  run_parallel(worker, j, j->nchunks, 2.0 * (double)j->m * (double)j->n * (double)j->k);
 }
 
 static napi_value throw_type(napi_env env, const char *msg) {
@@ -477,6 +484,49 @@ static napi_value normal_pairs(napi_env env, napi_callback_info info) {
   return res;
 }
 
+/* out = Y·U for an upper-triangular U, in chunks of rows laid out by chunk_width(). */
+typedef struct {
+  int rows, n, chunk, nchunks;
+  const float *y, *u;
+  float *out;
+  atomic_int next;
+} trmm_job_t;
+
+static void *trmm_worker(void *arg) {
+  trmm_job_t *j = (trmm_job_t *)arg;
+  for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->nchunks;) {
+    int s = i * j->chunk, e = s + j->chunk > j->rows ? j->rows : s + j->chunk;
+    float *o = j->out + (size_t)s * j->n;
+    memcpy(o, j->y + (size_t)s * j->n, (size_t)(e - s) * j->n * sizeof(float));
+    cblas_strmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, e - s, j->n, 1.0f, j->u, j->n, o, j->n);
+  }
+  return NULL;
+}
+
+static napi_value mul_upper_right(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) return throw_type(env, "mulUpperRight(y, rows, n, u, out): 5 arguments expected");
+  int64_t rows, n;
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &n)) return throw_type(env, "mulUpperRight: rows and n must be non-negative integers");
+  float *y, *u, *out;
+  size_t ly, lu, lo;
+  if (!get_f32(env, argv[0], &y, &ly) || !get_f32(env, argv[3], &u, &lu) || !get_f32(env, argv[4], &out, &lo))
+    return throw_type(env, "mulUpperRight: y, u and out must be Float32Arrays");
+  if ((uint64_t)ly < (uint64_t)rows * (uint64_t)n || (uint64_t)lo < (uint64_t)rows * (uint64_t)n || (uint64_t)lu < (uint64_t)n * (uint64_t)n)
+    return throw_range(env, "mulUpperRight: buffers too small for rows × n");
+  if (rows == 0 || n == 0) return NULL;
+  if (out == y) return throw_range(env, "mulUpperRight: out must not be y");
+  trmm_job_t j = {.rows = (int)rows, .n = (int)n, .y = y, .u = u, .out = out};
+  atomic_init(&j.next, 0);
+  double flops = (double)rows * (double)n * (double)n;
+  j.chunk = chunk_width((int)rows, flops);
+  j.nchunks = ((int)rows + j.chunk - 1) / j.chunk;
+  run_parallel(trmm_worker, &j, j.nchunks, flops);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
 #ifndef __APPLE__
   openblas_set_num_threads(1); /* see the file comment */
@@ -495,6 +545,7 @@ NAPI_MODULE_INIT() {
       {"symmetricEigenvalues", NULL, symmetric_eigenvalues, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gram", NULL, gram, NULL, NULL, NULL, napi_enumerable, NULL},
       {"normalPairs", NULL, normal_pairs, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mulUpperRight", NULL, mul_upper_right, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -384,10 +384,39 @@ describe('native backend', () => {
     assert.ok(seen.has('householder') && seen.has('cholqr2'), [...seen].join());
   });
 
+  it('mulUpperRight: Y·U as GEMM gives it to float32 rounding, the same bytes for 1, 2 and 3 threads', { skip: SKIP }, () => {
+    const rng = new Rng(34);
+    for (const [rows, n] of [[1, 1], [5, 3], [700, 64], [3000, 256], [129, 200]] as const) {
+      const y = randn(rng, rows * n);
+      const u = randn(rng, n * n);
+      const ref = new Float64Array(rows * n);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < n; j++) {
+        let t = 0;
+        for (let k = 0; k <= j; k++) t += y[i * n + k]! * u[k * n + j]!;
+        ref[i * n + j] = t;
+      }
+      const outs = [1, 2, 3].map((threads) => {
+        const out = new Float32Array(rows * n);
+        createNativeBackend({ threads }).mulUpperRight!(y, rows, n, u, out);
+        return out;
+      });
+      // Error bound of a float32 dot product of length n, relative to Σ|y||u|.
+      for (let i = 0; i < rows; i++) for (let j = 0; j < n; j++) {
+        let mag = 0;
+        for (let k = 0; k <= j; k++) mag += Math.abs(y[i * n + k]! * u[k * n + j]!);
+        assert.ok(Math.abs(outs[0]![i * n + j]! - ref[i * n + j]!) <= gemmGamma(n) * mag + 1e-30, `${rows}×${n} [${i},${j}]`);
+      }
+      for (const o of outs.slice(1)) assert.ok(Buffer.from(o.buffer).equals(Buffer.from(outs[0]!.buffer)), `${rows}×${n}: bytes`);
+    }
+    assert.throws(() => addon!.mulUpperRight(new Float32Array(6), 3, 2, new Float32Array(3), new Float32Array(6)), /buffers too small/);
+    const y = new Float32Array(4);
+    assert.throws(() => addon!.mulUpperRight(y, 2, 2, new Float32Array(4), y), /out must not be y/);
+  });
+
   it('the SVD metric on the native backend matches the TypeScript linear algebra (exact and randomized)', { skip: SKIP }, () => {
     const nb = createNativeBackend({ threads: 2 });
-    // The same GEMMs, only the l×l routines in TypeScript: the native backend less its optional methods.
-    const gemmOnly = { name: 'native-gemm-only', gemm: nb.gemm };
+    // The same float32 products, only the l×l routines in TypeScript.
+    const gemmOnly = { name: 'native-gemm-only', gemm: nb.gemm, mulUpperRight: nb.mulUpperRight };
     const rng = new Rng(41);
     for (const [rows, cols] of [[300, 700], [700, 520], [1100, 600]] as const) {
       const data = randn(rng, rows * cols);

@@ -66,4 +66,10 @@ export interface KernelBackend {
   mulUpper?(a: Float64Array, b: Float64Array, n: number): Float64Array;
   symmetricEigenvalues?(a: Float64Array, n: number): Float64Array;
   gramF64?(data: Float32Array, rows: number, cols: number, which: 'rows' | 'cols'): Float64Array;
+  /**
+   * Optional: out = Y·U in float32 for a rows×n Y and an upper-triangular n×n U (its lower triangle
+   * is ignored), what gemm(false, false, rows, n, n, y, u, out) gives for a U with zeros below the
+   * diagonal, in half the flops; the same bytes for any thread count. out must not be y.
+   */
+  mulUpperRight?(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
 }

@@ -348,7 +348,8 @@ export function orthonormalize(
     const rinv = invertUpperOn(backend, r, n);
     for (let i = 0; i < rinv.length; i++) rinv32[i] = rinv[i]!;
     const next = sc.f32(rows * n);
-    backend.gemm(false, false, rows, n, n, q, rinv32, next);
+    if (backend.mulUpperRight) backend.mulUpperRight(q, rows, n, rinv32, next);
+    else backend.gemm(false, false, rows, n, n, q, rinv32, next);
     if (q !== y) sc.free(q);
     q = next;
     rTotal = rTotal === null ? r : mulUpperOn(backend, r, rTotal, n);

@@ -42,6 +42,7 @@ export interface NativeAddon {
   symmetricEigenvalues(a: Float64Array, n: number, w: Float64Array): void;
   gram(data: Float32Array, rows: number, cols: number, byRows: boolean, g: Float64Array): void;
   normalPairs(state: Uint32Array, out: Float32Array, offset: number, pairs: number, scale: number, redo: Float64Array): [number, number];
+  mulUpperRight(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
 }
 
 export interface NativeInfo {
@@ -133,6 +134,9 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
       const w = new Float64Array(n);
       addon.symmetricEigenvalues(a, n, w);
       return w;
+    },
+    mulUpperRight(y, rows, n, u, out) {
+      addon.mulUpperRight(y, rows, n, u, out);
     },
     gramF64(data, rows, cols, which) {
       const s = which === 'rows' ? rows : cols;
