@@ -1,4 +1,4 @@
-// Compiles assembly/gemm.ts into the two wasm builds the WebAssembly backend picks from at start-up:
+// Compiles assembly/gemm.ts (and the float64 l×l routines of assembly/linalg.ts) into the two wasm builds the WebAssembly backend picks from at start-up:
 // dist/wasm/gemm-relaxed.wasm (relaxed-SIMD FMA) and dist/wasm/gemm-simd.wasm (plain SIMD128).
 // Both import a shared env.memory (so worker threads can run on the same memory) and have no
 // runtime, no data segments and no imports besides the memory.
@@ -16,6 +16,7 @@ mkdirSync(outDir, { recursive: true });
 
 const common = [
   join(root, 'assembly', 'gemm.ts'),
+  join(root, 'assembly', 'linalg.ts'),
   '-O3', '--noAssert', '--runtime', 'stub', '--use', 'abort=',
   '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
   '--enable', 'simd', '--enable', 'threads',

@@ -496,7 +496,7 @@ function hyp(a: number, b: number): number {
 }
 
 /** Eigenvalues of the symmetric tridiagonal (d, e) in place (into d): implicit QL, values only. */
-function tridiagonalQL(d: Float64Array, e: Float64Array, n: number): void {
+export function tridiagonalQL(d: Float64Array, e: Float64Array, n: number): void {
   const eps = Number.EPSILON;
   for (let l = 0; l < n; l++) {
     let iter = 0;

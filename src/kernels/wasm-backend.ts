@@ -20,6 +20,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 
 import type { KernelBackend } from './backend.js';
+import { tridiagonalQL } from './linalg.js';
 
 // lib ES2022 and @types/node 20 do not declare WebAssembly; these are the few parts used here.
 export interface WasmMemory {
@@ -69,6 +70,11 @@ export interface GemmExports {
   ): void;
   packAPanel(transA: number, a: number, lda: number, m: number, p0: number, p1: number, dst: number): void;
   packBPanel(transB: number, b: number, ldb: number, n: number, p0: number, p1: number, dst: number): void;
+  // assembly/linalg.ts: float64 n×n row-major matrices at byte offsets.
+  cholesky(a: number, n: number): number;
+  invertUpper(r: number, x: number, n: number): void;
+  mulUpper(a: number, b: number, c: number, n: number): void;
+  tridiagonalize(a: number, n: number, d: number, e: number, v: number, p: number): void;
 }
 
 /** Job kinds: prepack op(A) or op(B) for all threads, or compute chunks of C. */
@@ -414,6 +420,65 @@ class WasmBackendImpl implements WasmBackend {
       }
       Atomics.wait(ctrl, CTRL.DONE, done);
     }
+  }
+
+  // ---- small float64 linear algebra (assembly/linalg.ts, calling thread only) ----------------
+
+  /**
+   * Runs body on zeroed float64 work arrays of the given lengths in wasm memory (views made after
+   * every allocation, so none is on a stale buffer object); they are released afterwards, so body
+   * must copy out what it returns.
+   */
+  private withF64<T>(lengths: number[], body: (views: Float64Array[], offsets: number[]) => T): T {
+    check(!this.closed, 'backend is closed');
+    const offsets: number[] = [];
+    try {
+      for (const len of lengths) offsets.push(this.allocBytes(len * 8));
+      const buffer = this.memory.buffer;
+      const views = offsets.map((off, i) => new Float64Array(buffer, off, lengths[i]!).fill(0));
+      return body(views, offsets);
+    } finally {
+      for (const off of offsets.reverse()) this.releaseBytes(off);
+    }
+  }
+
+  cholesky(g: Float32Array | Float64Array, n: number, shift: number): Float64Array | null {
+    return this.withF64([n * n], ([a], [pa]) => {
+      for (let i = 0; i < n; i++) {
+        for (let j = i; j < n; j++) a![i * n + j] = g[i * n + j]!;
+        a![i * n + i] += shift;
+      }
+      return this.exports.cholesky(pa!, n) ? a!.slice() : null;
+    });
+  }
+
+  invertUpper(r: Float64Array, n: number): Float64Array {
+    return this.withF64([n * n, n * n], ([rv, x], [pr, px]) => {
+      rv!.set(r.subarray(0, n * n));
+      this.exports.invertUpper(pr!, px!, n);
+      return x!.slice();
+    });
+  }
+
+  mulUpper(a: Float64Array, b: Float64Array, n: number): Float64Array {
+    return this.withF64([n * n, n * n, n * n], ([av, bv, c], [pa, pb, pc]) => {
+      av!.set(a.subarray(0, n * n));
+      bv!.set(b.subarray(0, n * n));
+      this.exports.mulUpper(pa!, pb!, pc!, n);
+      return c!.slice();
+    });
+  }
+
+  symmetricEigenvalues(input: Float64Array, n: number): Float64Array {
+    if (n === 0) return new Float64Array(0);
+    const [d, e] = this.withF64([n * n, n, n, n, n], ([a, dv, ev], [pa, pd, pe, pv, pp]) => {
+      a!.set(input.subarray(0, n * n));
+      this.exports.tridiagonalize(pa!, n, pd!, pe!, pv!, pp!);
+      return [dv!.slice(), ev!.slice()];
+    });
+    // The QL iteration is O(n²) work and stays in TypeScript (it throws when it does not converge).
+    tridiagonalQL(d!, e!, n);
+    return d!.sort();
   }
 
   get workerChunks(): number {

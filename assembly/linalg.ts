@@ -1,0 +1,165 @@
+// Small float64 linear algebra for the WebAssembly backend (AssemblyScript), the l×l routines of
+// src/kernels/linalg.ts. n×n row-major float64 matrices at byte offsets into the shared memory;
+// they run on the calling thread only, so results never depend on the thread count.
+//
+// cholesky, invertUpper and mulUpper do the TypeScript's operations in the TypeScript's order, two
+// columns at a time with f64x2 (separate mul and add/sub, never a fused multiply-add), so they give
+// the same bits as the TypeScript. tridiagonalize sums its dot products in two lanes, so its
+// results may differ from the TypeScript's in the last bits.
+
+/**
+ * In place: a holds G's upper triangle (+ shift already on the diagonal; the lower triangle zero);
+ * on success a holds the upper R with RᵀR = G and 1 is returned, 0 when a pivot is not positive or
+ * not finite (as linalg.ts cholesky).
+ */
+export function cholesky(a: usize, n: i32): i32 {
+  const rowB = <usize>n << 3;
+  for (let j = 0; j < n; j++) {
+    const rj = a + <usize>j * rowB;
+    const piv = load<f64>(rj + (<usize>j << 3));
+    if (!(piv > 0) || !isFinite(piv)) return 0;
+    const d = Math.sqrt(piv);
+    store<f64>(rj + (<usize>j << 3), d);
+    const inv = 1 / d;
+    for (let i = j + 1; i < n; i++) {
+      const p = rj + (<usize>i << 3);
+      store<f64>(p, load<f64>(p) * inv);
+    }
+    for (let k = j + 1; k < n; k++) {
+      const f = load<f64>(rj + (<usize>k << 3));
+      if (f == 0) continue;
+      axpyNeg(a + <usize>k * rowB, rj, f, k, n);
+    }
+  }
+  return 1;
+}
+
+/** y[i] -= f·x[i] for i in [from, to) (float64 arrays at y, x). */
+@inline function axpyNeg(y: usize, x: usize, f: f64, from: i32, to: i32): void {
+  const fv = f64x2.splat(f);
+  let i = from;
+  for (; i + 2 <= to; i += 2) {
+    const o = <usize>i << 3;
+    v128.store(y + o, f64x2.sub(v128.load(y + o), f64x2.mul(fv, v128.load(x + o))));
+  }
+  if (i < to) {
+    const o = <usize>i << 3;
+    store<f64>(y + o, load<f64>(y + o) - f * load<f64>(x + o));
+  }
+}
+
+/** y[i] += f·x[i] for i in [from, to). */
+@inline function axpy(y: usize, x: usize, f: f64, from: i32, to: i32): void {
+  const fv = f64x2.splat(f);
+  let i = from;
+  for (; i + 2 <= to; i += 2) {
+    const o = <usize>i << 3;
+    v128.store(y + o, f64x2.add(v128.load(y + o), f64x2.mul(fv, v128.load(x + o))));
+  }
+  if (i < to) {
+    const o = <usize>i << 3;
+    store<f64>(y + o, load<f64>(y + o) + f * load<f64>(x + o));
+  }
+}
+
+/**
+ * x = r⁻¹ for an upper-triangular r (x zero on entry). Row i of x from the rows below it:
+ * x[i][j] = −(Σ_{k=i+1..j} r[i][k]·x[k][j]) / r[i][i], the sum in increasing k as in linalg.ts.
+ */
+export function invertUpper(r: usize, x: usize, n: i32): void {
+  const rowB = <usize>n << 3;
+  for (let i = n - 1; i >= 0; i--) {
+    const ri = r + <usize>i * rowB;
+    const xi = x + <usize>i * rowB;
+    // Row i of x (zero so far) accumulates the sums first.
+    for (let k = i + 1; k < n; k++) axpy(xi, x + <usize>k * rowB, load<f64>(ri + (<usize>k << 3)), k, n);
+    const rii = load<f64>(ri + (<usize>i << 3));
+    for (let j = i + 1; j < n; j++) {
+      const p = xi + (<usize>j << 3);
+      store<f64>(p, -load<f64>(p) / rii);
+    }
+    store<f64>(xi + (<usize>i << 3), 1 / rii);
+  }
+}
+
+/** c = a·b for upper-triangular a, b (c zero on entry), as linalg.ts mulUpper. */
+export function mulUpper(a: usize, b: usize, c: usize, n: i32): void {
+  const rowB = <usize>n << 3;
+  for (let i = 0; i < n; i++) {
+    const ai = a + <usize>i * rowB;
+    const ci = c + <usize>i * rowB;
+    for (let k = i; k < n; k++) {
+      const f = load<f64>(ai + (<usize>k << 3));
+      if (f == 0) continue;
+      axpy(ci, b + <usize>k * rowB, f, k, n);
+    }
+  }
+}
+
+/** Σ x[i]·y[i] for i in [from, to), in two lanes. */
+@inline function dot(x: usize, y: usize, from: i32, to: i32): f64 {
+  let acc = f64x2.splat(0);
+  let i = from;
+  for (; i + 2 <= to; i += 2) {
+    const o = <usize>i << 3;
+    acc = f64x2.add(acc, f64x2.mul(v128.load(x + o), v128.load(y + o)));
+  }
+  let s = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+  if (i < to) s += load<f64>(x + (<usize>i << 3)) * load<f64>(y + (<usize>i << 3));
+  return s;
+}
+
+/**
+ * Householder reduction of the symmetric a (n×n, destroyed) to tridiagonal form, as linalg.ts
+ * symmetricEigenvalues: diagonal into d, off-diagonal into e (e[n−1] = 0). v and p: n floats of work.
+ */
+export function tridiagonalize(a: usize, n: i32, d: usize, e: usize, v: usize, p: usize): void {
+  const rowB = <usize>n << 3;
+  for (let k = 0; k < n - 2; k++) {
+    const rk = a + <usize>k * rowB;
+    const k1 = k + 1;
+    const norm2 = dot(rk, rk, k1, n);
+    store<f64>(d + (<usize>k << 3), load<f64>(rk + (<usize>k << 3)));
+    if (norm2 == 0) {
+      store<f64>(e + (<usize>k << 3), 0);
+      continue;
+    }
+    const x0 = load<f64>(rk + (<usize>k1 << 3));
+    const norm = Math.sqrt(norm2);
+    const alpha = x0 >= 0 ? -norm : norm;
+    store<f64>(e + (<usize>k << 3), alpha);
+    memory.copy(v + (<usize>k1 << 3), rk + (<usize>k1 << 3), <usize>(n - k1) << 3);
+    store<f64>(v + (<usize>k1 << 3), x0 - alpha);
+    const beta = 2 / (norm2 - 2 * alpha * x0 + alpha * alpha);
+    let pv: f64 = 0;
+    for (let i = k1; i < n; i++) {
+      const s = dot(a + <usize>i * rowB, v, k1, n) * beta;
+      store<f64>(p + (<usize>i << 3), s);
+      pv += s * load<f64>(v + (<usize>i << 3));
+    }
+    const kk = 0.5 * beta * pv;
+    axpyNeg(p, v, kk, k1, n);
+    // A₂₂ ← A₂₂ − v·wᵀ − w·vᵀ (w in p).
+    for (let i = k1; i < n; i++) {
+      const ri = a + <usize>i * rowB;
+      const vi = load<f64>(v + (<usize>i << 3)), wi = load<f64>(p + (<usize>i << 3));
+      const viv = f64x2.splat(vi), wiv = f64x2.splat(wi);
+      let j = k1;
+      for (; j + 2 <= n; j += 2) {
+        const o = <usize>j << 3;
+        const upd = f64x2.add(f64x2.mul(viv, v128.load(p + o)), f64x2.mul(wiv, v128.load(v + o)));
+        v128.store(ri + o, f64x2.sub(v128.load(ri + o), upd));
+      }
+      if (j < n) {
+        const o = <usize>j << 3;
+        store<f64>(ri + o, load<f64>(ri + o) - (vi * load<f64>(p + o) + wi * load<f64>(v + o)));
+      }
+    }
+  }
+  if (n >= 2) {
+    store<f64>(d + (<usize>(n - 2) << 3), load<f64>(a + <usize>(n - 2) * rowB + (<usize>(n - 2) << 3)));
+    store<f64>(e + (<usize>(n - 2) << 3), load<f64>(a + <usize>(n - 2) * rowB + (<usize>(n - 1) << 3)));
+  }
+  store<f64>(d + (<usize>(n - 1) << 3), load<f64>(a + <usize>(n - 1) * rowB + (<usize>(n - 1) << 3)));
+  store<f64>(e + (<usize>(n - 1) << 3), 0);
+}
