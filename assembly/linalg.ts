@@ -14,24 +14,69 @@
  */
 export function cholesky(a: usize, n: i32): i32 {
   const rowB = <usize>n << 3;
-  for (let j = 0; j < n; j++) {
-    const rj = a + <usize>j * rowB;
-    const piv = load<f64>(rj + (<usize>j << 3));
-    if (!(piv > 0) || !isFinite(piv)) return 0;
-    const d = Math.sqrt(piv);
-    store<f64>(rj + (<usize>j << 3), d);
-    const inv = 1 / d;
-    for (let i = j + 1; i < n; i++) {
-      const p = rj + (<usize>i << 3);
-      store<f64>(p, load<f64>(p) * inv);
-    }
-    for (let k = j + 1; k < n; k++) {
-      const f = load<f64>(rj + (<usize>k << 3));
-      if (f == 0) continue;
-      axpyNeg(a + <usize>k * rowB, rj, f, k, n);
+  // Two steps j, j+1 at a time: row j+1 gets step j's update and becomes pivot row j+1; then every
+  // later row takes both updates in one sweep, in the same order (j first) as one step at a time.
+  let j = 0;
+  for (; j + 1 < n; j += 2) {
+    const rj = a + <usize>j * rowB, rj1 = rj + rowB;
+    if (!pivotRow(rj, j, n)) return 0;
+    const g = load<f64>(rj + (<usize>(j + 1) << 3));
+    if (g != 0) axpyNeg(rj1, rj, g, j + 1, n);
+    if (!pivotRow(rj1, j + 1, n)) return 0;
+    for (let k = j + 2; k < n; k++) {
+      const rk = a + <usize>k * rowB;
+      const f0 = load<f64>(rj + (<usize>k << 3)), f1 = load<f64>(rj1 + (<usize>k << 3));
+      if (f0 != 0 && f1 != 0) axpy2Neg(rk, rj, rj1, f0, f1, k, n);
+      else if (f0 != 0) axpyNeg(rk, rj, f0, k, n);
+      else if (f1 != 0) axpyNeg(rk, rj1, f1, k, n);
     }
   }
+  if (j < n && !pivotRow(a + <usize>j * rowB, j, n)) return 0;
   return 1;
+}
+
+/** Row j of the Cholesky factor from its updated pivot: √pivot, then the rest of the row scaled; 0 on a bad pivot. */
+@inline function pivotRow(rj: usize, j: i32, n: i32): i32 {
+  const piv = load<f64>(rj + (<usize>j << 3));
+  if (!(piv > 0) || !isFinite(piv)) return 0;
+  const d = Math.sqrt(piv);
+  store<f64>(rj + (<usize>j << 3), d);
+  const inv = 1 / d;
+  for (let i = j + 1; i < n; i++) {
+    const p = rj + (<usize>i << 3);
+    store<f64>(p, load<f64>(p) * inv);
+  }
+  return 1;
+}
+
+/** y[i] = (y[i] − f0·x0[i]) − f1·x1[i] for i in [from, to). */
+@inline function axpy2Neg(y: usize, x0: usize, x1: usize, f0: f64, f1: f64, from: i32, to: i32): void {
+  const f0v = f64x2.splat(f0), f1v = f64x2.splat(f1);
+  let i = from;
+  for (; i + 2 <= to; i += 2) {
+    const o = <usize>i << 3;
+    const t = f64x2.sub(v128.load(y + o), f64x2.mul(f0v, v128.load(x0 + o)));
+    v128.store(y + o, f64x2.sub(t, f64x2.mul(f1v, v128.load(x1 + o))));
+  }
+  if (i < to) {
+    const o = <usize>i << 3;
+    store<f64>(y + o, load<f64>(y + o) - f0 * load<f64>(x0 + o) - f1 * load<f64>(x1 + o));
+  }
+}
+
+/** y[i] = (y[i] + f0·x0[i]) + f1·x1[i] for i in [from, to). */
+@inline function axpy2(y: usize, x0: usize, x1: usize, f0: f64, f1: f64, from: i32, to: i32): void {
+  const f0v = f64x2.splat(f0), f1v = f64x2.splat(f1);
+  let i = from;
+  for (; i + 2 <= to; i += 2) {
+    const o = <usize>i << 3;
+    const t = f64x2.add(v128.load(y + o), f64x2.mul(f0v, v128.load(x0 + o)));
+    v128.store(y + o, f64x2.add(t, f64x2.mul(f1v, v128.load(x1 + o))));
+  }
+  if (i < to) {
+    const o = <usize>i << 3;
+    store<f64>(y + o, load<f64>(y + o) + f0 * load<f64>(x0 + o) + f1 * load<f64>(x1 + o));
+  }
 }
 
 /** y[i] -= f·x[i] for i in [from, to) (float64 arrays at y, x). */
@@ -72,7 +117,16 @@ export function invertUpper(r: usize, x: usize, n: i32): void {
     const ri = r + <usize>i * rowB;
     const xi = x + <usize>i * rowB;
     // Row i of x (zero so far) accumulates the sums first.
-    for (let k = i + 1; k < n; k++) axpy(xi, x + <usize>k * rowB, load<f64>(ri + (<usize>k << 3)), k, n);
+    // Terms k and k+1 in one sweep (k+1 has no term in column k), k ascending per element.
+    let k = i + 1;
+    for (; k + 1 < n; k += 2) {
+      const xk = x + <usize>k * rowB;
+      const f0 = load<f64>(ri + (<usize>k << 3)), f1 = load<f64>(ri + (<usize>(k + 1) << 3));
+      const p = xi + (<usize>k << 3);
+      store<f64>(p, load<f64>(p) + f0 * load<f64>(xk + (<usize>k << 3)));
+      axpy2(xi, xk, xk + rowB, f0, f1, k + 1, n);
+    }
+    if (k < n) axpy(xi, x + <usize>k * rowB, load<f64>(ri + (<usize>k << 3)), k, n);
     const rii = load<f64>(ri + (<usize>i << 3));
     for (let j = i + 1; j < n; j++) {
       const p = xi + (<usize>j << 3);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jsBackend, type KernelBackend } from '../src/kernels/index.js';
 import { createNativeBackend, loadNativeAddon } from '../src/kernels/native-backend.js';
+import { createWasmBackend } from '../src/kernels/wasm-backend.js';
 import {
   computeMetrics,
   energyConcentration,
@@ -103,9 +104,14 @@ interface Ref {
 }
 
 let ref: Record<string, Ref> = {};
-// The SVD metric is checked on the TypeScript backend, and on the native one (LAPACK for the l×l
-// linear algebra) when it is built.
-const svdBackends: KernelBackend[] = [jsBackend, ...('addon' in loadNativeAddon() ? [createNativeBackend({ threads: 2 })] : [])];
+// The SVD metric is checked on the TypeScript backend, on the WebAssembly one (its own float64 l×l
+// routines, assembly/linalg.ts) and on the native one (LAPACK for the l×l linear algebra) when it is built.
+const wasmSvd = createWasmBackend({ threads: 2 });
+const svdBackends: KernelBackend[] = [
+  jsBackend,
+  wasmSvd,
+  ...('addon' in loadNativeAddon() ? [createNativeBackend({ threads: 2 })] : []),
+];
 const oursBy: Record<string, Record<string, ReturnType<typeof svdMetric>>> = {};
 const tmp = tempDir();
 
@@ -126,7 +132,10 @@ before(() => {
   writeFileSync(join(tmp.dir, 'manifest.json'), JSON.stringify(manifest));
   ref = JSON.parse(runPython(join(PY, 'metrics_ref.py'), [join(tmp.dir, 'manifest.json')]));
 });
-after(() => tmp.cleanup());
+after(() => {
+  tmp.cleanup();
+  wasmSvd.close();
+});
 
 describe('kurtosis', () => {
   it('matches numpy (float64 population moments) to 1e-6 relative', { skip: SKIP_PY }, () => {

@@ -18,7 +18,6 @@ import { svdMetric } from '../src/metrics/svd.js';
 import {
   cholesky,
   gramF64,
-  householderQR,
   invertUpper,
   mulUpper,
   orthonormalize,
@@ -27,7 +26,7 @@ import {
 } from '../src/kernels/linalg.js';
 import { Rng } from '../src/rng.js';
 import { gemmGamma, referenceGemm } from './helpers/gemm-reference.js';
-import { conditionedPanel, orthogonalityError, reconstructionError } from './helpers/qr-checks.js';
+import { conditionedPanel, orthogonalityError, reconstructionError, symmetricCases } from './helpers/qr-checks.js';
 
 const loaded = loadNativeAddon();
 const addon: NativeAddon | undefined = 'addon' in loaded ? loaded.addon : undefined;
@@ -329,28 +328,7 @@ describe('native backend', () => {
   it('LAPACK symmetric eigenvalues agree with the TypeScript to 1e-12 of the largest |λ|', { skip: SKIP }, () => {
     const nb = createNativeBackend({ threads: 1 });
     const rng = new Rng(32);
-    const cases: Array<[string, Float64Array, number]> = [];
-    for (const n of [1, 2, 3, 50, 256]) {
-      const a = new Float64Array(n * n);
-      for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = rng.normal();
-      cases.push([`rand${n}`, a, n]);
-    }
-    cases.push(['zero', new Float64Array(400), 20]);
-    {
-      const n = 40;
-      const q = householderQR(randn(rng, n * n), n, n).q;
-      const lam = Array.from({ length: n }, (_, i) => (i < 10 ? 2 : i < 25 ? -1 : i * 0.1));
-      const a = new Float64Array(n * n);
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] = lam.reduce((s, l, k) => s + q[i * n + k]! * l * q[j * n + k]!, 0);
-      for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) a[i * n + j] = a[j * n + i]!;
-      cases.push(['repeated', a, n]);
-    }
-    {
-      const y = randn(rng, 300 * 200);
-      for (let i = 0; i < 300; i++) for (let j = 0; j < 200; j++) y[i * 200 + j]! *= Math.exp(-j / 12);
-      cases.push(['gram', gramF64(y, 300, 200, 'cols'), 200]);
-    }
-    for (const [name, a, n] of cases) {
+    for (const [name, a, n] of symmetricCases(rng, [1, 2, 3, 50, 256])) {
       const want = symmetricEigenvalues(a, n);
       const got = symmetricEigenvaluesOn(nb, a, n);
       const scale = Math.max(1e-300, ...Array.from(want, Math.abs));

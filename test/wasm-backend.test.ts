@@ -3,7 +3,18 @@ import { after, describe, it } from 'node:test';
 
 import { Rng } from '../src/rng.js';
 import { gemmGamma, referenceGemm, U } from './helpers/gemm-reference.js';
+import { conditionedPanel, orthogonalityError, symmetricCases } from './helpers/qr-checks.js';
 import { createWasmBackend, type WasmBackend, type WasmVariant } from '../src/kernels/wasm-backend.js';
+import {
+  cholesky,
+  gramF64,
+  invertUpper,
+  mulUpper,
+  orthonormalize,
+  symmetricEigenvalues,
+  symmetricEigenvaluesOn,
+} from '../src/kernels/linalg.js';
+import { svdMetric } from '../src/metrics/index.js';
 
 
 
@@ -185,5 +196,75 @@ describe('wasm backend', () => {
     be.release(small);
     assert.throws(() => be.release(new Float32Array(4)));
     assert.throws(() => be.release(small)); // double release
+  });
+
+  it('cholesky, invertUpper and mulUpper give the TypeScript results bit for bit (both builds)', () => {
+    for (const variant of ['relaxed', 'simd'] as const) {
+      const be = make(variant);
+      const rng = new Rng(31);
+      for (const n of [1, 2, 3, 7, 64, 257]) {
+        const y = fill(rng, new Float32Array((n + 40) * n));
+        const g64 = gramF64(y, n + 40, n, 'cols');
+        const g32 = Float32Array.from(g64);
+        for (const [g, shift] of [[g64, 0], [g32, 0], [g32, 0.5]] as const) {
+          const want = cholesky(g, n, shift)!;
+          assert.ok(want, `n ${n}: positive definite`);
+          assert.deepEqual(be.cholesky!(g, n, shift), want, `${variant} cholesky n ${n} shift ${shift}`);
+        }
+        const r = cholesky(g64, n)!;
+        const rinv = invertUpper(r, n);
+        assert.deepEqual(be.invertUpper!(r, n), rinv, `${variant} invertUpper n ${n}`);
+        assert.deepEqual(be.mulUpper!(r, rinv, n), mulUpper(r, rinv, n), `${variant} mulUpper n ${n}`);
+      }
+      // Not positive definite, a NaN, an infinite pivot, zero: null like the TypeScript.
+      for (const g of [[1, 2, 2, 1], [1, 0, 0, NaN], [Infinity, 0, 0, 1], [0, 0, 0, 0]]) {
+        assert.equal(cholesky(g, 2), null);
+        assert.equal(be.cholesky!(Float64Array.from(g), 2, 0), null, `[${g}]`);
+      }
+      // A zero pivot: the TypeScript's ±Inf and NaN, not an error.
+      assert.deepEqual(be.invertUpper!(Float64Array.of(0, 1, 0, 1), 2), invertUpper(Float64Array.of(0, 1, 0, 1), 2));
+    }
+  });
+
+  it('symmetric eigenvalues agree with the TypeScript to 1e-13 of the largest |λ|', () => {
+    const be = make();
+    const rng = new Rng(32);
+    for (const [name, a, n] of symmetricCases(rng, [1, 2, 3, 50, 257])) {
+      const want = symmetricEigenvalues(a, n);
+      const got = symmetricEigenvaluesOn(be, a, n);
+      assert.equal(got.length, n);
+      const scale = Math.max(1e-300, ...Array.from(want, Math.abs));
+      for (let i = 0; i < n; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-13 * scale, `${name}[${i}]: ${got[i]} vs ${want[i]}`);
+    }
+    assert.throws(() => symmetricEigenvaluesOn(be, Float64Array.of(NaN, 0, 0, 1), 2), /did not converge/);
+  });
+
+  it('orthonormalize and the SVD metric: the same bytes for 1 and 2 threads, TypeScript-equal l×l results', () => {
+    const one = make(undefined, 1), two = make(undefined, 2);
+    // Only the GEMM from wasm: the l×l routines in TypeScript.
+    const gemmOnly = { name: 'wasm-gemm-only', gemm: one.gemm.bind(one) };
+    for (const cond of [1e1, 1e3, 1e4]) {
+      const rows = 700, cols = 64;
+      const y = conditionedPanel(new Rng(5), rows, cols, cond);
+      const [a, b, ts] = [one, two, gemmOnly].map((be) => orthonormalize(be, y, rows, cols));
+      for (const o of [b!, ts!]) {
+        assert.equal(o.method, a!.method);
+        assert.deepEqual(o.q, a!.q, `cond ${cond}: Q`);
+        assert.deepEqual(o.r, a!.r, `cond ${cond}: R`);
+      }
+      assert.ok(orthogonalityError(a!.q, rows, cols) < 2e-6, `cond ${cond}`);
+    }
+    const rng = new Rng(41);
+    for (const [rows, cols] of [[300, 700], [1100, 600]] as const) {
+      const data = fill(rng, new Float32Array(rows * cols));
+      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) data[i * cols + j]! *= 1 + 4 * Math.exp(-j / 20);
+      const [a, b, ts] = [one, two, gemmOnly].map((be) => svdMetric(be, rows, cols, data, new Rng(7)));
+      assert.deepEqual(b, a, `${rows}×${cols}: 1 vs 2 threads`);
+      assert.equal(ts!.method, a!.method);
+      assert.ok(Math.abs(ts!.concentration - a!.concentration) < 1e-12, `${rows}×${cols}: ${a!.concentration} vs ${ts!.concentration}`);
+      for (let i = 0; i < a!.values.length; i++) {
+        assert.ok(Math.abs(a!.values[i]! - ts!.values[i]!) <= 1e-12 * ts!.values[0]!, `${rows}×${cols} σ${i + 1}`);
+      }
+    }
   });
 });
