@@ -306,11 +306,14 @@ export function packAPanel(transA: i32, a: usize, lda: i32, m: i32, p0: i32, p1:
  * scratch: scratchBytes() of this thread's own memory.
  * preA / preB: 0, or op(A) / op(B) prepacked by packAPanel / packBPanel; then i0 (for preA) or j0
  * (for preB) must be a multiple of the tile size. Packing never changes the arithmetic.
+ * upperB: op(B) is upper triangular (zeros below the diagonal, which the caller guarantees), so an
+ * 8-column strip ending at column j stops at p = j: only the products with B's zeros are skipped,
+ * about half the flops when k = n, and the sums of the others keep their order.
  */
 export function gemm(
   transA: i32, transB: i32, m: i32, n: i32, k: i32,
   a: usize, lda: i32, b: usize, ldb: i32, c: usize, ldc: i32,
-  i0: i32, i1: i32, j0: i32, j1: i32, scratch: usize, preA: usize, preB: usize,
+  i0: i32, i1: i32, j0: i32, j1: i32, scratch: usize, preA: usize, preB: usize, upperB: i32,
 ): void {
   const ldcB = <usize>ldc << 2;
   if (k <= 0) {
@@ -340,14 +343,17 @@ export function gemm(
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const sb = bBlock + <usize>jr * <usize>kc * 4;
+          // Packed strips are p-major, so a shorter kc reads their first rows. pc = 0 keeps ≥ 1.
+          const kr = upperB ? min(kc, jc + jr + nr - pc) : kc;
+          if (kr <= 0) continue;
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
             const sa = aBlock + <usize>ir * <usize>kc * 4;
             const cp = c + <usize>(ic + ir) * ldcB + (<usize>(jc + jr) << 2);
             if (mr == MR && nr == NR) {
-              kernel(kc, sa, sb, cp, ldcB, first);
+              kernel(kr, sa, sb, cp, ldcB, first);
             } else {
-              edge(kc, sa, sb, cp, ldcB, mr, nr, first, tmp);
+              edge(kr, sa, sb, cp, ldcB, mr, nr, first, tmp);
             }
           }
         }

@@ -267,4 +267,34 @@ describe('wasm backend', () => {
       }
     }
   });
+
+  it('mulUpperRight: the GEMM with U\'s lower triangle zeroed, bit for bit, for 1, 2 and 3 threads', () => {
+    const rng = new Rng(43);
+    for (const variant of ['relaxed', 'simd'] as const) {
+      const bes = [1, 2, 3].map((threads) => make(variant, threads));
+      // Rows that are not a multiple of the tile, n across the 8-column strips and KC = 256 blocks.
+      for (const [rows, n] of [[1, 1], [37, 29], [700, 64], [3000, 300]] as const) {
+        const y = fill(rng, new Float32Array(rows * n));
+        const u = fill(rng, new Float32Array(n * n)); // lower triangle: noise the kernel must ignore
+        const zeroed = u.slice();
+        for (let i = 0; i < n; i++) zeroed.fill(0, i * n, i * n + i);
+        const want = new Float32Array(rows * n);
+        bes[0]!.gemm(false, false, rows, n, n, y, zeroed, want);
+        const outs = bes.map((be) => {
+          const out = new Float32Array(rows * n).fill(Number.NaN);
+          be.mulUpperRight!(y, rows, n, u, out);
+          return out;
+        });
+        for (let i = 0; i < want.length; i++) {
+          // Skipped products are exact zeros: the same values (a zero's sign may differ).
+          if (outs[0]![i] !== want[i]) assert.fail(`${variant} ${rows}×${n}: [${i}] ${outs[0]![i]} vs ${want[i]}`);
+        }
+        for (const o of outs.slice(1)) assert.ok(Buffer.from(o.buffer).equals(Buffer.from(outs[0]!.buffer)), `${variant} ${rows}×${n}: thread bytes`);
+      }
+    }
+    const be = make();
+    assert.throws(() => be.mulUpperRight!(new Float32Array(4), 2, 2, new Float32Array(3), new Float32Array(4)), /short array/);
+    const same = new Float32Array(4);
+    assert.throws(() => be.mulUpperRight!(same, 2, 2, new Float32Array(4), same), /out must not be y/);
+  });
 });

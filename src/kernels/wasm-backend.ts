@@ -67,6 +67,7 @@ export interface GemmExports {
     transA: number, transB: number, m: number, n: number, k: number,
     a: number, lda: number, b: number, ldb: number, c: number, ldc: number,
     i0: number, i1: number, j0: number, j1: number, scratch: number, preA: number, preB: number,
+    upperB: number,
   ): void;
   packAPanel(transA: number, a: number, lda: number, m: number, p0: number, p1: number, dst: number): void;
   packBPanel(transB: number, b: number, ldb: number, n: number, p0: number, p1: number, dst: number): void;
@@ -83,7 +84,7 @@ export const JOB = { GEMM: 0, PACK_A: 1, PACK_B: 2 } as const;
 /** Slots of the posted job's parameters: Int32 indices into the control block, from CTRL.PARAMS (8) on. */
 const PARAM_SLOTS = [
   'KIND', 'TRANS_A', 'TRANS_B', 'M', 'N', 'K', 'A', 'LDA', 'B', 'LDB', 'C',
-  'PRE_A', 'PRE_B', 'BY_ROWS', 'EXTENT', 'CHUNK',
+  'PRE_A', 'PRE_B', 'BY_ROWS', 'EXTENT', 'CHUNK', 'UPPER_B',
 ] as const;
 export const PARAM = Object.fromEntries(PARAM_SLOTS.map((name, i) => [name, 8 + i])) as Record<
   (typeof PARAM_SLOTS)[number],
@@ -327,10 +328,30 @@ class WasmBackendImpl implements WasmBackend {
     this.gemmLocal(transA, transB, m, n, k, a, b, c, threads);
   }
 
+  mulUpperRight(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void {
+    check(!this.closed, 'backend is closed');
+    check(Number.isInteger(rows) && Number.isInteger(n) && rows >= 0 && n >= 0, 'bad size');
+    check(y.length >= rows * n && u.length >= n * n && out.length >= rows * n, 'short array');
+    check(out !== y, 'out must not be y');
+    if (rows === 0 || n === 0) return;
+    // The kernel relies on zeros below the diagonal; the contract says that triangle is ignored.
+    const upper = this.alloc(n * n);
+    try {
+      for (let i = 0; i < n; i++) {
+        upper.fill(0, i * n, i * n + i);
+        upper.set(u.subarray(i * n + i, (i + 1) * n), i * n + i);
+      }
+      const threads = rows * n * n < THREAD_MIN_FLOPS ? 1 : this.threads;
+      this.gemmLocal(false, false, rows, n, n, y, upper, out, threads, true);
+    } finally {
+      this.release(upper);
+    }
+  }
+
   /** Stages arrays that are not in wasm memory, then runs the kernel. */
   private gemmLocal(
     transA: boolean, transB: boolean, m: number, n: number, k: number,
-    a: Float32Array, b: Float32Array, c: Float32Array, threads: number,
+    a: Float32Array, b: Float32Array, c: Float32Array, threads: number, upperB = false,
   ): void {
     const staged: Float32Array[] = [];
     const place = (arr: Float32Array, len: number, copyIn: boolean): Float32Array => {
@@ -344,7 +365,7 @@ class WasmBackendImpl implements WasmBackend {
       const wa = place(a, m * k, true);
       const wb = place(b, k * n, true);
       const wc = place(c, m * n, false);
-      this.run(transA, transB, m, n, k, wa.byteOffset, wb.byteOffset, wc.byteOffset, threads);
+      this.run(transA, transB, m, n, k, wa.byteOffset, wb.byteOffset, wc.byteOffset, threads, upperB);
       if (wc !== c) c.set(wc.subarray(0, m * n));
     } finally {
       for (const v of staged) this.release(v);
@@ -353,13 +374,13 @@ class WasmBackendImpl implements WasmBackend {
 
   private run(
     transA: boolean, transB: boolean, m: number, n: number, k: number,
-    pa: number, pb: number, pc: number, threads: number,
+    pa: number, pb: number, pc: number, threads: number, upperB: boolean,
   ): void {
     const lda = transA ? m : k;
     const ldb = transB ? k : n;
     const ta = transA ? 1 : 0, tb = transB ? 1 : 0;
     if (threads <= 1 || this.workers.length === 0 || k === 0) {
-      this.exports.gemm(ta, tb, m, n, k, pa, lda, pb, ldb, pc, n, 0, m, 0, n, this.scratch[0]!, 0, 0);
+      this.exports.gemm(ta, tb, m, n, k, pa, lda, pb, ldb, pc, n, 0, m, 0, n, this.scratch[0]!, 0, 0, upperB ? 1 : 0);
       return;
     }
     // Split C along its longer side. The operand every chunk needs in full (B for a row split, A
@@ -374,6 +395,7 @@ class WasmBackendImpl implements WasmBackend {
       p[PARAM.A] = pa; p[PARAM.LDA] = lda; p[PARAM.B] = pb; p[PARAM.LDB] = ldb; p[PARAM.C] = pc;
       p[PARAM.PRE_A] = byRows ? 0 : shared;
       p[PARAM.PRE_B] = byRows ? shared : 0;
+      p[PARAM.UPPER_B] = upperB ? 1 : 0;
       const kBlocks = Math.ceil(k / this.blockK);
       this.post(byRows ? JOB.PACK_B : JOB.PACK_A, k, this.blockK, Math.min(kBlocks, threads * CHUNKS_PER_THREAD));
       p[PARAM.BY_ROWS] = byRows ? 1 : 0;
@@ -526,7 +548,7 @@ export function runChunks(ctrl: Int32Array, p: Uint32Array, ex: GemmExports, scr
           p[PARAM.TRANS_A]!, p[PARAM.TRANS_B]!, m, n, p[PARAM.K]!,
           p[PARAM.A]!, p[PARAM.LDA]!, p[PARAM.B]!, p[PARAM.LDB]!, p[PARAM.C]!, n,
           byRows ? lo : 0, byRows ? hi : m, byRows ? 0 : lo, byRows ? n : hi,
-          scratch, p[PARAM.PRE_A]!, p[PARAM.PRE_B]!,
+          scratch, p[PARAM.PRE_A]!, p[PARAM.PRE_B]!, p[PARAM.UPPER_B]!,
         );
       }
     }
