@@ -15,6 +15,7 @@ import {
   type QrResult,
 } from '../src/kernels/linalg.js';
 import { createNativeBackend, loadNativeAddon } from '../src/kernels/native-backend.js';
+import { createWasmBackend } from '../src/kernels/wasm-backend.js';
 import { runPython } from '../src/python.js';
 import { Rng } from '../src/rng.js';
 import { referenceGemm, U } from './helpers/gemm-reference.js';
@@ -230,8 +231,15 @@ describe('symmetric eigenvalues and singular values vs numpy', { skip: SKIP_PY }
   });
   after(() => tmp.cleanup());
 
-  // The TypeScript routines, and LAPACK's through the native backend when it is built.
-  const eigenBackends: Array<KernelBackend | null> = [null, ...('addon' in loadNativeAddon() ? [createNativeBackend({ threads: 1 })] : [])];
+  // The TypeScript routines, the WebAssembly ones (assembly/linalg.ts), and LAPACK's through the
+  // native backend when it is built.
+  const wasm = createWasmBackend({ threads: 1 });
+  after(() => wasm.close());
+  const eigenBackends: Array<KernelBackend | null> = [
+    null,
+    wasm,
+    ...('addon' in loadNativeAddon() ? [createNativeBackend({ threads: 1 })] : []),
+  ];
 
   for (const b of eigenBackends) it(`${b?.name ?? 'TypeScript'}: eigenvalues match numpy.linalg.eigvalsh to 1e-12 of the largest |λ|`, () => {
     for (const c of cases.filter((x) => x.kind === 'eigvalsh')) {
