@@ -217,3 +217,37 @@ export function tridiagonalize(a: usize, n: i32, d: usize, e: usize, v: usize, p
   store<f64>(d + (<usize>(n - 1) << 3), load<f64>(a + <usize>(n - 1) * rowB + (<usize>(n - 1) << 3)));
   store<f64>(e + (<usize>(n - 1) << 3), 0);
 }
+
+/**
+ * One chunk of linalg.ts gramF64: g (s4×s4) += the 4×4 tiles on and below the diagonal of VᵀV for a
+ * chunk v of kc rows of s4 floats (p-major: v[p·s4 + i] is element p of vector i; s4 a multiple of
+ * 4). Each tile sums p in order from zero and is then added to g, as the TypeScript does, so the
+ * bits are the same: here two columns of the tile per f64x2 lane pair.
+ */
+export function gramChunk(v: usize, s4: i32, kc: i32, g: usize): void {
+  const rowB = <usize>s4 << 3;
+  const end = v + <usize>kc * rowB;
+  for (let ib = 0; ib < s4; ib += 4) {
+    const ao = <usize>ib << 3;
+    for (let jb = 0; jb <= ib; jb += 4) {
+      const bo = <usize>jb << 3;
+      let x0 = f64x2.splat(0), y0 = x0, x1 = x0, y1 = x0, x2 = x0, y2 = x0, x3 = x0, y3 = x0;
+      for (let pp = v; pp < end; pp += rowB) {
+        const b01 = v128.load(pp + bo), b23 = v128.load(pp + bo, 16);
+        let a = v128.load64_splat(pp + ao);
+        x0 = f64x2.add(x0, f64x2.mul(a, b01)); y0 = f64x2.add(y0, f64x2.mul(a, b23));
+        a = v128.load64_splat(pp + ao, 8);
+        x1 = f64x2.add(x1, f64x2.mul(a, b01)); y1 = f64x2.add(y1, f64x2.mul(a, b23));
+        a = v128.load64_splat(pp + ao, 16);
+        x2 = f64x2.add(x2, f64x2.mul(a, b01)); y2 = f64x2.add(y2, f64x2.mul(a, b23));
+        a = v128.load64_splat(pp + ao, 24);
+        x3 = f64x2.add(x3, f64x2.mul(a, b01)); y3 = f64x2.add(y3, f64x2.mul(a, b23));
+      }
+      let o = g + <usize>ib * rowB + bo;
+      v128.store(o, f64x2.add(v128.load(o), x0)); v128.store(o, f64x2.add(v128.load(o, 16), y0), 16); o += rowB;
+      v128.store(o, f64x2.add(v128.load(o), x1)); v128.store(o, f64x2.add(v128.load(o, 16), y1), 16); o += rowB;
+      v128.store(o, f64x2.add(v128.load(o), x2)); v128.store(o, f64x2.add(v128.load(o, 16), y2), 16); o += rowB;
+      v128.store(o, f64x2.add(v128.load(o), x3)); v128.store(o, f64x2.add(v128.load(o, 16), y3), 16);
+    }
+  }
+}

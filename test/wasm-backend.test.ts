@@ -297,4 +297,15 @@ describe('wasm backend', () => {
     const same = new Float32Array(4);
     assert.throws(() => be.mulUpperRight!(same, 2, 2, new Float32Array(4), same), /out must not be y/);
   });
+
+  it('gramF64 gives the TypeScript float64 Gram bit for bit (both sides, chunk edges, an empty side)', () => {
+    const be = make();
+    const rng = new Rng(33);
+    for (const [rows, cols] of [[1, 1], [3, 700], [513, 5], [192, 576], [300, 256], [0, 4]] as const) {
+      const data = fill(rng, new Float32Array(rows * cols));
+      for (const which of ['rows', 'cols'] as const) {
+        assert.deepEqual(be.gramF64!(data, rows, cols, which), gramF64(data, rows, cols, which), `${rows}×${cols} ${which}`);
+      }
+    }
+  });
 });

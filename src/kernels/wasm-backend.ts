@@ -76,6 +76,7 @@ export interface GemmExports {
   invertUpper(r: number, x: number, n: number): void;
   mulUpper(a: number, b: number, c: number, n: number): void;
   tridiagonalize(a: number, n: number, d: number, e: number, v: number, p: number): void;
+  gramChunk(v: number, s4: number, kc: number, g: number): void;
 }
 
 /** Job kinds: prepack op(A) or op(B) for all threads, or compute chunks of C. */
@@ -501,6 +502,35 @@ class WasmBackendImpl implements WasmBackend {
     // The QL iteration is O(n²) work and stays in TypeScript (it throws when it does not converge).
     tridiagonalQL(d!, e!, n);
     return d!.sort();
+  }
+
+  gramF64(data: Float32Array, rows: number, cols: number, which: 'rows' | 'cols'): Float64Array {
+    check(data.length >= rows * cols, 'short array');
+    const s = which === 'rows' ? rows : cols; // number of vectors
+    const len = which === 'rows' ? cols : rows; // their length
+    const s4 = (s + 3) & ~3;
+    const out = new Float64Array(s * s);
+    if (s === 0) return out;
+    const CH = 256; // as linalg.ts gramF64: the float64 copy is one chunk of every vector
+    return this.withF64([CH * s4, s4 * s4], ([v, g], [pv, pg]) => {
+      for (let k0 = 0; k0 < len; k0 += CH) {
+        const kc = Math.min(CH, len - k0);
+        // p-major chunk; the padding vectors s..s4−1 stay zero.
+        if (which === 'rows') {
+          for (let i = 0; i < s; i++) {
+            const src = i * cols + k0;
+            for (let p = 0; p < kc; p++) v![p * s4 + i] = data[src + p]!;
+          }
+        } else {
+          for (let p = 0; p < kc; p++) v!.set(data.subarray((k0 + p) * cols, (k0 + p) * cols + s), p * s4);
+        }
+        this.exports.gramChunk(pv!, s4, kc, pg!);
+      }
+      for (let i = 0; i < s; i++) {
+        for (let j = 0; j <= i; j++) out[i * s + j] = out[j * s + i] = g![i * s4 + j]!;
+      }
+      return out;
+    });
   }
 
   get workerChunks(): number {
