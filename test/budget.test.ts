@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BudgetError, lowerHull, sizeRange, solveKnapsack, type KnapsackItem } from '../src/plan/knapsack.js';
-import { DEFAULT_DAMAGE_KNOBS, importance, isEdgeLayer } from '../src/plan/damage.js';
+import { damageKnobsFor, DEFAULT_DAMAGE_KNOBS, importance, isEdgeLayer } from '../src/plan/damage.js';
 import { parseSize, targetBytes } from '../src/plan/target.js';
 import { Rng } from '../src/rng.js';
 
@@ -144,5 +144,17 @@ describe('damage model weights', () => {
       [0, 1, 2, 3, 24, 25, 26, 27],
     );
     assert.deepEqual([0, 1, 2, 3, 4].filter((l) => isEdgeLayer(l, 5, 1 / 8)), [0, 4]);
+  });
+
+  test('knobs per architecture family: the llama fit raises v_proj, down_proj and the tied head; others keep the priors', () => {
+    const llama = damageKnobsFor('llama');
+    const M = 2 ** 20;
+    const w = (role: Parameters<typeof importance>[0]['role'], tiedHead = false) => importance({ role, layer: 10, composite: 0, tiedHead, params: M }, 28, llama);
+    // The per-class KL fit (docs/allocation.md §8): v and down several times q; the tied embedding ≈ 19 q.
+    assert.ok(w('attn_v') > 5 * w('attn_q') && w('mlp_down') > 5 * w('attn_q'));
+    assert.ok(w('embedding', true) > 15 * w('attn_q'));
+    assert.equal(llama.paramsExponent, DEFAULT_DAMAGE_KNOBS.paramsExponent);
+    assert.equal(damageKnobsFor('qwen3'), DEFAULT_DAMAGE_KNOBS);
+    assert.equal(damageKnobsFor('no-such-family'), DEFAULT_DAMAGE_KNOBS);
   });
 });

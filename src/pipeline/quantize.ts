@@ -19,7 +19,7 @@ import { readImatrix } from '../measure/imatrix.js';
 import { AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, DEFAULT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
-import type { DamageKnobs } from '../plan/damage.js';
+import { damageKnobsFor, type DamageKnobs } from '../plan/damage.js';
 import { measurableFormats, unmatchedPins, type TensorPin } from '../plan/eligibility.js';
 import { fragileWarnings } from '../plan/fragile.js';
 import { planTotals, type Plan } from '../plan/plan.js';
@@ -282,7 +282,7 @@ function budgetOptions(o: ResolvedOptions, source: ModelSource, decided: Paramet
     totalLayers: source.totalLayers,
     tied: source.tied,
     kvShare: kvShare(source),
-    knobs: o.knobs,
+    knobs: o.knobs ?? damageKnobsFor(source.modelType),
     eligibility: { swanRules: o.budgetKeepsProtected ? o.swan : undefined, keepFloat: o.keepFloat, atLeast8: o.atLeast8, pins: o.pins, protectRouters: true, allowedFormats: o.formats },
   };
 }

@@ -49,6 +49,23 @@ export const DEFAULT_DAMAGE_KNOBS: DamageKnobs = {
   paramsExponent: 0.5,
 };
 
+/**
+ * Role weights fitted per architecture family from data-free evidence (docs/allocation.md §8): each
+ * class of tensors alone at 4-bit g64, KL to the 16-bit source on text the model generated itself
+ * (bench/py/self_samples.py, dev_kl.py, fit_roles.py), divided by the damage model's sum over that
+ * class, attn_q = 1. Families not listed keep DEFAULT_DAMAGE_KNOBS' priors.
+ */
+const FITTED_ROLES: Record<string, Partial<Record<TensorRole, number>>> = {
+  // SmolLM2-135M (30 layers, GQA 9/3, tied): per-class KL summed to 0.49 of all-classes' 0.51.
+  llama: { head: 18, attn_k: 0.9, attn_v: 7.6, attn_o: 1.1, mlp_gate: 1.4, mlp_up: 2.6, mlp_down: 5.6 },
+};
+
+/** The damage model's knobs for a model_type: the family's fitted role weights over the defaults. */
+export function damageKnobsFor(modelType: string): DamageKnobs {
+  const fitted = FITTED_ROLES[modelType];
+  return fitted ? { ...DEFAULT_DAMAGE_KNOBS, roles: { ...DEFAULT_DAMAGE_KNOBS.roles, ...fitted } } : DEFAULT_DAMAGE_KNOBS;
+}
+
 export interface ImportanceInput {
   role: TensorRole;
   layer: number | null;
