@@ -13,6 +13,7 @@
  *   --no-baseline       skip the Python baseline (also skipped when SWAN_SKIP_PYTHON is set)
  *   --no-all-metrics    skip the end-to-end comparison run with --all-metrics (the default run always happens)
  *   --save-json FILE    also save the measurements; --render-json FILE re-renders them without measuring
+ *                       (with --only smollm2: that section, from its own saved JSON)
  *   --only smollm2      measure the SmolLM2 section alone (a few minutes) and replace it in the report
  *   --source DIR        the SmolLM2 HF directory (default ../smollm2 beside the repo; skipped when absent)
  *   --no-profile        skip the SmolLM2 CPU-profile run
@@ -211,14 +212,16 @@ function main(): void {
   }
 
   const opts = parseArgs(argv);
-  if (opts.only === 'smollm2' && !opts.renderJson) {
+  if (opts.only === 'smollm2') {
     const started = performance.now();
-    const smol = measureSmol(opts);
-    const date = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+    // With --render-json: the section again from a saved `--only smollm2 --save-json` file.
+    const saved = opts.renderJson ? (JSON.parse(readFileSync(opts.renderJson, 'utf8')) as { date: string; smollm2: SmolReport | { skipped: string } }) : undefined;
+    const smol = saved?.smollm2 ?? measureSmol(opts);
+    const date = saved?.date ?? new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
     const doc = existsSync(opts.out) ? readFileSync(opts.out, 'utf8') : '# Performance\n';
     mkdirSync(dirname(opts.out), { recursive: true });
     writeFileSync(opts.out, replaceSmolSection(doc, renderSmolLM2(smol, date)));
-    if (opts.saveJson) writeFileSync(opts.saveJson, JSON.stringify({ date, smollm2: smol }, null, 1) + '\n');
+    if (opts.saveJson && !saved) writeFileSync(opts.saveJson, JSON.stringify({ date, smollm2: smol }, null, 1) + '\n');
     log(`wrote the SmolLM2 section of ${opts.out} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
     return;
   }

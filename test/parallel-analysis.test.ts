@@ -12,7 +12,7 @@ import { encodeFromF32, type FloatDType } from '../src/io/float.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { closeBackend, installBestBackend } from '../src/kernels/select.js';
 import { loadNativeAddon } from '../src/kernels/native-backend.js';
-import { analysisJobs, analyzeModelParallel } from '../src/pipeline/parallel-analysis.js';
+import { analysisJobs, analyzeModelParallel, MIN_PARALLEL_WEIGHTS } from '../src/pipeline/parallel-analysis.js';
 import { MANIFEST_FILE, quantizeModel, type QuantizeOptions } from '../src/pipeline/quantize.js';
 import { writeSynthCheckpoint, type SynthShape } from '../src/synth/checkpoint.js';
 import { copyModel } from './helpers/cli.js';
@@ -66,15 +66,18 @@ if ('addon' in loadNativeAddon()) {
 }
 
 describe('parallel analysis', () => {
-  test('jobs: 2 by default within the backend threads, 1 with one thread, never more than the entries', () => {
+  test('jobs: 2 by default within the backend threads, 1 with one thread or a toy model, never more than the entries', () => {
+    const big = { entries: 100, weights: MIN_PARALLEL_WEIGHTS };
     installBestBackend({ backend: 'js' });
-    assert.equal(analysisJobs(undefined, { entries: 100 }) <= 2, true);
-    assert.equal(analysisJobs(5, { entries: 3 }), 3);
+    assert.equal(analysisJobs(undefined, big) <= 2, true);
+    assert.equal(analysisJobs(5, { entries: 3, weights: 1 }), 3);
+    assert.equal(analysisJobs(undefined, { entries: 100, weights: MIN_PARALLEL_WEIGHTS - 1 }), 1);
+    assert.equal(analysisJobs(2, { entries: 100, weights: 1 }), 2);
     if ('addon' in loadNativeAddon()) {
       installBestBackend({ backend: 'native', threads: 1 });
-      assert.equal(analysisJobs(undefined, { entries: 100 }), 1);
+      assert.equal(analysisJobs(undefined, big), 1);
       installBestBackend({ backend: 'native', threads: 4 });
-      assert.equal(analysisJobs(undefined, { entries: 100 }), 2);
+      assert.equal(analysisJobs(undefined, big), 2);
     }
     closeBackend();
   });

@@ -122,7 +122,8 @@ export function renderSmolLM2(r: SmolReport | { skipped: string }, date: string)
       '',
       `### Where the CPU goes (\`node --cpu-prof\`, \`swan quantize ${p.flags}\`)`,
       '',
-      `Self time summed over ${p.threads} threads (this thread and the analysis workers; waiting excluded): ${f(p.busySeconds)} s busy in a ${f(p.wall)} s run. ` +
+      `Sampled self time summed over ${p.threads} threads (this thread and the analysis workers; waiting excluded): ${f(p.busySeconds)} s in a ${f(p.wall)} s run. ` +
+        'The profiler samples wall-clock time, so a thread waiting for a core on a busy machine still counts: read the shares, not the seconds. ' +
         'The next regression shows as a function climbing this table.',
       '',
       '| function | file | self s | share |',

@@ -21,7 +21,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { getBackend } from '../kernels/index.js';
 import type { BackendChoice } from '../kernels/select.js';
-import { openModel } from '../arch/source.js';
+import { openModel, type ModelSource } from '../arch/source.js';
 import { analysisContext, analyzeModel, collectAnalysis, type AnalyzeOptions, type EntryAnalysis, type ModelAnalysis } from '../measure/analyze.js';
 import { errorData, rebuildError, type ErrorData } from './async.js';
 
@@ -51,14 +51,26 @@ export function installedBackendSpec(): { backend: BackendChoice; threads?: numb
 }
 
 /**
- * How many tensors to analyse at once: `jobs` when given, else DEFAULT_MAX_JOBS within the backend's
- * threads (`--threads 1`: one, in this thread); 1 for a backend workers cannot install.
+ * Below this many weights a model is analysed in one thread by default: starting a worker (a module
+ * graph and the model's headers) costs a few hundred milliseconds, more than a toy model's analysis.
  */
-export function analysisJobs(jobs: number | undefined, model: { entries: number }): number {
+export const MIN_PARALLEL_WEIGHTS = 1 << 22;
+
+/**
+ * How many tensors to analyse at once: `jobs` when given, else DEFAULT_MAX_JOBS within the backend's
+ * threads (`--threads 1`: one, in this thread) for models of at least MIN_PARALLEL_WEIGHTS; never
+ * more than the entries; 1 for a backend workers cannot install.
+ */
+export function analysisJobs(jobs: number | undefined, model: { entries: number; weights: number }): number {
   const spec = installedBackendSpec();
   if (!spec) return 1;
-  const wanted = jobs ?? Math.min(DEFAULT_MAX_JOBS, spec.threads ?? availableParallelism());
+  const wanted = jobs ?? (model.weights < MIN_PARALLEL_WEIGHTS ? 1 : Math.min(DEFAULT_MAX_JOBS, spec.threads ?? availableParallelism()));
   return Math.max(1, Math.min(wanted, model.entries));
+}
+
+/** What analysisJobs needs to know of a model. */
+export function modelSize(source: ModelSource): { entries: number; weights: number } {
+  return { entries: source.entries.length, weights: source.entries.reduce((s, e) => s + e.info.shape.reduce((a, b) => a * b, 1), 0) };
 }
 
 interface Slot {
@@ -157,6 +169,6 @@ export { errorData };
 /** analyzeModel, with analysisJobs(jobs) entries at once: in this thread when that is one. */
 export function analyzeModelJobs(dir: string, opts: AnalyzeOptions, jobs?: number): ModelAnalysis {
   // Counting entries opens the model's headers once more: milliseconds.
-  const n = analysisJobs(jobs, { entries: openModel(dir, { dtype: opts.dtype }).entries.length });
+  const n = analysisJobs(jobs, modelSize(openModel(dir, { dtype: opts.dtype })));
   return n > 1 ? analyzeModelParallel(dir, opts, n) : analyzeModel(dir, opts);
 }

@@ -85,7 +85,7 @@ export interface QuantizeOptions {
   scoreProtected?: boolean;
   /**
    * Tensors analysed at once, each in a worker thread on the installed backend's kind (`--jobs`;
-   * src/pipeline/parallel-analysis.ts). Default: 2 within the backend's threads; 1: in this thread.
+   * src/pipeline/parallel-analysis.ts). Default: 2 within the backend's threads (1 for toy models: analysisJobs); 1: in this thread.
    * The result is the same for any value.
    */
   jobs?: number;
