@@ -2,15 +2,21 @@
  * `npm run bench`: measures swan's analysis on Qwen3-8B shapes, a Python baseline doing the
  * reference's operations on the same shapes, the per-tensor cost of `swan quantize`'s default path
  * (cheap metrics deciding), and end-to-end quantization of a generated Qwen3-0.6B-shaped checkpoint
- * with the CLI's defaults (and with --all-metrics); writes docs/performance.md.
+ * with the CLI's defaults (and with --all-metrics), and the real SmolLM2-135M end to end next to the
+ * baseline on the same tensors, with a CPU profile (perf/smollm2.ts); writes docs/performance.md.
  *
  * Usage: node dist/bench/bench.js [--quick] [--out FILE] [--threads N] [--backend auto|native|js|wasm] [--no-baseline]
  *                                  [--no-all-metrics] [--save-json FILE] [--render-json FILE]
+ *                                  [--only smollm2] [--source DIR] [--no-profile]
  *   --quick             scaled-down shapes and a small checkpoint: a smoke run for CI (< 1 minute)
  *   --out FILE          where to write the report (default docs/performance.md)
  *   --no-baseline       skip the Python baseline (also skipped when SWAN_SKIP_PYTHON is set)
  *   --no-all-metrics    skip the end-to-end comparison run with --all-metrics (the default run always happens)
  *   --save-json FILE    also save the measurements; --render-json FILE re-renders them without measuring
+ *                       (with --only smollm2: that section, from its own saved JSON)
+ *   --only smollm2      measure the SmolLM2 section alone (a few minutes) and replace it in the report
+ *   --source DIR        the SmolLM2 HF directory (default ../smollm2 beside the repo; skipped when absent)
+ *   --no-profile        skip the SmolLM2 CPU-profile run
  * The full run needs the bench venv (scripts/setup-bench-venv.sh: torch from PyPI, several GB),
  * which it creates on first use; --quick uses it when present, else the mlx venv's numpy.
  *
@@ -22,9 +28,9 @@
  * perf/projection.ts (Qwen3-8B projection), perf/report.ts (the measurement JSON) and
  * perf/render.ts (the markdown, from that JSON alone).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import type { BackendChoice } from '../src/kernels/select.js';
 import { PACKAGE_ROOT } from '../src/python.js';
@@ -36,6 +42,7 @@ import { childE2e, childShapes, runChild, type E2eOutput, type ShapesOutput } fr
 import { project } from './perf/projection.js';
 import { render } from './perf/render.js';
 import type { Report } from './perf/report.js';
+import { measureSmolLM2, renderSmolLM2, replaceSmolSection, type SmolReport } from './perf/smollm2.js';
 import { fitToMemory, FULL_SHAPES, QUICK_MODEL, QUICK_SHAPES, type ShapeSpec } from './perf/shapes.js';
 
 interface Args {
@@ -47,6 +54,9 @@ interface Args {
   saveJson?: string;
   renderJson?: string;
   noAllMetrics: boolean;
+  only?: 'smollm2';
+  source: string;
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -58,6 +68,7 @@ function parseArgs(argv: string[]): Args {
     return v;
   };
   const threads = get('--threads');
+  const only = get('--only');
   const backend = (get('--backend') ?? 'auto') as BackendChoice;
   if (!['auto', 'native', 'js', 'wasm'].includes(backend)) throw new Error(`--backend must be auto, native, js or wasm`);
   return {
@@ -69,6 +80,9 @@ function parseArgs(argv: string[]): Args {
     saveJson: get('--save-json'),
     noAllMetrics: argv.includes('--no-all-metrics'),
     renderJson: get('--render-json'),
+    only: only === undefined ? undefined : only === 'smollm2' ? 'smollm2' : (() => { throw new Error('--only takes smollm2'); })(),
+    source: resolve(get('--source') ?? join(PACKAGE_ROOT, '..', 'smollm2')),
+    profile: !argv.includes('--no-profile'),
   };
 }
 
@@ -146,6 +160,7 @@ function measure(opts: Args): Report {
   const tmp = mkdtempSync(join(tmpdir(), 'swan-bench-'));
   try {
     const ends = measureEndToEnd(opts, tmp);
+    const smollm2 = measureSmol(opts);
     const cpu1 = process.cpuUsage(cpu0);
     return {
       quick: opts.quick,
@@ -157,12 +172,24 @@ function measure(opts: Args): Report {
       baseline,
       ...ends,
       projection: project(fitted.shapes, swan, ends.e2e),
+      smollm2,
       benchSeconds: (performance.now() - started) / 1000,
       cpuSeconds: (cpu1.user + cpu1.system) / 1e6,
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** The SmolLM2 section, or why it is not measured (quick mode, no model directory). */
+function measureSmol(opts: Args): SmolReport | { skipped: string } {
+  if (opts.quick && !opts.only) return { skipped: 'quick mode' };
+  if (!existsSync(join(opts.source, 'config.json'))) {
+    if (opts.only) throw new Error(`${opts.source}: no SmolLM2 HF directory (build it with ../shared/fixtures/smollm2/make_smollm2.py, or pass --source DIR)`);
+    return { skipped: `no SmolLM2 directory at ${basename(opts.source)} beside the repo (pass --source DIR)` };
+  }
+  const python = opts.baseline ? baselinePython(opts.quick) : null;
+  return measureSmolLM2(opts.source, { threads: opts.threads, backend: opts.backend, python, profile: opts.profile });
 }
 
 function readReport(file: string): Report {
@@ -185,6 +212,19 @@ function main(): void {
   }
 
   const opts = parseArgs(argv);
+  if (opts.only === 'smollm2') {
+    const started = performance.now();
+    // With --render-json: the section again from a saved `--only smollm2 --save-json` file.
+    const saved = opts.renderJson ? (JSON.parse(readFileSync(opts.renderJson, 'utf8')) as { date: string; smollm2: SmolReport | { skipped: string } }) : undefined;
+    const smol = saved?.smollm2 ?? measureSmol(opts);
+    const date = saved?.date ?? new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+    const doc = existsSync(opts.out) ? readFileSync(opts.out, 'utf8') : '# Performance\n';
+    mkdirSync(dirname(opts.out), { recursive: true });
+    writeFileSync(opts.out, replaceSmolSection(doc, renderSmolLM2(smol, date)));
+    if (opts.saveJson && !saved) writeFileSync(opts.saveJson, JSON.stringify({ date, smollm2: smol }, null, 1) + '\n');
+    log(`wrote the SmolLM2 section of ${opts.out} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    return;
+  }
   // --render-json re-renders a saved run: report wording changes need no new measurement.
   const report = opts.renderJson ? readReport(opts.renderJson) : measure(opts);
   mkdirSync(dirname(opts.out), { recursive: true });

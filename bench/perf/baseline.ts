@@ -42,6 +42,18 @@ export interface BaselineOutput {
   shapes: BaselineShape[];
 }
 
+/** bench/py/baseline.py with `spec` as its argument: its JSON lines. */
+function runBaselineScript(python: string, spec: unknown): { kind: string }[] {
+  const r = spawnSync(python, [join(PACKAGE_ROOT, 'bench', 'py', 'baseline.py'), JSON.stringify(spec)], {
+    env: benchEnv(),
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`baseline.py failed (status ${r.status}, signal ${r.signal})`);
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string });
+}
+
 /** The bench venv's python (created by scripts/setup-bench-venv.sh unless quick), else the mlx venv's (numpy). */
 export function baselinePython(quick: boolean): string | null {
   const bench = process.env.SWAN_BENCH_VENV ?? join(PACKAGE_ROOT, '.venv-bench');
@@ -53,22 +65,40 @@ export function baselinePython(quick: boolean): string | null {
 }
 
 export function runBaseline(python: string, shapes: ShapeSpec[]): BaselineOutput {
-  const env = benchEnv();
   const spec = {
     seed: SEED,
     shapes: shapes.map((s) => ({ label: s.label, rows: s.rows, cols: s.cols, measure_rows: s.measureRows ?? s.rows, repeats: s.repeats })),
   };
-  const r = spawnSync(python, [join(PACKAGE_ROOT, 'bench', 'py', 'baseline.py'), JSON.stringify(spec)], {
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (r.status !== 0) throw new Error(`baseline.py failed (status ${r.status}, signal ${r.signal})`);
-  const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string });
+  const objs = runBaselineScript(python, spec);
   return {
     python,
     runtime: objs.find((o) => o.kind === 'runtime') as unknown as BaselineRuntime,
     shapes: objs.filter((o) => o.kind === 'shape') as unknown as BaselineShape[],
+  };
+}
+
+/** bench/py/baseline.py in model mode: the reference's operations on every tensor of a real checkpoint. */
+export interface ModelBaseline {
+  scored: number;
+  skipped: number;
+  seconds: MetricSeconds;
+  wall: number;
+  cpu: number;
+  other_cores: number | null;
+  max_rss_mb: number;
+}
+
+export interface ModelBaselineOutput {
+  python: string;
+  runtime: BaselineRuntime;
+  model: ModelBaseline;
+}
+
+export function runModelBaseline(python: string, dir: string): ModelBaselineOutput {
+  const objs = runBaselineScript(python, { seed: SEED, model: dir });
+  return {
+    python,
+    runtime: objs.find((o) => o.kind === 'runtime') as unknown as BaselineRuntime,
+    model: objs.find((o) => o.kind === 'model') as unknown as ModelBaseline,
   };
 }

@@ -19,6 +19,8 @@ import { decodeToF32, encodeFromF32, roundToDType } from '../../src/io/float.js'
 import type { TensorRecord } from '../../src/arch/types.js';
 import type { TensorAnalysis } from '../../src/measure/analyze.js';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
+import { analysisJobs, modelSize } from '../../src/pipeline/parallel-analysis.js';
+import type { Strategy } from '../../src/options.js';
 import { benchEnv, cpuStat, loadavg, otherCores, ownCpu, type LoadAvg } from './machine.js';
 import { heavyTailed, RANK, SEED, type ShapeSpec } from './shapes.js';
 
@@ -184,6 +186,10 @@ export interface E2eOutput {
   quantized: number;
   /** Options of the run: skipDecided = the CLI default (true) or --all-metrics (false). */
   skipDecided: boolean;
+  /** Strategy, --score-protected and --jobs of the run (absent in runs saved before they were options: thresholds, false, 1). */
+  strategy?: Strategy;
+  scoreProtected?: boolean;
+  jobs?: number;
   /** 2-D tensors scored with all four metrics / with kurtosis + error proxy only / not scored (protected, dropped, 1-D). */
   fullMetricTensors: number;
   cheapMetricTensors: number;
@@ -201,19 +207,36 @@ export interface E2eOutput {
   loadAfter: LoadAvg;
 }
 
-export function childE2e(arg: { dir: string; out: string; threads?: number; backend: BackendChoice; skipDecided: boolean }): E2eOutput {
+export interface E2eArgs {
+  dir: string;
+  out: string;
+  threads?: number;
+  backend: BackendChoice;
+  skipDecided: boolean;
+  /** Default thresholds (the generated checkpoint's runs); the SmolLM2 section also runs the budget. */
+  strategy?: Strategy;
+  scoreProtected?: boolean;
+  /** --jobs (default: the library's, analysisJobs). */
+  jobs?: number;
+}
+
+export function childE2e(arg: E2eArgs): E2eOutput {
   const label = installBestBackend({ backend: arg.backend, threads: arg.threads });
   const loadBefore = loadavg();
   const a = cpuStat(), c0 = ownCpu();
   const t0 = performance.now();
   let analyzed = t0;
   const analyses: TensorAnalysis[] = [];
-  // The CLI's defaults: `swan quantize` = thresholds, protected tensors unscored, skipDecided unless --all-metrics.
+  // Thresholds, protected tensors unscored, skipDecided unless --all-metrics, unless the arguments say otherwise.
+  const strategy = arg.strategy ?? 'thresholds';
+  const scoreProtected = arg.scoreProtected ?? false;
+  const jobs = arg.jobs ?? analysisJobs(undefined, modelSize(openModel(arg.dir)));
   const res = quantizeModel(arg.dir, arg.out, {
-    strategy: 'thresholds',
+    strategy,
     overwrite: true,
-    scoreProtected: false,
+    scoreProtected,
     skipDecided: arg.skipDecided,
+    jobs,
     onAnalyze: (_done, _total, t) => {
       analyses.push(t);
       analyzed = performance.now();
@@ -243,6 +266,9 @@ export function childE2e(arg: { dir: string; out: string; threads?: number; back
     cpu, otherCores: other, maxRssMiB, bytesIn, bytesOut: res.bytes, tensors: res.plan.entries.length,
     quantized: res.plan.entries.filter((e) => e.format.kind === 'affine').length,
     skipDecided: arg.skipDecided,
+    strategy,
+    scoreProtected,
+    jobs,
     fullMetricTensors: full.length, cheapMetricTensors: cheap.length, unscoredTensors: analyses.length - full.length - cheap.length,
     linearTensors: linear.length,
     fullMetricSeconds: full.reduce((s, t) => s + t.seconds, 0), cheapMetricSeconds: cheap.reduce((s, t) => s + t.seconds, 0),
@@ -250,8 +276,9 @@ export function childE2e(arg: { dir: string; out: string; threads?: number; back
   };
 }
 
-export function runChild<T>(kind: string, arg: unknown): T {
-  const r = spawnSync(process.execPath, [ENTRY, '--child', kind, JSON.stringify(arg)], {
+/** Run `bench.js --child KIND ARG` in its own process (`nodeArgs`: e.g. --cpu-prof) and parse its last stdout line. */
+export function runChild<T>(kind: string, arg: unknown, nodeArgs: string[] = []): T {
+  const r = spawnSync(process.execPath, [...nodeArgs, ENTRY, '--child', kind, JSON.stringify(arg)], {
     env: benchEnv(),
     stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8',

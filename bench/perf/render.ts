@@ -3,6 +3,7 @@
  * figure, ratio and met/missed verdict is computed from the JSON; the fixed text only says what
  * each table measures.
  */
+import { renderSmolLM2 } from './smollm2.js';
 import type { BaselineOutput } from './baseline.js';
 import type { LoadAvg } from './machine.js';
 import type { E2eOutput, ShapeResult } from './measure.js';
@@ -356,6 +357,7 @@ export function render(r: Report): string {
     ...shapeSection(r),
     ...baselineSection(r),
     ...endToEndSection(r),
+    ...(r.smollm2 ? renderSmolLM2(r.smollm2, r.date) : []),
     ...projectionSection(r),
     // The goals are stated for the Qwen3-8B shapes, which --quick does not measure.
     ...(r.quick ? [] : goalsSection(r)),

@@ -6,6 +6,7 @@ import type { BaselineOutput } from './baseline.js';
 import type { LoadAvg, Machine } from './machine.js';
 import type { E2eOutput, ShapesOutput } from './measure.js';
 import type { ShapeSpec } from './shapes.js';
+import type { SmolReport } from './smollm2.js';
 
 /** Per-tensor seconds of the full shape: a measured row slice is scaled by rows (every step is linear in m). */
 export function fullTensorSeconds(r: { total: number; rows: number; measuredRows?: number; measured_rows?: number }): number {
@@ -59,6 +60,8 @@ export interface Report {
   e2eAll: E2eOutput | null;
   rss: (E2eOutput & { layers: number })[];
   projection: Projection;
+  /** The real-model section (absent in runs saved before it existed). */
+  smollm2?: SmolReport | { skipped: string };
   benchSeconds: number;
   /** CPU seconds of the parent process (generation, spawning); the children's are in their own rows. */
   cpuSeconds: number;

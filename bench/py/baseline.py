@@ -9,7 +9,8 @@ operation on generated matrices.
 With torch missing, the same algorithms run in numpy (svd_lowrank re-implemented step for step:
 Gaussian sketch, Householder QR via numpy.linalg.qr, niter=2 power iterations, SVD of the small B).
 
-Input (argv[1]): JSON {"shapes": [{"label", "rows", "cols", "measure_rows", "repeats"}], "seed", "impl"}.
+Input (argv[1]): JSON {"shapes": [{"label", "rows", "cols", "measure_rows", "repeats"}], "seed", "impl"},
+or {"model": DIR, "seed"}: the reference analyzer's work on a real checkpoint (model_main below).
 Output: one JSON object per line on stdout; the first describes the runtime.
 Matrices: w = z * exp(a z') * norm (z, z' standard normal, a = 0.3), float32, seeded; same distribution
 as the TypeScript side, not the same values (timings do not depend on the values).
@@ -182,9 +183,89 @@ def timed(fn, *args):
     return v, time.perf_counter() - t0
 
 
-def main():
-    spec = json.loads(sys.argv[1])
+def four_metrics(w, rng):
+    """(svd concentration, kurtosis, output delta, error NRMSE) and the seconds of each, torch or numpy."""
+    if HAVE_TORCH:
+        runs = [timed(t_svd, w), timed(t_kurtosis, w), timed(t_output, w), timed(t_error, w)]
+    else:
+        runs = [timed(n_svd, w, rng), timed(n_kurtosis, w), timed(n_output, w, rng), timed(n_error, w)]
+    return tuple(v for v, _ in runs), tuple(t for _, t in runs)
+
+
+SAFETENSORS_DTYPES = {"BF16": "bf16", "F16": np.float16, "F32": np.float32}
+MIN_TENSOR_PARAMS = 1024
+
+
+def read_tensors(model_dir):
+    """Every tensor of a checkpoint as float32, one at a time, in shard-name then file order (the reference's order up to its index file)."""
+    shards = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors"))
+    for shard in shards:
+        path = os.path.join(model_dir, shard)
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
+        data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
+        for name, t in header.items():
+            if name == "__metadata__":
+                continue
+            a, b = t["data_offsets"]
+            kind = SAFETENSORS_DTYPES.get(t["dtype"])
+            if kind is None:
+                continue
+            raw = data[a:b]
+            if kind == "bf16":
+                w = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+            else:
+                w = raw.view(kind).astype(np.float32)
+            yield name, t["shape"], w.reshape(t["shape"])
+
+
+def reduce_2d(w):
+    """The reference's 2-D view: 3-D experts (E<=4 stacked, else 4 sampled slices), >=4-D flattened (shape[0], -1)."""
+    if w.ndim == 2:
+        return w
+    if w.ndim == 3:
+        e = w.shape[0]
+        if e > 4:
+            w = w[[int(i) for i in np.floor(np.linspace(0, e - 1, 4, dtype=np.float32))]]
+        return w.reshape(-1, w.shape[-1])
+    return w.reshape(w.shape[0], -1)
+
+
+def model_main(spec):
+    """
+    What the reference analyzer does per tensor of a real checkpoint (swan-reference.md 1.2-1.3):
+    read it as float32; 1-D or [1, N]: no metrics; fewer than 1024 weights: no metrics; else the
+    2-D reduction and all four metrics (protected tensors, the embedding included). Timed end to end
+    (reading included), with per-metric seconds, CPU seconds and peak RSS.
+    """
     seed = int(spec.get("seed", 1))
+    runtime(seed)
+    rng = np.random.default_rng(seed + 1)
+    warm_up(rng)
+    sums = {"svd": 0.0, "kurtosis": 0.0, "output_sensitivity": 0.0, "error_proxy": 0.0}
+    scored = skipped = 0
+    b0, c0, t0 = proc_busy(), cpu_seconds(), time.perf_counter()
+    for _name, shape, w_np in read_tensors(spec["model"]):
+        if len(shape) <= 1 or (len(shape) == 2 and min(shape) == 1) or w_np.size < MIN_TENSOR_PARAMS:
+            skipped += 1
+            continue
+        w_np = np.ascontiguousarray(reduce_2d(w_np))
+        w = torch.from_numpy(w_np) if HAVE_TORCH else w_np
+        _, secs = four_metrics(w, rng)
+        for k, v in zip(sums, secs):
+            sums[k] += v
+        scored += 1
+    wall = time.perf_counter() - t0
+    cpu = cpu_seconds() - c0
+    b1 = proc_busy()
+    other = max(0.0, (b1 - b0 - cpu) / wall) if b0 is not None and b1 is not None else None
+    print(json.dumps({"kind": "model", "scored": scored, "skipped": skipped, "seconds": sums, "wall": wall, "cpu": cpu,
+                      "other_cores": other, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+
+
+def runtime(seed):
+    """Seed the draws and print the runtime line."""
     impl = "torch" if HAVE_TORCH else "numpy"
     info = {"kind": "runtime", "impl": impl, "python": sys.version.split()[0], "numpy": np.__version__}
     if HAVE_TORCH:
@@ -193,14 +274,27 @@ def main():
     else:
         info.update(threads=os.cpu_count())
     print(json.dumps(info), flush=True)
-    rng = np.random.default_rng(seed + 1)
-    # Warm-up: first calls pay for library initialisation and thread-pool start.
+
+
+def warm_up(rng):
+    """First calls pay for library initialisation and thread-pool start."""
     warm = generate(640, 768, 1)
     if HAVE_TORCH:
         wt = torch.from_numpy(warm)
         t_svd(wt), t_kurtosis(wt), t_output(wt), t_error(wt)
     else:
         n_svd(warm, rng), n_kurtosis(warm), n_output(warm, rng), n_error(warm)
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    if "model" in spec:
+        model_main(spec)
+        return
+    seed = int(spec.get("seed", 1))
+    runtime(seed)
+    rng = np.random.default_rng(seed + 1)
+    warm_up(rng)
     for i, sh in enumerate(spec["shapes"]):
         rows = int(sh.get("measure_rows") or sh["rows"])
         cols = int(sh["cols"])
@@ -209,16 +303,7 @@ def main():
         runs = []
         for _ in range(int(sh.get("repeats", 1))):
             b0, c0, t0 = proc_busy(), cpu_seconds(), time.perf_counter()
-            if HAVE_TORCH:
-                svd, ts = timed(t_svd, w)
-                kurt, tk = timed(t_kurtosis, w)
-                delta, to = timed(t_output, w)
-                nrmse, te = timed(t_error, w)
-            else:
-                svd, ts = timed(n_svd, w, rng)
-                kurt, tk = timed(n_kurtosis, w)
-                delta, to = timed(n_output, w, rng)
-                nrmse, te = timed(n_error, w)
+            (svd, kurt, delta, nrmse), (ts, tk, to, te) = four_metrics(w, rng)
             wall = time.perf_counter() - t0
             cpu = cpu_seconds() - c0
             b1 = proc_busy()

@@ -137,70 +137,127 @@ export interface TensorAnalysisOptions {
   colWeights?: ArrayLike<number>;
 }
 
-/** Score every tensor of an HF model once, one tensor in memory at a time. */
-export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnalysis {
+/**
+ * What every tensor's analysis shares: the opened model and the resolved options. Built once per
+ * analysis (and once in each worker thread of src/pipeline/parallel-analysis.ts, from the same
+ * directory and options: the same context).
+ */
+export interface AnalysisContext {
+  source: ModelSource;
+  seed: number;
+  swan: SwanConfig;
+  measure?: MeasureOptions;
+  colWeights: (record: TensorRecord, cols: number) => Float64Array | undefined;
+  allowNonFinite: boolean;
+  scoreProtected: boolean;
+  skipDecided?: boolean;
+  checkEveryTensor?: boolean;
+}
+
+export function analysisContext(dir: string, opts: Omit<AnalyzeOptions, 'onTensor'>): AnalysisContext {
   const swan = opts.swan ?? DEFAULT_SWAN_CONFIG;
   validateSwanConfig(swan);
-  const seed = opts.seed ?? DEFAULTS.seed;
   const source = openModel(dir, { dtype: opts.dtype });
   const measure: MeasureOptions | undefined =
     (opts.measureCandidates ?? true)
       ? { dtype: source.dtype, rules: opts.rules ?? DEFAULTS.rules, search: opts.measureSearch ?? true, weighting: opts.weighting ?? DEFAULTS.weighting, weightedErrors: opts.imatrix !== undefined }
       : undefined;
   const imatrix = opts.imatrix !== undefined ? readImatrix(opts.imatrix, source) : undefined;
-  // Without an imatrix only the search's measurement uses the weights: then no norm vector is read.
-  const colWeights = inputWeightsFor(source, measure?.search ? measure.weighting : 'none', imatrix);
-  const started = performance.now();
-  const tensors: TensorAnalysis[] = [];
-  const allow = opts.allowNonFinite ?? DEFAULTS.allowNonFinite;
-  const nonfinite = new Map<string, NonFiniteCounts>();
-  for (const { info, record, parts } of source.entries) {
-    const t0 = performance.now();
-    if (parts) {
-      const experts = parts.map((part, i) => {
-        const load = () => {
-          const r = readTensorF32Checked(part, source.dtype);
-          const bad = checkNonFinite(part, r.nonfinite, source.dtype, allow);
-          if (bad) nonfinite.set(part.name, bad);
-          return r.data;
-        };
-        // Each expert on its own (its seed follows its own name); none may skip metrics: the stack's quantile needs every composite.
-        const expertRecord: TensorRecord = { ...record, hfName: part.name, expert: i, experts: undefined };
-        return analyzeTensor(expertRecord, part.shape, load, { swan, seed, measure, scoreProtected: opts.scoreProtected ?? DEFAULTS.scoreProtected, colWeights: colWeights(record, part.shape[part.shape.length - 1] ?? 0) });
-      });
-      const a = stackedAnalysis(record, info.shape, experts, source.dtype);
-      a.file = basename(info.file);
-      a.sourceDType = info.dtype;
-      a.seconds = (performance.now() - t0) / 1000;
-      tensors.push(a);
-      opts.onTensor?.(tensors.length, source.entries.length, a);
-      continue;
-    }
-    // The count comes with the decode: no extra pass; a refusal comes at the first bad tensor read.
-    let read = false;
-    const load = () => {
-      const r = readTensorF32Checked(info, source.dtype);
-      read = true;
-      const bad = checkNonFinite(info, r.nonfinite, source.dtype, allow);
-      if (bad) nonfinite.set(info.name, bad);
-      return r.data;
-    };
-    const a = analyzeTensor(record, info.shape, load, {
-      swan,
-      seed,
-      measure,
-      scoreProtected: opts.scoreProtected ?? DEFAULTS.scoreProtected,
-      skipDecided: opts.skipDecided,
-      colWeights: colWeights(record, info.shape[info.shape.length - 1] ?? 0),
+  return {
+    source,
+    seed: opts.seed ?? DEFAULTS.seed,
+    swan,
+    measure,
+    // Without an imatrix only the search's measurement uses the weights: then no norm vector is read.
+    colWeights: inputWeightsFor(source, measure?.search ? measure.weighting : 'none', imatrix),
+    allowNonFinite: opts.allowNonFinite ?? DEFAULTS.allowNonFinite,
+    scoreProtected: opts.scoreProtected ?? DEFAULTS.scoreProtected,
+    skipDecided: opts.skipDecided,
+    checkEveryTensor: opts.checkEveryTensor,
+  };
+}
+
+/** The analysis of one entry of the model, and the non-finite counts of the tensors it read. */
+export interface EntryAnalysis {
+  analysis: TensorAnalysis;
+  nonfinite: [string, NonFiniteCounts][];
+}
+
+/**
+ * Analyse entry `index` of ctx.source.entries: a function of the model, the options and the index
+ * alone (seeds follow tensor names), so any thread gives the same result.
+ */
+export function analyzeEntry(ctx: AnalysisContext, index: number): EntryAnalysis {
+  const { source, swan, seed, measure } = ctx;
+  const { info, record, parts } = source.entries[index]!;
+  const t0 = performance.now();
+  const nonfinite: [string, NonFiniteCounts][] = [];
+  if (parts) {
+    const experts = parts.map((part, i) => {
+      const load = () => {
+        const r = readTensorF32Checked(part, source.dtype);
+        const bad = checkNonFinite(part, r.nonfinite, source.dtype, ctx.allowNonFinite);
+        if (bad) nonfinite.push([part.name, bad]);
+        return r.data;
+      };
+      // Each expert on its own (its seed follows its own name); none may skip metrics: the stack's quantile needs every composite.
+      const expertRecord: TensorRecord = { ...record, hfName: part.name, expert: i, experts: undefined };
+      return analyzeTensor(expertRecord, part.shape, load, { swan, seed, measure, scoreProtected: ctx.scoreProtected, colWeights: ctx.colWeights(record, part.shape[part.shape.length - 1] ?? 0) });
     });
-    if (!read && opts.checkEveryTensor && record.mlxName !== null) load();
+    const a = stackedAnalysis(record, info.shape, experts, source.dtype);
     a.file = basename(info.file);
     a.sourceDType = info.dtype;
     a.seconds = (performance.now() - t0) / 1000;
-    tensors.push(a);
-    opts.onTensor?.(tensors.length, source.entries.length, a);
+    return { analysis: a, nonfinite };
   }
-  return { source, seed, swan, tensors, measure, nonfinite, seconds: (performance.now() - started) / 1000 };
+  // The count comes with the decode: no extra pass; a refusal comes at the first bad tensor read.
+  let read = false;
+  const load = () => {
+    const r = readTensorF32Checked(info, source.dtype);
+    read = true;
+    const bad = checkNonFinite(info, r.nonfinite, source.dtype, ctx.allowNonFinite);
+    if (bad) nonfinite.push([info.name, bad]);
+    return r.data;
+  };
+  const a = analyzeTensor(record, info.shape, load, {
+    swan,
+    seed,
+    measure,
+    scoreProtected: ctx.scoreProtected,
+    skipDecided: ctx.skipDecided,
+    colWeights: ctx.colWeights(record, info.shape[info.shape.length - 1] ?? 0),
+  });
+  if (!read && ctx.checkEveryTensor && record.mlxName !== null) load();
+  a.file = basename(info.file);
+  a.sourceDType = info.dtype;
+  a.seconds = (performance.now() - t0) / 1000;
+  return { analysis: a, nonfinite };
+}
+
+/**
+ * Score every tensor of an HF model once, one tensor in memory at a time, in this thread
+ * (src/pipeline/parallel-analysis.ts analyses several at once in worker threads, same result).
+ */
+export function analyzeModel(dir: string, opts: AnalyzeOptions = {}): ModelAnalysis {
+  return collectAnalysis(analysisContext(dir, opts), opts.onTensor, (ctx, i) => analyzeEntry(ctx, i));
+}
+
+/**
+ * The model's analysis from its entries' analyses, taken in model order from `next` (which may
+ * compute them ahead, elsewhere): the tensors, the non-finite counts, the progress callbacks.
+ */
+export function collectAnalysis(ctx: AnalysisContext, onTensor: AnalyzeOptions['onTensor'], next: (ctx: AnalysisContext, index: number) => EntryAnalysis): ModelAnalysis {
+  const started = performance.now();
+  const { source } = ctx;
+  const tensors: TensorAnalysis[] = [];
+  const nonfinite = new Map<string, NonFiniteCounts>();
+  for (let i = 0; i < source.entries.length; i++) {
+    const { analysis, nonfinite: bad } = next(ctx, i);
+    for (const [name, counts] of bad) nonfinite.set(name, counts);
+    tensors.push(analysis);
+    onTensor?.(tensors.length, source.entries.length, analysis);
+  }
+  return { source, seed: ctx.seed, swan: ctx.swan, tensors, measure: ctx.measure, nonfinite, seconds: (performance.now() - started) / 1000 };
 }
 
 /**

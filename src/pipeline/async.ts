@@ -19,6 +19,8 @@ export interface BackendOptions {
   /** Default 'auto', as the CLI: native BLAS when built, else WebAssembly SIMD, else plain JS. */
   backend?: BackendChoice;
   threads?: number;
+  /** Tensors analysed at once (QuantizeOptions.jobs). */
+  jobs?: number;
 }
 
 /** A ModelAnalysis without its source: what crosses between threads. */
@@ -61,7 +63,7 @@ export function errorData(e: unknown): ErrorData {
   return d;
 }
 
-function rebuildError(d: ErrorData): Error {
+export function rebuildError(d: ErrorData): Error {
   if (d.name === 'SwanError' && d.where !== undefined) {
     // The parts were escaped once in the worker; a SwanError of escaped text is the same text.
     return new SwanError(d.where, d.problem ?? '');
@@ -103,8 +105,8 @@ function withSource<T extends { analysis?: AnalysisData }>(data: T, source: Mode
 
 /** analyzeModel in a worker thread: the caller's event loop keeps running. */
 export async function analyzeModelAsync(dir: string, options: AnalyzeOptions & BackendOptions = {}): Promise<ModelAnalysis> {
-  const { onTensor, backend, threads, ...rest } = options;
-  const data = (await run({ op: 'analyze', dir, options: rest, backend: { backend, threads }, progress: onTensor !== undefined }, (m) => {
+  const { onTensor, backend, threads, jobs, ...rest } = options;
+  const data = (await run({ op: 'analyze', dir, options: rest, backend: { backend, threads, jobs }, progress: onTensor !== undefined }, (m) => {
     if (m.type === 'analyzed') onTensor?.(m.done, m.total, m.a);
   })) as AnalysisData;
   return { ...data, source: openModel(dir, { dtype: rest.dtype }) };
@@ -115,7 +117,7 @@ export async function analyzeModelAsync(dir: string, options: AnalyzeOptions & B
  * analysed again.
  */
 export async function quantizeModelAsync(dir: string, outDir: string, options: QuantizeOptions & BackendOptions & { planned?: PlanResult } = {}): Promise<QuantizeResult> {
-  const { onAnalyze, onWrite, onNotice, backend, threads, analysis, planned, ...rest } = options;
+  const { onAnalyze, onWrite, onNotice, backend, threads, jobs, analysis, planned, ...rest } = options;
   const strip = <T extends { source: ModelSource }>(x: T): Omit<T, 'source'> => {
     const { source: _source, ...r } = x;
     return r;
@@ -126,7 +128,7 @@ export async function quantizeModelAsync(dir: string, outDir: string, options: Q
       op: 'quantize',
       dir,
       outDir,
-      options: { ...rest, analysis: analysis ? strip(analysis) : undefined, planned: plannedData },
+      options: { ...rest, jobs, analysis: analysis ? strip(analysis) : undefined, planned: plannedData },
       backend: { backend, threads },
       progress: onAnalyze !== undefined || onWrite !== undefined,
     },

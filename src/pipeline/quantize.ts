@@ -14,7 +14,7 @@ import { writePrettyJsonFd } from '../io/json-stream.js';
 import { buildManifest, recordNonFinite, replanManifest, type ManifestExecution } from '../manifest/build.js';
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
-import { analyzeModel, type AnalyzeOptions, type ModelAnalysis } from '../measure/analyze.js';
+import type { AnalyzeOptions, ModelAnalysis } from '../measure/analyze.js';
 import { readImatrix } from '../measure/imatrix.js';
 import { AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, DEFAULT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
@@ -28,6 +28,7 @@ import type { SizeTarget } from '../plan/target.js';
 import { planThresholds } from '../plan/thresholds.js';
 import { planUniform } from '../plan/uniform.js';
 import { cardLicense, modelCard } from '../report/model-card.js';
+import { analyzeModelJobs } from './parallel-analysis.js';
 import { writeMlxModel } from './write-mlx.js';
 
 export { MANIFEST_FILE };
@@ -82,6 +83,12 @@ export interface QuantizeOptions {
   swan?: SwanConfig;
   /** Score protected tensors too (reference behaviour; they stay 16-bit either way). */
   scoreProtected?: boolean;
+  /**
+   * Tensors analysed at once, each in a worker thread on the installed backend's kind (`--jobs`;
+   * src/pipeline/parallel-analysis.ts). Default: 2 within the backend's threads (1 for toy models: analysisJobs); 1: in this thread.
+   * The result is the same for any value.
+   */
+  jobs?: number;
   /** Thresholds strategy: skip the SVD/output metrics of tensors whose bits the cheap metrics decide. */
   skipDecided?: boolean;
   /** Keep going when a tensor holds NaN/±Inf or overflows the dtype, and record it (default false: refuse). */
@@ -101,7 +108,7 @@ export interface QuantizeOptions {
 /** QuantizeOptions with every default filled in: what the stages below receive. */
 type Unresolved =
   | 'target' | 'knobs' | 'dtype' | 'manifestFile' | 'analysis' | 'imatrix' | 'onAnalyze' | 'onWrite' | 'onNotice'
-  | 'baseModel' | 'repoId' | 'recipe';
+  | 'baseModel' | 'repoId' | 'recipe' | 'jobs';
 export type ResolvedOptions = Required<Omit<QuantizeOptions, Unresolved>> &
   Pick<QuantizeOptions, Unresolved> & {
     /** Whether the caller chose the group size (a recipe's config.json records null otherwise, as convert does). */
@@ -210,7 +217,7 @@ function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
     const plan = planFromAnalysis(analysis, o);
     return { source: analysis.source, plan, analysis, manifest: buildManifest(analysis, plan, exec), exec };
   }
-  const analysis = analyzeModel(dir, {
+  const analysis = analyzeModelJobs(dir, {
     seed: o.seed,
     swan: o.swan,
     dtype: o.dtype,
@@ -225,7 +232,7 @@ function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
     skipDecided: o.strategy === 'thresholds' && o.skipDecided,
     allowNonFinite: o.allowNonFinite,
     onTensor: o.onAnalyze,
-  });
+  }, o.jobs);
   const plan = planFromAnalysis(analysis, o);
   return { source: analysis.source, plan, analysis, manifest: buildManifest(analysis, plan, exec), exec };
 }
@@ -323,7 +330,7 @@ export function analyzeToManifest(
   options: QuantizeOptions & { measureSearch?: boolean } = {},
 ): { analysis: ModelAnalysis; plan: Plan; manifest: Manifest } {
   const o = resolveQuantizeOptions({ ...options, strategy: 'thresholds', target: undefined });
-  const analysis = analyzeModel(dir, {
+  const analysis = analyzeModelJobs(dir, {
     seed: o.seed,
     swan: o.swan,
     dtype: o.dtype,
@@ -336,7 +343,7 @@ export function analyzeToManifest(
     // Nothing writes after `swan analyze`: it reads what it does not score, to count non-finite values.
     checkEveryTensor: true,
     onTensor: o.onAnalyze,
-  });
+  }, o.jobs);
   const plan = planFromAnalysis(analysis, o);
   const manifest = buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting, imatrix: o.imatrix });
   manifest.plan!.written = false;

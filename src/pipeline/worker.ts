@@ -2,8 +2,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openModel } from '../arch/source.js';
 import { closeBackend, installBestBackend } from '../kernels/select.js';
-import { analyzeModel, type ModelAnalysis } from '../measure/analyze.js';
+import type { ModelAnalysis } from '../measure/analyze.js';
 import { errorData, type AnalysisData, type WorkerMessage, type WorkerRequest } from './async.js';
+import { analyzeModelJobs } from './parallel-analysis.js';
 import { quantizeModel, type PlanResult } from './quantize.js';
 
 const port = parentPort!;
@@ -18,7 +19,7 @@ function dropSource<T extends { source: unknown }>(x: T): Omit<T, 'source'> {
 try {
   installBestBackend({ backend: req.backend.backend ?? 'auto', threads: req.backend.threads });
   if (req.op === 'analyze') {
-    const a = analyzeModel(req.dir, { ...req.options, onTensor: req.progress ? (done, total, t) => post({ type: 'analyzed', done, total, a: t }) : undefined });
+    const a = analyzeModelJobs(req.dir, { ...req.options, onTensor: req.progress ? (done, total, t) => post({ type: 'analyzed', done, total, a: t }) : undefined }, req.backend.jobs);
     post({ type: 'done', result: dropSource(a) });
   } else {
     const { analysis, planned, ...options } = req.options;

@@ -33,6 +33,7 @@ export function analyzeCommand(): Command {
         weighting: flags.weighting,
         scoreProtected: flags.scoreProtected,
         allowNonFinite: flags.allowNonfinite,
+        jobs: flags.jobs,
         onAnalyze: (done, total, a) => bar.update(done, total, a.name),
       });
       bar.stop();

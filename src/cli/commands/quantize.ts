@@ -189,6 +189,7 @@ export function quantizeCommand(): Command {
       scoreProtected: flags.scoreProtected,
       skipDecided: !flags.allMetrics,
       allowNonFinite: flags.allowNonfinite,
+      jobs: flags.jobs,
       overwrite: flags.overwrite,
       repoId: flags.uploadRepo,
       onAnalyze: (done, total, a) => {
