@@ -107,3 +107,32 @@ describe('fp modes in real mlx-lm', { skip }, () => {
     assert.doesNotMatch(r.stdout, /g32|g128|mxfp|nvfp/);
   });
 });
+
+describe('what a quantize run measures', () => {
+  let dir: string;
+  let cleanup: () => void;
+  before(() => {
+    ({ dir, cleanup } = tempDir('swan-measured-formats-'));
+  });
+  after(() => cleanup());
+
+  test('the default budget measures only its affine candidates; re-planning with an unmeasured fp format is refused', () => {
+    const out = join(dir, 'out');
+    const r = swan(['quantize', STORIES, '-o', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const manifest = JSON.parse(readFileSync(join(out, 'swan-manifest.json'), 'utf8'));
+    const modes = new Set<string>();
+    let measured = 0;
+    for (const shard of Object.values<any>(manifest.shards)) {
+      for (const t of Object.values<any>(shard.tensors)) {
+        for (const c of t.candidates ?? []) (modes.add(c.mode ?? 'affine'), measured++);
+      }
+    }
+    assert.ok(measured > 0, 'the budget run stores its candidate measurements');
+    assert.deepEqual([...modes], ['affine']);
+    const again = swan(['quantize', STORIES, '--manifest', join(out, 'swan-manifest.json'), '--target-bpw', '7.5', '--formats', 'mxfp4,8bit-g64', '--dry-run']);
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr, /no measurement of mxfp4/);
+    assert.equal(again.stderr.trim().split('\n').length, 1, again.stderr);
+  });
+});

@@ -7,7 +7,7 @@
 import { basename } from 'node:path';
 import { openModel, type ModelSource } from '../arch/source.js';
 import type { TensorRecord } from '../arch/types.js';
-import { formatBytes, type Candidate } from '../format.js';
+import { formatBytes, type Candidate, type QuantFormat } from '../format.js';
 import type { FloatDType, NonFiniteCounts } from '../io/float.js';
 import { readTensorF32Checked } from '../io/safetensors.js';
 import { measureCandidates, type MeasureOptions } from './candidates.js';
@@ -77,6 +77,8 @@ export interface AnalyzeOptions {
   measureCandidates?: boolean;
   /** Measure the error of `--rounding search` too (default true). */
   measureSearch?: boolean;
+  /** Measure only these formats (default: every format; MeasureOptions.formats). */
+  measureFormats?: readonly QuantFormat[];
   /** What the measured `--rounding search` minimises across input channels (default DEFAULTS.weighting). */
   weighting?: InputWeighting;
   /**
@@ -160,7 +162,7 @@ export function analysisContext(dir: string, opts: Omit<AnalyzeOptions, 'onTenso
   const source = openModel(dir, { dtype: opts.dtype });
   const measure: MeasureOptions | undefined =
     (opts.measureCandidates ?? true)
-      ? { dtype: source.dtype, rules: opts.rules ?? DEFAULTS.rules, search: opts.measureSearch ?? true, weighting: opts.weighting ?? DEFAULTS.weighting, weightedErrors: opts.imatrix !== undefined }
+      ? { dtype: source.dtype, rules: opts.rules ?? DEFAULTS.rules, search: opts.measureSearch ?? true, weighting: opts.weighting ?? DEFAULTS.weighting, weightedErrors: opts.imatrix !== undefined, ...(opts.measureFormats ? { formats: opts.measureFormats } : {}) }
       : undefined;
   const imatrix = opts.imatrix !== undefined ? readImatrix(opts.imatrix, source) : undefined;
   return {
@@ -313,7 +315,7 @@ export function analyzeTensor(record: TensorRecord, shape: number[], load: () =>
   let data: Float32Array | undefined;
   const weights = () => (data ??= load());
   const candidates = () => {
-    const formats = o.measure ? measurableFormats(record, shape) : [];
+    const formats = o.measure ? measurableFormats(record, shape, o.measure.formats) : [];
     return formats.length > 0 ? measureCandidates(formats, shape, weights(), o.measure!, o.colWeights) : [];
   };
   const rule = swanFloatRule(name, shape, o.swan);

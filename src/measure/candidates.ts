@@ -22,6 +22,11 @@ export interface MeasureOptions {
    * whose E[x_j²] makes it the relative error of the layer's output on the calibration activations.
    */
   weightedErrors?: boolean;
+  /**
+   * The formats to measure (default: every format MLX has). `swan quantize` measures only those its
+   * plan may choose (`--formats`); the budget refuses to plan with a format it has no measurement of.
+   */
+  formats?: readonly QuantFormat[];
 }
 
 /**

@@ -225,6 +225,8 @@ function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
     // Only the budget strategy uses the candidate measurements, and only --rounding search its error.
     measureCandidates: o.strategy === 'budget',
     measureSearch: o.rounding === 'search',
+    // Only the formats the plan may take (measuring MLX's fp modes costs a fifth of a small model's run).
+    measureFormats: o.formats,
     weighting: o.weighting,
     imatrix: o.imatrix,
     scoreProtected: o.scoreProtected,

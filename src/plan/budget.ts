@@ -67,6 +67,9 @@ function options(item: BudgetItem, dtype: FloatDType, opts: BudgetOptions, weigh
   // A pinned format is the only choice: no float fallback.
   const all: Candidate[] = eligibility.pinned && !eligibility.floatRule ? [] : [floatCandidate(item.shape, dtype)];
   for (const c of item.candidates) if (allowed.some((f) => sameFormat(f, c.format))) all.push(c);
+  // An allowed format the analysis did not measure (a manifest or analysis made for other --formats) is refused, not silently dropped.
+  const unmeasured = allowed.find((f) => !item.candidates.some((c) => sameFormat(f, c.format)));
+  if (unmeasured && !eligibility.pinned) throw new Error(`tensor ${item.record.hfName}: no measurement of ${formatLabel(unmeasured, dtype)} (measured for other --formats); analyse again with those --formats`);
   if (all.length === 0) throw new Error(`tensor ${item.record.hfName}: no measurement of its --tensor-type format`);
   const damage = all.map((c) => {
     const e = opts.rounding === 'search' ? c.relErrorSearch : c.relError;
