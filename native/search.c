@@ -28,13 +28,57 @@
 /* Weights per thread below which another thread is not worth starting. */
 #define MIN_THREAD_WEIGHTS 16384
 
-/* JS Math.round: the nearest integer, halves toward +∞ (x − floor(x) is exact in double). */
-static inline double js_round(double x) {
-  double r = floor(x);
-  return x - r >= 0.5 ? r + 1 : r;
+/*
+ * The TypeScript's code `q = Math.round(x); q = q < 0 ? 0 : q > n ? n : q` (Math.round: halves
+ * toward +∞), without a floor() call (a libm call per weight and step was most of the cost). NaN
+ * stays NaN (a fit on it is dropped, as in the TypeScript). Where the TypeScript gives −0 (x in
+ * [−0.5, 0)) this gives +0: every use (products summed from +0, a product added to a non-zero
+ * edge, an array index) makes no difference between them.
+ */
+static inline double round_code(double x, int n) {
+  if (x != x) return x;
+  if (x < 0.5) return 0;
+  if (x >= n - 0.5) return n;
+  const double t = (double)(int)x; /* floor: 0.5 ≤ x < n − 0.5; x − t is exact */
+  return x - t >= 0.5 ? t + 1 : t;
 }
 
-static inline double clamp_code(double q, int n) { return q < 0 ? 0 : q > n ? n : q; }
+/* The inverse codes_of multiplies by: NaN where 1/b is not a normal double (then it divides). */
+static inline double inverse(double b) {
+  const double inv = 1 / b;
+  return isnormal(inv) ? inv : NAN;
+}
+
+/*
+ * q[j] = round_code((v[j] − base) / b, n) for j < g, multiplying by 1/b instead of dividing where
+ * that cannot change the code, without branches on the data (divisions and mispredicted branches
+ * were most of the search's cost). y = a·(1/b) is within 3.001·2⁻⁵³·|y| of fl(a/b) (two roundings
+ * against one, 1/b normal); clamped to [−1, n+1] (which keeps the code), the code is
+ * floor(y + 0.5) clamped to [0, n], and only a half-integer y (an integer f below, the codes'
+ * boundaries) within 1e-12 could round y and a/b apart: those weights, and NaN, are redone by
+ * division.
+ */
+static inline int near_boundary(double y, int n, int *code) {
+  const double f = (y > -1 ? (y < n + 1 ? y : n + 1) : -1) + 1.5; /* > 0: the int conversion floors */
+  const int k = (int)f;
+  const double d = f - k;
+  int c = k - 1;
+  c = c < 0 ? 0 : c;
+  *code = c > n ? n : c;
+  return (d < 1e-12) | (d > 1 - 1e-12) | (y != y);
+}
+
+static void codes_of(const float *v, double base, double b, int g, int n, double *q) {
+  const double inv = inverse(b);
+  int redo = 0, c;
+  for (int j = 0; j < g; j++) {
+    redo |= near_boundary((v[j] - base) * inv, n, &c);
+    q[j] = c;
+  }
+  if (!redo) return;
+  for (int j = 0; j < g; j++)
+    if (near_boundary((v[j] - base) * inv, n, &c)) q[j] = round_code((v[j] - base) / b, n);
+}
 
 static inline uint32_t f32_bits(float f) {
   uint32_t u;
@@ -115,21 +159,22 @@ typedef struct {
 static void fit(fit_t *f, double s0) {
   const float *v = f->v;
   const double edge = f->edge;
+  double q[128];
+  codes_of(v, edge, s0, f->g, f->n, q);
   double sq = 0, sqv = 0;
   for (int j = 0; j < f->g; j++) {
-    const double q = clamp_code(js_round((v[j] - edge) / s0), f->n);
     const double c = f->cw ? f->cw[j] : 1;
-    sq += c * q * q;
-    sqv += c * q * (v[j] - edge);
+    sq += c * q[j] * q[j];
+    sqv += c * q[j] * (v[j] - edge);
   }
   if (!(sq > 0)) return;
   const double s = sqv / sq;
   if (!(s != 0) || !isfinite(s)) return;
   /* Error with nearest codes under s: never above the fit's own residual. */
+  codes_of(v, edge, s, f->g, f->n, q);
   double e = 0;
   for (int j = 0; j < f->g; j++) {
-    const double q = clamp_code(js_round((v[j] - edge) / s), f->n);
-    const double d = v[j] - (s * q + edge);
+    const double d = v[j] - (s * q[j] + edge);
     e += (f->cw ? f->cw[j] : 1) * d * d;
   }
   if (e < f->best_err) {
@@ -226,12 +271,13 @@ static void search_one(const job_t *j, int64_t gi, decoder_t *dec, swan_search_s
     const double s_t = round_to(s, j->kind), b_t = round_to(edge, j->kind);
     if (s_t != 0 && isfinite(s_t) && isfinite(b_t)) {
       decoder_start(dec, s_t, b_t);
+      double q[128];
+      codes_of(x, b_t, s_t, g, n, q);
       double e = 0, pe = 0;
       for (int i = 0; i < g; i++) {
         const double xi = x[i];
-        double q = clamp_code(js_round((xi - b_t) / s_t), n);
-        if (q != q) q = 0; /* unreachable for finite weights (a NaN group has no finite RTN error) */
-        const int q0 = (int)q;
+        /* q is NaN only for a non-finite weight, whose group has no finite RTN error and so no search */
+        const int q0 = q[i] == q[i] ? (int)q[i] : 0;
         int best = q0;
         double bd = fabs(xi - decode(dec, q0));
         if (q0 > 0) {
