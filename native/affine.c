@@ -12,24 +12,25 @@
 #include "affine.h"
 
 #include <math.h>
-#include <pthread.h>
+
+#include "parallel.h"
 
 static inline double round_away(double x) { return x < 0 ? -floor(0.5 - x) : floor(x + 0.5); }
 
 typedef struct {
   const float *w;
-  int64_t cols, row0, row1;
+  int64_t cols;
   int bits, group, metal;
   uint32_t *wq;
   float *scales, *biases;
-} part_t;
+} job_t;
 
-static void *quantize_rows(void *arg) {
-  const part_t *p = (const part_t *)arg;
+static void quantize_rows(void *ctx, int64_t row0, int64_t row1) {
+  const job_t *p = (const job_t *)ctx;
   const int n = (1 << p->bits) - 1;
   const int64_t groups_per_row = p->cols / p->group;
   const int64_t words_per_group = (int64_t)p->group * p->bits / 32; /* a group starts on a word */
-  for (int64_t gi = p->row0 * groups_per_row; gi < p->row1 * groups_per_row; gi++) {
+  for (int64_t gi = row0 * groups_per_row; gi < row1 * groups_per_row; gi++) {
     const float *g = p->w + gi * p->group;
     float wmin = INFINITY, wmax = p->metal ? 0.0f : -INFINITY;
     for (int j = 0; j < p->group; j++) {
@@ -70,28 +71,12 @@ static void *quantize_rows(void *arg) {
       }
     }
   }
-  return NULL;
 }
 
 void swan_quantize_affine(const float *w, int64_t rows, int64_t cols, int bits, int group, int metal, int threads,
                           uint32_t *wq, float *scales, float *biases) {
-  if (threads < 1) threads = 1;
-  if (threads > 64) threads = 64;
   if ((double)rows * (double)cols < 65536.0) threads = 1; /* not worth a thread */
-  if (threads > rows) threads = rows > 0 ? (int)rows : 1;
-  /* Thread t quantizes rows [rows·t/threads, rows·(t+1)/threads): every group is computed the same
-     way whoever computes it, so the result does not depend on the thread count. */
-  part_t parts[64];
-  pthread_t tid[64];
-  int running[64] = {0};
-  for (int t = 0; t < threads; t++) {
-    parts[t] = (part_t){.w = w, .cols = cols, .row0 = rows * t / threads, .row1 = rows * (t + 1) / threads,
-                        .bits = bits, .group = group, .metal = metal, .wq = wq, .scales = scales, .biases = biases};
-  }
-  for (int t = 1; t < threads; t++) running[t] = pthread_create(&tid[t], NULL, quantize_rows, &parts[t]) == 0;
-  quantize_rows(&parts[0]);
-  for (int t = 1; t < threads; t++) {
-    if (running[t]) pthread_join(tid[t], NULL);
-    else quantize_rows(&parts[t]); /* no thread: do it here, same result */
-  }
+  job_t job = {.w = w, .cols = cols, .bits = bits, .group = group, .metal = metal, .wq = wq, .scales = scales, .biases = biases};
+  /* Every group is computed the same way whoever computes it: the result does not depend on the thread count. */
+  swan_parallel_rows(quantize_rows, &job, 0, rows, threads, 1);
 }

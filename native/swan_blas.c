@@ -17,6 +17,10 @@
  *   quantizeAffine(w, rows, cols, bits, group, metal, wq, scales, biases)
  *                                            MLX affine quantization (native/affine.c) on the
  *                                            setThreads threads, the same bits as the TypeScript
+ *   quantizeSearch(w, rows, cols, bits, group, metal, kind, colWeights, wq, scales, biases,
+ *                  groupSearch, groupRtn, stats)
+ *                                            `--rounding search` (native/search.c) on the setThreads
+ *                                            threads: the TypeScript's bits and SearchStats sums
  *   cholesky(g, n, shift, r)                 r = upper R, RᵀR = G + shift·I (g Float32Array or
  *                                            Float64Array, r Float64Array; native/linalg.c); false
  *                                            when not positive definite
@@ -49,6 +53,7 @@
 #include "error_proxy.h"
 #include "noise.h"
 #include "affine.h"
+#include "search.h"
 #include "linalg.h"
 #include "normal.h"
 
@@ -297,6 +302,12 @@ static napi_value uniform_noise(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Bits and group size MLX's affine quantization accepts, the group dividing cols. */
+static int affine_shape_ok(int64_t bits, int64_t group, int64_t cols) {
+  return (bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8) && (group == 32 || group == 64 || group == 128) &&
+         cols % group == 0;
+}
+
 static napi_value quantize_affine(napi_env env, napi_callback_info info) {
   size_t argc = 9;
   napi_value argv[9];
@@ -313,8 +324,7 @@ static napi_value quantize_affine(napi_env env, napi_callback_info info) {
   if (napi_get_value_bool(env, argv[5], &metal) != napi_ok) return throw_type(env, "quantizeAffine: metal must be a boolean");
   uint32_t *wq;
   if (!get_u32(env, argv[6], &wq, &lq)) return throw_type(env, "quantizeAffine: wq must be a Uint32Array");
-  if (!(bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8) || !(group == 32 || group == 64 || group == 128) ||
-      cols % group != 0)
+  if (!affine_shape_ok(bits, group, cols))
     return throw_range(env, "quantizeAffine: bits must be 2, 3, 4, 5, 6 or 8, group 32, 64 or 128 dividing cols");
   const uint64_t n = (uint64_t)rows * (uint64_t)cols;
   if ((uint64_t)lw < n || (uint64_t)lq < n * (uint64_t)bits / 32 || (uint64_t)ls < n / (uint64_t)group || (uint64_t)lb < n / (uint64_t)group)
@@ -325,6 +335,57 @@ static napi_value quantize_affine(napi_env env, napi_callback_info info) {
 
 static int get_f64(napi_env env, napi_value v, double **data, size_t *length) {
   return get_typed(env, v, napi_float64_array, (void **)data, length);
+}
+
+/* An optional Float64Array argument of at least `need` elements: 1 with *d (NULL for null or undefined), or 0. */
+static int get_optional_f64(napi_env env, napi_value v, uint64_t need, double **d) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  *d = NULL;
+  if (t == napi_null || t == napi_undefined) return 1;
+  size_t len;
+  return get_f64(env, v, d, &len) && (uint64_t)len >= need;
+}
+
+static napi_value quantize_search(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value argv[14];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 14)
+    return throw_type(env, "quantizeSearch(w, rows, cols, bits, group, metal, kind, colWeights, wq, scales, biases, "
+                           "groupSearch, groupRtn, stats): 14 arguments expected");
+  float *w, *scales, *biases;
+  size_t lw, ls, lb, lq, lstats;
+  if (!get_f32(env, argv[0], &w, &lw) || !get_f32(env, argv[9], &scales, &ls) || !get_f32(env, argv[10], &biases, &lb))
+    return throw_type(env, "quantizeSearch: w, scales and biases must be Float32Arrays");
+  int64_t rows, cols, bits, group, kind;
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &cols) || !get_dim(env, argv[3], &bits) || !get_dim(env, argv[4], &group) ||
+      !get_dim(env, argv[6], &kind))
+    return throw_type(env, "quantizeSearch: rows, cols, bits, group and kind must be non-negative integers");
+  bool metal;
+  if (napi_get_value_bool(env, argv[5], &metal) != napi_ok) return throw_type(env, "quantizeSearch: metal must be a boolean");
+  uint32_t *wq;
+  if (!get_u32(env, argv[8], &wq, &lq)) return throw_type(env, "quantizeSearch: wq must be a Uint32Array");
+  if (!affine_shape_ok(bits, group, cols) || cols == 0 || kind > SWAN_KIND_F16)
+    return throw_range(env, "quantizeSearch: bits must be 2, 3, 4, 5, 6 or 8, group 32, 64 or 128 dividing cols, kind 0, 1 or 2");
+  const uint64_t n = (uint64_t)rows * (uint64_t)cols, groups = n / (uint64_t)group;
+  if ((uint64_t)lw < n || (uint64_t)lq < n * (uint64_t)bits / 32 || (uint64_t)ls < groups || (uint64_t)lb < groups)
+    return throw_range(env, "quantizeSearch: buffers too small for rows × cols");
+  double *col_weights, *group_search, *group_rtn, *stats_out;
+  if (!get_optional_f64(env, argv[7], (uint64_t)cols, &col_weights))
+    return throw_type(env, "quantizeSearch: colWeights must be null or a Float64Array of cols");
+  if (!get_optional_f64(env, argv[11], groups, &group_search) || !get_optional_f64(env, argv[12], groups, &group_rtn))
+    return throw_type(env, "quantizeSearch: groupSearch and groupRtn must be null or Float64Arrays of rows × cols / group");
+  if (!get_f64(env, argv[13], &stats_out, &lstats) || lstats < 7) return throw_type(env, "quantizeSearch: stats must be a Float64Array of 7");
+  swan_search_stats_t st;
+  if (swan_quantize_search(w, rows, cols, (int)bits, (int)group, metal, (int)kind, col_weights, g_threads, wq, scales, biases, group_search,
+                           group_rtn, &st) != 0) {
+    napi_throw_error(env, NULL, "quantizeSearch: out of memory");
+    return NULL;
+  }
+  const double sums[7] = {st.search_err, st.rtn_err, st.energy, st.plain_search_err, st.plain_rtn_err, st.plain_energy, (double)st.improved_groups};
+  memcpy(stats_out, sums, sizeof sums);
+  return NULL;
 }
 
 /* An n×n Float64Array argument: 1 and its data in *d, or 0 after throwing. */
@@ -539,6 +600,7 @@ NAPI_MODULE_INIT() {
       {"rtnErrorSums", NULL, rtn_error_sums, NULL, NULL, NULL, napi_enumerable, NULL},
       {"uniformNoise", NULL, uniform_noise, NULL, NULL, NULL, napi_enumerable, NULL},
       {"quantizeAffine", NULL, quantize_affine, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"quantizeSearch", NULL, quantize_search, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cholesky", NULL, cholesky, NULL, NULL, NULL, napi_enumerable, NULL},
       {"invertUpper", NULL, invert_upper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mulUpper", NULL, mul_upper, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -93,9 +93,10 @@ function build() {
   const cc = compiler();
   const blas = blasFlags();
   mkdirSync(outDir, { recursive: true });
-  // -ffp-contract=off: no fused multiply-adds, so the error proxy's float32 arithmetic is the IEEE
-  // one the TypeScript computes (native/error_proxy.c gives the same doubles).
-  const sources = [src, ...['error_proxy.c', 'noise.c', 'affine.c', 'linalg.c', 'normal.c'].map((f) => join(dirname(src), f))];
+  // -ffp-contract=off: no fused multiply-adds, so the error proxy's float32 arithmetic and the
+  // rounding search's doubles are the IEEE ones the TypeScript computes (native/error_proxy.c,
+  // native/search.c give the same bits).
+  const sources = [src, ...['error_proxy.c', 'noise.c', 'affine.c', 'search.c', 'parallel.c', 'linalg.c', 'normal.c'].map((f) => join(dirname(src), f))];
   const args = ['-O2', '-std=c11', '-ffp-contract=off', '-shared', '-fPIC', '-pthread', `-I${headers}`, ...sources, '-o', out, ...blas, '-lm'];
   try {
     run(cc, args);

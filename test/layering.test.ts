@@ -42,7 +42,7 @@ const ALLOWED: Record<string, string[]> = {
   kernels: ['mlx', 'options'],
   metrics: ['kernels', 'rng', 'round'],
   plan: ['arch', 'format', 'io', 'metrics', 'options'],
-  measure: ['arch', 'errors', 'format', 'io', 'metrics', 'mlx', 'options', 'plan'],
+  measure: ['arch', 'errors', 'format', 'io', 'kernels', 'metrics', 'mlx', 'options', 'plan'],
   manifest: ['arch', 'errors', 'format', 'io', 'measure', 'metrics', 'options', 'plan'],
   report: ['io', 'manifest', 'options', 'plan'],
   eval: ['errors', 'io', 'python', 'report'],

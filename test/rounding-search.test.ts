@@ -11,25 +11,12 @@ import { AFFINE_BITS, AFFINE_GROUP_SIZES, affineRelativeError, dequantizeAffine,
 import { quantizeAffineSearch, searchRelativeError } from '../src/mlx/rounding-search.js';
 import { openModel } from '../src/arch/source.js';
 import { runPython, venvPython } from '../src/python.js';
-import { Rng } from '../src/rng.js';
 import { swan } from './helpers/cli.js';
 import { PY, STORIES, tempDir } from './helpers/paths.js';
+import { testMatrix } from './helpers/search-matrix.js';
 
 const skipPython = process.env.SWAN_SKIP_PYTHON ? 'SWAN_SKIP_PYTHON is set' : false;
 
-/** Heavy-tailed rows plus the awkward groups: constant, zero, all negative, one outlier, tiny values. */
-function testMatrix(rows: number, cols: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const w = new Float32Array(rows * cols);
-  for (let i = 0; i < w.length; i++) w[i] = 0.02 * rng.normal() * Math.exp(0.5 * rng.normal());
-  const row = (r: number) => w.subarray(r * cols, (r + 1) * cols);
-  row(0).fill(0.37);
-  row(1).fill(0);
-  for (let j = 0; j < cols; j++) row(2)[j] = -Math.abs(row(2)[j]!) - 0.01;
-  row(3)[5] = 3;
-  for (let j = 0; j < cols; j++) row(4)[j] = row(4)[j]! * 1e-6;
-  return w;
-}
 
 /** Per-group squared error of a decoded matrix. */
 function groupErrors(w: Float32Array, deq: Float32Array, groupSize: number): Float64Array {

@@ -1,4 +1,5 @@
 import type { AffineQuantized, QuantRules } from '../mlx/affine.js';
+import type { SearchOutput, SearchQuantizeOptions } from '../mlx/rounding-search.js';
 
 /**
  * The one small interface between the metrics and the heavy linear algebra. Backends (plain JS,
@@ -52,6 +53,13 @@ export interface KernelBackend {
    * checks the arguments; call it through quantizeAffineOn), only faster.
    */
   quantizeAffine?(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules): AffineQuantized;
+  /**
+   * Optional: `--rounding search`, the same codes, scales, biases, SearchStats sums and group errors
+   * as src/mlx/rounding-search.ts computes in TypeScript (which checks the arguments; pass the
+   * backend to quantizeAffineSearch or searchRelativeError there), only faster; the same for any
+   * thread count.
+   */
+  quantizeAffineSearch?(w: Float32Array, rows: number, cols: number, opts: SearchQuantizeOptions): SearchOutput;
   /**
    * Optional: the small float64 linear algebra of src/kernels/linalg.ts (call it through the
    * *On(backend, …) functions there, which fall back to the TypeScript), with the same contracts:

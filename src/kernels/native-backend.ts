@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
+import { dtypeKind } from '../mlx/affine.js';
 import { packedWordsPerRow } from '../mlx/pack.js';
 import type { KernelBackend } from './backend.js';
 import { invertUpper } from './linalg.js';
@@ -35,6 +36,12 @@ export interface NativeAddon {
   quantizeAffine(
     w: Float32Array, rows: number, cols: number, bits: number, group: number, metal: boolean,
     wq: Uint32Array, scales: Float32Array, biases: Float32Array,
+  ): void;
+  /** stats: Float64Array(7) ← searchErr, rtnErr, energy, the plain three, improvedGroups. */
+  quantizeSearch(
+    w: Float32Array, rows: number, cols: number, bits: number, group: number, metal: boolean, kind: number,
+    colWeights: Float64Array | null, wq: Uint32Array, scales: Float32Array, biases: Float32Array,
+    groupSearch: Float64Array | null, groupRtn: Float64Array | null, stats: Float64Array,
   ): void;
   cholesky(g: Float32Array | Float64Array, n: number, shift: number, r: Float64Array): boolean;
   invertUpper(r: Float64Array, n: number, x: Float64Array): boolean;
@@ -115,6 +122,18 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
       const out = { wq: new Uint32Array(packedWordsPerRow(cols, bits) * rows), scales: new Float32Array(groups), biases: new Float32Array(groups) };
       addon.quantizeAffine(w, rows, cols, bits, groupSize, rules === 'metal', out.wq, out.scales, out.biases);
       return out;
+    },
+    quantizeAffineSearch(w, rows, cols, opts) {
+      const { bits, groupSize } = opts;
+      const groups = (rows * cols) / groupSize;
+      const out = { wq: new Uint32Array(packedWordsPerRow(cols, bits) * rows), scales: new Float32Array(groups), biases: new Float32Array(groups) };
+      const groupErr = opts.groupErrors ? { search: new Float64Array(groups), rtn: new Float64Array(groups) } : undefined;
+      const cw = opts.colWeights ? Float64Array.from(opts.colWeights) : null;
+      const s = new Float64Array(7);
+      addon.quantizeSearch(w, rows, cols, bits, groupSize, (opts.rules ?? 'metal') === 'metal', dtypeKind(opts.dtype), cw,
+        out.wq, out.scales, out.biases, groupErr?.search ?? null, groupErr?.rtn ?? null, s);
+      const stats = { searchErr: s[0]!, rtnErr: s[1]!, energy: s[2]!, plain: { searchErr: s[3]!, rtnErr: s[4]!, energy: s[5]! }, improvedGroups: s[6]!, groups };
+      return { ...out, stats, groupErr };
     },
     cholesky(g, n, shift) {
       const r = new Float64Array(n * n);

@@ -4,6 +4,7 @@
  * is the policy's answer (measurableFormats in src/plan/eligibility.ts).
  */
 import { roundToDType, type FloatDType } from '../io/float.js';
+import { getBackend } from '../kernels/index.js';
 import { affineRelativeError, dequantizeAffine, quantizeAffine } from '../mlx/affine.js';
 import { fpRelativeError } from '../mlx/fp.js';
 import { everyNthRow, quantizeAffineSearch, SEARCH_SAMPLE_ELEMENTS, searchRelativeError } from '../mlx/rounding-search.js';
@@ -76,7 +77,7 @@ export function measureCandidates(
       relError: affineRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules),
     };
     if (opts.search) {
-      c.relErrorSearch = searchRelativeError(w, rows, cols, { bits: format.bits, groupSize: format.groupSize, dtype: opts.dtype, rules: opts.rules, rtnRelError: c.relError, colWeights });
+      c.relErrorSearch = searchRelativeError(w, rows, cols, { bits: format.bits, groupSize: format.groupSize, dtype: opts.dtype, rules: opts.rules, rtnRelError: c.relError, colWeights }, getBackend());
     }
     return c;
   });
@@ -94,7 +95,7 @@ function weightedCandidate(format: AffineFormat, shape: number[], w: Float32Arra
   const c: Candidate = { format, bytes: formatBytes(format, shape, opts.dtype), relError };
   if (opts.search) {
     const sub = everyNthRow(w, rows, cols, Math.max(1, Math.floor((rows * cols) / SEARCH_SAMPLE_ELEMENTS)));
-    const s = quantizeAffineSearch(sub.w, sub.rows, cols, { bits, groupSize, dtype: opts.dtype, rules: opts.rules, colWeights: cw }).stats;
+    const s = quantizeAffineSearch(sub.w, sub.rows, cols, { bits, groupSize, dtype: opts.dtype, rules: opts.rules, colWeights: cw }, getBackend()).stats;
     c.relErrorSearch = s.rtnErr === 0 ? relError : relError * (s.searchErr / s.rtnErr);
   }
   return c;

@@ -59,7 +59,8 @@ export function checkAffineArgs(fn: string, rows: number, cols: number, bits: nu
   }
 }
 
-function checkRules(fn: string, rules: QuantRules): boolean {
+/** Throws unless `rules` is 'metal' or 'cpu'; returns whether it is 'metal'. */
+export function checkRules(fn: string, rules: QuantRules): boolean {
   if (rules !== 'metal' && rules !== 'cpu') throw new Error(`${fn}: rules must be 'metal' or 'cpu' (got ${String(rules)})`);
   return rules === 'metal';
 }

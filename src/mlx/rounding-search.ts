@@ -20,7 +20,7 @@
  * energy — and "never worse" holds for that weighted error.
  */
 import type { FloatDType } from '../io/float.js';
-import { cachedDecode, checkAffineArgs, dtypeKind, nextDecodeStamp, quantizeAffine, roundTo, type AffineQuantized, type QuantRules } from './affine.js';
+import { cachedDecode, checkAffineArgs, checkRules, dtypeKind, nextDecodeStamp, quantizeAffine, roundTo, type AffineQuantized, type QuantRules } from './affine.js';
 import { packBits, unpackBits } from './pack.js';
 
 const GRID_STEPS = 10;
@@ -61,10 +61,18 @@ export interface SearchErrorOptions extends SearchOptions {
   rtnRelError?: number;
 }
 
-interface SearchOutput extends AffineQuantized {
+export interface SearchOutput extends AffineQuantized {
   stats: SearchStats;
   /** Per group: exact squared error of the stored result and of RTN (for tests). */
   groupErr?: { search: Float64Array; rtn: Float64Array };
+}
+
+/**
+ * A kernel backend that may run the search natively (src/kernels/backend.ts quantizeAffineSearch:
+ * the same bits and sums as quantizeWithSearch, arguments already checked).
+ */
+export interface SearchBackend {
+  quantizeAffineSearch?(w: Float32Array, rows: number, cols: number, opts: SearchQuantizeOptions): SearchOutput;
 }
 
 /**
@@ -119,10 +127,18 @@ function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Fl
   return bestErr < Infinity;
 }
 
+/** The search on `backend` when it has it (the same bits, tested), else the TypeScript. */
+function searchOn(backend: SearchBackend | undefined, w: Float32Array, rows: number, cols: number, opts: SearchQuantizeOptions): SearchOutput {
+  const cw = opts.colWeights;
+  if (cw && cw.length !== cols) throw new Error(`rounding search: ${cw.length} column weights for ${cols} columns`);
+  checkRules('rounding search', opts.rules ?? 'metal');
+  if (backend?.quantizeAffineSearch) return backend.quantizeAffineSearch(w, rows, cols, opts);
+  return quantizeWithSearch(w, rows, cols, opts);
+}
+
 /** Core: RTN via MLX's exact quantizer, then a per-group search that replaces RTN only where strictly better. */
 function quantizeWithSearch(w: Float32Array, rows: number, cols: number, opts: SearchQuantizeOptions): SearchOutput {
   const { bits, groupSize, colWeights: cw } = opts;
-  if (cw && cw.length !== cols) throw new Error(`rounding search: ${cw.length} column weights for ${cols} columns`);
   const rtn = quantizeAffine(w, rows, cols, bits, groupSize, opts.rules);
   const codes = unpackBits(rtn.wq, bits, cols);
   const scales = rtn.scales;
@@ -209,16 +225,18 @@ function quantizeWithSearch(w: Float32Array, rows: number, cols: number, opts: S
 /**
  * Quantize with per-group search. `w` holds values of the storage dtype. Scales/biases the search
  * chose are already exact in the dtype; the others are MLX's float32 RTN values (rounded on write).
+ * On `backend` when it has a native search (the same result), else in TypeScript.
  */
 export function quantizeAffineSearch(
   w: Float32Array,
   rows: number,
   cols: number,
   opts: SearchQuantizeOptions,
+  backend?: SearchBackend,
 ): SearchOutput {
   checkAffineArgs('quantizeAffineSearch', rows, cols, opts.bits, opts.groupSize);
   if (w.length !== rows * cols) throw new Error(`quantizeAffineSearch: w has ${w.length} elements, expected ${rows}×${cols}`);
-  return quantizeWithSearch(w, rows, cols, opts);
+  return searchOn(backend, w, rows, cols, opts);
 }
 
 /** Elements of a tensor the analysis measures the search on (evenly spaced whole rows): keeps analyze fast. */
@@ -230,22 +248,24 @@ export const SEARCH_SAMPLE_ELEMENTS = 1 << 15;
  * whole tensor times the search/RTN error ratio on those rows; small tensors are measured exactly.
  * With colWeights the search minimises the column-weighted error (what `--weighting norm` writes),
  * and the error reported is still the plain one, comparable with the RTN candidates' rel_error.
+ * On `backend` when it has a native search (the same result), else in TypeScript.
  */
 export function searchRelativeError(
   w: Float32Array,
   rows: number,
   cols: number,
   opts: SearchErrorOptions,
+  backend?: SearchBackend,
 ): number {
   checkAffineArgs('searchRelativeError', rows, cols, opts.bits, opts.groupSize);
   const { rtnRelError } = opts;
   const step = Math.max(1, Math.floor((rows * cols) / SEARCH_SAMPLE_ELEMENTS));
   if (step === 1 || rtnRelError === undefined) {
-    const s = quantizeWithSearch(w, rows, cols, opts).stats.plain;
+    const s = searchOn(backend, w, rows, cols, opts).stats.plain;
     return s.energy === 0 ? 0 : s.searchErr / s.energy;
   }
   const sample = everyNthRow(w, rows, cols, step);
-  const s = quantizeWithSearch(sample.w, sample.rows, cols, opts).stats.plain;
+  const s = searchOn(backend, sample.w, sample.rows, cols, opts).stats.plain;
   return s.rtnErr === 0 ? rtnRelError : rtnRelError * (s.searchErr / s.rtnErr);
 }
 

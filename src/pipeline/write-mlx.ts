@@ -109,7 +109,7 @@ function encodeTensor(
   const { bits, groupSize } = entry.format;
   const q =
     exec.rounding === 'search'
-      ? quantizeAffineSearch(w, rows, cols, { bits, groupSize, dtype: plan.dtype, rules: exec.rules, colWeights: colWeights(entry.record, cols) })
+      ? quantizeAffineSearch(w, rows, cols, { bits, groupSize, dtype: plan.dtype, rules: exec.rules, colWeights: colWeights(entry.record, cols) }, getBackend())
       : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, exec.rules);
   return {
     weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength),
