@@ -213,10 +213,10 @@ function tempOf(root: string): string | undefined {
 }
 
 describe('real runs: concurrency and signals', () => {
-  // Big enough that writing takes a few seconds here (the search rounding is the slow part), small
-  // enough to generate in about one.
+  // Big enough that writing takes a few seconds here (the search rounding in the TypeScript backend is
+  // the slow part: the native one writes this in a blink), small enough to generate in about one.
   const model = join(tmp.dir, 'synth');
-  const SLOW = ['--uniform', '--rounding', 'search', '--quiet'];
+  const SLOW = ['--uniform', '--rounding', 'search', '--backend', 'js', '--quiet'];
   let shardBytes = 0;
   before(() => {
     writeSynthCheckpoint(model, { modelType: 'llama', hidden: 256, intermediate: 512, layers: 2, heads: 8, kvHeads: 4, headDim: 32, vocab: 2048, tied: true });
