@@ -196,7 +196,12 @@ static int search_group(const float *v, int g, int n, const double *cw, double *
   const double other = edge == mn ? mx : mn;
   fit_t f = {.v = v, .cw = cw, .g = g, .n = n, .edge = edge, .best_err = INFINITY, .best_s = (other - edge) / n};
   for (int k = 0; k <= GRID_STEPS; k++) fit(&f, (other - edge) / ((double)(n - 1) + (2.0 * k) / GRID_STEPS));
-  for (int r = 0; r < REFINE_STEPS; r++) fit(&f, f.best_s);
+  for (int r = 0; r < REFINE_STEPS; r++) {
+    const double before = f.best_err;
+    fit(&f, f.best_s);
+    /* A step that did not improve left best_s as it was: the next one would repeat it exactly. */
+    if (!(f.best_err < before)) break;
+  }
   *scale = f.best_s;
   *edge_out = edge;
   return f.best_err < INFINITY;
@@ -345,5 +350,37 @@ int swan_quantize_search(const float *w, int64_t rows, int64_t cols, int bits, i
     }
   }
   free(results);
+  return 0;
+}
+
+int swan_affine_error_sums(const float *w, int64_t rows, int64_t cols, int bits, int group, int metal, int kind, int threads,
+                           double sums[2]) {
+  const int64_t groups = rows * cols / group, words_per_group = (int64_t)group * bits / 32;
+  uint32_t *wq = malloc((size_t)(groups > 0 ? groups * words_per_group : 1) * sizeof *wq);
+  float *scales = malloc((size_t)(groups > 0 ? groups : 1) * sizeof *scales);
+  float *biases = malloc((size_t)(groups > 0 ? groups : 1) * sizeof *biases);
+  if (!wq || !scales || !biases) {
+    free(wq), free(scales), free(biases);
+    return -1;
+  }
+  swan_quantize_affine(w, rows, cols, bits, group, metal, threads, wq, scales, biases);
+  decoder_t dec = {.stamp = 0, .kind = kind};
+  uint8_t codes[256];
+  double num = 0, den = 0;
+  /* Weight by weight in the TypeScript's order: one running sum each, as affineRelativeError adds them. */
+  for (int64_t gi = 0; gi < groups; gi++) {
+    unpack_group(wq + gi * words_per_group, group, bits, codes);
+    decoder_start(&dec, round_to(scales[gi], kind), round_to(biases[gi], kind));
+    const float *x = w + gi * group;
+    for (int i = 0; i < group; i++) {
+      const double xi = x[i];
+      const double d = xi - decode(&dec, codes[i]);
+      num += d * d;
+      den += xi * xi;
+    }
+  }
+  free(wq), free(scales), free(biases);
+  sums[0] = num;
+  sums[1] = den;
   return 0;
 }

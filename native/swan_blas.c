@@ -258,6 +258,17 @@ static napi_value blas_info(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/* [a, b] as a JavaScript array of two numbers. */
+static napi_value make_pair(napi_env env, const double pair[2]) {
+  napi_value out, v;
+  CHECK(env, napi_create_array_with_length(env, 2, &out));
+  for (uint32_t i = 0; i < 2; i++) {
+    CHECK(env, napi_create_double(env, pair[i], &v));
+    CHECK(env, napi_set_element(env, out, i, v));
+  }
+  return out;
+}
+
 static napi_value rtn_error_sums(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -273,13 +284,7 @@ static napi_value rtn_error_sums(napi_env env, napi_callback_info info) {
   if ((uint64_t)len < (uint64_t)rows * (uint64_t)cols) return throw_range(env, "rtnErrorSums: data shorter than rows × cols");
   double sums[2];
   swan_rtn_error_sums(data, rows, cols, (int)bits, group, sums);
-  napi_value out, v;
-  CHECK(env, napi_create_array_with_length(env, 2, &out));
-  for (uint32_t i = 0; i < 2; i++) {
-    CHECK(env, napi_create_double(env, sums[i], &v));
-    CHECK(env, napi_set_element(env, out, i, v));
-  }
-  return out;
+  return make_pair(env, sums);
 }
 
 static napi_value uniform_noise(napi_env env, napi_callback_info info) {
@@ -386,6 +391,31 @@ static napi_value quantize_search(napi_env env, napi_callback_info info) {
   const double sums[7] = {st.search_err, st.rtn_err, st.energy, st.plain_search_err, st.plain_rtn_err, st.plain_energy, (double)st.improved_groups};
   memcpy(stats_out, sums, sizeof sums);
   return NULL;
+}
+
+static napi_value affine_error_sums(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 7) return throw_type(env, "affineErrorSums(w, rows, cols, bits, group, metal, kind): 7 arguments expected");
+  float *w;
+  size_t lw;
+  if (!get_f32(env, argv[0], &w, &lw)) return throw_type(env, "affineErrorSums: w must be a Float32Array");
+  int64_t rows, cols, bits, group, kind;
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &cols) || !get_dim(env, argv[3], &bits) || !get_dim(env, argv[4], &group) ||
+      !get_dim(env, argv[6], &kind))
+    return throw_type(env, "affineErrorSums: rows, cols, bits, group and kind must be non-negative integers");
+  bool metal;
+  if (napi_get_value_bool(env, argv[5], &metal) != napi_ok) return throw_type(env, "affineErrorSums: metal must be a boolean");
+  if (!affine_shape_ok(bits, group, cols) || cols == 0 || kind > SWAN_KIND_F16)
+    return throw_range(env, "affineErrorSums: bits must be 2, 3, 4, 5, 6 or 8, group 32, 64 or 128 dividing cols, kind 0, 1 or 2");
+  if ((uint64_t)lw < (uint64_t)rows * (uint64_t)cols) return throw_range(env, "affineErrorSums: w shorter than rows × cols");
+  double sums[2];
+  if (swan_affine_error_sums(w, rows, cols, (int)bits, (int)group, metal, (int)kind, g_threads, sums) != 0) {
+    napi_throw_error(env, NULL, "affineErrorSums: out of memory");
+    return NULL;
+  }
+  return make_pair(env, sums);
 }
 
 /* An n×n Float64Array argument: 1 and its data in *d, or 0 after throwing. */
@@ -536,13 +566,8 @@ static napi_value normal_pairs(napi_env env, napi_callback_info info) {
   if (!get_f64(env, argv[5], &redo, &rlen)) return throw_type(env, "normalPairs: redo must be a Float64Array");
   int64_t nredo = 0;
   int64_t done = swan_normal_pairs(state, out + offset, pairs, scale, redo, (int64_t)(rlen / 3), &nredo);
-  napi_value res, v;
-  CHECK(env, napi_create_array_with_length(env, 2, &res));
-  CHECK(env, napi_create_double(env, (double)done, &v));
-  CHECK(env, napi_set_element(env, res, 0, v));
-  CHECK(env, napi_create_double(env, (double)nredo, &v));
-  CHECK(env, napi_set_element(env, res, 1, v));
-  return res;
+  const double counts[2] = {(double)done, (double)nredo};
+  return make_pair(env, counts);
 }
 
 /* out = Y·U for an upper-triangular U, in chunks of rows laid out by chunk_width(). */
@@ -601,6 +626,7 @@ NAPI_MODULE_INIT() {
       {"uniformNoise", NULL, uniform_noise, NULL, NULL, NULL, napi_enumerable, NULL},
       {"quantizeAffine", NULL, quantize_affine, NULL, NULL, NULL, napi_enumerable, NULL},
       {"quantizeSearch", NULL, quantize_search, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"affineErrorSums", NULL, affine_error_sums, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cholesky", NULL, cholesky, NULL, NULL, NULL, napi_enumerable, NULL},
       {"invertUpper", NULL, invert_upper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mulUpper", NULL, mul_upper, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { getBackend, setBackend, type KernelBackend } from '../src/kernels/index.js';
 import { createNativeBackend, loadNativeAddon } from '../src/kernels/native-backend.js';
 import { roundToDType, type FloatDType } from '../src/io/float.js';
-import { AFFINE_BITS, AFFINE_GROUP_SIZES, affineRelativeError, type QuantRules } from '../src/mlx/affine.js';
+import { AFFINE_BITS, AFFINE_GROUP_SIZES, affineRelativeError, affineRelativeErrorOn, type QuantRules } from '../src/mlx/affine.js';
 import { quantizeAffineSearch, searchRelativeError, type SearchOutput, type SearchQuantizeOptions } from '../src/mlx/rounding-search.js';
 import { quantizeModel } from '../src/pipeline/quantize.js';
 import { Rng } from '../src/rng.js';
@@ -98,6 +98,42 @@ describe('native rounding search', () => {
     assertSameSearch(native, big, 2100, 1024, { bits: 4, groupSize: 32, dtype: 'BF16', rules: 'metal' }, 'two blocks', [1, 2]);
   });
 
+  it("affineErrorSums: affineRelativeError's value bit for bit for every bits × group × dtype × rules, with non-finite and overflowing groups", { skip: SKIP }, () => {
+    const native = createNativeBackend({ threads: 2 });
+    const rows = 96;
+    const cols = 384;
+    const raw = awkwardMatrix(rows, cols, 11);
+    raw[7 * cols + 3] = 7e4; // beyond float16: its group's scale overflows there
+    let nonZero = 0;
+    for (const dtype of ['BF16', 'F16', 'F32'] as FloatDType[]) {
+      const w = roundToDType(raw.slice(), dtype);
+      for (const rules of ['metal', 'cpu'] as QuantRules[]) {
+        for (const bits of AFFINE_BITS) {
+          for (const groupSize of AFFINE_GROUP_SIZES) {
+            const want = affineRelativeError(w, rows, cols, bits, groupSize, dtype, rules);
+            for (const threads of [1, 2, 3]) {
+              addon!.setThreads(threads);
+              const got = affineRelativeErrorOn(native, w, rows, cols, bits, groupSize, dtype, rules);
+              assert.ok(Object.is(got, want), `${dtype} ${rules} ${bits}-bit g${groupSize} ×${threads}: ${got} vs ${want}`);
+            }
+            if (want > 0) nonZero++;
+          }
+        }
+      }
+    }
+    assert.ok(nonZero > 0);
+    // A NaN weight makes the sums NaN on both sides; an all-zero matrix gives 0.
+    const nan = roundToDType(raw.slice(), 'BF16');
+    nan[9 * cols + 1] = NaN;
+    assert.ok(Number.isNaN(affineRelativeErrorOn(native, nan, rows, cols, 4, 64, 'BF16')));
+    assert.ok(Number.isNaN(affineRelativeError(nan, rows, cols, 4, 64, 'BF16')));
+    assert.equal(affineRelativeErrorOn(native, new Float32Array(2 * 64), 2, 64, 4, 64, 'BF16'), 0);
+    // The arguments are checked before the backend is called.
+    assert.throws(() => affineRelativeErrorOn(native, raw, rows, cols, 7, 64, 'BF16'), /bits must be one of/);
+    assert.throws(() => affineRelativeErrorOn(native, raw, rows, cols, 4, 64, 'BF16', 'gpu' as QuantRules), /rules must be 'metal' or 'cpu'/);
+    assert.throws(() => affineRelativeErrorOn(native, raw.subarray(1), rows, cols, 4, 64, 'BF16'), /elements, expected/);
+  });
+
   it('quantizeAffineSearch and searchRelativeError run on the backend when given one, with the same checks', { skip: SKIP }, () => {
     const native = createNativeBackend({ threads: 2 });
     let calls = 0;
@@ -116,13 +152,18 @@ describe('native rounding search', () => {
     assert.equal(calls, 2, 'bad arguments never reach the backend');
   });
 
-  it('default quantize of stories260K: the same model and manifest bytes with the native search as without it', { skip: SKIP }, () => {
+  it('default quantize of stories260K: the same model and manifest bytes with the native search and RTN error as without them', { skip: SKIP }, () => {
     const tmp = tempDir();
     try {
       const native = createNativeBackend({ threads: 2 });
       let calls = 0;
-      const counting: KernelBackend = { ...native, quantizeAffineSearch: (...a) => (calls++, native.quantizeAffineSearch!(...a)) };
-      const withoutSearch: KernelBackend = { ...native, quantizeAffineSearch: undefined };
+      let sums = 0;
+      const counting: KernelBackend = {
+        ...native,
+        quantizeAffineSearch: (...a) => (calls++, native.quantizeAffineSearch!(...a)),
+        affineErrorSums: (...a) => (sums++, native.affineErrorSums!(...a)),
+      };
+      const withoutSearch: KernelBackend = { ...native, quantizeAffineSearch: undefined, affineErrorSums: undefined };
       const files = ['model.safetensors', 'swan-manifest.json'];
       // jobs 1: the analysis runs in this thread, on the backend installed here.
       const outputs = [counting, withoutSearch].map((backend, i) => {
@@ -132,6 +173,7 @@ describe('native rounding search', () => {
         return files.map((f) => readFileSync(join(out, f)));
       });
       assert.ok(calls > 100, `the analysis and the writer searched natively (${calls} calls)`);
+      assert.ok(sums > 100, `the analysis measured RTN errors natively (${sums} calls)`);
       for (let k = 0; k < files.length; k++) assert.ok(outputs[0]![k]!.equals(outputs[1]![k]!), `${files[k]} differs`);
     } finally {
       setBackend(previous);

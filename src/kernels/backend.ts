@@ -1,3 +1,4 @@
+import type { FloatDType } from '../io/float.js';
 import type { AffineQuantized, QuantRules } from '../mlx/affine.js';
 import type { SearchOutput, SearchQuantizeOptions } from '../mlx/rounding-search.js';
 
@@ -53,6 +54,12 @@ export interface KernelBackend {
    * checks the arguments; call it through quantizeAffineOn), only faster.
    */
   quantizeAffine?(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules): AffineQuantized;
+  /**
+   * Optional: the two sums of src/mlx/affine.ts affineRelativeError (Σ (w − decoded)², Σ w²), the same
+   * doubles as the TypeScript adds them (call it through affineRelativeErrorOn, which checks the
+   * arguments), only faster.
+   */
+  affineErrorSums?(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules, dtype: FloatDType): [number, number];
   /**
    * Optional: `--rounding search`, the same codes, scales, biases, SearchStats sums and group errors
    * as src/mlx/rounding-search.ts computes in TypeScript (which checks the arguments; pass the

@@ -37,6 +37,8 @@ export interface NativeAddon {
     w: Float32Array, rows: number, cols: number, bits: number, group: number, metal: boolean,
     wq: Uint32Array, scales: Float32Array, biases: Float32Array,
   ): void;
+  /** [Σ (w − decoded)², Σ w²] of MLX's RTN, kind = dtypeKind of the storage dtype. */
+  affineErrorSums(w: Float32Array, rows: number, cols: number, bits: number, group: number, metal: boolean, kind: number): [number, number];
   /** stats: Float64Array(7) ← searchErr, rtnErr, energy, the plain three, improvedGroups. */
   quantizeSearch(
     w: Float32Array, rows: number, cols: number, bits: number, group: number, metal: boolean, kind: number,
@@ -122,6 +124,9 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
       const out = { wq: new Uint32Array(packedWordsPerRow(cols, bits) * rows), scales: new Float32Array(groups), biases: new Float32Array(groups) };
       addon.quantizeAffine(w, rows, cols, bits, groupSize, rules === 'metal', out.wq, out.scales, out.biases);
       return out;
+    },
+    affineErrorSums(w, rows, cols, bits, groupSize, rules, dtype) {
+      return addon.affineErrorSums(w, rows, cols, bits, groupSize, rules === 'metal', dtypeKind(dtype));
     },
     quantizeAffineSearch(w, rows, cols, opts) {
       const { bits, groupSize } = opts;

@@ -5,7 +5,7 @@
  */
 import { roundToDType, type FloatDType } from '../io/float.js';
 import { getBackend } from '../kernels/index.js';
-import { affineRelativeError, dequantizeAffine, quantizeAffine } from '../mlx/affine.js';
+import { affineRelativeErrorOn, dequantizeAffine, quantizeAffine } from '../mlx/affine.js';
 import { fpRelativeError } from '../mlx/fp.js';
 import { everyNthRow, quantizeAffineSearch, SEARCH_SAMPLE_ELEMENTS, searchRelativeError } from '../mlx/rounding-search.js';
 import type { InputWeighting, QuantRules } from '../options.js';
@@ -74,7 +74,7 @@ export function measureCandidates(
     const c: Candidate = {
       format,
       bytes: formatBytes(format, shape, opts.dtype),
-      relError: affineRelativeError(w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules),
+      relError: affineRelativeErrorOn(getBackend(), w, rows, cols, format.bits, format.groupSize, opts.dtype, opts.rules),
     };
     if (opts.search) {
       c.relErrorSearch = searchRelativeError(w, rows, cols, { bits: format.bits, groupSize: format.groupSize, dtype: opts.dtype, rules: opts.rules, rtnRelError: c.relError, colWeights }, getBackend());

@@ -296,6 +296,25 @@ export function dequantizeAffine(
 }
 
 /**
+ * affineRelativeError on `backend` when it computes the two sums natively (the same doubles, tested:
+ * test/native-search.test.ts), else the TypeScript. Arguments are checked here either way.
+ */
+export function affineRelativeErrorOn(
+  backend: {
+    affineErrorSums?: (w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules, dtype: FloatDType) => [number, number];
+  },
+  ...args: Parameters<typeof affineRelativeError>
+): number {
+  if (!backend.affineErrorSums) return affineRelativeError(...args);
+  const [w, rows, cols, bits, groupSize, dtype, rules = 'metal'] = args;
+  checkAffineArgs('affineRelativeError', rows, cols, bits, groupSize);
+  checkRules('affineRelativeError', rules);
+  if (w.length !== rows * cols) throw new Error(`affineRelativeError: w has ${w.length} elements, expected ${rows}×${cols}`);
+  const [num, den] = backend.affineErrorSums(w, rows, cols, bits, groupSize, rules, dtype);
+  return den === 0 ? 0 : num / den;
+}
+
+/**
  * Relative squared error of one quantize/dequantize round trip:
  * ‖W − dequant(quant(W))‖² / ‖W‖², float64 accumulation, no packing and no large allocation.
  * Dequantization uses the scales/biases rounded to `dtype`, as a loaded model would. Returns 0 for

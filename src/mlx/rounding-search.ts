@@ -8,7 +8,7 @@
  * data-free check, docs/allocation.md):
  *  1. a grid of 11 steps (other end − edge)/(n + δ), δ ∈ [−1, 1] (llama.cpp's make_qkx2_quants
  *     idea): codes from that grid, then the least-squares step for those codes;
- *  2. the best of those, refined by four alternating steps (nearest codes ↔ least-squares step, as
+ *  2. the best of those, refined by up to four alternating steps (nearest codes ↔ least-squares step, as
  *     HQQ/Lloyd do);
  *  3. the winner's scale and bias are rounded to the storage dtype, each value gets the code whose
  *     exact MLX decode rT(rT(sT·q) + bT) is nearest (neighbours checked: bf16 decode grids are uneven),
@@ -121,7 +121,12 @@ function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Fl
     }
   };
   for (let k = 0; k <= GRID_STEPS; k++) fit((other - edge) / (n - 1 + (2 * k) / GRID_STEPS));
-  for (let r = 0; r < REFINE_STEPS; r++) fit(bestS);
+  for (let r = 0; r < REFINE_STEPS; r++) {
+    const before = bestErr;
+    fit(bestS);
+    // A step that did not improve left bestS as it was: the next one would repeat it exactly.
+    if (!(bestErr < before)) break;
+  }
   out[0] = bestS;
   out[1] = edge;
   return bestErr < Infinity;
