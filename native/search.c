@@ -183,6 +183,59 @@ static void fit(fit_t *f, double s0) {
   }
 }
 
+/*
+ * The grid's fits (searchGroup's first loop: fit() for each step), all steps in one pass over the
+ * group. Each step still adds its sums weight by weight in the TypeScript's order, one running sum
+ * per step, and gets its codes as codes_of does (product, division where near a boundary), so every
+ * value is the sequential fit's; only the independent steps are interleaved, which lets the CPU
+ * overlap their additions (the sequential sums were latency-bound). The steps are then compared in
+ * order, as the sequential fits would have updated the best.
+ */
+static void grid_fits(fit_t *f, double other) {
+  enum { K = GRID_STEPS + 1 };
+  const float *v = f->v;
+  const double *cw = f->cw;
+  const double edge = f->edge;
+  const int g = f->g, n = f->n;
+  double step[K], inv[K], sq[K], sqv[K], e[K];
+  int ok[K];
+  for (int k = 0; k < K; k++) {
+    step[k] = (other - edge) / ((double)(n - 1) + (2.0 * k) / GRID_STEPS);
+    inv[k] = inverse(step[k]);
+    sq[k] = sqv[k] = e[k] = 0;
+  }
+  for (int j = 0; j < g; j++) {
+    const double x = v[j] - edge, c = cw ? cw[j] : 1;
+    for (int k = 0; k < K; k++) {
+      int code;
+      const double q = near_boundary(x * inv[k], n, &code) ? round_code(x / step[k], n) : code;
+      sq[k] += c * q * q;
+      sqv[k] += c * q * x;
+    }
+  }
+  /* The least-squares step of each; a step fit() would have dropped keeps a harmless stand-in. */
+  for (int k = 0; k < K; k++) {
+    const double s = sqv[k] / sq[k];
+    ok[k] = sq[k] > 0 && s != 0 && isfinite(s);
+    step[k] = ok[k] ? s : 1;
+    inv[k] = inverse(step[k]);
+  }
+  for (int j = 0; j < g; j++) {
+    const double x = v[j] - edge, vj = v[j], c = cw ? cw[j] : 1;
+    for (int k = 0; k < K; k++) {
+      int code;
+      const double q = near_boundary(x * inv[k], n, &code) ? round_code(x / step[k], n) : code;
+      const double d = vj - (step[k] * q + edge);
+      e[k] += c * d * d;
+    }
+  }
+  for (int k = 0; k < K; k++)
+    if (ok[k] && e[k] < f->best_err) {
+      f->best_err = e[k];
+      f->best_s = step[k];
+    }
+}
+
 /* searchGroup: 0 for a constant group (nothing to search) or when no fit was finite. */
 static int search_group(const float *v, int g, int n, const double *cw, double *scale, double *edge_out) {
   double mn = INFINITY, mx = -INFINITY;
@@ -195,7 +248,7 @@ static int search_group(const float *v, int g, int n, const double *cw, double *
   const double edge = fabs(mn) > fabs(mx) ? mn : mx;
   const double other = edge == mn ? mx : mn;
   fit_t f = {.v = v, .cw = cw, .g = g, .n = n, .edge = edge, .best_err = INFINITY, .best_s = (other - edge) / n};
-  for (int k = 0; k <= GRID_STEPS; k++) fit(&f, (other - edge) / ((double)(n - 1) + (2.0 * k) / GRID_STEPS));
+  grid_fits(&f, other);
   for (int r = 0; r < REFINE_STEPS; r++) {
     const double before = f.best_err;
     fit(&f, f.best_s);
