@@ -8,6 +8,9 @@
  * (grid, then refinement), the winner rounded to the dtype with the nearest decodable code per
  * weight, kept only when strictly better. The file comment of rounding-search.ts says why.
  *
+ * Vectors: where SSE2 is there (every x86-64), the codes and the grid's independent fits run two
+ * doubles at a time with the same IEEE operations; sums stay one running sum each, in order.
+ *
  * Threads: groups are independent, so rows are shared out between threads; each group's values are
  * held and summed afterwards in group order, one block of rows at a time, as the TypeScript's loop
  * adds them. The result does not depend on the thread count.
@@ -17,6 +20,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "affine.h"
 #include "parallel.h"
@@ -68,13 +74,38 @@ static inline int near_boundary(double y, int n, int *code) {
   return (d < 1e-12) | (d > 1 - 1e-12) | (y != y);
 }
 
+#ifdef __SSE2__
+/*
+ * near_boundary for two values at once, with the same IEEE operations: max/min return the clamp's
+ * bound for NaN as the ternaries do, the truncating conversion floors the positive f. Codes into
+ * q[0..1]; returns the two "redo" flags as a bit mask.
+ */
+static inline int near_boundary2(__m128d y, int n, double *q) {
+  const __m128d f = _mm_add_pd(_mm_min_pd(_mm_max_pd(y, _mm_set1_pd(-1)), _mm_set1_pd(n + 1)), _mm_set1_pd(1.5));
+  const __m128d fl = _mm_cvtepi32_pd(_mm_cvttpd_epi32(f));
+  const __m128d d = _mm_sub_pd(f, fl);
+  _mm_storeu_pd(q, _mm_min_pd(_mm_max_pd(_mm_sub_pd(fl, _mm_set1_pd(1)), _mm_setzero_pd()), _mm_set1_pd(n)));
+  const __m128d near = _mm_or_pd(_mm_cmplt_pd(d, _mm_set1_pd(1e-12)), _mm_cmpgt_pd(d, _mm_set1_pd(1 - 1e-12)));
+  return _mm_movemask_pd(_mm_or_pd(near, _mm_cmpunord_pd(y, y)));
+}
+#endif
+
+/* q[j] for j < g (g even): the product route, two weights at a time with SSE2; the division route for those near a boundary. */
 static void codes_of(const float *v, double base, double b, int g, int n, double *q) {
   const double inv = inverse(b);
   int redo = 0, c;
+#ifdef __SSE2__
+  const __m128d vb = _mm_set1_pd(base), vi = _mm_set1_pd(inv);
+  for (int j = 0; j < g; j += 2) {
+    const __m128d x = _mm_sub_pd(_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(v + j)))), vb);
+    redo |= near_boundary2(_mm_mul_pd(x, vi), n, q + j);
+  }
+#else
   for (int j = 0; j < g; j++) {
     redo |= near_boundary((v[j] - base) * inv, n, &c);
     q[j] = c;
   }
+#endif
   if (!redo) return;
   for (int j = 0; j < g; j++)
     if (near_boundary((v[j] - base) * inv, n, &c)) q[j] = round_code((v[j] - base) / b, n);
@@ -191,45 +222,72 @@ static void fit(fit_t *f, double s0) {
  * overlap their additions (the sequential sums were latency-bound). The steps are then compared in
  * order, as the sequential fits would have updated the best.
  */
+/*
+ * One lane per grid step, padded to an even count so SSE2 takes them two at a time; the padding lane
+ * repeats the last step and is never compared.
+ */
+#define LANES (GRID_STEPS + 2)
+
+/* Each lane's code for x (codes_of's product route), and whether any lane must be redone by division. */
+static inline int lane_codes(double x, const double *inv, int n, double *q) {
+  int redo = 0;
+#ifdef __SSE2__
+  const __m128d vx = _mm_set1_pd(x);
+  for (int k = 0; k < LANES; k += 2) redo |= near_boundary2(_mm_mul_pd(vx, _mm_loadu_pd(inv + k)), n, q + k);
+#else
+  for (int k = 0; k < LANES; k++) {
+    int code;
+    redo |= near_boundary(x * inv[k], n, &code);
+    q[k] = code;
+  }
+#endif
+  return redo;
+}
+
+/* codes_of's division route for the lanes near a boundary (rare). */
+static void redo_lanes(double x, const double *inv, const double *step, int n, double *q) {
+  int code;
+  for (int k = 0; k < LANES; k++)
+    if (near_boundary(x * inv[k], n, &code)) q[k] = round_code(x / step[k], n);
+}
+
 static void grid_fits(fit_t *f, double other) {
-  enum { K = GRID_STEPS + 1 };
   const float *v = f->v;
   const double *cw = f->cw;
   const double edge = f->edge;
   const int g = f->g, n = f->n;
-  double step[K], inv[K], sq[K], sqv[K], e[K];
-  int ok[K];
-  for (int k = 0; k < K; k++) {
-    step[k] = (other - edge) / ((double)(n - 1) + (2.0 * k) / GRID_STEPS);
+  double step[LANES], inv[LANES], sq[LANES], sqv[LANES], e[LANES], q[LANES];
+  int ok[LANES];
+  for (int k = 0; k < LANES; k++) {
+    const int kk = k <= GRID_STEPS ? k : GRID_STEPS;
+    step[k] = (other - edge) / ((double)(n - 1) + (2.0 * kk) / GRID_STEPS);
     inv[k] = inverse(step[k]);
     sq[k] = sqv[k] = e[k] = 0;
   }
   for (int j = 0; j < g; j++) {
     const double x = v[j] - edge, c = cw ? cw[j] : 1;
-    for (int k = 0; k < K; k++) {
-      int code;
-      const double q = near_boundary(x * inv[k], n, &code) ? round_code(x / step[k], n) : code;
-      sq[k] += c * q * q;
-      sqv[k] += c * q * x;
+    if (lane_codes(x, inv, n, q)) redo_lanes(x, inv, step, n, q);
+    for (int k = 0; k < LANES; k++) {
+      sq[k] += c * q[k] * q[k];
+      sqv[k] += c * q[k] * x;
     }
   }
   /* The least-squares step of each; a step fit() would have dropped keeps a harmless stand-in. */
-  for (int k = 0; k < K; k++) {
+  for (int k = 0; k < LANES; k++) {
     const double s = sqv[k] / sq[k];
-    ok[k] = sq[k] > 0 && s != 0 && isfinite(s);
+    ok[k] = k <= GRID_STEPS && sq[k] > 0 && s != 0 && isfinite(s);
     step[k] = ok[k] ? s : 1;
     inv[k] = inverse(step[k]);
   }
   for (int j = 0; j < g; j++) {
     const double x = v[j] - edge, vj = v[j], c = cw ? cw[j] : 1;
-    for (int k = 0; k < K; k++) {
-      int code;
-      const double q = near_boundary(x * inv[k], n, &code) ? round_code(x / step[k], n) : code;
-      const double d = vj - (step[k] * q + edge);
+    if (lane_codes(x, inv, n, q)) redo_lanes(x, inv, step, n, q);
+    for (int k = 0; k < LANES; k++) {
+      const double d = vj - (step[k] * q[k] + edge);
       e[k] += c * d * d;
     }
   }
-  for (int k = 0; k < K; k++)
+  for (int k = 0; k <= GRID_STEPS; k++)
     if (ok[k] && e[k] < f->best_err) {
       f->best_err = e[k];
       f->best_s = step[k];
