@@ -4,18 +4,14 @@
  * -ffp-contract=off). Groups are independent, so rows are shared out between threads in fixed
  * blocks: the result does not depend on the thread count.
  *
- * Per group, as MLX's kernels do it: s0 = max((wmax − wmin)/n, 1e-7); neg = |wmin| > |wmax|; s0 = neg ? s0 : −s0;
- * edge = neg ? wmin : wmax; q0 = ROUND(edge/s0); q0 ≠ 0 → scale = edge/q0, bias = edge, else
- * scale = s0, bias = 0; q = clamp(ROUND((w − bias)/scale), 0, n), NaN packing as 0. Metal rules:
- * ROUND ties away from zero and wmax starts at 0; CPU rules: ties to even, true min/max.
+ * Per group, as MLX's kernels do it: the scale and bias of affine.h swan_group_params, then
+ * q = clamp(ROUND((w − bias)/scale), 0, n), NaN packing as 0 (swan_rtn_code).
  */
 #include "affine.h"
 
 #include <math.h>
 
 #include "parallel.h"
-
-static inline double round_away(double x) { return x < 0 ? -floor(0.5 - x) : floor(x + 0.5); }
 
 typedef struct {
   const float *w;
@@ -32,36 +28,15 @@ static void quantize_rows(void *ctx, int64_t row0, int64_t row1) {
   const int64_t words_per_group = (int64_t)p->group * p->bits / 32; /* a group starts on a word */
   for (int64_t gi = row0 * groups_per_row; gi < row1 * groups_per_row; gi++) {
     const float *g = p->w + gi * p->group;
-    float wmin = INFINITY, wmax = p->metal ? 0.0f : -INFINITY;
-    for (int j = 0; j < p->group; j++) {
-      if (g[j] < wmin) wmin = g[j];
-      if (g[j] > wmax) wmax = g[j];
-    }
-    float s0 = (wmax - wmin) / (float)n;
-    if (s0 < 1e-7f) s0 = 1e-7f;
-    const int neg = fabsf(wmin) > fabsf(wmax);
-    if (!neg) s0 = -s0;
-    const float edge = neg ? wmin : wmax;
-    const float t0 = edge / s0;
-    const double q0 = p->metal ? round_away(t0) : nearbyint(t0);
     float scale, bias;
-    if (q0 != 0) {
-      scale = edge / (float)q0;
-      bias = edge;
-    } else {
-      scale = s0;
-      bias = 0;
-    }
+    swan_group_params(g, p->group, n, p->metal, &scale, &bias);
     p->scales[gi] = scale;
     p->biases[gi] = bias;
     uint32_t *o = p->wq + gi * words_per_group;
     uint32_t acc = 0;
     int filled = 0;
     for (int j = 0; j < p->group; j++) {
-      const float t = (g[j] - bias) / scale;
-      double q = p->metal ? round_away(t) : nearbyint(t);
-      q = q < 0 ? 0 : q > n ? n : q;
-      const uint32_t qi = q == q ? (uint32_t)q : 0;
+      const uint32_t qi = swan_rtn_code((g[j] - bias) / scale, n, p->metal);
       acc |= qi << filled;
       filled += p->bits;
       if (filled >= 32) {

@@ -464,33 +464,25 @@ int swan_quantize_search(const float *w, int64_t rows, int64_t cols, int bits, i
   return 0;
 }
 
-int swan_affine_error_sums(const float *w, int64_t rows, int64_t cols, int bits, int group, int metal, int kind, int threads,
-                           double sums[2]) {
-  const int64_t groups = rows * cols / group, words_per_group = (int64_t)group * bits / 32;
-  uint32_t *wq = malloc((size_t)(groups > 0 ? groups * words_per_group : 1) * sizeof *wq);
-  float *scales = malloc((size_t)(groups > 0 ? groups : 1) * sizeof *scales);
-  float *biases = malloc((size_t)(groups > 0 ? groups : 1) * sizeof *biases);
-  if (!wq || !scales || !biases) {
-    free(wq), free(scales), free(biases);
-    return -1;
-  }
-  swan_quantize_affine(w, rows, cols, bits, group, metal, threads, wq, scales, biases);
-  decoder_t dec = {.stamp = 0, .kind = kind};
-  uint8_t codes[256];
+int swan_affine_error_sums(const float *w, int64_t rows, int64_t cols, int bits, int group, int metal, int kind, double sums[2]) {
+  const int n = (1 << bits) - 1;
+  const int64_t groups = rows * cols / group;
   double num = 0, den = 0;
   /* Weight by weight in the TypeScript's order: one running sum each, as affineRelativeError adds them. */
   for (int64_t gi = 0; gi < groups; gi++) {
-    unpack_group(wq + gi * words_per_group, group, bits, codes);
-    decoder_start(&dec, round_to(scales[gi], kind), round_to(biases[gi], kind));
     const float *x = w + gi * group;
+    float scale, bias;
+    swan_group_params(x, group, n, metal, &scale, &bias);
+    const double s_t = round_to(scale, kind), b_t = round_to(bias, kind);
     for (int i = 0; i < group; i++) {
       const double xi = x[i];
-      const double d = xi - decode(&dec, codes[i]);
+      /* decode() without its cache: a group sees most of its codes once, so the cache only mispredicted. */
+      const double q = swan_rtn_code((x[i] - bias) / scale, n, metal);
+      const double d = xi - round_to(round_to(s_t * q, kind) + b_t, kind);
       num += d * d;
       den += xi * xi;
     }
   }
-  free(wq), free(scales), free(biases);
   sums[0] = num;
   sums[1] = den;
   return 0;

@@ -27,9 +27,8 @@ int swan_quantize_search(const float *w, int64_t rows, int64_t cols, int bits, i
  * src/mlx/affine.ts affineRelativeError's sums of a row-major rows×cols matrix: sums[0] = Σ (w − d)²
  * and sums[1] = Σ w², d being MLX's RTN decoded as a loaded model decodes it (scale and bias in the
  * storage dtype `kind`), added weight by weight in the TypeScript's order, so the same doubles.
- * The RTN runs on `threads` threads. Returns 0, or -1 when out of memory.
+ * One thread, no allocation. Returns 0.
  */
-int swan_affine_error_sums(const float *w, int64_t rows, int64_t cols, int bits, int group, int metal, int kind, int threads,
-                           double sums[2]);
+int swan_affine_error_sums(const float *w, int64_t rows, int64_t cols, int bits, int group, int metal, int kind, double sums[2]);
 
 #endif

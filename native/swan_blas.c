@@ -411,10 +411,7 @@ static napi_value affine_error_sums(napi_env env, napi_callback_info info) {
     return throw_range(env, "affineErrorSums: bits must be 2, 3, 4, 5, 6 or 8, group 32, 64 or 128 dividing cols, kind 0, 1 or 2");
   if ((uint64_t)lw < (uint64_t)rows * (uint64_t)cols) return throw_range(env, "affineErrorSums: w shorter than rows × cols");
   double sums[2];
-  if (swan_affine_error_sums(w, rows, cols, (int)bits, (int)group, metal, (int)kind, g_threads, sums) != 0) {
-    napi_throw_error(env, NULL, "affineErrorSums: out of memory");
-    return NULL;
-  }
+  swan_affine_error_sums(w, rows, cols, (int)bits, (int)group, metal, (int)kind, sums);
   return make_pair(env, sums);
 }
 
