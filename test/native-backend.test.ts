@@ -325,6 +325,33 @@ describe('native backend', () => {
     assert.throws(() => addon!.gram(new Float32Array(6), 2, 3, false, new Float64Array(4)), /g must be a Float64Array of s × s/);
   });
 
+  it('the float32 Gram (SGEMMs on the lower triangle) is symmetric, float32-accurate, the same bytes for 1, 2 and 3 threads', { skip: SKIP }, () => {
+    const rng = new Rng(35);
+    // Shapes below and above the 64-row chunks and the threading threshold, both sides, an empty side.
+    for (const [rows, cols] of [[1, 1], [3, 700], [513, 5], [192, 576], [1100, 600], [300, 1100], [0, 4]] as const) {
+      const data = randn(rng, rows * cols);
+      for (const which of ['rows', 'cols'] as const) {
+        const s = which === 'rows' ? rows : cols, len = which === 'rows' ? cols : rows;
+        const want = gramF64(data, rows, cols, which);
+        const outs = [1, 2, 3].map((threads) => {
+          const out = new Float32Array(s * s).fill(NaN);
+          createNativeBackend({ threads }).gramF32!(data, rows, cols, which, out);
+          return out;
+        });
+        const got = outs[0]!;
+        // A float32 dot product of length len: within gemmGamma(len)·Σ|a||b| ≤ gemmGamma(len)·√(Gᵢᵢ·Gⱼⱼ).
+        for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) {
+          const bound = gemmGamma(len) * Math.sqrt(want[i * s + i]! * want[j * s + j]!) + 1e-30;
+          assert.ok(Math.abs(got[i * s + j]! - want[i * s + j]!) <= bound, `${rows}×${cols} ${which} [${i},${j}]`);
+          assert.equal(got[i * s + j], got[j * s + i], 'symmetric');
+        }
+        for (const o of outs.slice(1)) assert.ok(Buffer.from(o.buffer).equals(Buffer.from(got.buffer)), `${rows}×${cols} ${which}: bytes`);
+      }
+    }
+    assert.throws(() => addon!.gram32(new Float32Array(5), 2, 3, true, new Float32Array(4)), /data shorter than rows × cols/);
+    assert.throws(() => addon!.gram32(new Float32Array(6), 2, 3, false, new Float32Array(8)), /out shorter than s × s/);
+  });
+
   it('LAPACK symmetric eigenvalues agree with the TypeScript to 1e-12 of the largest |λ|', { skip: SKIP }, () => {
     const nb = createNativeBackend({ threads: 1 });
     const rng = new Rng(32);
@@ -394,7 +421,7 @@ describe('native backend', () => {
   it('the SVD metric on the native backend matches the TypeScript linear algebra (exact and randomized)', { skip: SKIP }, () => {
     const nb = createNativeBackend({ threads: 2 });
     // The same float32 products, only the l×l routines in TypeScript.
-    const gemmOnly = { name: 'native-gemm-only', gemm: nb.gemm, mulUpperRight: nb.mulUpperRight };
+    const gemmOnly = { name: 'native-gemm-only', gemm: nb.gemm, mulUpperRight: nb.mulUpperRight, gramF32: nb.gramF32 };
     const rng = new Rng(41);
     for (const [rows, cols] of [[300, 700], [700, 520], [1100, 600]] as const) {
       const data = randn(rng, rows * cols);

@@ -186,6 +186,24 @@ export function gramF64On(
     : gramF64(data, rows, cols, which);
 }
 
+/**
+ * out = the float32 Gram of a row-major rows×cols matrix, A·Aᵀ (which 'rows') or Aᵀ·A ('cols'), by
+ * the backend's half-flop kernel when it has one, else by its GEMM (then not always exactly
+ * symmetric: callers that need symmetry read one triangle).
+ */
+export function gramF32On(
+  backend: KernelBackend,
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  which: 'rows' | 'cols',
+  out: Float32Array,
+): void {
+  if (backend.gramF32) backend.gramF32(data, rows, cols, which, out);
+  else if (which === 'cols') backend.gemm(true, false, cols, cols, rows, data, data, out);
+  else backend.gemm(false, true, rows, rows, cols, data, data, out);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cholesky and triangular helpers (float64, row-major n×n)
 
@@ -244,6 +262,12 @@ export function mulUpper(a: Float64Array, b: Float64Array, n: number): Float64Ar
   return c;
 }
 
+/** out = Y·U for a rows×n Y and an upper-triangular n×n U (float32): backend.mulUpperRight when it has it, else its GEMM. */
+export function mulUpperRightOn(backend: KernelBackend, y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void {
+  if (backend.mulUpperRight) backend.mulUpperRight(y, rows, n, u, out);
+  else backend.gemm(false, false, rows, n, n, y, u, out);
+}
+
 /** cholesky() on the backend when it has it, else in TypeScript. */
 export function choleskyOn(
   backend: KernelBackend | null | undefined,
@@ -279,7 +303,7 @@ export interface QrResult {
 
 /**
  * Q·R = Y for a tall rows×cols float32 panel (rows ≥ cols), by Cholesky-QR2:
- *   G = YᵀY (backend GEMM), R₁ = chol(G) (float64), Q₁ = Y·R₁⁻¹ (backend GEMM), then the same once
+ *   G = YᵀY (gramF32On), R₁ = chol(G) (float64), Q₁ = Y·R₁⁻¹ (mulUpperRightOn), then the same once
  *   more on Q₁, which repairs the orthogonality the first pass loses (≈ u·cond(Y)²).
  * It needs only GEMMs plus l×l work, so it runs at backend speed (about 2× faster than Householder
  * QR on the panels the randomized SVD makes). Safeguards, in order:
@@ -324,7 +348,7 @@ export function orthonormalize(
   let shifted = false;
   const maxPasses = 4;
   for (let pass = 0; pass < maxPasses; pass++) {
-    backend.gemm(true, false, n, n, rows, q, q, g);
+    gramF32On(backend, q, rows, n, 'cols', g);
     let dev = Infinity;
     if (pass > 0) {
       dev = 0;
@@ -348,8 +372,7 @@ export function orthonormalize(
     const rinv = invertUpperOn(backend, r, n);
     for (let i = 0; i < rinv.length; i++) rinv32[i] = rinv[i]!;
     const next = sc.f32(rows * n);
-    if (backend.mulUpperRight) backend.mulUpperRight(q, rows, n, rinv32, next);
-    else backend.gemm(false, false, rows, n, n, q, rinv32, next);
+    mulUpperRightOn(backend, q, rows, n, rinv32, next);
     if (q !== y) sc.free(q);
     q = next;
     rTotal = rTotal === null ? r : mulUpperOn(backend, r, rTotal, n);
