@@ -537,7 +537,11 @@ static napi_value normal_pairs(napi_env env, napi_callback_info info) {
   size_t rlen;
   if (!get_f64(env, argv[5], &redo, &rlen)) return throw_type(env, "normalPairs: redo must be a Float64Array");
   int64_t nredo = 0;
-  int64_t done = swan_normal_pairs(state, out + offset, pairs, scale, redo, (int64_t)(rlen / 3), &nredo);
+  int64_t done = swan_normal_pairs(state, out + offset, pairs, scale, redo, (int64_t)(rlen / 3), &nredo, g_threads);
+  if (done < 0) {
+    napi_throw_error(env, NULL, "normalPairs: out of memory");
+    return NULL;
+  }
   napi_value res, v;
   CHECK(env, napi_create_array_with_length(env, 2, &res));
   CHECK(env, napi_create_double(env, (double)done, &v));

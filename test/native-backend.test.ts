@@ -434,11 +434,20 @@ describe('native backend', () => {
     }
   });
 
-  it('normalPairs: Rng.fillNormal gives the TypeScript values bit for bit and leaves the stream in step', { skip: SKIP }, () => {
+  it('normalPairs: Rng.fillNormal gives the TypeScript values bit for bit and leaves the stream in step, for 1, 2 and 3 threads', { skip: SKIP }, () => {
+    const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
+    // Odd and even lengths (one and several blocks of transforms), a spare pending before and left
+    // after, scales; the transforms on 1, 2 and 3 threads.
+    for (const threads of [2, 3]) {
+      const kernel = createNativeBackend({ threads }).normalPairs!.bind(null);
+      for (const [seed, n] of [[11, 1_000_001], [12, 70_000]] as const) {
+        const js = new Rng(seed), nat = new Rng(seed);
+        assert.ok(same(nat.fillNormal(new Float32Array(n), 1, kernel), js.fillNormal(new Float32Array(n))), `${threads} threads, n ${n}`);
+        assert.equal(nat.nextU32(), js.nextU32());
+      }
+    }
     const nb = createNativeBackend({ threads: 1 });
     const kernel = nb.normalPairs!.bind(nb);
-    const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
-    // Odd and even lengths, a spare pending before and left after, scales.
     for (const [seed, n, scale, spare] of [[1, 1_000_000, 1, false], [2, 99_999, 0.37, true], [3, 1, 1, true], [4, 2, 1, false], [5, 7, 3e-3, false]] as const) {
       const js = new Rng(seed), nat = new Rng(seed);
       if (spare) assert.equal(js.normal(), nat.normal());

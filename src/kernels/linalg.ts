@@ -296,8 +296,8 @@ export type OrthMethod = 'cholqr1' | 'cholqr2' | 'cholqr3' | 'shifted-cholqr3' |
 export interface QrResult {
   /** rows×cols, orthonormal columns, row-major float32. */
   q: Float32Array;
-  /** cols×cols upper triangular, float64, with Q·R ≈ Y. */
-  r: Float64Array;
+  /** cols×cols upper triangular, float64, with Q·R ≈ Y (orthonormalize forms it on first read: the SVD never reads it). */
+  readonly r: Float64Array;
   method: OrthMethod;
 }
 
@@ -332,10 +332,12 @@ export function orthonormalize(
   const g = sc.f32(n * n);
   const rinv32 = sc.f32(n * n);
   let q = y;
-  const done = (method: OrthMethod, r: Float64Array): QrResult => {
+  const factors: Float64Array[] = []; // each pass's R; R = R_k·…·R_1
+  const done = (method: OrthMethod): QrResult => {
     sc.free(g);
     sc.free(rinv32);
-    return { q, r, method };
+    let r: Float64Array | undefined;
+    return { q, method, get r() { return (r ??= factors.reduce((acc, f) => mulUpperOn(backend, f, acc, n))); } };
   };
   const fallback = (): QrResult => {
     if (q !== y) sc.free(q);
@@ -344,7 +346,6 @@ export function orthonormalize(
     sc.free(rinv32);
     return householderQR(y, rows, cols);
   };
-  let rTotal: Float64Array | null = null;
   let shifted = false;
   const maxPasses = 4;
   for (let pass = 0; pass < maxPasses; pass++) {
@@ -375,12 +376,12 @@ export function orthonormalize(
     mulUpperRightOn(backend, q, rows, n, rinv32, next);
     if (q !== y) sc.free(q);
     q = next;
-    rTotal = rTotal === null ? r : mulUpperOn(backend, r, rTotal, n);
-    if (opts.basisOnly && pass === 0 && !shifted) return done('cholqr1', rTotal);
+    factors.push(r);
+    if (opts.basisOnly && pass === 0 && !shifted) return done('cholqr1');
     // Stop after two passes when the second Gram showed pass one was good enough for pass two to
     // reach float32 orthogonality; a shifted start always takes two plain passes after it.
     if (pass >= 1 && dev < 0.1 && !(shifted && pass < 2)) {
-      return done(shifted ? 'shifted-cholqr3' : pass === 1 ? 'cholqr2' : 'cholqr3', rTotal);
+      return done(shifted ? 'shifted-cholqr3' : pass === 1 ? 'cholqr2' : 'cholqr3');
     }
   }
   return fallback();
