@@ -31,6 +31,7 @@
  *   gram(data, rows, cols, byRows, g)        g = float64 A·Aᵀ (byRows) or Aᵀ·A of a Float32Array
  *   mulUpperRight(y, rows, n, u, out)        out = Y·U (float32, Y rows×n, U n×n upper triangular) by
  *                                            STRMM on chunks of rows, like gemm's: half GEMM's flops
+ *   solveUpperRight(y, rows, n, u, out)      out = Y·U⁻¹ (float32, the same shapes) by STRSM on the same chunks
  *   gram32(data, rows, cols, byRows, out)   out = float32 A·Aᵀ (byRows) or Aᵀ·A of a Float32Array, by
  *                                            SGEMMs on the lower triangle's row chunks: half GEMM's flops
  *   normalPairs(state, out, offset, pairs, scale, redo)
@@ -50,6 +51,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error_proxy.h"
@@ -551,9 +553,9 @@ static napi_value normal_pairs(napi_env env, napi_callback_info info) {
   return res;
 }
 
-/* out = Y·U for an upper-triangular U, in chunks of rows laid out by chunk_width(). */
+/* out = Y·U (or Y·U⁻¹ when solve) for an upper-triangular U, in chunks of rows laid out by chunk_width(). */
 typedef struct {
-  int rows, n, chunk, nchunks;
+  int rows, n, chunk, nchunks, solve;
   const float *y, *u;
   float *out;
   atomic_int next;
@@ -565,33 +567,59 @@ static void *trmm_worker(void *arg) {
     int s = i * j->chunk, e = s + j->chunk > j->rows ? j->rows : s + j->chunk;
     float *o = j->out + (size_t)s * j->n;
     memcpy(o, j->y + (size_t)s * j->n, (size_t)(e - s) * j->n * sizeof(float));
-    cblas_strmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, e - s, j->n, 1.0f, j->u, j->n, o, j->n);
+    if (j->solve)
+      cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, e - s, j->n, 1.0f, j->u, j->n, o, j->n);
+    else
+      cblas_strmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, e - s, j->n, 1.0f, j->u, j->n, o, j->n);
   }
   return NULL;
 }
 
-static napi_value mul_upper_right(napi_env env, napi_callback_info info) {
+/* mulUpperRight and solveUpperRight: the same arguments, `name` for the messages. */
+static napi_value upper_right(napi_env env, napi_callback_info info, int solve, const char *name) {
+  char msg[160];
   size_t argc = 5;
   napi_value argv[5];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) return throw_type(env, "mulUpperRight(y, rows, n, u, out): 5 arguments expected");
+  if (argc < 5) {
+    snprintf(msg, sizeof msg, "%s(y, rows, n, u, out): 5 arguments expected", name);
+    return throw_type(env, msg);
+  }
   int64_t rows, n;
-  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &n)) return throw_type(env, "mulUpperRight: rows and n must be non-negative integers");
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &n)) {
+    snprintf(msg, sizeof msg, "%s: rows and n must be non-negative integers", name);
+    return throw_type(env, msg);
+  }
   float *y, *u, *out;
   size_t ly, lu, lo;
-  if (!get_f32(env, argv[0], &y, &ly) || !get_f32(env, argv[3], &u, &lu) || !get_f32(env, argv[4], &out, &lo))
-    return throw_type(env, "mulUpperRight: y, u and out must be Float32Arrays");
-  if ((uint64_t)ly < (uint64_t)rows * (uint64_t)n || (uint64_t)lo < (uint64_t)rows * (uint64_t)n || (uint64_t)lu < (uint64_t)n * (uint64_t)n)
-    return throw_range(env, "mulUpperRight: buffers too small for rows × n");
+  if (!get_f32(env, argv[0], &y, &ly) || !get_f32(env, argv[3], &u, &lu) || !get_f32(env, argv[4], &out, &lo)) {
+    snprintf(msg, sizeof msg, "%s: y, u and out must be Float32Arrays", name);
+    return throw_type(env, msg);
+  }
+  if ((uint64_t)ly < (uint64_t)rows * (uint64_t)n || (uint64_t)lo < (uint64_t)rows * (uint64_t)n || (uint64_t)lu < (uint64_t)n * (uint64_t)n) {
+    snprintf(msg, sizeof msg, "%s: buffers too small for rows × n", name);
+    return throw_range(env, msg);
+  }
   if (rows == 0 || n == 0) return NULL;
-  if (out == y) return throw_range(env, "mulUpperRight: out must not be y");
-  trmm_job_t j = {.rows = (int)rows, .n = (int)n, .y = y, .u = u, .out = out};
+  if (out == y) {
+    snprintf(msg, sizeof msg, "%s: out must not be y", name);
+    return throw_range(env, msg);
+  }
+  trmm_job_t j = {.rows = (int)rows, .n = (int)n, .solve = solve, .y = y, .u = u, .out = out};
   atomic_init(&j.next, 0);
   double flops = (double)rows * (double)n * (double)n;
   j.chunk = chunk_width((int)rows, flops);
   j.nchunks = ((int)rows + j.chunk - 1) / j.chunk;
   run_parallel(trmm_worker, &j, j.nchunks, flops);
   return NULL;
+}
+
+static napi_value mul_upper_right(napi_env env, napi_callback_info info) {
+  return upper_right(env, info, 0, "mulUpperRight");
+}
+
+static napi_value solve_upper_right(napi_env env, napi_callback_info info) {
+  return upper_right(env, info, 1, "solveUpperRight");
 }
 
 /*
@@ -678,6 +706,7 @@ NAPI_MODULE_INIT() {
       {"normalPairs", NULL, normal_pairs, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mulUpperRight", NULL, mul_upper_right, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gram32", NULL, gram32, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"solveUpperRight", NULL, solve_upper_right, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

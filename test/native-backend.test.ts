@@ -418,10 +418,36 @@ describe('native backend', () => {
     assert.throws(() => addon!.mulUpperRight(y, 2, 2, new Float32Array(4), y), /out must not be y/);
   });
 
+  it('solveUpperRight: Y·U⁻¹ by STRSM satisfies out·U = Y to float32 rounding, the same bytes for 1, 2 and 3 threads', { skip: SKIP }, () => {
+    const rng = new Rng(36);
+    for (const [rows, n] of [[1, 1], [5, 3], [700, 64], [3000, 256]] as const) {
+      const y = randn(rng, rows * n);
+      // A Cholesky factor of a well-conditioned Gram, as orthonormalize hands over.
+      const u = new Float32Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = i === j ? 2 + rng.uniform() : 0.3 * rng.normal() / Math.sqrt(n);
+      const outs = [1, 2, 3].map((threads) => {
+        const out = new Float32Array(rows * n);
+        createNativeBackend({ threads }).solveUpperRight!(y, rows, n, u, out);
+        return out;
+      });
+      const x = outs[0]!;
+      let err = 0, mag = 0;
+      for (let i = 0; i < rows; i++) for (let j = 0; j < n; j++) {
+        let t = 0;
+        for (let k = 0; k <= j; k++) t += x[i * n + k]! * u[k * n + j]!;
+        err = Math.max(err, Math.abs(t - y[i * n + j]!));
+        mag = Math.max(mag, Math.abs(y[i * n + j]!));
+      }
+      assert.ok(err <= 1e-5 * mag, `${rows}×${n}: residual ${err / mag}`);
+      for (const o of outs.slice(1)) assert.ok(Buffer.from(o.buffer).equals(Buffer.from(x.buffer)), `${rows}×${n}: bytes`);
+    }
+    assert.throws(() => addon!.solveUpperRight(new Float32Array(6), 3, 2, new Float32Array(3), new Float32Array(6)), /solveUpperRight: buffers too small/);
+  });
+
   it('the SVD metric on the native backend matches the TypeScript linear algebra (exact and randomized)', { skip: SKIP }, () => {
     const nb = createNativeBackend({ threads: 2 });
     // The same float32 products, only the l×l routines in TypeScript.
-    const gemmOnly = { name: 'native-gemm-only', gemm: nb.gemm, mulUpperRight: nb.mulUpperRight, gramF32: nb.gramF32 };
+    const gemmOnly = { name: 'native-gemm-only', gemm: nb.gemm, mulUpperRight: nb.mulUpperRight, gramF32: nb.gramF32, solveUpperRight: nb.solveUpperRight };
     const rng = new Rng(41);
     for (const [rows, cols] of [[300, 700], [700, 520], [1100, 600]] as const) {
       const data = randn(rng, rows * cols);

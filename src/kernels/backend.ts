@@ -81,6 +81,12 @@ export interface KernelBackend {
    */
   mulUpperRight?(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
   /**
+   * Optional: out = Y·U⁻¹ in float32 (U as for mulUpperRight, with a non-zero diagonal) by a
+   * triangular solve, the same flops as mulUpperRight and no inverse; the same bytes for any thread
+   * count. Call it through linalg.ts solveUpperRightOn, which falls back on invertUpper + mulUpperRight.
+   */
+  solveUpperRight?(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
+  /**
    * Optional: out = the float32 Gram of a row-major rows×cols matrix, A·Aᵀ (which 'rows', s = rows)
    * or Aᵀ·A ('cols', s = cols), full and symmetric s×s, in about half a GEMM's flops; the same bytes
    * for any thread count. Call it through linalg.ts gramF32On, which falls back on gemm.

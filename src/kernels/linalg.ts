@@ -268,6 +268,22 @@ export function mulUpperRightOn(backend: KernelBackend, y: Float32Array, rows: n
   else backend.gemm(false, false, rows, n, n, y, u, out);
 }
 
+/**
+ * out = Y·R⁻¹ for a rows×n float32 Y and an upper-triangular float64 R: backend.solveUpperRight on R
+ * rounded to float32 when the backend has it, else R⁻¹ in float64 (invertUpperOn) rounded to
+ * float32 times Y (mulUpperRightOn). u32 is an n×n work array.
+ */
+export function solveUpperRightOn(backend: KernelBackend, y: Float32Array, rows: number, n: number, r: Float64Array, u32: Float32Array, out: Float32Array): void {
+  if (backend.solveUpperRight) {
+    for (let i = 0; i < n * n; i++) u32[i] = r[i]!;
+    backend.solveUpperRight(y, rows, n, u32, out);
+    return;
+  }
+  const rinv = invertUpperOn(backend, r, n);
+  for (let i = 0; i < n * n; i++) u32[i] = rinv[i]!;
+  mulUpperRightOn(backend, y, rows, n, u32, out);
+}
+
 /** cholesky() on the backend when it has it, else in TypeScript. */
 export function choleskyOn(
   backend: KernelBackend | null | undefined,
@@ -303,7 +319,7 @@ export interface QrResult {
 
 /**
  * Q·R = Y for a tall rows×cols float32 panel (rows ≥ cols), by Cholesky-QR2:
- *   G = YᵀY (gramF32On), R₁ = chol(G) (float64), Q₁ = Y·R₁⁻¹ (mulUpperRightOn), then the same once
+ *   G = YᵀY (gramF32On), R₁ = chol(G) (float64), Q₁ = Y·R₁⁻¹ (solveUpperRightOn), then the same once
  *   more on Q₁, which repairs the orthogonality the first pass loses (≈ u·cond(Y)²).
  * It needs only GEMMs plus l×l work, so it runs at backend speed (about 2× faster than Householder
  * QR on the panels the randomized SVD makes). Safeguards, in order:
@@ -330,12 +346,12 @@ export function orthonormalize(
   // caller frees it); temporaries are freed here.
   const sc = opts.scratch ?? new Scratch(null);
   const g = sc.f32(n * n);
-  const rinv32 = sc.f32(n * n);
+  const r32 = sc.f32(n * n);
   let q = y;
   const factors: Float64Array[] = []; // each pass's R; R = R_k·…·R_1
   const done = (method: OrthMethod): QrResult => {
     sc.free(g);
-    sc.free(rinv32);
+    sc.free(r32);
     let r: Float64Array | undefined;
     return { q, method, get r() { return (r ??= factors.reduce((acc, f) => mulUpperOn(backend, f, acc, n))); } };
   };
@@ -343,7 +359,7 @@ export function orthonormalize(
     if (q !== y) sc.free(q);
     q = y;
     sc.free(g);
-    sc.free(rinv32);
+    sc.free(r32);
     return householderQR(y, rows, cols);
   };
   let shifted = false;
@@ -370,10 +386,8 @@ export function orthonormalize(
       if (r === null) return fallback();
       shifted = true;
     }
-    const rinv = invertUpperOn(backend, r, n);
-    for (let i = 0; i < rinv.length; i++) rinv32[i] = rinv[i]!;
     const next = sc.f32(rows * n);
-    mulUpperRightOn(backend, q, rows, n, rinv32, next);
+    solveUpperRightOn(backend, q, rows, n, r, r32, next);
     if (q !== y) sc.free(q);
     q = next;
     factors.push(r);

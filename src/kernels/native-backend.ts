@@ -51,6 +51,7 @@ export interface NativeAddon {
   normalPairs(state: Uint32Array, out: Float32Array, offset: number, pairs: number, scale: number, redo: Float64Array): [number, number];
   mulUpperRight(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
   gram32(data: Float32Array, rows: number, cols: number, byRows: boolean, out: Float32Array): void;
+  solveUpperRight(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
 }
 
 export interface NativeInfo {
@@ -157,6 +158,9 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
     },
     mulUpperRight(y, rows, n, u, out) {
       addon.mulUpperRight(y, rows, n, u, out);
+    },
+    solveUpperRight(y, rows, n, u, out) {
+      addon.solveUpperRight(y, rows, n, u, out);
     },
     gramF32(data, rows, cols, which, out) {
       addon.gram32(data, rows, cols, which === 'rows', out);

@@ -35,11 +35,10 @@ import {
   choleskyOn,
   clip01,
   gramF32On,
-  invertUpperOn,
-  mulUpperRightOn,
   orthonormalize,
   Scratch,
   singularValues,
+  solveUpperRightOn,
   symmetricEigenvaluesOn,
 } from '../kernels/linalg.js';
 import type { Rng } from '../rng.js';
@@ -217,11 +216,8 @@ function gramSketchValues(backend: KernelBackend, m: number, n: number, data: Fl
   backend.gemm(true, false, q, q, m, p, y, k32); // Pᵀ·H·P
   const c = choleskyOn(backend, symmetricF64(k32, q), q);
   if (c === null) return null;
-  const cinv = invertUpperOn(backend, c, q);
-  const cinv32 = sc.f32(q * q);
-  for (let i = 0; i < q * q; i++) cinv32[i] = cinv[i]!;
   const bt = sc.f32(m * q);
-  mulUpperRightOn(backend, y, m, q, cinv32, bt); // B_t = Y·C⁻¹
+  solveUpperRightOn(backend, y, m, q, c, sc.f32(q * q), bt); // B_t = Y·C⁻¹
   return valuesOfPanel(backend, bt, m, q, sc);
 }
 
