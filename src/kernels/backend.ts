@@ -89,7 +89,7 @@ export interface KernelBackend {
   /**
    * Optional: out = the float32 Gram of a row-major rows×cols matrix, A·Aᵀ (which 'rows', s = rows)
    * or Aᵀ·A ('cols', s = cols), full and symmetric s×s, in about half a GEMM's flops; the same bytes
-   * for any thread count. Call it through linalg.ts gramF32On, which falls back on gemm.
+   * for any thread count. Call it through linalg.ts gramF32On, which falls back on gramF64.
    */
   gramF32?(data: Float32Array, rows: number, cols: number, which: 'rows' | 'cols', out: Float32Array): void;
 }

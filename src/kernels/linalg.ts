@@ -187,9 +187,11 @@ export function gramF64On(
 }
 
 /**
- * out = the float32 Gram of a row-major rows×cols matrix, A·Aᵀ (which 'rows') or Aᵀ·A ('cols'), by
- * the backend's half-flop kernel when it has one, else by its GEMM (then not always exactly
- * symmetric: callers that need symmetry read one triangle).
+ * out = the Gram of a row-major rows×cols matrix in float32, A·Aᵀ (which 'rows') or Aᵀ·A ('cols'),
+ * full and symmetric: by the backend's float32 half-GEMM kernel when it has one, else the float64
+ * Gram (gramF64On, also half the flops) rounded. Not the backend's float32 GEMM: the wasm one sums
+ * long dot products (an embedding's 49152 rows) in one float32 chain, which moved SmolLM2's embedding
+ * concentration by 1e-5; BLAS blocks the sum and stays within ~1e-7.
  */
 export function gramF32On(
   backend: KernelBackend,
@@ -199,9 +201,12 @@ export function gramF32On(
   which: 'rows' | 'cols',
   out: Float32Array,
 ): void {
-  if (backend.gramF32) backend.gramF32(data, rows, cols, which, out);
-  else if (which === 'cols') backend.gemm(true, false, cols, cols, rows, data, data, out);
-  else backend.gemm(false, true, rows, rows, cols, data, data, out);
+  if (backend.gramF32) {
+    backend.gramF32(data, rows, cols, which, out);
+    return;
+  }
+  const g = gramF64On(backend, data, rows, cols, which);
+  for (let i = 0; i < g.length; i++) out[i] = g[i]!;
 }
 
 // ---------------------------------------------------------------------------------------------
