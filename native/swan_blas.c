@@ -31,6 +31,9 @@
  *   gram(data, rows, cols, byRows, g)        g = float64 A·Aᵀ (byRows) or Aᵀ·A of a Float32Array
  *   mulUpperRight(y, rows, n, u, out)        out = Y·U (float32, Y rows×n, U n×n upper triangular) by
  *                                            STRMM on chunks of rows, like gemm's: half GEMM's flops
+ *   solveUpperRight(y, rows, n, u, out)      out = Y·U⁻¹ (float32, the same shapes) by STRSM on the same chunks
+ *   gram32(data, rows, cols, byRows, out)   out = float32 A·Aᵀ (byRows) or Aᵀ·A of a Float32Array, by
+ *                                            SGEMMs on the lower triangle's row chunks: half GEMM's flops
  *   normalPairs(state, out, offset, pairs, scale, redo)
  *                                            fillNormal's Gaussian pairs into out from offset
  *                                            (native/normal.c); [pairs done, pairs listed in redo]
@@ -48,6 +51,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error_proxy.h"
@@ -562,14 +566,18 @@ static napi_value normal_pairs(napi_env env, napi_callback_info info) {
   size_t rlen;
   if (!get_f64(env, argv[5], &redo, &rlen)) return throw_type(env, "normalPairs: redo must be a Float64Array");
   int64_t nredo = 0;
-  int64_t done = swan_normal_pairs(state, out + offset, pairs, scale, redo, (int64_t)(rlen / 3), &nredo);
+  int64_t done = swan_normal_pairs(state, out + offset, pairs, scale, redo, (int64_t)(rlen / 3), &nredo, g_threads);
+  if (done < 0) {
+    napi_throw_error(env, NULL, "normalPairs: out of memory");
+    return NULL;
+  }
   const double counts[2] = {(double)done, (double)nredo};
   return make_pair(env, counts);
 }
 
-/* out = Y·U for an upper-triangular U, in chunks of rows laid out by chunk_width(). */
+/* out = Y·U (or Y·U⁻¹ when solve) for an upper-triangular U, in chunks of rows laid out by chunk_width(). */
 typedef struct {
-  int rows, n, chunk, nchunks;
+  int rows, n, chunk, nchunks, solve;
   const float *y, *u;
   float *out;
   atomic_int next;
@@ -581,32 +589,121 @@ static void *trmm_worker(void *arg) {
     int s = i * j->chunk, e = s + j->chunk > j->rows ? j->rows : s + j->chunk;
     float *o = j->out + (size_t)s * j->n;
     memcpy(o, j->y + (size_t)s * j->n, (size_t)(e - s) * j->n * sizeof(float));
-    cblas_strmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, e - s, j->n, 1.0f, j->u, j->n, o, j->n);
+    if (j->solve)
+      cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, e - s, j->n, 1.0f, j->u, j->n, o, j->n);
+    else
+      cblas_strmm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, e - s, j->n, 1.0f, j->u, j->n, o, j->n);
   }
   return NULL;
 }
 
-static napi_value mul_upper_right(napi_env env, napi_callback_info info) {
+/* mulUpperRight and solveUpperRight: the same arguments, `name` for the messages. */
+static napi_value upper_right(napi_env env, napi_callback_info info, int solve, const char *name) {
+  char msg[160];
   size_t argc = 5;
   napi_value argv[5];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) return throw_type(env, "mulUpperRight(y, rows, n, u, out): 5 arguments expected");
+  if (argc < 5) {
+    snprintf(msg, sizeof msg, "%s(y, rows, n, u, out): 5 arguments expected", name);
+    return throw_type(env, msg);
+  }
   int64_t rows, n;
-  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &n)) return throw_type(env, "mulUpperRight: rows and n must be non-negative integers");
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &n)) {
+    snprintf(msg, sizeof msg, "%s: rows and n must be non-negative integers", name);
+    return throw_type(env, msg);
+  }
   float *y, *u, *out;
   size_t ly, lu, lo;
-  if (!get_f32(env, argv[0], &y, &ly) || !get_f32(env, argv[3], &u, &lu) || !get_f32(env, argv[4], &out, &lo))
-    return throw_type(env, "mulUpperRight: y, u and out must be Float32Arrays");
-  if ((uint64_t)ly < (uint64_t)rows * (uint64_t)n || (uint64_t)lo < (uint64_t)rows * (uint64_t)n || (uint64_t)lu < (uint64_t)n * (uint64_t)n)
-    return throw_range(env, "mulUpperRight: buffers too small for rows × n");
+  if (!get_f32(env, argv[0], &y, &ly) || !get_f32(env, argv[3], &u, &lu) || !get_f32(env, argv[4], &out, &lo)) {
+    snprintf(msg, sizeof msg, "%s: y, u and out must be Float32Arrays", name);
+    return throw_type(env, msg);
+  }
+  if ((uint64_t)ly < (uint64_t)rows * (uint64_t)n || (uint64_t)lo < (uint64_t)rows * (uint64_t)n || (uint64_t)lu < (uint64_t)n * (uint64_t)n) {
+    snprintf(msg, sizeof msg, "%s: buffers too small for rows × n", name);
+    return throw_range(env, msg);
+  }
   if (rows == 0 || n == 0) return NULL;
-  if (out == y) return throw_range(env, "mulUpperRight: out must not be y");
-  trmm_job_t j = {.rows = (int)rows, .n = (int)n, .y = y, .u = u, .out = out};
+  if (out == y) {
+    snprintf(msg, sizeof msg, "%s: out must not be y", name);
+    return throw_range(env, msg);
+  }
+  trmm_job_t j = {.rows = (int)rows, .n = (int)n, .solve = solve, .y = y, .u = u, .out = out};
   atomic_init(&j.next, 0);
   double flops = (double)rows * (double)n * (double)n;
   j.chunk = chunk_width((int)rows, flops);
   j.nchunks = ((int)rows + j.chunk - 1) / j.chunk;
   run_parallel(trmm_worker, &j, j.nchunks, flops);
+  return NULL;
+}
+
+static napi_value mul_upper_right(napi_env env, napi_callback_info info) {
+  return upper_right(env, info, 0, "mulUpperRight");
+}
+
+static napi_value solve_upper_right(napi_env env, napi_callback_info info) {
+  return upper_right(env, info, 1, "solveUpperRight");
+}
+
+/*
+ * out = the float32 Gram of a row-major rows×cols matrix (A·Aᵀ when by_rows, else Aᵀ·A), s×s: the
+ * lower triangle by chunks of `chunk` rows of out (rows r0..r1 take columns 0..r1, one
+ * single-threaded SGEMM each: half a full GEMM's flops), then mirrored. The chunk layout depends on
+ * s alone, so the bytes do not depend on the thread count.
+ */
+typedef struct {
+  int rows, cols, by_rows, s, chunk, nchunks;
+  const float *a;
+  float *out;
+  atomic_int next;
+} syrk_job_t;
+
+static void *syrk_worker(void *arg) {
+  syrk_job_t *j = (syrk_job_t *)arg;
+  /* Last chunks first: they are the largest, so the threads finish together. */
+  for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->nchunks;) {
+    int c = j->nchunks - 1 - i;
+    int r0 = c * j->chunk, r1 = r0 + j->chunk > j->s ? j->s : r0 + j->chunk;
+    float *o = j->out + (size_t)r0 * j->s;
+    if (j->by_rows)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, j->cols, 1.0f, j->a + (size_t)r0 * j->cols,
+                  j->cols, j->a, j->cols, 0.0f, o, j->s);
+    else
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1 - r0, r1, j->rows, 1.0f, j->a + r0, j->cols, j->a,
+                  j->cols, 0.0f, o, j->s);
+  }
+  return NULL;
+}
+
+static napi_value gram32(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) return throw_type(env, "gram32(data, rows, cols, byRows, out): 5 arguments expected");
+  float *data, *out;
+  size_t ld, lo;
+  if (!get_f32(env, argv[0], &data, &ld) || !get_f32(env, argv[4], &out, &lo))
+    return throw_type(env, "gram32: data and out must be Float32Arrays");
+  int64_t rows, cols;
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &cols)) return throw_type(env, "gram32: rows and cols must be non-negative integers");
+  bool by_rows;
+  if (napi_get_value_bool(env, argv[3], &by_rows) != napi_ok) return throw_type(env, "gram32: byRows must be a boolean");
+  if ((uint64_t)ld < (uint64_t)rows * (uint64_t)cols) return throw_range(env, "gram32: data shorter than rows × cols");
+  int64_t s = by_rows ? rows : cols;
+  if (s > 46340) return throw_range(env, "gram32: more than 46340 vectors");
+  if ((uint64_t)lo < (uint64_t)s * (uint64_t)s) return throw_range(env, "gram32: out shorter than s × s");
+  if (s == 0) return NULL;
+  if ((by_rows ? cols : rows) == 0) {
+    memset(out, 0, (size_t)s * (size_t)s * sizeof(float));
+    return NULL;
+  }
+  syrk_job_t j = {.rows = (int)rows, .cols = (int)cols, .by_rows = by_rows, .s = (int)s, .a = data, .out = out};
+  atomic_init(&j.next, 0);
+  j.chunk = s < 128 ? (int)s : 64;
+  j.nchunks = ((int)s + j.chunk - 1) / j.chunk;
+  double flops = (double)s * (double)s * (double)(by_rows ? cols : rows);
+  run_parallel(syrk_worker, &j, j.nchunks, flops);
+  for (int64_t i = 0; i < s; i++)
+    for (int64_t k = i + 1; k < s; k++) out[i * s + k] = out[k * s + i];
   return NULL;
 }
 
@@ -631,6 +728,8 @@ NAPI_MODULE_INIT() {
       {"gram", NULL, gram, NULL, NULL, NULL, napi_enumerable, NULL},
       {"normalPairs", NULL, normal_pairs, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mulUpperRight", NULL, mul_upper_right, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gram32", NULL, gram32, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"solveUpperRight", NULL, solve_upper_right, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

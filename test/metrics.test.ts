@@ -18,6 +18,7 @@ import {
   svdMetric,
   svdScore,
 } from '../src/metrics/index.js';
+import { randomizedSingularValues, sketchRoute, SVD_NITER, SVD_RANK } from '../src/metrics/svd.js';
 import { runPython } from '../src/python.js';
 import { Rng } from '../src/rng.js';
 import { PY, tempDir } from './helpers/paths.js';
@@ -235,6 +236,52 @@ describe('svd concentration', () => {
     // Gaussian: low concentration; exponential decay: high.
     assert.ok(ours.rsvdGauss!.concentration < 0.2);
     assert.ok(ours.rsvdExp!.concentration > 0.45);
+  });
+
+  it('the parity cases above take the Gram route, in both orientations; 4096-wide shapes the direct one', () => {
+    const route = (m: M) => sketchRoute(m.rows, m.cols, SVD_RANK, SVD_NITER);
+    assert.equal(route(svdCases.rsvdExp!), 'gram'); // n ≤ m: iterations with WᵀW
+    assert.equal(route(svdCases.rsvdPower!), 'gram'); // m < n: with W·Wᵀ
+    assert.equal(route(svdCases.rsvdGauss!), 'gram');
+    for (const [m, n] of [[4096, 4096], [4096, 12288], [12288, 4096]]) assert.equal(sketchRoute(m, n, SVD_RANK, SVD_NITER), 'direct', `${m}×${n}`);
+    // SmolLM2's shapes and its tied embedding.
+    for (const [m, n] of [[576, 576], [1536, 576], [576, 1536], [49152, 576]]) assert.equal(sketchRoute(m, n, SVD_RANK, SVD_NITER), 'gram', `${m}×${n}`);
+  });
+
+  /*
+   * The two routes reach the same subspaces for the same sketch (svd.ts gramSketchValues), so they
+   * differ by float32 rounding only. Measured on these matrices: the concentration within 4e-7
+   * relative and every value within 8e-7·σ₁ on every backend. Bounds: the Gram route's rounding
+   * reaches each eigenvalue σᵢ² as ~u·σ₁² (u = 6e-8), i.e. σᵢ by ~u·σ₁²/σᵢ ≤ u·cond·σ₁ ≈ 2e-6·σ₁ at
+   * cond 30, and the concentration, an energy ratio, by ~q·u relative at most: asserted 1e-5·σ₁ and
+   * 2e-6. On an exactly rank-deficient W the values past the rank are rounding noise on both routes,
+   * ~u·σ₁ on the direct one and ~√u·σ₁ on the Gram one (the square root of noise in σ²): 1e-3·σ₁
+   * there, while the concentration still agrees to 2e-6 (m < n falls back on the direct route when
+   * Pᵀ·H·P is not positive definite, which rank deficiency makes it).
+   */
+  for (const b of svdBackends) it(`${b.name}: Gram route and direct route agree (decaying spectra, both orientations, rank-deficient)`, () => {
+    const cases: Array<[string, M, number]> = [];
+    for (const [rows, cols, q] of [[300, 140, 64], [140, 300, 64], [700, 300, 128], [300, 700, 128]] as const) {
+      cases.push([`exp ${rows}×${cols}`, make(rows, cols, rows + cols, (r, i, j) => r.normal() * (Math.exp(-(i + j) / 20) + 0.01)), q]);
+      cases.push([`power ${rows}×${cols}`, make(rows, cols, rows * cols, (r, _i, j) => r.normal() * (j + 1) ** -0.6), q]);
+    }
+    for (const [rows, cols] of [[300, 140], [140, 300]] as const) {
+      const rng = new Rng(rows);
+      const u = Array.from({ length: rows * 10 }, () => rng.normal()), v = Array.from({ length: 10 * cols }, () => rng.normal());
+      cases.push([`rank 10 ${rows}×${cols}`, make(rows, cols, 0, (_r, i, j) => {
+        let t = 0;
+        for (let k = 0; k < 10; k++) t += (u[i * 10 + k]! * v[k * cols + j]!) / (k + 1);
+        return t;
+      }), 64]);
+    }
+    for (const [name, m, q] of cases) {
+      const direct = randomizedSingularValues(b, m.rows, m.cols, m.data, q, SVD_NITER, new Rng(3), 'direct');
+      const gram = randomizedSingularValues(b, m.rows, m.cols, m.data, q, SVD_NITER, new Rng(3), 'gram');
+      const tol = name.startsWith('rank') ? 1e-3 : 1e-5;
+      for (let i = 0; i < q; i++) assert.ok(Math.abs(gram[i]! - direct[i]!) <= tol * direct[0]!, `${name} σ${i + 1}: ${gram[i]} vs ${direct[i]}`);
+      const cd = energyConcentration(direct), cg = energyConcentration(gram);
+      assert.ok(Math.abs(cg - cd) <= 2e-6 * cd, `${name} c: ${cg} vs ${cd}`);
+    }
   });
 
   it('concentration and score helpers', () => {

@@ -325,6 +325,33 @@ describe('native backend', () => {
     assert.throws(() => addon!.gram(new Float32Array(6), 2, 3, false, new Float64Array(4)), /g must be a Float64Array of s × s/);
   });
 
+  it('the float32 Gram (SGEMMs on the lower triangle) is symmetric, float32-accurate, the same bytes for 1, 2 and 3 threads', { skip: SKIP }, () => {
+    const rng = new Rng(35);
+    // Shapes below and above the 64-row chunks and the threading threshold, both sides, an empty side.
+    for (const [rows, cols] of [[1, 1], [3, 700], [513, 5], [192, 576], [1100, 600], [300, 1100], [0, 4]] as const) {
+      const data = randn(rng, rows * cols);
+      for (const which of ['rows', 'cols'] as const) {
+        const s = which === 'rows' ? rows : cols, len = which === 'rows' ? cols : rows;
+        const want = gramF64(data, rows, cols, which);
+        const outs = [1, 2, 3].map((threads) => {
+          const out = new Float32Array(s * s).fill(NaN);
+          createNativeBackend({ threads }).gramF32!(data, rows, cols, which, out);
+          return out;
+        });
+        const got = outs[0]!;
+        // A float32 dot product of length len: within gemmGamma(len)·Σ|a||b| ≤ gemmGamma(len)·√(Gᵢᵢ·Gⱼⱼ).
+        for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) {
+          const bound = gemmGamma(len) * Math.sqrt(want[i * s + i]! * want[j * s + j]!) + 1e-30;
+          assert.ok(Math.abs(got[i * s + j]! - want[i * s + j]!) <= bound, `${rows}×${cols} ${which} [${i},${j}]`);
+          assert.equal(got[i * s + j], got[j * s + i], 'symmetric');
+        }
+        for (const o of outs.slice(1)) assert.ok(Buffer.from(o.buffer).equals(Buffer.from(got.buffer)), `${rows}×${cols} ${which}: bytes`);
+      }
+    }
+    assert.throws(() => addon!.gram32(new Float32Array(5), 2, 3, true, new Float32Array(4)), /data shorter than rows × cols/);
+    assert.throws(() => addon!.gram32(new Float32Array(6), 2, 3, false, new Float32Array(8)), /out shorter than s × s/);
+  });
+
   it('LAPACK symmetric eigenvalues agree with the TypeScript to 1e-12 of the largest |λ|', { skip: SKIP }, () => {
     const nb = createNativeBackend({ threads: 1 });
     const rng = new Rng(32);
@@ -391,10 +418,36 @@ describe('native backend', () => {
     assert.throws(() => addon!.mulUpperRight(y, 2, 2, new Float32Array(4), y), /out must not be y/);
   });
 
+  it('solveUpperRight: Y·U⁻¹ by STRSM satisfies out·U = Y to float32 rounding, the same bytes for 1, 2 and 3 threads', { skip: SKIP }, () => {
+    const rng = new Rng(36);
+    for (const [rows, n] of [[1, 1], [5, 3], [700, 64], [3000, 256]] as const) {
+      const y = randn(rng, rows * n);
+      // A Cholesky factor of a well-conditioned Gram, as orthonormalize hands over.
+      const u = new Float32Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = i === j ? 2 + rng.uniform() : 0.3 * rng.normal() / Math.sqrt(n);
+      const outs = [1, 2, 3].map((threads) => {
+        const out = new Float32Array(rows * n);
+        createNativeBackend({ threads }).solveUpperRight!(y, rows, n, u, out);
+        return out;
+      });
+      const x = outs[0]!;
+      let err = 0, mag = 0;
+      for (let i = 0; i < rows; i++) for (let j = 0; j < n; j++) {
+        let t = 0;
+        for (let k = 0; k <= j; k++) t += x[i * n + k]! * u[k * n + j]!;
+        err = Math.max(err, Math.abs(t - y[i * n + j]!));
+        mag = Math.max(mag, Math.abs(y[i * n + j]!));
+      }
+      assert.ok(err <= 1e-5 * mag, `${rows}×${n}: residual ${err / mag}`);
+      for (const o of outs.slice(1)) assert.ok(Buffer.from(o.buffer).equals(Buffer.from(x.buffer)), `${rows}×${n}: bytes`);
+    }
+    assert.throws(() => addon!.solveUpperRight(new Float32Array(6), 3, 2, new Float32Array(3), new Float32Array(6)), /solveUpperRight: buffers too small/);
+  });
+
   it('the SVD metric on the native backend matches the TypeScript linear algebra (exact and randomized)', { skip: SKIP }, () => {
     const nb = createNativeBackend({ threads: 2 });
     // The same float32 products, only the l×l routines in TypeScript.
-    const gemmOnly = { name: 'native-gemm-only', gemm: nb.gemm, mulUpperRight: nb.mulUpperRight };
+    const gemmOnly = { name: 'native-gemm-only', gemm: nb.gemm, mulUpperRight: nb.mulUpperRight, gramF32: nb.gramF32, solveUpperRight: nb.solveUpperRight };
     const rng = new Rng(41);
     for (const [rows, cols] of [[300, 700], [700, 520], [1100, 600]] as const) {
       const data = randn(rng, rows * cols);
@@ -407,11 +460,20 @@ describe('native backend', () => {
     }
   });
 
-  it('normalPairs: Rng.fillNormal gives the TypeScript values bit for bit and leaves the stream in step', { skip: SKIP }, () => {
+  it('normalPairs: Rng.fillNormal gives the TypeScript values bit for bit and leaves the stream in step, for 1, 2 and 3 threads', { skip: SKIP }, () => {
+    const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
+    // Odd and even lengths (one and several blocks of transforms), a spare pending before and left
+    // after, scales; the transforms on 1, 2 and 3 threads.
+    for (const threads of [2, 3]) {
+      const kernel = createNativeBackend({ threads }).normalPairs!.bind(null);
+      for (const [seed, n] of [[11, 1_000_001], [12, 70_000]] as const) {
+        const js = new Rng(seed), nat = new Rng(seed);
+        assert.ok(same(nat.fillNormal(new Float32Array(n), 1, kernel), js.fillNormal(new Float32Array(n))), `${threads} threads, n ${n}`);
+        assert.equal(nat.nextU32(), js.nextU32());
+      }
+    }
     const nb = createNativeBackend({ threads: 1 });
     const kernel = nb.normalPairs!.bind(nb);
-    const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
-    // Odd and even lengths, a spare pending before and left after, scales.
     for (const [seed, n, scale, spare] of [[1, 1_000_000, 1, false], [2, 99_999, 0.37, true], [3, 1, 1, true], [4, 2, 1, false], [5, 7, 3e-3, false]] as const) {
       const js = new Rng(seed), nat = new Rng(seed);
       if (spare) assert.equal(js.normal(), nat.normal());

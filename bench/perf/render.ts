@@ -136,8 +136,10 @@ function shapeSection(r: Report): Lines {
   }
   const sliced = r.swan.results.find((s) => s.measuredRows !== s.rows);
   L.push('',
-    'rSVD GFLOP/s counts 2·m·n·256·6 for the six big GEMMs plus the Cholesky-QR and final Gram work ' +
-      '(4·rows·256² per pass; 2·m·256² final Gram), divided by the whole svd time. W·Q is one bare backend GEMM (m×n)·(n×256) on the same matrix.' +
+    'rSVD GFLOP/s counts the flops of the route swan takes (bench/perf/shapes.ts rsvdFlops): on these shapes torch\'s own sequence, ' +
+      '2·m·n·256·6 for the six big GEMMs plus the Cholesky-QR and final Gram work (2·rows·256² per pass: a half-GEMM Gram and a triangular solve; ' +
+      '2·m·256² final Gram); matrices whose smaller side is below ~6·256 iterate in the space of their smaller Gram instead (src/metrics/svd.ts sketchRoute). ' +
+      'Divided by the whole svd time. W·Q is one bare backend GEMM (m×n)·(n×256) on the same matrix.' +
       (sliced ? ` ¹ Measured on a ${sliced.measuredRows}-row slice (memory) and scaled by rows; every step is linear in the row count.` : ''),
     '',
     ...quantizePathSection(r.swan.results));

@@ -2,6 +2,7 @@
  * What the benchmark measures on: the Qwen3-8B tensor shapes (and their --quick scale-down), the
  * small checkpoint of --quick, and the seeded heavy-tailed matrices generated for each shape.
  */
+import { sketchRoute } from '../../src/metrics/svd.js';
 import { Rng } from '../../src/rng.js';
 import type { SynthShape } from '../../src/synth/checkpoint.js';
 
@@ -49,15 +50,26 @@ export const QUICK_MODEL: SynthShape = {
   modelType: 'qwen3', hidden: 640, intermediate: 1280, layers: 2, heads: 5, kvHeads: 1, headDim: 128, vocab: 2048, tied: true,
 };
 
-/** Flops of the randomized SVD as swan runs it (q = 256, niter = 2, Cholesky-QR between GEMMs). */
+/**
+ * Flops of the randomized SVD as swan runs it (q = 256, niter = 2; src/metrics/svd.ts sketchRoute
+ * picks the route). A GEMM counts 2·m·n·k, a float32 Gram half that, a Cholesky-QR pass 2·rows·q²
+ * (its Gram and the triangular solve Y·R⁻¹).
+ */
 export function rsvdFlops(m: number, n: number): number {
   const q = Math.min(RANK, m, n);
-  if (Math.min(m, n) <= 2 * RANK) return 0; // exact path: a float64 Gram in JS, not GEMM
-  const big = 2 * m * n * q * (2 * NITER + 2); // WᵀR, niter × (W·Q, Wᵀ·Q), B = W·Q
-  // Cholesky-QR passes (Gram + Y·R⁻¹, 4·rows·q² each): n-panels 1 + (niter−1) + 2, m-panels niter.
-  const orth = 4 * q * q * (n * (NITER + 2) + m * NITER);
-  const gram = 2 * m * q * q; // final BᵀB in float64
-  return big + orth + gram;
+  if (Math.min(m, n) <= 2 * RANK) return 0; // exact path: a float64 Gram, not GEMM
+  const pass = (rows: number): number => 2 * rows * q * q;
+  if (sketchRoute(m, n, q, NITER) === 'direct') {
+    const big = 2 * m * n * q * (2 * NITER + 2); // WᵀR, niter × (W·Q, Wᵀ·Q), B = W·Q
+    // n-panels 1 + (niter−1) + 2 passes, m-panels niter; the final BᵀB a full GEMM.
+    return big + pass(n) * (NITER + 2) + pass(m) * NITER + 2 * m * q * q;
+  }
+  const s = Math.min(m, n), l = Math.max(m, n);
+  const gram = s * s * l; // WᵀW or W·Wᵀ
+  const products = 2 * s * s * q * (NITER + 1); // niter × G·Q, then the final G·Q (or Y = H·P)
+  return n <= m
+    ? gram + 2 * m * n * q + products + pass(s) * (NITER + 2) + 2 * s * q * q // + WᵀR, Qᵀ·(G·Q)
+    : gram + products + pass(s) * NITER + 2 * s * q * q + s * q * q + 2 * s * q * q; // + Pᵀ·Y, Y·C⁻¹, BᵀB
 }
 
 /**

@@ -87,4 +87,16 @@ export interface KernelBackend {
    * diagonal, in half the flops; the same bytes for any thread count. out must not be y.
    */
   mulUpperRight?(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
+  /**
+   * Optional: out = Y·U⁻¹ in float32 (U as for mulUpperRight, with a non-zero diagonal) by a
+   * triangular solve, the same flops as mulUpperRight and no inverse; the same bytes for any thread
+   * count. Call it through linalg.ts solveUpperRightOn, which falls back on invertUpper + mulUpperRight.
+   */
+  solveUpperRight?(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
+  /**
+   * Optional: out = the float32 Gram of a row-major rows×cols matrix, A·Aᵀ (which 'rows', s = rows)
+   * or Aᵀ·A ('cols', s = cols), full and symmetric s×s, in about half a GEMM's flops; the same bytes
+   * for any thread count. Call it through linalg.ts gramF32On, which falls back on gramF64.
+   */
+  gramF32?(data: Float32Array, rows: number, cols: number, which: 'rows' | 'cols', out: Float32Array): void;
 }

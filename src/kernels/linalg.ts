@@ -186,6 +186,29 @@ export function gramF64On(
     : gramF64(data, rows, cols, which);
 }
 
+/**
+ * out = the Gram of a row-major rows×cols matrix in float32, A·Aᵀ (which 'rows') or Aᵀ·A ('cols'),
+ * full and symmetric: by the backend's float32 half-GEMM kernel when it has one, else the float64
+ * Gram (gramF64On, also half the flops) rounded. Not the backend's float32 GEMM: the wasm one sums
+ * long dot products (an embedding's 49152 rows) in one float32 chain, which moved SmolLM2's embedding
+ * concentration by 1e-5; BLAS blocks the sum and stays within ~1e-7.
+ */
+export function gramF32On(
+  backend: KernelBackend,
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  which: 'rows' | 'cols',
+  out: Float32Array,
+): void {
+  if (backend.gramF32) {
+    backend.gramF32(data, rows, cols, which, out);
+    return;
+  }
+  const g = gramF64On(backend, data, rows, cols, which);
+  for (let i = 0; i < g.length; i++) out[i] = g[i]!;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cholesky and triangular helpers (float64, row-major n×n)
 
@@ -244,6 +267,28 @@ export function mulUpper(a: Float64Array, b: Float64Array, n: number): Float64Ar
   return c;
 }
 
+/** out = Y·U for a rows×n Y and an upper-triangular n×n U (float32): backend.mulUpperRight when it has it, else its GEMM. */
+export function mulUpperRightOn(backend: KernelBackend, y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void {
+  if (backend.mulUpperRight) backend.mulUpperRight(y, rows, n, u, out);
+  else backend.gemm(false, false, rows, n, n, y, u, out);
+}
+
+/**
+ * out = Y·R⁻¹ for a rows×n float32 Y and an upper-triangular float64 R: backend.solveUpperRight on R
+ * rounded to float32 when the backend has it, else R⁻¹ in float64 (invertUpperOn) rounded to
+ * float32 times Y (mulUpperRightOn). u32 is an n×n work array.
+ */
+export function solveUpperRightOn(backend: KernelBackend, y: Float32Array, rows: number, n: number, r: Float64Array, u32: Float32Array, out: Float32Array): void {
+  if (backend.solveUpperRight) {
+    for (let i = 0; i < n * n; i++) u32[i] = r[i]!;
+    backend.solveUpperRight(y, rows, n, u32, out);
+    return;
+  }
+  const rinv = invertUpperOn(backend, r, n);
+  for (let i = 0; i < n * n; i++) u32[i] = rinv[i]!;
+  mulUpperRightOn(backend, y, rows, n, u32, out);
+}
+
 /** cholesky() on the backend when it has it, else in TypeScript. */
 export function choleskyOn(
   backend: KernelBackend | null | undefined,
@@ -272,14 +317,14 @@ export type OrthMethod = 'cholqr1' | 'cholqr2' | 'cholqr3' | 'shifted-cholqr3' |
 export interface QrResult {
   /** rows×cols, orthonormal columns, row-major float32. */
   q: Float32Array;
-  /** cols×cols upper triangular, float64, with Q·R ≈ Y. */
-  r: Float64Array;
+  /** cols×cols upper triangular, float64, with Q·R ≈ Y (orthonormalize forms it on first read: the SVD never reads it). */
+  readonly r: Float64Array;
   method: OrthMethod;
 }
 
 /**
  * Q·R = Y for a tall rows×cols float32 panel (rows ≥ cols), by Cholesky-QR2:
- *   G = YᵀY (backend GEMM), R₁ = chol(G) (float64), Q₁ = Y·R₁⁻¹ (backend GEMM), then the same once
+ *   G = YᵀY (gramF32On), R₁ = chol(G) (float64), Q₁ = Y·R₁⁻¹ (solveUpperRightOn), then the same once
  *   more on Q₁, which repairs the orthogonality the first pass loses (≈ u·cond(Y)²).
  * It needs only GEMMs plus l×l work, so it runs at backend speed (about 2× faster than Householder
  * QR on the panels the randomized SVD makes). Safeguards, in order:
@@ -306,25 +351,26 @@ export function orthonormalize(
   // caller frees it); temporaries are freed here.
   const sc = opts.scratch ?? new Scratch(null);
   const g = sc.f32(n * n);
-  const rinv32 = sc.f32(n * n);
+  const r32 = sc.f32(n * n);
   let q = y;
-  const done = (method: OrthMethod, r: Float64Array): QrResult => {
+  const factors: Float64Array[] = []; // each pass's R; R = R_k·…·R_1
+  const done = (method: OrthMethod): QrResult => {
     sc.free(g);
-    sc.free(rinv32);
-    return { q, r, method };
+    sc.free(r32);
+    let r: Float64Array | undefined;
+    return { q, method, get r() { return (r ??= factors.reduce((acc, f) => mulUpperOn(backend, f, acc, n))); } };
   };
   const fallback = (): QrResult => {
     if (q !== y) sc.free(q);
     q = y;
     sc.free(g);
-    sc.free(rinv32);
+    sc.free(r32);
     return householderQR(y, rows, cols);
   };
-  let rTotal: Float64Array | null = null;
   let shifted = false;
   const maxPasses = 4;
   for (let pass = 0; pass < maxPasses; pass++) {
-    backend.gemm(true, false, n, n, rows, q, q, g);
+    gramF32On(backend, q, rows, n, 'cols', g);
     let dev = Infinity;
     if (pass > 0) {
       dev = 0;
@@ -345,19 +391,16 @@ export function orthonormalize(
       if (r === null) return fallback();
       shifted = true;
     }
-    const rinv = invertUpperOn(backend, r, n);
-    for (let i = 0; i < rinv.length; i++) rinv32[i] = rinv[i]!;
     const next = sc.f32(rows * n);
-    if (backend.mulUpperRight) backend.mulUpperRight(q, rows, n, rinv32, next);
-    else backend.gemm(false, false, rows, n, n, q, rinv32, next);
+    solveUpperRightOn(backend, q, rows, n, r, r32, next);
     if (q !== y) sc.free(q);
     q = next;
-    rTotal = rTotal === null ? r : mulUpperOn(backend, r, rTotal, n);
-    if (opts.basisOnly && pass === 0 && !shifted) return done('cholqr1', rTotal);
+    factors.push(r);
+    if (opts.basisOnly && pass === 0 && !shifted) return done('cholqr1');
     // Stop after two passes when the second Gram showed pass one was good enough for pass two to
     // reach float32 orthogonality; a shifted start always takes two plain passes after it.
     if (pass >= 1 && dev < 0.1 && !(shifted && pass < 2)) {
-      return done(shifted ? 'shifted-cholqr3' : pass === 1 ? 'cholqr2' : 'cholqr3', rTotal);
+      return done(shifted ? 'shifted-cholqr3' : pass === 1 ? 'cholqr2' : 'cholqr3');
     }
   }
   return fallback();

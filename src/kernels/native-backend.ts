@@ -1,6 +1,6 @@
 /**
  * Optional native backend: SGEMM and the small float64 LAPACK/BLAS routines (Cholesky, triangular
- * inverse and product, symmetric eigenvalues, Gram matrices) from the platform BLAS (OpenBLAS on Linux, Accelerate on macOS)
+ * inverse and product, symmetric eigenvalues, float64 Gram matrices; a float32 Gram by SGEMMs) from the platform BLAS (OpenBLAS on Linux, Accelerate on macOS)
  * through the small N-API addon native/swan_blas.c, which scripts/build-native.mjs compiles into
  * dist/native/swan_blas.node when a C compiler and the BLAS are there. When it is not built (or
  * SWAN_NO_NATIVE is set) loadNativeAddon() says why and swan uses the WebAssembly backend.
@@ -52,6 +52,8 @@ export interface NativeAddon {
   gram(data: Float32Array, rows: number, cols: number, byRows: boolean, g: Float64Array): void;
   normalPairs(state: Uint32Array, out: Float32Array, offset: number, pairs: number, scale: number, redo: Float64Array): [number, number];
   mulUpperRight(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
+  gram32(data: Float32Array, rows: number, cols: number, byRows: boolean, out: Float32Array): void;
+  solveUpperRight(y: Float32Array, rows: number, n: number, u: Float32Array, out: Float32Array): void;
 }
 
 export interface NativeInfo {
@@ -161,6 +163,12 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
     },
     mulUpperRight(y, rows, n, u, out) {
       addon.mulUpperRight(y, rows, n, u, out);
+    },
+    solveUpperRight(y, rows, n, u, out) {
+      addon.solveUpperRight(y, rows, n, u, out);
+    },
+    gramF32(data, rows, cols, which, out) {
+      addon.gram32(data, rows, cols, which === 'rows', out);
     },
     gramF64(data, rows, cols, which) {
       const s = which === 'rows' ? rows : cols;
