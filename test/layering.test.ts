@@ -39,7 +39,7 @@ const ALLOWED: Record<string, string[]> = {
   options: ['python', 'rng'],
   arch: ['errors', 'io'],
   mlx: ['format', 'io', 'options', 'round'],
-  kernels: ['mlx', 'options'],
+  kernels: ['io', 'mlx', 'options'],
   metrics: ['kernels', 'rng', 'round'],
   plan: ['arch', 'format', 'io', 'metrics', 'options'],
   measure: ['arch', 'errors', 'format', 'io', 'kernels', 'metrics', 'mlx', 'options', 'plan'],
