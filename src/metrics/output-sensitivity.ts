@@ -53,8 +53,7 @@ export function outputDelta(
   const sc = new Scratch(backend); // GEMM operands in backend memory where it has its own
   try {
     // Probes, columns normalised in float32 as torch does (norm in float64 then rounded).
-    const x = sc.f32(n * p);
-    for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+    const x = rng.fillNormal(sc.f32(n * p), 1, backend.normalPairs?.bind(backend)); // = normal() per entry
     for (let j = 0; j < p; j++) {
       let s = 0;
       for (let i = 0; i < n; i++) s += x[i * p + j]! * x[i * p + j]!;
