@@ -26,6 +26,7 @@ import {
 } from '../src/kernels/linalg.js';
 import { Rng } from '../src/rng.js';
 import { gemmGamma, referenceGemm } from './helpers/gemm-reference.js';
+import { checkNormalPairs } from './helpers/normal-pairs.js';
 import { conditionedPanel, orthogonalityError, reconstructionError, symmetricCases } from './helpers/qr-checks.js';
 
 const loaded = loadNativeAddon();
@@ -473,44 +474,7 @@ describe('native backend', () => {
       }
     }
     const nb = createNativeBackend({ threads: 1 });
-    const kernel = nb.normalPairs!.bind(nb);
-    for (const [seed, n, scale, spare] of [[1, 1_000_000, 1, false], [2, 99_999, 0.37, true], [3, 1, 1, true], [4, 2, 1, false], [5, 7, 3e-3, false]] as const) {
-      const js = new Rng(seed), nat = new Rng(seed);
-      if (spare) assert.equal(js.normal(), nat.normal());
-      const want = js.fillNormal(new Float32Array(n), scale);
-      const got = nat.fillNormal(new Float32Array(n), scale, kernel);
-      assert.ok(same(got, want), `seed ${seed}, n ${n}`);
-      assert.equal(nat.normal(), js.normal(), `seed ${seed}: the spare and the stream continue in step`);
-      assert.equal(nat.nextU32(), js.nextU32());
-    }
-    // State (a, 0, a, b) draws two zero words first: u = 0, which the TypeScript redraws.
-    const js = new Rng(0), nat = new Rng(0);
-    js.setState(Uint32Array.of(123, 0, 123, 77));
-    nat.setState(Uint32Array.of(123, 0, 123, 77));
-    assert.ok(same(nat.fillNormal(new Float32Array(10), 1, kernel), js.fillNormal(new Float32Array(10))), 'u = 0');
-    assert.equal(nat.nextU32(), js.nextU32());
-    // The addon on its own: it stops before the u = 0 pair, and once redo is full; every pair it
-    // wrote is the TypeScript's, every pair it listed carries the pair's u and v.
-    const state = Uint32Array.of(123, 0, 123, 77);
-    assert.deepEqual(addon!.normalPairs(state, new Float32Array(8), 0, 4, 1, new Float64Array(3)), [0, 0]);
-    assert.deepEqual(state, Uint32Array.of(123, 0, 123, 77), 'state untouched before the u = 0 pair');
-    const ref = new Rng(8);
-    const refDraws = ref.fillU32(new Uint32Array(4 * 300_000));
-    const want = new Rng(8).fillNormal(new Float32Array(600_000));
-    const out = new Float32Array(600_000);
-    const redo = new Float64Array(3);
-    const st = new Rng(8).getState();
-    const [done, listed] = addon!.normalPairs(st, out, 0, 300_000, 1, redo);
-    assert.ok(done >= 1 && done <= 300_000 && listed <= 1);
-    const skip = listed === 1 ? redo[0]! : -1;
-    if (listed === 1) {
-      assert.equal(done, skip + 1, 'stops once redo is full');
-      const w = refDraws.subarray(4 * skip);
-      assert.equal(redo[1], ((w[0]! >>> 5) * 67108864 + (w[1]! >>> 6)) / 9007199254740992, 'u');
-      assert.equal(redo[2], ((w[2]! >>> 5) * 67108864 + (w[3]! >>> 6)) / 9007199254740992, 'v');
-    }
-    for (let p = 0; p < done; p++) if (p !== skip) assert.ok(Object.is(out[2 * p], want[2 * p]) && Object.is(out[2 * p + 1], want[2 * p + 1]), `pair ${p}`);
-    assert.throws(() => addon!.normalPairs(new Uint32Array(4), new Float32Array(3), 0, 2, 1, redo), /out shorter than offset \+ 2·pairs/);
+    checkNormalPairs(nb.normalPairs!.bind(nb));
   });
 
   it('SWAN_NO_NATIVE=1: auto falls back to wasm, native throws', () => {

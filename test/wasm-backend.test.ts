@@ -14,7 +14,9 @@ import {
   symmetricEigenvalues,
   symmetricEigenvaluesOn,
 } from '../src/kernels/linalg.js';
-import { svdMetric } from '../src/metrics/index.js';
+import { outputDelta, svdMetric } from '../src/metrics/index.js';
+import type { KernelBackend } from '../src/kernels/backend.js';
+import { checkNormalPairs } from './helpers/normal-pairs.js';
 
 
 
@@ -306,6 +308,41 @@ describe('wasm backend', () => {
       for (const which of ['rows', 'cols'] as const) {
         assert.deepEqual(be.gramF64!(data, rows, cols, which), gramF64(data, rows, cols, which), `${rows}×${cols} ${which}`);
       }
+    }
+  });
+
+  it('normalPairs: Rng.fillNormal gives the TypeScript values bit for bit and leaves the stream in step (out in wasm memory or not)', () => {
+    const be = make();
+    const kernel = be.normalPairs!.bind(be);
+    checkNormalPairs(kernel);
+    checkNormalPairs(kernel, (n) => be.alloc(n));
+  });
+
+  it('the SVD and output-noise metrics: the same values with the normalPairs kernel as without', () => {
+    const be = make();
+    // Every method of the backend but normalPairs (a getter like workerChunks is left out too).
+    const without: KernelBackend = { name: `${be.name}-without-normalPairs`, gemm: be.gemm.bind(be) };
+    const proto = Object.getPrototypeOf(be) as Record<string, unknown>;
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      const f = Object.getOwnPropertyDescriptor(proto, key)!.value as unknown;
+      if (key !== 'constructor' && key !== 'normalPairs' && typeof f === 'function') {
+        (without as unknown as Record<string, unknown>)[key] = (f as (...args: unknown[]) => unknown).bind(be);
+      }
+    }
+    assert.equal(typeof without.gramF64, 'function');
+    assert.equal(without.normalPairs, undefined);
+    const rng = new Rng(43);
+    // Randomized SVDs only (exact ones draw nothing): the default rank needs min(rows, cols) > 512.
+    for (const [rows, cols, rank] of [[300, 700, 16], [1100, 600, undefined], [576, 576, undefined]] as const) {
+      const data = fill(rng, new Float32Array(rows * cols));
+      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) data[i * cols + j]! *= 1 + 4 * Math.exp(-j / 20);
+      const withRng = new Rng(7), withoutRng = new Rng(7);
+      const got = svdMetric(be, rows, cols, data, withRng, rank);
+      assert.equal(got.method, 'randomized');
+      assert.deepEqual(got, svdMetric(without, rows, cols, data, withoutRng, rank), `${rows}×${cols}: SVD metric`);
+      assert.equal(withRng.nextU32(), withoutRng.nextU32(), `${rows}×${cols}: the stream goes on in step`);
+      const [da, db] = [be, without].map((k) => outputDelta(k, rows, cols, data, new Rng(9)));
+      assert.equal(da, db, `${rows}×${cols}: output delta`);
     }
   });
 });

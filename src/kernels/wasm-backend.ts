@@ -77,6 +77,9 @@ export interface GemmExports {
   mulUpper(a: number, b: number, c: number, n: number): void;
   tridiagonalize(a: number, n: number, d: number, e: number, v: number, p: number): void;
   gramChunk(v: number, s4: number, kc: number, g: number): void;
+  // assembly/normal.ts
+  normalPairs(state: number, out: number, pairs: number, scale: number, redo: number, cap: number, nredo: number): number;
+  heapBase(): number;
 }
 
 /** Job kinds: prepack op(A) or op(B) for all threads, or compute chunks of C. */
@@ -112,7 +115,13 @@ export const CTRL = {
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit; must match --maximumMemory in build-wasm.mjs
 const PAGE = 65536;
 const ALIGN = 64;
-const HEAP_START = 4096; // below: the control block; nothing else of the module uses memory
+/**
+ * Below: the control block. From here: the module's constant data (libm's tables; --memoryBase in
+ * build-wasm.mjs), then the heap, from the module's heapBase().
+ */
+const DATA_START = 4096;
+/** Pairs per call of the normalPairs kernel when out is not in wasm memory (staged, 256 KiB). */
+const NORMAL_CHUNK_PAIRS = 32768;
 /**
  * Below this many flops (~0.2 ms on one thread) a GEMM runs on the calling thread only: waking the
  * workers costs tens of µs per job, and a threaded GEMM posts two jobs (pack, compute).
@@ -178,7 +187,7 @@ class WasmBackendImpl implements WasmBackend {
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private readonly live = new Map<number, number>(); // offset → size in bytes
   private free: Array<{ off: number; size: number }> = [];
-  private top = HEAP_START;
+  private top: number;
   private readonly ctrl: Int32Array;
   private readonly params: Uint32Array;
   private readonly scratch: number[] = [];
@@ -197,6 +206,8 @@ class WasmBackendImpl implements WasmBackend {
     this.memory = new Wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
     const instance = new Wasm.Instance(module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as GemmExports;
+    this.top = roundUp(this.exports.heapBase(), ALIGN);
+    check(this.top >= DATA_START && CTRL.WORDS * 4 <= DATA_START, 'module data overlaps the control block');
     this.ctrl = new Int32Array(this.memory.buffer, 0, CTRL.WORDS);
     this.params = new Uint32Array(this.memory.buffer, 0, CTRL.WORDS);
     this.tileRows = this.exports.tileRows();
@@ -531,6 +542,52 @@ class WasmBackendImpl implements WasmBackend {
       }
       return out;
     });
+  }
+
+  // ---- Gaussian pairs (assembly/normal.ts, calling thread only) ------------------------------
+
+  /** rng.ts NormalPairsKernel, as the native backend's: out outside wasm memory is staged in chunks. */
+  normalPairs(state: Uint32Array, out: Float32Array, offset: number, pairs: number, scale: number, redo: Float64Array): [number, number] {
+    check(!this.closed, 'backend is closed');
+    check(state.length >= 4, 'normalPairs: state must be a Uint32Array of 4');
+    check(Number.isInteger(offset) && Number.isInteger(pairs) && offset >= 0 && pairs >= 0, 'normalPairs: offset and pairs must be non-negative integers');
+    check(offset + 2 * pairs <= out.length, 'normalPairs: out shorter than offset + 2·pairs');
+    const cap = Math.floor(redo.length / 3);
+    const direct = this.owns(out);
+    const chunk = direct ? pairs : Math.min(pairs, NORMAL_CHUNK_PAIRS);
+    // One block: the state and the kernel's redo count (32 bytes), its redo triples, the staged pairs.
+    const redoAt = 32, stageAt = redoAt + 24 * cap;
+    const block = this.allocBytes(stageAt + (direct ? 0 : 8 * chunk));
+    try {
+      const buffer = this.memory.buffer;
+      const words = new Uint32Array(buffer, block, 5); // state, then the count
+      words.set(state.subarray(0, 4));
+      const listedHere = new Float64Array(buffer, block + redoAt, 3 * cap);
+      const stage = new Float32Array(buffer, block + stageAt, direct ? 0 : 2 * chunk);
+      let done = 0, listed = 0;
+      while (done < pairs && listed < cap) {
+        const count = Math.min(chunk, pairs - done);
+        const from = offset + 2 * done;
+        // Staged pairs start as out's values, so the listed ones come back untouched, as in place.
+        if (!direct) stage.set(out.subarray(from, from + 2 * count));
+        const dst = direct ? out.byteOffset + 4 * from : stage.byteOffset;
+        const got = this.exports.normalPairs(block, dst, count, scale, block + redoAt + 24 * listed, cap - listed, block + 16);
+        const k = words[4]!;
+        if (!direct) out.set(stage.subarray(0, 2 * got), from);
+        for (let j = 3 * listed; j < 3 * (listed + k); j += 3) {
+          redo[j] = listedHere[j]! + done;
+          redo[j + 1] = listedHere[j + 1]!;
+          redo[j + 2] = listedHere[j + 2]!;
+        }
+        done += got;
+        listed += k;
+        if (got < count && listed < cap) break; // stopped before a pair that draws u = 0
+      }
+      state.set(words.subarray(0, 4));
+      return [done, listed];
+    } finally {
+      this.releaseBytes(block);
+    }
   }
 
   get workerChunks(): number {
