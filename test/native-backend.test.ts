@@ -513,6 +513,38 @@ describe('native backend', () => {
     assert.throws(() => addon!.normalPairs(new Uint32Array(4), new Float32Array(3), 0, 2, 1, redo), /out shorter than offset \+ 2·pairs/);
   });
 
+  it('normalPairs: 10M pairs at several scales are the TypeScript float32 values bit for bit, under 1e-4 of them handed back', { skip: SKIP }, () => {
+    // 2.5M pairs per scale (3e-39: values in float32's subnormal range), on 2 threads. The pairs
+    // listed in redo are computed here as Rng.normal() does; every value is compared with
+    // Rng.fillNormal without a kernel, and the state must end where the TypeScript's does.
+    createNativeBackend({ threads: 2 }); // sets the addon's threads
+    const pairs = 2_500_000;
+    let listedAll = 0;
+    for (const [seed, scale] of [[31, 1], [32, 0.02], [33, 3.7], [34, 3e-39]] as const) {
+      const js = new Rng(seed);
+      const want = js.fillNormal(new Float32Array(2 * pairs), scale);
+      const st = new Rng(seed).getState();
+      const out = new Float32Array(2 * pairs);
+      const redo = new Float64Array(3 * 250); // 1e-4 of the pairs: a higher rate stops it short
+      const [done, listed] = addon!.normalPairs(st, out, 0, pairs, scale, redo);
+      assert.equal(done, pairs, `scale ${scale}: all pairs done (${listed} listed)`);
+      for (let k = 0; k < listed; k++) {
+        const o = 2 * redo[3 * k]!;
+        const r = Math.sqrt(-2 * Math.log(redo[3 * k + 1]!));
+        const theta = 2 * Math.PI * redo[3 * k + 2]!;
+        out[o] = r * Math.cos(theta) * scale;
+        out[o + 1] = r * Math.sin(theta) * scale;
+      }
+      const got = new Uint32Array(out.buffer), exp = new Uint32Array(want.buffer);
+      let diff = 0;
+      for (let i = 0; i < got.length; i++) if (got[i] !== exp[i]) diff++;
+      assert.equal(diff, 0, `scale ${scale}: values differing from the TypeScript's`);
+      assert.deepEqual(st, js.getState(), `scale ${scale}: the stream ends in step`);
+      listedAll += listed;
+    }
+    assert.ok(listedAll / (4 * pairs) < 1e-4, `redo rate ${listedAll / (4 * pairs)}`);
+  });
+
   it('SWAN_NO_NATIVE=1: auto falls back to wasm, native throws', () => {
     const select = fileURLToPath(new URL('../src/kernels/select.js', import.meta.url));
     const script = `
