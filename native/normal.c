@@ -29,7 +29,7 @@ static inline double uniform53(uint32_t first, uint32_t second) {
 #define MIN_PAIRS_PER_THREAD 4096
 
 typedef struct {
-  const uint32_t *draws; /* 4 per pair: u from the first two, v from the last two */
+  const double *u, *v;
   float *out;
   unsigned char *ok;
   double scale;
@@ -119,14 +119,14 @@ static inline int robust_f32(double x) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__) /* clones need ifunc */
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void transform_slice(const uint32_t *restrict d, float *restrict out, unsigned char *restrict ok, double scale, int64_t a,
-                            int64_t b) {
+static void transform_slice(const double *restrict u, const double *restrict v, float *restrict out, unsigned char *restrict ok,
+                            double scale, int64_t a, int64_t b) {
   const double two_pi = 2 * 3.141592653589793; /* 2·Math.PI, exact */
   for (int64_t p = a; p < b; p++) {
-    const double r = sqrt(-2 * log_unit(uniform53(d[4 * p], d[4 * p + 1])));
+    const double r = sqrt(-2 * log_unit(u[p]));
     double c, s;
     unsigned char bad;
-    sincos_turn(two_pi * uniform53(d[4 * p + 2], d[4 * p + 3]), &c, &s, &bad);
+    sincos_turn(two_pi * v[p], &c, &s, &bad);
     const double x = r * c * scale;
     const double y = r * s * scale;
     ok[p] = (unsigned char)((bad == 0) & robust_f32(x) & robust_f32(y));
@@ -137,7 +137,7 @@ static void transform_slice(const uint32_t *restrict d, float *restrict out, uns
 
 static void transform_pairs(void *ctx, int64_t a, int64_t b) {
   const transform_t *t = (const transform_t *)ctx;
-  transform_slice(t->draws, t->out, t->ok, t->scale, a, b);
+  transform_slice(t->u, t->v, t->out, t->ok, t->scale, a, b);
 }
 
 #pragma GCC pop_options
@@ -148,10 +148,10 @@ static void skip_pairs(uint32_t st[4], int64_t pairs) {
 }
 
 /*
- * The draws of a block are sequential (one stream) and made first, in a tight loop; the transform of
- * each pair depends on its own draws only, so slicing it between threads gives the same bytes for any
- * thread count. A block that drew u = 0 (both of its draws below 2⁵, 2⁶) ends before that pair, the
- * state rewound to just before it. Redo entries are listed in pair order after the block; stopping
+ * The draws of a block are sequential (one stream) and made first, in a tight loop (forming u and v
+ * costs nothing there: the loop waits on the state's dependency chain); the transform of each pair
+ * depends on its own draws only, so slicing it between threads gives the same bytes for any thread
+ * count. A block that drew u = 0 ends before that pair, the state rewound to just before it. Redo entries are listed in pair order after the block; stopping
  * once redo is full rewinds the state to just past the pair that filled it, as a one-pair-at-a-time
  * loop would stop.
  */
@@ -159,41 +159,42 @@ int64_t swan_normal_pairs(uint32_t s[4], float *out, int64_t pairs, double scale
                           int threads) {
   const int64_t block = pairs < BLOCK_PAIRS ? pairs : BLOCK_PAIRS;
   const size_t room = (size_t)(block > 0 ? block : 1);
-  uint32_t *d = malloc(room * 4 * sizeof(uint32_t));
+  double *u = malloc(room * 2 * sizeof(double));
   unsigned char *ok = malloc(room);
-  if (!d || !ok) {
-    free(d);
+  if (!u || !ok) {
+    free(u);
     free(ok);
     return -1;
   }
+  double *v = u + room;
   uint32_t st[4] = {s[0], s[1], s[2], s[3]};
   int64_t p0 = 0, k = 0;
   int stopped = cap <= 0;
   while (!stopped && p0 < pairs) {
     const int64_t want = pairs - p0 < block ? pairs - p0 : block;
     const uint32_t start[4] = {st[0], st[1], st[2], st[3]};
-    uint32_t zero_u = 0;
+    int zero_u = 0;
     for (int64_t i = 0; i < want; i++) {
-      d[4 * i] = swan_xoshiro_next(st);
-      d[4 * i + 1] = swan_xoshiro_next(st);
-      d[4 * i + 2] = swan_xoshiro_next(st);
-      d[4 * i + 3] = swan_xoshiro_next(st);
-      zero_u |= ((d[4 * i] >> 5) | (d[4 * i + 1] >> 6)) == 0;
+      const uint32_t d0 = swan_xoshiro_next(st), d1 = swan_xoshiro_next(st);
+      const uint32_t d2 = swan_xoshiro_next(st), d3 = swan_xoshiro_next(st);
+      u[i] = uniform53(d0, d1);
+      v[i] = uniform53(d2, d3);
+      zero_u |= u[i] == 0;
     }
     int64_t got = want;
     if (zero_u) {
-      for (got = 0; (d[4 * got] >> 5) | (d[4 * got + 1] >> 6); got++) continue;
+      for (got = 0; u[got] != 0; got++) continue;
       st[0] = start[0], st[1] = start[1], st[2] = start[2], st[3] = start[3];
       skip_pairs(st, got);
       stopped = 1;
     }
-    transform_t t = {.draws = d, .out = out + 2 * p0, .ok = ok, .scale = scale};
+    transform_t t = {.u = u, .v = v, .out = out + 2 * p0, .ok = ok, .scale = scale};
     swan_parallel_rows(transform_pairs, &t, 0, got, threads, MIN_PAIRS_PER_THREAD);
     for (int64_t i = 0; i < got; i++) {
       if (ok[i]) continue;
       redo[3 * k] = (double)(p0 + i);
-      redo[3 * k + 1] = uniform53(d[4 * i], d[4 * i + 1]);
-      redo[3 * k + 2] = uniform53(d[4 * i + 2], d[4 * i + 3]);
+      redo[3 * k + 1] = u[i];
+      redo[3 * k + 2] = v[i];
       if (++k == cap) {
         st[0] = start[0], st[1] = start[1], st[2] = start[2], st[3] = start[3];
         skip_pairs(st, i + 1);
@@ -204,7 +205,7 @@ int64_t swan_normal_pairs(uint32_t s[4], float *out, int64_t pairs, double scale
     }
     p0 += got;
   }
-  free(d);
+  free(u);
   free(ok);
   s[0] = st[0], s[1] = st[1], s[2] = st[2], s[3] = st[3];
   *nredo = k;
