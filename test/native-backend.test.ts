@@ -477,6 +477,72 @@ describe('native backend', () => {
     checkNormalPairs(nb.normalPairs!.bind(nb));
   });
 
+  it('normalPairs: 10M pairs at several scales are the TypeScript float32 values bit for bit, under 1e-4 of them handed back', { skip: SKIP }, () => {
+    // 2.5M pairs per scale (3e-39: values in float32's subnormal range), on 2 threads. The pairs
+    // listed in redo are computed here as Rng.normal() does; every value is compared with
+    // Rng.fillNormal without a kernel, and the state must end where the TypeScript's does.
+    createNativeBackend({ threads: 2 }); // sets the addon's threads
+    const pairs = 2_500_000;
+    let listedAll = 0;
+    for (const [seed, scale] of [[31, 1], [32, 0.02], [33, 3.7], [34, 3e-39]] as const) {
+      const js = new Rng(seed);
+      const want = js.fillNormal(new Float32Array(2 * pairs), scale);
+      const st = new Rng(seed).getState();
+      const out = new Float32Array(2 * pairs);
+      const redo = new Float64Array(3 * 250); // 1e-4 of the pairs: a higher rate stops it short
+      const [done, listed] = addon!.normalPairs(st, out, 0, pairs, scale, redo);
+      assert.equal(done, pairs, `scale ${scale}: all pairs done (${listed} listed)`);
+      for (let k = 0; k < listed; k++) {
+        const o = 2 * redo[3 * k]!;
+        const r = Math.sqrt(-2 * Math.log(redo[3 * k + 1]!));
+        const theta = 2 * Math.PI * redo[3 * k + 2]!;
+        out[o] = r * Math.cos(theta) * scale;
+        out[o + 1] = r * Math.sin(theta) * scale;
+      }
+      const got = new Uint32Array(out.buffer), exp = new Uint32Array(want.buffer);
+      let diff = 0;
+      for (let i = 0; i < got.length; i++) if (got[i] !== exp[i]) diff++;
+      assert.equal(diff, 0, `scale ${scale}: values differing from the TypeScript's`);
+      assert.deepEqual(st, js.getState(), `scale ${scale}: the stream ends in step`);
+      listedAll += listed;
+    }
+    assert.ok(listedAll / (4 * pairs) < 1e-4, `redo rate ${listedAll / (4 * pairs)}`);
+  });
+
+  it('normalPairs: a u = 0 pair inside a block stops the addon just before it; fillNormal stays the TypeScript\'s', { skip: SKIP }, () => {
+    // (a, 0, a, b) draws two zero words (u = 0) next; stepping xoshiro128** back 4·n draws from it
+    // gives a state whose pair n draws u = 0 (n = 1000 in the first block of 32768, 40000 in the second).
+    const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
+    const back = (s: Uint32Array): void => {
+      const a3 = rotl(s[3]!, 21);
+      const s0 = (s[0]! ^ a3) >>> 0;
+      const y = (s[1]! ^ s[2]!) >>> 0; // s1 ^ (s1 << 9)
+      const s1 = (y ^ (y << 9) ^ (y << 18) ^ (y << 27)) >>> 0;
+      const a2 = (s[2]! ^ (s1 << 9)) >>> 0;
+      s.set([s0, s1, (a2 ^ s0) >>> 0, (a3 ^ s1) >>> 0]);
+    };
+    const zero = Uint32Array.of(123, 0, 123, 77);
+    const check = new Rng(0);
+    check.setState(zero.slice());
+    assert.equal(check.nextU32() | check.nextU32(), 0, 'the zero state draws two zero words');
+    createNativeBackend({ threads: 2 });
+    for (const n of [1000, 40_000]) {
+      const start = zero.slice();
+      for (let i = 0; i < 4 * n; i++) back(start);
+      const st = start.slice();
+      const [done, listed] = addon!.normalPairs(st, new Float32Array(2 * (n + 10)), 0, n + 10, 1, new Float64Array(3 * 256));
+      assert.deepEqual([done, st], [n, zero], `n ${n}: stops before the u = 0 pair (${listed} listed)`);
+      const js = new Rng(0), nat = new Rng(0);
+      js.setState(start);
+      nat.setState(start);
+      const same = Buffer.from(nat.fillNormal(new Float32Array(2 * n + 101), 1, addon!.normalPairs).buffer).equals(
+        Buffer.from(js.fillNormal(new Float32Array(2 * n + 101)).buffer),
+      );
+      assert.ok(same, `n ${n}: fillNormal across the u = 0 pair`);
+      assert.equal(nat.nextU32(), js.nextU32());
+    }
+  });
+
   it('SWAN_NO_NATIVE=1: auto falls back to wasm, native throws', () => {
     const select = fileURLToPath(new URL('../src/kernels/select.js', import.meta.url));
     const script = `
