@@ -259,9 +259,8 @@ const BASELINES: [string, string, string[]][] = [
 /**
  * swan's size-targeted variants: its defaults (rounding search, DEFAULTS.budgetRounding, so an
  * explicit `--rounding search` row would be the same model), RTN, and self-calibrated with an
- * importance matrix of the model's own samples (`imatrix`). `--imatrix` cannot re-plan from the
- * shared analysis, so each such row measures SmolLM2 afresh (its weighted candidate errors took
- * 10+ minutes on the shared 2-core machine): only at the issue's u4g64 target (IMATRIX_SIZES).
+ * importance matrix of the model's own samples (`imatrix`: the same data-free plan, rounded under
+ * the imatrix's weights; at the sizes in IMATRIX_SIZES).
  */
 interface Variant {
   suffix: string;
@@ -274,7 +273,7 @@ const VARIANTS: Variant[] = [
   { suffix: '-rtn', label: '`--target-size --rounding rtn`', extra: ['--rounding', 'rtn'] },
   { suffix: '-imatrix', label: '`--target-size --imatrix` (self-calibrated)', extra: [], imatrix: true },
 ];
-const IMATRIX_SIZES = new Set(['u4g64']);
+const IMATRIX_SIZES = new Set(['u4g64', 'mixed_4_6', 'mixed_3_6']);
 const variantsAt = (size: string) => VARIANTS.filter((v) => !v.imatrix || IMATRIX_SIZES.has(size));
 
 /** Every row key, in table order (for --rows and --list-rows). */
@@ -322,7 +321,7 @@ function measure(): State {
       const key = `budget-${b.key}${v.suffix}`;
       if (!selected(key)) continue;
       const extra = v.imatrix ? ['--imatrix', imatrix!.file, ...v.extra] : v.extra;
-      built.push(swanQuantize(key, `swan ${v.label} @ ${b.key} bytes`, b.key, ['--target-size', `${b.bytes}B`, ...extra], b.bytes, !v.imatrix));
+      built.push(swanQuantize(key, `swan ${v.label} @ ${b.key} bytes`, b.key, ['--target-size', `${b.bytes}B`, ...extra], b.bytes));
     }
   }
   log(`models ready (${built.filter((r) => r.missing).length} unavailable)`);
@@ -539,7 +538,9 @@ function imatrixNote(m: ImatrixMade | undefined): string {
   if (!m) return '';
   return `
 - \`--imatrix\` rows: \`${m.command}\` (commit ${m.commit}; ${m.tokens.toLocaleString('en-US')} tokens, ${Math.round(m.seconds)} s here),
-  then \`swan quantize SOURCE --target-size <bytes>B --imatrix imatrix.json\`. The tokens are sequences
+  then \`swan quantize SOURCE --target-size <bytes>B --imatrix imatrix.json\` (the data-free plan, planned
+  from the same \`swan analyze\` manifest as the other size-targeted rows, rounded under the imatrix's
+  weights: allocation.md §8). The tokens are sequences
   the model samples itself (temperature 1, \`mx.random.seed(${SELF_SEED} + round)\`) from its chat template's
   generation prompt for an empty user turn: no outside text, and never the evaluation texts.`;
 }
