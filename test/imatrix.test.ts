@@ -1,15 +1,17 @@
 /**
  * `swan imatrix` (scripts/mlx_imatrix.py through real mlx-lm) against an independent numpy float64
  * Llama computing the same statistic (test/py/np_imatrix_ref.py), on stories260K, from a text
- * written here and from the model's own samples; and `swan quantize --imatrix`: used in the
- * budget's measurements and the search, refused in one line when it belongs to another model.
+ * written here and from the model's own samples; and `swan quantize --imatrix`: the data-free plan
+ * rounded under its weights, refused in one line when it belongs to another model.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { blasPreload } from '../src/eval/evaluate.js';
 import { IMATRIX_SCRIPT } from '../src/eval/imatrix.js';
+import { manifestTensors, type Manifest } from '../src/manifest/schema.js';
 import { runPython, venvPython } from '../src/python.js';
 import { swan } from './helpers/cli.js';
 import { PY, STORIES, tempDir } from './helpers/paths.js';
@@ -71,7 +73,8 @@ describe('swan imatrix', { skip }, () => {
     const b = join(tmp.dir, 'self-b.json');
     const tokens = join(tmp.dir, 'self-tokens.json');
     const py = venvPython();
-    execFileSync(py, [IMATRIX_SCRIPT, STORIES, a, '--self', '150', '--seq-len', '64', '--seed', '3', '--dump-tokens', tokens], { stdio: 'pipe' });
+    // The worker as swan runs it (the same BLAS: float sums differ in their last bits between BLAS libraries).
+    execFileSync(py, [IMATRIX_SCRIPT, STORIES, a, '--self', '150', '--seq-len', '64', '--seed', '3', '--dump-tokens', tokens], { stdio: 'pipe', env: { ...process.env, ...blasPreload(true) } });
     const r = swan(['imatrix', STORIES, '-o', b, '--self', '150', '--seq-len', '64', '--seed', '3', '-q']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(readFileSync(a, 'utf8'), readFileSync(b, 'utf8'), 'same seed, same imatrix');
@@ -84,13 +87,28 @@ describe('swan imatrix', { skip }, () => {
     assert.ok(worstRelativeGap(ours, ref) < 1e-4);
   });
 
-  test('quantize --imatrix: the budget weighs its measurements by it; another model\'s imatrix is refused in one line', () => {
+  test("quantize --imatrix: the data-free plan, rounded under the imatrix's weights (the same from --manifest); another model's imatrix is refused in one line", () => {
     const im = join(tmp.dir, 'text.imatrix.json');
     if (!existsSync(im)) assert.equal(swan(['imatrix', STORIES, '-o', im, '--text', text, '--seq-len', '32', '-q']).status, 0);
-    const withIm = swan(['quantize', STORIES, '--dry-run', '-v', '--target-bpw', '6', '--rounding', 'search', '--imatrix', im]);
-    const without = swan(['quantize', STORIES, '--dry-run', '-v', '--target-bpw', '6', '--rounding', 'search']);
-    assert.equal(withIm.status, 0, withIm.stderr);
-    assert.notEqual(withIm.stdout, without.stdout, 'the imatrix changes the measured damage');
+    const withIm = join(tmp.dir, 'with-imatrix');
+    const without = join(tmp.dir, 'without-imatrix');
+    const fromManifest = join(tmp.dir, 'with-imatrix-from-manifest');
+    for (const [out, extra] of [[withIm, ['--imatrix', im]], [without, []]] as const) {
+      const r = swan(['quantize', STORIES, '-o', out, '--target-bpw', '6', '--quiet', ...extra]);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const manifest = (d: string) => JSON.parse(readFileSync(join(d, 'swan-manifest.json'), 'utf8')) as Manifest;
+    const formats = (d: string) => [...manifestTensors(manifest(d))].map(([name, t]) => [name, t.format]);
+    assert.deepEqual(formats(withIm), formats(without), 'the same plan');
+    assert.equal(manifest(withIm).plan?.imatrix, 'text.imatrix.json');
+    const weights = (d: string) => readFileSync(join(d, 'model.safetensors'));
+    assert.ok(!weights(withIm).equals(weights(without)), 'rounded differently');
+    const replanned = swan(['quantize', STORIES, '-o', fromManifest, '--manifest', join(withIm, 'swan-manifest.json'), '--target-bpw', '6', '--quiet', '--imatrix', im]);
+    assert.equal(replanned.status, 0, replanned.stderr);
+    assert.ok(weights(fromManifest).equals(weights(withIm)), 're-planned from the manifest: the same bytes');
+    const rtn = swan(['quantize', STORIES, '--dry-run', '--target-bpw', '6', '--rounding', 'rtn', '--imatrix', im]);
+    assert.notEqual(rtn.status, 0);
+    assert.match(rtn.stderr, /--imatrix has no effect here .*--rounding search/);
 
     const other = JSON.parse(readFileSync(im, 'utf8')) as Imatrix;
     other.entries['model.layers.0.self_attn.q_proj.weight']!.shape = [64, 128];

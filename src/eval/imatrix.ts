@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SwanError } from '../errors.js';
 import { PACKAGE_ROOT, runWorker } from '../python.js';
+import { blasPreload } from './evaluate.js';
 
 export const IMATRIX_SCRIPT = join(PACKAGE_ROOT, 'scripts', 'mlx_imatrix.py');
 /** The `format` field of every imatrix file swan writes. */
@@ -46,7 +47,8 @@ export function computeImatrix(model: string, out: string, o: ImatrixOptions): I
   if (o.text !== undefined) args.push('--text', o.text);
   else args.push('--self', String(o.selfTokens));
   if (o.progress) args.push('--progress');
-  runWorker(IMATRIX_SCRIPT, args, { name: 'mlx_imatrix', label: 'imatrix', progress: o.progress, timeoutMs: o.timeoutMs });
+  // Float forward passes, as in `swan eval`: the system OpenBLAS on Linux where installed (~20× netlib).
+  runWorker(IMATRIX_SCRIPT, args, { name: 'mlx_imatrix', label: 'imatrix', progress: o.progress, timeoutMs: o.timeoutMs, env: blasPreload(true) });
   const json = JSON.parse(readFileSync(out, 'utf8')) as { tokens: number; entries: Record<string, unknown> };
   return { tokens: json.tokens, entries: Object.keys(json.entries).length };
 }

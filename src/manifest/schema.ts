@@ -135,7 +135,7 @@ export interface Manifest {
     strategy: string;
     rounding: string;
     input_weighting?: string;
-    /** swan: the `--imatrix` file (its name) whose activation statistics replaced the weighting. */
+    /** swan: the `--imatrix` file (its name) whose activation statistics weighed the rounding search. */
     imatrix?: string;
     target_bytes?: number;
     expected_damage?: number;

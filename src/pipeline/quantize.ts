@@ -67,7 +67,8 @@ export interface QuantizeOptions {
   formats?: readonly QuantFormat[];
   /**
    * `--imatrix` (swan imatrix): per-input-channel E[x²] of the model's layers. It replaces the
-   * norm-gain prior in the budget's measured errors (weighted by it) and in `--rounding search`.
+   * norm-gain prior in `--rounding search` (how each group is rounded); the plan is the data-free
+   * one (docs/allocation.md §8: weighting the budget's measurements by it made the model worse).
    */
   imatrix?: string;
   dtype?: FloatDType;
@@ -187,10 +188,10 @@ function planResolved(dir: string, o: ResolvedOptions): PlanResult {
 
 function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
   const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules, imatrix: o.imatrix };
+  if (o.imatrix !== undefined) readImatrix(o.imatrix, openModel(dir, { dtype: o.dtype })); // refuse another model's before any work
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
     const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape, rule: record.modulePath ? source.arch.quantRule(record.modulePath) : undefined }));
-    if (o.imatrix !== undefined) readImatrix(o.imatrix, source); // refuse another model's before writing
     return { source, plan: planUniform(items, source.dtype, {
       bits: o.bits,
       groupSize: o.groupSize,
@@ -201,7 +202,6 @@ function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
       eligibility: { pins: o.pins, allowedFormats: o.formats },
     }), exec };
   }
-  if (o.imatrix !== undefined && o.manifestFile) throw new Error('--imatrix changes the measurements: give it to `swan analyze` or quantize without --manifest');
   if (o.strategy === 'budget' && o.manifestFile) return { ...replanFromManifest(dir, o.manifestFile, o), exec };
   if (o.manifestFile) {
     const file = o.manifestFile;
@@ -227,8 +227,8 @@ function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
     measureSearch: o.rounding === 'search',
     // Only the formats the plan may take (measuring MLX's fp modes costs a fifth of a small model's run).
     measureFormats: o.formats,
+    // The plan stays data-free: an imatrix only weighs the search that writes (QuantizeOptions.imatrix).
     weighting: o.weighting,
-    imatrix: o.imatrix,
     scoreProtected: o.scoreProtected,
     // The budget strategy weighs every tensor by its composite, so only thresholds may skip.
     skipDecided: o.strategy === 'thresholds' && o.skipDecided,
@@ -320,7 +320,7 @@ function replanFromManifest(dir: string, file: string, o: ResolvedOptions): { so
     return { record, shape: info.shape, composite: m.composite, candidates: m.candidates ?? [] };
   });
   const plan = planBudget(items, source.dtype, budgetOptions(o, source, decided));
-  return { source, plan, manifest: replanManifest(stored, plan, { rounding: o.rounding, weighting: o.weighting }) };
+  return { source, plan, manifest: replanManifest(stored, plan, { rounding: o.rounding, weighting: o.weighting, imatrix: o.imatrix }) };
 }
 
 /**
@@ -339,7 +339,6 @@ export function analyzeToManifest(
     rules: o.rules,
     measureSearch: options.measureSearch ?? true,
     weighting: o.weighting,
-    imatrix: o.imatrix,
     scoreProtected: o.scoreProtected,
     allowNonFinite: o.allowNonFinite,
     // Nothing writes after `swan analyze`: it reads what it does not score, to count non-finite values.
@@ -347,7 +346,7 @@ export function analyzeToManifest(
     onTensor: o.onAnalyze,
   }, o.jobs);
   const plan = planFromAnalysis(analysis, o);
-  const manifest = buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting, imatrix: o.imatrix });
+  const manifest = buildManifest(analysis, plan, { rounding: o.rounding, weighting: o.weighting });
   manifest.plan!.written = false;
   return { analysis, plan, manifest };
 }

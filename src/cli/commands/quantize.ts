@@ -86,7 +86,7 @@ const ONLY_WHEN: { flag: string; key: keyof QuantizeFlags; applies: (o: Resolved
   { flag: '--sensitive', key: 'sensitive', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy (-q/--uniform quantizes every layer, like mlx_lm.convert)' },
   { flag: '--manifest', key: 'manifest', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy' },
   { flag: '--q-mode', key: 'qMode', applies: (o) => o.strategy === 'uniform', needs: '-q/--quantize (the other strategies choose fp formats through --formats)' },
-  { flag: '--imatrix', key: 'imatrix', applies: (o) => o.strategy === 'budget' || o.rounding === 'search', needs: 'the budget strategy or --rounding search' },
+  { flag: '--imatrix', key: 'imatrix', applies: (o) => o.rounding === 'search', needs: '--rounding search (the default of --target-*)' },
   { flag: '--private', key: 'private', applies: (_o, f) => f.uploadRepo !== undefined, needs: '--upload-repo' },
   { flag: '--verbose', key: 'verbose', applies: (_o, f) => !f.quiet, needs: 'no --quiet' },
 ];
@@ -145,7 +145,7 @@ export function quantizeCommand(): Command {
     )
     .option(
       '--imatrix <file>',
-      "importance matrix from `swan imatrix` (opt-in calibration; swan differs from mlx-lm here): its per-channel activation energy replaces the norm-gain prior in the budget's measured errors and in --rounding search",
+      "importance matrix from `swan imatrix` (opt-in calibration; swan differs from mlx-lm here): its per-channel activation energy replaces the norm-gain prior in --rounding search (how each group is rounded); the plan stays the data-free one",
     )
     .option('--quant-predicate <recipe>', `with -q: mlx_lm.convert's mixed recipe (${QUANT_RECIPES.join(', ')}), the same bits per layer and the same config.json`, oneOf(QUANT_RECIPES))
     .option('--tensor-type <pattern=format>', 'pin tensors whose name matches PATTERN (regex) to FORMAT: 6bit-g64, 8bit (g64), float; repeatable, first match wins, honoured by every strategy', tensorPinArg)
