@@ -11,7 +11,6 @@ import { formatBytes, type Candidate, type QuantFormat } from '../format.js';
 import type { FloatDType, NonFiniteCounts } from '../io/float.js';
 import { readTensorF32Checked } from '../io/safetensors.js';
 import { measureCandidates, type MeasureOptions } from './candidates.js';
-import { readImatrix } from './imatrix.js';
 import { inputWeightsFor } from './input-weights.js';
 import { checkNonFinite } from './nonfinite.js';
 import { computeMetrics, reduceTo2D, type MetricScores, type RawMetrics } from '../metrics/index.js';
@@ -81,11 +80,6 @@ export interface AnalyzeOptions {
   measureFormats?: readonly QuantFormat[];
   /** What the measured `--rounding search` minimises across input channels (default DEFAULTS.weighting). */
   weighting?: InputWeighting;
-  /**
-   * `--imatrix` file (swan imatrix): its E[x_j²] replaces the weighting in the search and weighs every
-   * measured candidate error (the allocation's evidence).
-   */
-  imatrix?: string;
   /**
    * Compute the metrics of protected tensors (embeddings, head, norms) too, as the reference does.
    * Default false: they are 16-bit whatever their scores, and the embedding is the most expensive
@@ -162,16 +156,15 @@ export function analysisContext(dir: string, opts: Omit<AnalyzeOptions, 'onTenso
   const source = openModel(dir, { dtype: opts.dtype });
   const measure: MeasureOptions | undefined =
     (opts.measureCandidates ?? true)
-      ? { dtype: source.dtype, rules: opts.rules ?? DEFAULTS.rules, search: opts.measureSearch ?? true, weighting: opts.weighting ?? DEFAULTS.weighting, weightedErrors: opts.imatrix !== undefined, ...(opts.measureFormats ? { formats: opts.measureFormats } : {}) }
+      ? { dtype: source.dtype, rules: opts.rules ?? DEFAULTS.rules, search: opts.measureSearch ?? true, weighting: opts.weighting ?? DEFAULTS.weighting, ...(opts.measureFormats ? { formats: opts.measureFormats } : {}) }
       : undefined;
-  const imatrix = opts.imatrix !== undefined ? readImatrix(opts.imatrix, source) : undefined;
   return {
     source,
     seed: opts.seed ?? DEFAULTS.seed,
     swan,
     measure,
-    // Without an imatrix only the search's measurement uses the weights: then no norm vector is read.
-    colWeights: inputWeightsFor(source, measure?.search ? measure.weighting : 'none', imatrix),
+    // Only the search's measurement uses the weights: without it no norm vector is read.
+    colWeights: inputWeightsFor(source, measure?.search ? measure.weighting : 'none'),
     allowNonFinite: opts.allowNonFinite ?? DEFAULTS.allowNonFinite,
     scoreProtected: opts.scoreProtected ?? DEFAULTS.scoreProtected,
     skipDecided: opts.skipDecided,

@@ -5,11 +5,11 @@
  */
 import { roundToDType, type FloatDType } from '../io/float.js';
 import { getBackend } from '../kernels/index.js';
-import { affineRelativeErrorOn, dequantizeAffine, quantizeAffine } from '../mlx/affine.js';
+import { affineRelativeErrorOn } from '../mlx/affine.js';
 import { fpRelativeError } from '../mlx/fp.js';
-import { everyNthRow, quantizeAffineSearch, SEARCH_SAMPLE_ELEMENTS, searchRelativeError } from '../mlx/rounding-search.js';
+import { everyNthRow, searchRelativeError } from '../mlx/rounding-search.js';
 import type { InputWeighting, QuantRules } from '../options.js';
-import { formatBytes, numel, type AffineFormat, type Candidate, type QuantFormat } from '../format.js';
+import { formatBytes, numel, type Candidate, type QuantFormat } from '../format.js';
 
 export interface MeasureOptions {
   dtype: FloatDType;
@@ -18,11 +18,6 @@ export interface MeasureOptions {
   search: boolean;
   /** What the measured search minimises across input channels; the errors reported stay plain. */
   weighting: InputWeighting;
-  /**
-   * Report every error weighted by the column weights (Σ c_j ΔW² / Σ c_j W²): set with `--imatrix`,
-   * whose E[x_j²] makes it the relative error of the layer's output on the calibration activations.
-   */
-  weightedErrors?: boolean;
   /**
    * The formats to measure (default: every format MLX has). `swan quantize` measures only those its
    * plan may choose (`--formats`); the budget refuses to plan with a format it has no measurement of.
@@ -63,14 +58,12 @@ export function measureCandidates(
   const sample = sampleRows(full, numel(shape) / cols, cols, CANDIDATE_SAMPLE_ELEMENTS);
   const rows = sample.rows;
   const w = roundToDType(sample.w, opts.dtype);
-  const weighted = opts.weightedErrors && colWeights ? colWeights : undefined;
   return formats.map((format) => {
     if (format.kind === 'fp') {
       // MLX's fp modes have no free scale to search: `--rounding search` writes them as RTN.
-      const relError = fpRelativeError(w, rows, cols, format.mode, opts.dtype, weighted);
+      const relError = fpRelativeError(w, rows, cols, format.mode, opts.dtype);
       return { format, bytes: formatBytes(format, shape, opts.dtype), relError, ...(opts.search ? { relErrorSearch: relError } : {}) };
     }
-    if (weighted) return weightedCandidate(format, shape, w, rows, cols, opts, weighted);
     const c: Candidate = {
       format,
       bytes: formatBytes(format, shape, opts.dtype),
@@ -81,35 +74,4 @@ export function measureCandidates(
     }
     return c;
   });
-}
-
-/**
- * A candidate whose errors are weighted by column (`--imatrix`): RTN from MLX's quantizer and
- * dequantizer on the sample; the search's from its own weighted sums on a smaller row sample,
- * scaled like searchRelativeError (RTN error × the search's weighted gain there).
- */
-function weightedCandidate(format: AffineFormat, shape: number[], w: Float32Array, rows: number, cols: number, opts: MeasureOptions, cw: ArrayLike<number>): Candidate {
-  const { bits, groupSize } = format;
-  const q = quantizeAffine(w, rows, cols, bits, groupSize, opts.rules);
-  const relError = weightedRelError(w, dequantizeAffine(q.wq, q.scales, q.biases, rows, cols, bits, groupSize, opts.dtype), cols, cw);
-  const c: Candidate = { format, bytes: formatBytes(format, shape, opts.dtype), relError };
-  if (opts.search) {
-    const sub = everyNthRow(w, rows, cols, Math.max(1, Math.floor((rows * cols) / SEARCH_SAMPLE_ELEMENTS)));
-    const s = quantizeAffineSearch(sub.w, sub.rows, cols, { bits, groupSize, dtype: opts.dtype, rules: opts.rules, colWeights: cw }, getBackend()).stats;
-    c.relErrorSearch = s.rtnErr === 0 ? relError : relError * (s.searchErr / s.rtnErr);
-  }
-  return c;
-}
-
-/** Σ_j c_j (w − d)² / Σ_j c_j w² over a row-major matrix with `cols` columns (0 for zero energy). */
-function weightedRelError(w: Float32Array, d: Float32Array, cols: number, cw: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < w.length; i++) {
-    const c = cw[i % cols]!;
-    const e = w[i]! - d[i]!;
-    num += c * e * e;
-    den += c * w[i]! * w[i]!;
-  }
-  return den === 0 ? 0 : num / den;
 }

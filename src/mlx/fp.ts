@@ -164,16 +164,15 @@ export function dequantizeFp(wq: Uint32Array, scales: Uint8Array, rows: number, 
  * ‖W − dequant(quant(W))‖² / ‖W‖² of one round trip (0 for an all-zero W), float64 accumulation,
  * the fp counterpart of affineRelativeError.
  */
-export function fpRelativeError(w: Float32Array, rows: number, cols: number, mode: FpMode, dtype: FloatDType, colWeights?: ArrayLike<number>): number {
+export function fpRelativeError(w: Float32Array, rows: number, cols: number, mode: FpMode, dtype: FloatDType): number {
   const q = quantizeFp(w, rows, cols, mode, dtype);
   const d = dequantizeFp(q.wq, q.scales, rows, cols, mode, dtype);
   let num = 0;
   let den = 0;
   for (let j = 0; j < w.length; j++) {
-    const c = colWeights ? colWeights[j % cols]! : 1;
     const e = w[j]! - d[j]!;
-    num += c * e * e;
-    den += c * w[j]! * w[j]!;
+    num += e * e;
+    den += w[j]! * w[j]!;
   }
   return den === 0 ? 0 : num / den;
 }
