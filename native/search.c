@@ -170,9 +170,14 @@ static void decoder_start(decoder_t *d, double scale, double bias) {
   d->bias = bias;
 }
 
+/* affine.ts decodeCode: code q of a group whose stored scale and bias are s and b, in dtype `kind`. */
+static inline double decode_code(double s, double b, double q, int kind) {
+  return round_to(round_to(s * q, kind) + b, kind);
+}
+
 static inline double decode(decoder_t *d, int q) {
   if (d->stamp_of[q] == d->stamp) return d->value[q];
-  const double v = round_to(round_to(d->scale * q, d->kind) + d->bias, d->kind);
+  const double v = decode_code(d->scale, d->bias, q, d->kind);
   d->value[q] = v;
   d->stamp_of[q] = d->stamp;
   return v;
@@ -476,9 +481,9 @@ int swan_affine_error_sums(const float *w, int64_t rows, int64_t cols, int bits,
     const double s_t = round_to(scale, kind), b_t = round_to(bias, kind);
     for (int i = 0; i < group; i++) {
       const double xi = x[i];
-      /* decode() without its cache: a group sees most of its codes once, so the cache only mispredicted. */
+      /* decode_code without decode()'s cache: a group sees most of its codes once, so the cache only mispredicted. */
       const double q = swan_rtn_code((x[i] - bias) / scale, n, metal);
-      const double d = xi - round_to(round_to(s_t * q, kind) + b_t, kind);
+      const double d = xi - decode_code(s_t, b_t, q, kind);
       num += d * d;
       den += xi * xi;
     }

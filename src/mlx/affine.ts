@@ -295,6 +295,14 @@ export function dequantizeAffine(
   return out;
 }
 
+/** affineRelativeError's argument checks (either route); returns whether the rules are Metal's. */
+function checkRelativeErrorArgs(w: Float32Array, rows: number, cols: number, bits: number, groupSize: number, rules: QuantRules): boolean {
+  checkAffineArgs('affineRelativeError', rows, cols, bits, groupSize);
+  const metal = checkRules('affineRelativeError', rules);
+  if (w.length !== rows * cols) throw new Error(`affineRelativeError: w has ${w.length} elements, expected ${rows}×${cols}`);
+  return metal;
+}
+
 /**
  * affineRelativeError on `backend` when it computes the two sums natively (the same doubles, tested:
  * test/native-search.test.ts), else the TypeScript. Arguments are checked here either way.
@@ -307,9 +315,7 @@ export function affineRelativeErrorOn(
 ): number {
   if (!backend.affineErrorSums) return affineRelativeError(...args);
   const [w, rows, cols, bits, groupSize, dtype, rules = 'metal'] = args;
-  checkAffineArgs('affineRelativeError', rows, cols, bits, groupSize);
-  checkRules('affineRelativeError', rules);
-  if (w.length !== rows * cols) throw new Error(`affineRelativeError: w has ${w.length} elements, expected ${rows}×${cols}`);
+  checkRelativeErrorArgs(w, rows, cols, bits, groupSize, rules);
   const [num, den] = backend.affineErrorSums(w, rows, cols, bits, groupSize, rules, dtype);
   return den === 0 ? 0 : num / den;
 }
@@ -329,9 +335,7 @@ export function affineRelativeError(
   dtype: FloatDType,
   rules: QuantRules = 'metal',
 ): number {
-  checkAffineArgs('affineRelativeError', rows, cols, bits, groupSize);
-  const metal = checkRules('affineRelativeError', rules);
-  if (w.length !== rows * cols) throw new Error(`affineRelativeError: w has ${w.length} elements, expected ${rows}×${cols}`);
+  const metal = checkRelativeErrorArgs(w, rows, cols, bits, groupSize, rules);
   const kind = dtypeKind(dtype);
   const params = new Float64Array(2);
   const n = (1 << bits) - 1;
