@@ -5,12 +5,11 @@
  * them in the manifest and the card.
  */
 import assert from 'node:assert/strict';
-import { existsSync, openSync, readdirSync, readFileSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { countNonFinite, decodeToF32, encodeFromF32, f32ToBf16, f32ToF16, type FloatDType } from '../src/io/float.js';
-import { readSafetensorsHeader } from '../src/io/safetensors.js';
-import { copyModel, swan } from './helpers/cli.js';
+import { countNonFinite, decodeToF32, f32ToBf16, f32ToF16 } from '../src/io/float.js';
+import { copyModel, poisonTensor, swan } from './helpers/cli.js';
 import { FIXTURES, STORIES, tempDir } from './helpers/paths.js';
 
 const tmp = tempDir('swan-nonfinite-');
@@ -20,12 +19,7 @@ let n = 0;
 /** A copy of `from` with `values` written at element `index` onward of tensor `name` (in its own dtype). */
 function poisoned(name: string, values: number[], index = 5, from = STORIES): string {
   const dir = copyModel(from, join(tmp.dir, `m-${n++}`));
-  const file = join(dir, 'model.safetensors');
-  const t = readSafetensorsHeader(file).tensors.find((x) => x.name === name)!;
-  const bytes = encodeFromF32(new Float32Array(values), t.dtype as FloatDType);
-  const fd = openSync(file, 'r+');
-  writeSync(fd, bytes, 0, bytes.byteLength, t.offset + (index * bytes.byteLength) / values.length);
-  closeSync(fd);
+  poisonTensor(join(dir, 'model.safetensors'), name, values, index);
   return dir;
 }
 

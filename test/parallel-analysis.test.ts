@@ -4,18 +4,17 @@
  * threads; progress and the first refusal in model order.
  */
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { analyzeModel, type ModelAnalysis } from '../src/measure/analyze.js';
-import { encodeFromF32, type FloatDType } from '../src/io/float.js';
-import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { closeBackend, installBestBackend } from '../src/kernels/select.js';
 import { loadNativeAddon } from '../src/kernels/native-backend.js';
-import { analysisJobs, analyzeModelParallel, MIN_PARALLEL_WEIGHTS } from '../src/pipeline/parallel-analysis.js';
+import { analyzeModelParallel } from '../src/pipeline/parallel-analysis.js';
+import { MIN_PARALLEL_WEIGHTS, workerJobs } from '../src/pipeline/worker-pool.js';
 import { MANIFEST_FILE, quantizeModel, type QuantizeOptions } from '../src/pipeline/quantize.js';
 import { writeSynthCheckpoint, type SynthShape } from '../src/synth/checkpoint.js';
-import { copyModel } from './helpers/cli.js';
+import { copyModel, poisonTensor } from './helpers/cli.js';
 import { STORIES, tempDir } from './helpers/paths.js';
 
 const tmp = tempDir('swan-parallel-');
@@ -69,15 +68,15 @@ describe('parallel analysis', () => {
   test('jobs: 2 by default within the backend threads, 1 with one thread or a toy model, never more than the entries', () => {
     const big = { entries: 100, weights: MIN_PARALLEL_WEIGHTS };
     installBestBackend({ backend: 'js' });
-    assert.equal(analysisJobs(undefined, big) <= 2, true);
-    assert.equal(analysisJobs(5, { entries: 3, weights: 1 }), 3);
-    assert.equal(analysisJobs(undefined, { entries: 100, weights: MIN_PARALLEL_WEIGHTS - 1 }), 1);
-    assert.equal(analysisJobs(2, { entries: 100, weights: 1 }), 2);
+    assert.equal(workerJobs(undefined, big) <= 2, true);
+    assert.equal(workerJobs(5, { entries: 3, weights: 1 }), 3);
+    assert.equal(workerJobs(undefined, { entries: 100, weights: MIN_PARALLEL_WEIGHTS - 1 }), 1);
+    assert.equal(workerJobs(2, { entries: 100, weights: 1 }), 2);
     if ('addon' in loadNativeAddon()) {
       installBestBackend({ backend: 'native', threads: 1 });
-      assert.equal(analysisJobs(undefined, big), 1);
+      assert.equal(workerJobs(undefined, big), 1);
       installBestBackend({ backend: 'native', threads: 4 });
-      assert.equal(analysisJobs(undefined, big), 2);
+      assert.equal(workerJobs(undefined, big), 2);
     }
     closeBackend();
   });
@@ -126,15 +125,7 @@ describe('parallel analysis', () => {
     installBestBackend({ backend: 'js' });
     try {
       const dir = copyModel(STORIES, join(tmp.dir, 'poisoned'));
-      const file = join(dir, 'model.safetensors');
-      const header = readSafetensorsHeader(file).tensors;
-      const poison = (name: string) => {
-        const t = header.find((x) => x.name === name)!;
-        const bytes = encodeFromF32(new Float32Array([NaN]), t.dtype as FloatDType);
-        const fd = openSync(file, 'r+');
-        writeSync(fd, bytes, 0, bytes.byteLength, t.offset);
-        closeSync(fd);
-      };
+      const poison = (name: string) => poisonTensor(join(dir, 'model.safetensors'), name, [NaN]);
       poison('model.layers.1.self_attn.q_proj.weight');
       poison('model.layers.4.mlp.down_proj.weight');
       const message = (f: () => unknown): string => {

@@ -19,7 +19,7 @@ import { decodeToF32, encodeFromF32, roundToDType } from '../../src/io/float.js'
 import type { TensorRecord } from '../../src/arch/types.js';
 import type { TensorAnalysis } from '../../src/measure/analyze.js';
 import { quantizeModel } from '../../src/pipeline/quantize.js';
-import { analysisJobs, modelSize } from '../../src/pipeline/parallel-analysis.js';
+import { modelSize, workerJobs } from '../../src/pipeline/worker-pool.js';
 import type { Strategy } from '../../src/options.js';
 import { benchEnv, cpuStat, loadavg, otherCores, ownCpu, type LoadAvg } from './machine.js';
 import { heavyTailed, RANK, SEED, type ShapeSpec } from './shapes.js';
@@ -216,7 +216,7 @@ export interface E2eArgs {
   /** Default thresholds (the generated checkpoint's runs); the SmolLM2 section also runs the budget. */
   strategy?: Strategy;
   scoreProtected?: boolean;
-  /** --jobs (default: the library's, analysisJobs). */
+  /** --jobs (default: the library's, workerJobs). */
   jobs?: number;
 }
 
@@ -230,7 +230,7 @@ export function childE2e(arg: E2eArgs): E2eOutput {
   // Thresholds, protected tensors unscored, skipDecided unless --all-metrics, unless the arguments say otherwise.
   const strategy = arg.strategy ?? 'thresholds';
   const scoreProtected = arg.scoreProtected ?? false;
-  const jobs = arg.jobs ?? analysisJobs(undefined, modelSize(openModel(arg.dir)));
+  const jobs = arg.jobs ?? workerJobs(undefined, modelSize(openModel(arg.dir)));
   const res = quantizeModel(arg.dir, arg.out, {
     strategy,
     overwrite: true,

@@ -29,6 +29,7 @@ import { planThresholds } from '../plan/thresholds.js';
 import { planUniform } from '../plan/uniform.js';
 import { cardLicense, modelCard } from '../report/model-card.js';
 import { analyzeModelJobs } from './parallel-analysis.js';
+import { modelSize, workerJobs } from './worker-pool.js';
 import { writeMlxModel } from './write-mlx.js';
 
 export { MANIFEST_FILE };
@@ -85,9 +86,9 @@ export interface QuantizeOptions {
   /** Score protected tensors too (reference behaviour; they stay 16-bit either way). */
   scoreProtected?: boolean;
   /**
-   * Tensors analysed at once, each in a worker thread on the installed backend's kind (`--jobs`;
-   * src/pipeline/parallel-analysis.ts). Default: 2 within the backend's threads (1 for toy models: analysisJobs); 1: in this thread.
-   * The result is the same for any value.
+   * Tensors analysed, then encoded, at once, each in a worker thread on the installed backend's kind
+   * (`--jobs`; src/pipeline/parallel-analysis.ts, src/pipeline/parallel-encode.ts). Default: 2 within
+   * the backend's threads (1 for toy models: workerJobs); 1: in this thread. The result is the same for any value.
    */
   jobs?: number;
   /** Thresholds strategy: skip the SVD/output metrics of tensors whose bits the cheap metrics decide. */
@@ -406,6 +407,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
         ...exec,
         maxShardBytes: o.maxShardBytes,
         allowNonFinite: o.allowNonFinite,
+        jobs: workerJobs(o.jobs, modelSize(source)),
         onTensor: o.onWrite,
       });
       // The writer read every written tensor: its counts are the complete ones.

@@ -1,23 +1,20 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeControl, SwanError } from '../errors.js';
-import { countNonFinite, encodeFromF32, roundToDType, type NonFiniteCounts } from '../io/float.js';
+import type { NonFiniteCounts } from '../io/float.js';
 import { COMPANION_FILES } from '../io/hf-model.js';
 import { allowedRoots, copyRegular, modelFileProblem, readRegularText } from '../io/input-file.js';
 import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjson.js';
-import { MAX_HEADER_BYTES, readTensorBytes, readTensorF32Checked, type TensorInfo } from '../io/safetensors.js';
+import { MAX_HEADER_BYTES } from '../io/safetensors.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
-import { getBackend } from '../kernels/index.js';
-import { quantizeAffineOn } from '../mlx/affine.js';
-import { quantizeFp } from '../mlx/fp.js';
-import { quantizeAffineSearch } from '../mlx/rounding-search.js';
 import { numel, outputTensors, type OutputTensor } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
 import { readImatrix } from '../measure/imatrix.js';
 import { inputWeightsFor } from '../measure/input-weights.js';
-import { checkNonFinite } from '../measure/nonfinite.js';
 import type { ModelSource } from '../arch/source.js';
+import { encodeStacked, type EncodeExec } from './encode-tensor.js';
+import { entryEncoder, type EncodeTaskItem } from './parallel-encode.js';
 
 /** Files copied verbatim from the source directory: tokenizer, chat template, generation config, licenses, and code (a local directory's; a Hub download never has any). */
 const COPIED = [...COMPANION_FILES, /^.*\.py$/];
@@ -32,6 +29,11 @@ export interface WriteOptions {
   /** `--imatrix` file: with `rounding: 'search'`, its E[x_j²] replaces the weighting. */
   imatrix?: string;
   maxShardBytes?: number;
+  /**
+   * Entries encoded at once, each in a worker thread on the installed backend's kind
+   * (src/pipeline/parallel-encode.ts; QuantizeOptions.jobs). Default 1: in this thread. The bytes are the same for any value.
+   */
+  jobs?: number;
   /** Write tensors that hold NaN/±Inf or overflow the dtype (default false: throw at the first). */
   allowNonFinite?: boolean;
   onTensor?: (done: number, total: number, name: string) => void;
@@ -66,113 +68,6 @@ export function layoutShards(source: ModelSource, plan: Plan, maxBytes = DEFAULT
     s.file = n === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
   });
   return shards;
-}
-
-interface Exec {
-  rules: QuantRules;
-  rounding: Rounding;
-  allow: boolean;
-}
-type ColWeights = (record: PlanEntry['record'], cols: number) => Float64Array | undefined;
-
-/**
- * One source tensor (or one expert of a stack) encoded in its plan format: the weight's bytes,
- * and for a quantized format its scales and biases. Non-finite values in the target dtype are
- * counted in the same read and refused unless `exec.allow` (checkNonFinite).
- */
-function encodeTensor(
-  info: TensorInfo,
-  entry: PlanEntry,
-  shape: number[],
-  plan: Plan,
-  exec: Exec,
-  colWeights: ColWeights,
-): { weight: Uint8Array; scales?: Uint8Array; biases?: Uint8Array; nonfinite?: NonFiniteCounts } {
-  if (entry.format.kind === 'float' && info.dtype === plan.dtype) {
-    const bytes = readTensorBytes(info);
-    return { weight: bytes, nonfinite: checkNonFinite(info, countNonFinite(bytes, plan.dtype, plan.dtype), plan.dtype, exec.allow) };
-  }
-  const read = readTensorF32Checked(info, plan.dtype);
-  const raw = read.data;
-  const nonfinite = checkNonFinite(info, read.nonfinite, plan.dtype, exec.allow);
-  if (entry.format.kind === 'float') return { weight: encodeFromF32(raw, plan.dtype), nonfinite };
-  // MLX casts every float parameter to the target dtype before quantizing (a no-op when the
-  // checkpoint already stores that dtype: its values are exact in it).
-  const w = info.dtype === plan.dtype ? raw : roundToDType(raw, plan.dtype);
-  const cols = shape[shape.length - 1]!;
-  const rows = numel(shape) / cols;
-  if (entry.format.kind === 'fp') {
-    // No free scale or bias to search: the fp modes are always written as mx.quantize does.
-    const q = quantizeFp(w, rows, cols, entry.format.mode, plan.dtype);
-    return { weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength), scales: q.scales, nonfinite };
-  }
-  const { bits, groupSize } = entry.format;
-  const q =
-    exec.rounding === 'search'
-      ? quantizeAffineSearch(w, rows, cols, { bits, groupSize, dtype: plan.dtype, rules: exec.rules, colWeights: colWeights(entry.record, cols) }, getBackend())
-      : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, exec.rules);
-  return {
-    weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength),
-    scales: encodeFromF32(q.scales, plan.dtype),
-    biases: encodeFromF32(q.biases, plan.dtype),
-    nonfinite,
-  };
-}
-
-/** The output tensors' names of an entry: weight, and scales/biases when quantized. */
-function outputNames(entry: PlanEntry): { weight: string; scales: string; biases: string } {
-  const weight = entry.record.mlxName!;
-  const base = weight.replace(/\.weight$/, '');
-  return { weight, scales: `${base}.scales`, biases: `${base}.biases` };
-}
-
-/** Bytes of each output tensor of one source tensor, computed once (weight, scales, biases together). */
-function encodeEntry(info: TensorInfo, entry: PlanEntry, plan: Plan, exec: Exec, colWeights: ColWeights): { bytes: Map<string, Uint8Array>; nonfinite?: NonFiniteCounts } {
-  const e = encodeTensor(info, entry, entry.shape, plan, exec, colWeights);
-  const n = outputNames(entry);
-  const bytes = new Map([[n.weight, e.weight]]);
-  if (e.scales) bytes.set(n.scales, e.scales);
-  if (e.biases) bytes.set(n.biases, e.biases);
-  return { bytes, nonfinite: e.nonfinite };
-}
-
-/**
- * A stacked tensor [E, out, in] (mlx-lm's switch_mlp), expert by expert: each expert is read,
- * quantized along its last dimension (as MLX quantizes the 3-D stack: groups never cross rows, so
- * the stack's bytes are the experts' bytes one after the other) and its weight slice handed to
- * `sink` at once. Only the stack's scales and biases (1/16 of its bf16 size at g64) are kept until
- * the stack is done; memory holds one expert in float, never the stack.
- */
-function encodeStacked(
-  parts: TensorInfo[],
-  entry: PlanEntry,
-  plan: Plan,
-  exec: Exec,
-  colWeights: ColWeights,
-  sink: (weightSlice: Uint8Array) => void,
-): { bytes: Map<string, Uint8Array>; nonfinite?: NonFiniteCounts } {
-  const n = outputNames(entry);
-  const sliceShape = entry.shape.slice(1);
-  const out = outputTensors(n.weight, entry.shape, entry.format, plan.dtype);
-  const scales = out[1] && new Uint8Array(out[1].byteLength);
-  const biases = out[2] && new Uint8Array(out[2].byteLength);
-  let nonfinite: NonFiniteCounts | undefined;
-  parts.forEach((info, i) => {
-    const e = encodeTensor(info, entry, sliceShape, plan, exec, colWeights);
-    sink(e.weight);
-    if (scales && e.scales) scales.set(e.scales, i * e.scales.byteLength);
-    if (biases && e.biases) biases.set(e.biases, i * e.biases.byteLength);
-    if (e.nonfinite) {
-      nonfinite ??= { nan: 0, inf: 0, overflow: 0 };
-      nonfinite.nan += e.nonfinite.nan;
-      nonfinite.inf += e.nonfinite.inf;
-      nonfinite.overflow += e.nonfinite.overflow;
-    }
-  });
-  const bytes = new Map<string, Uint8Array>();
-  if (scales) bytes.set(n.scales, scales);
-  if (biases) bytes.set(n.biases, biases);
-  return { bytes, nonfinite };
 }
 
 /**
@@ -215,58 +110,75 @@ export function writeMlxModel(
   dir: string,
   opts: WriteOptions = {},
 ): { bytes: number; shards: string[]; nonfinite: Map<string, NonFiniteCounts>; warnings: string[] } {
-  const exec = { rules: opts.rules ?? DEFAULTS.rules, rounding: opts.rounding ?? DEFAULTS.rounding, allow: opts.allowNonFinite ?? DEFAULTS.allowNonFinite };
+  const exec: EncodeExec = { dtype: plan.dtype, rules: opts.rules ?? DEFAULTS.rules, rounding: opts.rounding ?? DEFAULTS.rounding, allow: opts.allowNonFinite ?? DEFAULTS.allowNonFinite };
   const nonfinite = new Map<string, NonFiniteCounts>();
   const shards = layoutShards(source, plan, opts.maxShardBytes);
   const sourceByName = new Map(source.entries.map((e) => [e.info.name, e]));
   const search = exec.rounding === 'search';
   const imatrix = search && opts.imatrix !== undefined ? readImatrix(opts.imatrix, source) : undefined;
   const colWeights = inputWeightsFor(source, search ? (opts.weighting ?? DEFAULTS.weighting) : 'none', imatrix);
+  const item = (entry: PlanEntry): EncodeTaskItem => ({
+    hfName: entry.hfName,
+    mlxName: entry.record.mlxName!,
+    shape: entry.shape,
+    format: entry.format,
+    colWeights: entry.format.kind === 'affine' ? colWeights(entry.record, entry.shape[entry.shape.length - 1]!) : undefined,
+  });
+  // Entries in the order they are written (an entry's output tensors are adjacent in MLX order);
+  // stacked ones stream expert by expert here instead.
+  const order = [...new Set(shards.flatMap((s) => s.tensors.map((t) => t.entry)))].filter((e) => !sourceByName.get(e.hfName)!.parts);
+  const encoder = entryEncoder(source, order.map(item), exec, opts.jobs ?? 1);
   const weightMap: Record<string, string> = {};
   let pending = new Map<string, Uint8Array>();
   let done = 0;
+  let next = 0;
   const written = writtenEntries(plan);
   let totalBytes = 0;
-  for (const shard of shards) {
-    const writer = new SafetensorsWriter(join(dir, shard.file), shard.tensors, { format: 'mlx' });
-    try {
-      for (const t of shard.tensors) {
-        const src = sourceByName.get(t.entry.hfName)!;
-        if (!pending.has(t.name) && src.parts) {
-          // A stacked tensor: its weight (the entry's first output tensor) streams in expert by expert.
-          const encoded = encodeStacked(src.parts, t.entry, plan, exec, colWeights, (slice) => writer.writePart(t.name, slice));
-          if (encoded.nonfinite) nonfinite.set(t.entry.hfName, encoded.nonfinite);
-          pending = encoded.bytes;
-          opts.onTensor?.(++done, written.length, t.entry.hfName);
+  try {
+    for (const shard of shards) {
+      const writer = new SafetensorsWriter(join(dir, shard.file), shard.tensors, { format: 'mlx' });
+      try {
+        for (const t of shard.tensors) {
+          const src = sourceByName.get(t.entry.hfName)!;
+          if (!pending.has(t.name) && src.parts) {
+            // A stacked tensor: its weight (the entry's first output tensor) streams in expert by expert.
+            const encoded = encodeStacked(src.parts, item(t.entry), exec, (slice) => writer.writePart(t.name, slice));
+            if (encoded.nonfinite) nonfinite.set(t.entry.hfName, encoded.nonfinite);
+            pending = encoded.bytes;
+            opts.onTensor?.(++done, written.length, t.entry.hfName);
+            weightMap[t.name] = shard.file;
+            totalBytes += t.byteLength;
+            continue;
+          }
+          if (!pending.has(t.name)) {
+            if (order[next] !== t.entry) throw new SwanError(t.entry.hfName, 'internal: output tensors of an entry are not adjacent');
+            const encoded = encoder.take(next++);
+            if (encoded.nonfinite) nonfinite.set(t.entry.hfName, encoded.nonfinite);
+            pending = encoded.bytes;
+            opts.onTensor?.(++done, written.length, t.entry.hfName);
+          }
+          const bytes = pending.get(t.name)!;
+          if (bytes.byteLength !== t.byteLength) {
+            throw new SwanError(t.entry.hfName, `internal: encoded ${bytes.byteLength} bytes, expected ${t.byteLength}`);
+          }
+          writer.write(t.name, bytes);
+          pending.delete(t.name);
           weightMap[t.name] = shard.file;
           totalBytes += t.byteLength;
-          continue;
         }
-        if (!pending.has(t.name)) {
-          const encoded = encodeEntry(src.info, t.entry, plan, exec, colWeights);
-          if (encoded.nonfinite) nonfinite.set(t.entry.hfName, encoded.nonfinite);
-          pending = encoded.bytes;
-          opts.onTensor?.(++done, written.length, t.entry.hfName);
+      } catch (e) {
+        // Release the descriptor; the caller discards the half-written directory (withAtomicDir).
+        try {
+          writer.close();
+        } catch {
+          // close() of an incomplete shard throws by design
         }
-        const bytes = pending.get(t.name)!;
-        if (bytes.byteLength !== t.byteLength) {
-          throw new SwanError(t.entry.hfName, `internal: encoded ${bytes.byteLength} bytes, expected ${t.byteLength}`);
-        }
-        writer.write(t.name, bytes);
-        pending.delete(t.name);
-        weightMap[t.name] = shard.file;
-        totalBytes += t.byteLength;
+        throw e;
       }
-    } catch (e) {
-      // Release the descriptor; the caller discards the half-written directory (withAtomicDir).
-      try {
-        writer.close();
-      } catch {
-        // close() of an incomplete shard throws by design
-      }
-      throw e;
+      writer.close();
     }
-    writer.close();
+  } finally {
+    encoder.close();
   }
   writeIndex(dir, weightMap, totalBytes, written.reduce((s, e) => s + numel(e.shape), 0));
   writeFileSync(join(dir, 'config.json'), mlxConfigJson(source, plan));

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { encodeFromF32, type FloatDType } from '../../src/io/float.js';
+import { readSafetensorsHeader } from '../../src/io/safetensors.js';
 import { CLI } from './paths.js';
 
 export interface CliResult {
@@ -32,4 +34,17 @@ export function rewriteHeader(file: string, edit: (h: Record<string, any>) => vo
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(text.length));
   writeFileSync(file, Buffer.concat([len, text, buf.subarray(8 + n)]));
+}
+
+/** Overwrite elements `index`… of tensor `name` in safetensors `file` with `values` (in the tensor's dtype). */
+export function poisonTensor(file: string, name: string, values: number[], index = 0): void {
+  const t = readSafetensorsHeader(file).tensors.find((x) => x.name === name);
+  if (!t) throw new Error(`poisonTensor: no tensor ${name} in ${file}`);
+  const bytes = encodeFromF32(new Float32Array(values), t.dtype as FloatDType);
+  const fd = openSync(file, 'r+');
+  try {
+    writeSync(fd, bytes, 0, bytes.byteLength, t.offset + (index * bytes.byteLength) / values.length);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,0 +1,199 @@
+/**
+ * Tasks 0..total-1 on `jobs` worker threads, taken back in index order by this thread, for the
+ * stages that work tensor by tensor (src/pipeline/parallel-analysis.ts, src/pipeline/parallel-encode.ts).
+ * Each worker installs a backend of the kind installed here and answers one task at a time.
+ *
+ * The stages are synchronous (src/cli/main.ts), so this thread waits for the workers without its
+ * event loop: the workers answer on MessagePorts it reads with receiveMessageOnPort, and bump a
+ * shared counter it sleeps on with Atomics.wait.
+ *
+ * Memory: a worker holds one task at a time, and no task is handed out `window` or more places ahead
+ * of the one being taken, so at most `window` tasks are in flight or waiting to be taken.
+ */
+import { availableParallelism } from 'node:os';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type Transferable } from 'node:worker_threads';
+import type { ModelSource } from '../arch/source.js';
+import { getBackend } from '../kernels/index.js';
+import { closeBackend, installBestBackend, type BackendChoice } from '../kernels/select.js';
+import { errorData, rebuildError, type ErrorData } from './async.js';
+
+/** Tasks run at once by default: two cores' worth (more in flight cost memory, and big tensors fill the cores through the GEMM threads anyway). */
+export const DEFAULT_MAX_JOBS = 2;
+
+/**
+ * Below this many weights a model is worked in one thread by default: starting a worker (a module
+ * graph and the model's headers) costs a few hundred milliseconds, more than a toy model's work.
+ */
+export const MIN_PARALLEL_WEIGHTS = 1 << 22;
+
+export type BackendSpec = { backend: BackendChoice; threads?: number };
+
+/**
+ * The installed backend as a choice a worker can install again; undefined for a backend this module
+ * does not know (a test's own): it cannot be recreated in a worker, so the work stays here.
+ */
+export function installedBackendSpec(): BackendSpec | undefined {
+  const b = getBackend() as { name: string; threads?: number };
+  if (b.name.startsWith('native-')) return { backend: 'native', threads: b.threads };
+  if (b.name.startsWith('wasm-')) return { backend: 'wasm', threads: b.threads };
+  if (b.name === 'js') return { backend: 'js' };
+  return undefined;
+}
+
+/**
+ * How many tasks to run at once: `jobs` when given, else DEFAULT_MAX_JOBS within the backend's
+ * threads (`--threads 1`: one, in this thread) for models of at least MIN_PARALLEL_WEIGHTS; never
+ * more than the tasks; 1 for a backend workers cannot install.
+ */
+export function workerJobs(jobs: number | undefined, model: { entries: number; weights: number }): number {
+  const spec = installedBackendSpec();
+  if (!spec) return 1;
+  const wanted = jobs ?? (model.weights < MIN_PARALLEL_WEIGHTS ? 1 : Math.min(DEFAULT_MAX_JOBS, spec.threads ?? availableParallelism()));
+  return Math.max(1, Math.min(wanted, model.entries));
+}
+
+/** What workerJobs needs to know of a model. */
+export function modelSize(source: ModelSource): { entries: number; weights: number } {
+  return { entries: source.entries.length, weights: source.entries.reduce((s, e) => s + e.info.shape.reduce((a, b) => a * b, 1), 0) };
+}
+
+/** What a pool's worker script receives as workerData: its stage's `task`, and the pool's wiring. */
+export interface PoolWorkerData<T> {
+  task: T;
+  backend: BackendSpec;
+  port: MessagePort;
+  signal: SharedArrayBuffer;
+}
+
+type Reply = { index: number; result: unknown } | { index: number; error: ErrorData };
+
+interface Slot {
+  worker: Worker;
+  port: MessagePort;
+  /** The task it is running, or -1 when free. */
+  busy: number;
+}
+
+export class WorkerPool<R> {
+  private readonly slots: Slot[] = [];
+  private readonly done = new Map<number, Reply>();
+  private readonly counter: Int32Array;
+  private nextToSend = 0;
+
+  /** `script`: a module that calls serveTasks; `task`: what it needs besides an index (plain data). */
+  constructor(script: URL, task: unknown, private readonly total: number, jobs: number, private readonly window = Number.POSITIVE_INFINITY) {
+    const backend = installedBackendSpec();
+    if (!backend) throw new Error('WorkerPool: the installed kernel backend cannot run in a worker thread');
+    const signal = new SharedArrayBuffer(4);
+    this.counter = new Int32Array(signal);
+    try {
+      for (let k = 0; k < Math.min(jobs, total); k++) {
+        const { port1, port2 } = new MessageChannel();
+        const data: PoolWorkerData<unknown> = { task, backend, port: port2, signal };
+        const worker = new Worker(script, { workerData: data, transferList: [port2] });
+        worker.unref();
+        this.slots.push({ worker, port: port1, busy: -1 });
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** Task `index`'s result (its error, thrown here; or a worker's failure to start). */
+  take(index: number): R {
+    for (;;) {
+      this.dispatch(index);
+      const reply = this.done.get(index) ?? this.done.get(-1);
+      if (reply) {
+        this.done.delete(index);
+        if ('error' in reply) throw rebuildError(reply.error);
+        return reply.result as R;
+      }
+      const seen = Atomics.load(this.counter, 0);
+      if (!this.drain()) waitForAnswers(this.counter, seen);
+    }
+  }
+
+  /** Ends the workers (their backends close with them). */
+  close(): void {
+    for (const s of this.slots) {
+      s.port.close();
+      void s.worker.terminate();
+    }
+  }
+
+  private dispatch(taking: number): void {
+    for (const s of this.slots) {
+      if (s.busy < 0 && this.nextToSend < this.total && this.nextToSend < taking + this.window) {
+        s.busy = this.nextToSend++;
+        s.port.postMessage(s.busy);
+      }
+    }
+  }
+
+  /** Read every answer waiting; true when there was one. */
+  private drain(): boolean {
+    let got = false;
+    for (const s of this.slots) {
+      for (let m = receiveMessageOnPort(s.port); m; m = receiveMessageOnPort(s.port)) {
+        const reply = m.message as Reply;
+        this.done.set(reply.index, reply);
+        if (reply.index === s.busy || reply.index < 0) s.busy = -1;
+        got = true;
+      }
+    }
+    return got;
+  }
+}
+
+/**
+ * Sleep until a worker bumps the counter past `seen` (or a second passes). Its own function so that
+ * a CPU profile shows this thread's waiting as such (bench/perf/profile.ts leaves it out).
+ */
+function waitForAnswers(counter: Int32Array, seen: number): void {
+  Atomics.wait(counter, 0, seen, 1000);
+}
+
+/** A task's result, and the buffers to move to the pool's thread rather than copy. */
+export interface TaskResult {
+  result: unknown;
+  transfer?: Transferable[];
+}
+
+/**
+ * The worker side: install the pool's backend kind, `start` the stage (errors go back as data, as
+ * the answer to any task), then answer each task index sent, one at a time.
+ */
+export function serveTasks<T>(data: PoolWorkerData<T>, start: (task: T) => (index: number) => TaskResult): void {
+  let run: ((index: number) => TaskResult) | undefined;
+  try {
+    installBestBackend(data.backend);
+    run = start(data.task);
+  } catch (e) {
+    closeBackend();
+    reply(data, { index: -1, error: errorData(e) });
+    return;
+  }
+  const runTask = run;
+  data.port.on('message', (index: number) => {
+    let answer: TaskResult;
+    try {
+      answer = runTask(index);
+    } catch (e) {
+      reply(data, { index, error: errorData(e) });
+      return;
+    }
+    reply(data, { index, result: answer.result }, answer.transfer);
+  });
+  // The port closes when the stage ends: the backend's threads go with the worker.
+  data.port.on('close', () => closeBackend());
+}
+
+/** One answer, then a bump of the shared counter. */
+function reply(data: PoolWorkerData<unknown>, answer: Reply, transfer?: Transferable[]): void {
+  data.port.postMessage(answer, transfer);
+  const counter = new Int32Array(data.signal);
+  Atomics.add(counter, 0, 1);
+  Atomics.notify(counter, 0);
+}
