@@ -173,4 +173,24 @@ describe('counting (io/float.ts)', () => {
       }
     }
   });
+
+  test('BF16 decode: every bit pattern is its f32 with 16 zero bits below, at 4-aligned, 2-aligned and odd offsets and odd lengths', () => {
+    const all = new Uint16Array(65536 + 4).map((_, i) => (i * 40503) & 0xffff); // every pattern, shuffled
+    for (const [offset, n] of [[0, 65536], [2, 65535], [1, 65535], [4, 65533]] as const) {
+      const raw = new Uint8Array(all.buffer).slice(); // a copy, so that odd offsets are really unaligned
+      const bytes = raw.subarray(offset, offset + n * 2);
+      const counts = { nan: 0, inf: 0, overflow: 0 };
+      const got = new Uint32Array(decodeToF32(bytes, 'BF16', undefined, { target: 'F16', counts }).buffer);
+      const expected = { nan: 0, inf: 0, overflow: 0 };
+      for (let i = 0; i < n; i++) {
+        const b = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+        assert.equal(got[i], (b << 16) >>> 0, `offset ${offset}, value ${i}`);
+        const m = b & 0x7fff;
+        if (m > 0x7f80) expected.nan++;
+        else if (m === 0x7f80) expected.inf++;
+        else if (m >= 0x4780) expected.overflow++; // 65520 and up round to ±Inf in float16
+      }
+      assert.deepEqual(counts, expected, `offset ${offset}, ${n} values`);
+    }
+  });
 });

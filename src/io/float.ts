@@ -140,7 +140,20 @@ export function decodeToF32(bytes: Uint8Array, dtype: FloatDType, out?: Float32A
   const lim = check ? limit16(dtype, check.target) : 0x8000;
   if (dtype === 'BF16') {
     const d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
-    for (let i = 0; i < n; i++) {
+    let i = 0;
+    if (src.byteOffset % 4 === 0) {
+      // Two values per 32-bit load: about twice as fast as one at a time.
+      const pairs = new Uint32Array(src.buffer, src.byteOffset, n >>> 1);
+      for (let k = 0; k < pairs.length; k++) {
+        const s = pairs[k]!;
+        d32[2 * k] = s << 16;
+        d32[2 * k + 1] = s & 0xffff0000;
+        if ((s & 0x7fff) >= lim) tally16(dtype, check!.counts, s & 0x7fff);
+        if (((s >>> 16) & 0x7fff) >= lim) tally16(dtype, check!.counts, (s >>> 16) & 0x7fff);
+      }
+      i = pairs.length * 2;
+    }
+    for (; i < n; i++) {
       const s = src[i]!;
       d32[i] = s << 16;
       if ((s & 0x7fff) >= lim) tally16(dtype, check!.counts, s & 0x7fff);
