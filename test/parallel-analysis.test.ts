@@ -10,8 +10,8 @@ import { after, describe, test } from 'node:test';
 import { analyzeModel, type ModelAnalysis } from '../src/measure/analyze.js';
 import { closeBackend, installBestBackend } from '../src/kernels/select.js';
 import { loadNativeAddon } from '../src/kernels/native-backend.js';
-import { analyzeModelParallel } from '../src/pipeline/parallel-analysis.js';
-import { MIN_PARALLEL_WEIGHTS, workerJobs } from '../src/pipeline/worker-pool.js';
+import { analyzeModelJobs, analyzeModelParallel } from '../src/pipeline/parallel-analysis.js';
+import { MIN_PARALLEL_WEIGHTS, WorkerPool, workerJobs } from '../src/pipeline/worker-pool.js';
 import { MANIFEST_FILE, quantizeModel, type QuantizeOptions } from '../src/pipeline/quantize.js';
 import { writeSynthCheckpoint, type SynthShape } from '../src/synth/checkpoint.js';
 import { copyModel, poisonTensor } from './helpers/cli.js';
@@ -82,21 +82,21 @@ describe('parallel analysis', () => {
   });
 
   for (const [label, install] of backends) {
-    test(`${label}: the worker threads' analysis equals this thread's (stories260K, synthetic 6 layers; every metric, candidates, search)`, () => {
+    test(`${label}: the worker threads' analysis equals this thread's (stories260K, synthetic 6 layers; every metric, candidates, search; one pool for both)`, () => {
       install();
+      const pool = new WorkerPool(3);
       try {
         for (const dir of [STORIES, synthDir]) {
           const opts = { scoreProtected: true, measureSearch: true };
           const one = analyzeModel(dir, opts);
-          for (const jobs of [3]) {
-            const order: string[] = [];
-            const many = analyzeModelParallel(dir, { ...opts, onTensor: (done, total, a) => order.push(`${done}/${total} ${a.name}`) }, jobs);
-            assert.deepEqual(evidence(many), evidence(one), `${dir}, ${jobs} jobs`);
-            assert.deepEqual(order, one.tensors.map((a, i) => `${i + 1}/${one.tensors.length} ${a.name}`), 'progress in model order');
-            assert.ok(many.tensors.every((a, i) => a.record === many.source.entries[i]!.record), "records of this thread's source");
-          }
+          const order: string[] = [];
+          const many = analyzeModelParallel(dir, { ...opts, onTensor: (done, total, a) => order.push(`${done}/${total} ${a.name}`) }, pool);
+          assert.deepEqual(evidence(many), evidence(one), `${dir}, 3 jobs`);
+          assert.deepEqual(order, one.tensors.map((a, i) => `${i + 1}/${one.tensors.length} ${a.name}`), 'progress in model order');
+          assert.ok(many.tensors.every((a, i) => a.record === many.source.entries[i]!.record), "records of this thread's source");
         }
       } finally {
+        pool.close();
         closeBackend();
       }
     });
@@ -138,7 +138,7 @@ describe('parallel analysis', () => {
       };
       const one = message(() => analyzeModel(dir, {}));
       assert.match(one, /model\.layers\.1\.self_attn\.q_proj\.weight has 1 NaN/);
-      assert.equal(message(() => analyzeModelParallel(dir, {}, 3)), one);
+      assert.equal(message(() => analyzeModelJobs(dir, {}, 3)), one);
     } finally {
       closeBackend();
     }

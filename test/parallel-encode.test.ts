@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { closeBackend, installBestBackend } from '../src/kernels/select.js';
-import { forTransfer } from '../src/pipeline/parallel-encode.js';
+import { forTransfer, type EncodeTask, type EncodeTaskItem } from '../src/pipeline/parallel-encode.js';
+import { WorkerPool } from '../src/pipeline/worker-pool.js';
 import { analyzeToManifest, quantizeModel, type QuantizeOptions } from '../src/pipeline/quantize.js';
 import { copyModel, poisonTensor } from './helpers/cli.js';
 import { STORIES, tempDir } from './helpers/paths.js';
@@ -88,6 +89,21 @@ describe('parallel encode', () => {
       assert.ok(allowed[0]!.files && allowed[1]!.files, 'allowNonFinite writes');
       for (const [name, bytes] of allowed[0]!.files!) assert.ok(bytes.equals(allowed[1]!.files!.get(name)!), `allowNonFinite: ${name} differs`);
     } finally {
+      closeBackend();
+    }
+  });
+
+  test("a stage the workers cannot set up fails with the worker's error; a pool takes no new run before the last is taken", () => {
+    installBestBackend({ backend: 'js' });
+    const pool = new WorkerPool(2);
+    try {
+      const missing = join(tmp.dir, 'no-such-model');
+      const items: EncodeTaskItem[] = [{ hfName: 'w', mlxName: 'w', shape: [1], format: { kind: 'float' } }];
+      const run = pool.run('encode', { dir: missing, exec: { dtype: 'BF16', rules: 'metal', rounding: 'rtn', allow: false }, items } satisfies EncodeTask, 1);
+      assert.throws(() => run.take(0), (e: Error) => e.message.includes('no-such-model'));
+      assert.throws(() => pool.run('encode', {}, 1), /previous run did not take all its tasks/);
+    } finally {
+      pool.close();
       closeBackend();
     }
   });

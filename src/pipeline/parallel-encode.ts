@@ -1,6 +1,5 @@
 /**
- * The writer's entries encoded on worker threads (src/pipeline/encode-worker.ts on a WorkerPool,
- * src/pipeline/worker-pool.ts) ahead of the writing, taken back in write order: the quantization
+ * The writer's entries encoded on a WorkerPool's threads (src/pipeline/worker-pool.ts) ahead of the writing, taken back in write order: the quantization
  * (and the rounding search) of one tensor runs while another is encoded and this thread writes.
  *
  * Same bytes as encoding here: an entry's bytes are a function of its source tensor, its format and
@@ -10,9 +9,9 @@
  * Memory: at most 2·jobs entries are being encoded or wait to be written (each worker holds one
  * tensor in float32 while it encodes it).
  */
-import type { ModelSource } from '../arch/source.js';
+import { openModel, type ModelSource } from '../arch/source.js';
 import { encodeEntry, type EncodeExec, type Encoded, type EncodeItem } from './encode-tensor.js';
-import { WorkerPool } from './worker-pool.js';
+import { WorkerPool, type TaskResult } from './worker-pool.js';
 
 /** An entry to encode, and its source tensor's name. */
 export type EncodeTaskItem = EncodeItem & { hfName: string };
@@ -30,15 +29,31 @@ export interface EntryEncoder {
   close(): void;
 }
 
-/** An encoder of `items` with `jobs` worker threads, or in this thread when jobs is 1. */
-export function entryEncoder(source: ModelSource, items: EncodeTaskItem[], exec: EncodeExec, jobs: number): EntryEncoder {
-  if (jobs <= 1 || items.length <= 1) {
+/**
+ * An encoder of `items`: in this thread when jobs is 1, else on `pool` when given (the caller's, to
+ * use again), else on a pool of `jobs` workers of its own.
+ */
+export function entryEncoder(source: ModelSource, items: EncodeTaskItem[], exec: EncodeExec, jobs: number, pool?: WorkerPool): EntryEncoder {
+  if (!pool && (jobs <= 1 || items.length <= 1)) {
     const infos = new Map(source.entries.map((e) => [e.info.name, e.info]));
     return { take: (k) => encodeEntry(infos.get(items[k]!.hfName)!, items[k]!, exec), close: () => {} };
   }
+  const workers = pool ?? new WorkerPool(jobs);
   const task: EncodeTask = { dir: source.hf.dir, exec, items };
-  const pool = new WorkerPool<Encoded>(new URL('./encode-worker.js', import.meta.url), task, items.length, jobs, 2 * jobs);
-  return { take: (k) => pool.take(k), close: () => pool.close() };
+  const run = workers.run<Encoded>('encode', task, items.length, 2 * workers.jobs);
+  return { take: (k) => run.take(k), close: () => (pool ? undefined : workers.close()) };
+}
+
+/** The worker side (src/pipeline/pool-worker.ts): the model opened there, then one entry per task; the bytes move back, uncopied. */
+export function encodeStage(task: EncodeTask): (index: number) => TaskResult {
+  const source = openModel(task.dir, { dtype: task.exec.dtype });
+  const infos = new Map(source.entries.map((e) => [e.info.name, e.info]));
+  return (k) => {
+    const item = task.items[k]!;
+    const info = infos.get(item.hfName);
+    if (!info) throw new Error(`encode worker: no tensor ${item.hfName} in ${task.dir}`);
+    return forTransfer(encodeEntry(info, item, task.exec));
+  };
 }
 
 /**

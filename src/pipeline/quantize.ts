@@ -29,7 +29,7 @@ import { planThresholds } from '../plan/thresholds.js';
 import { planUniform } from '../plan/uniform.js';
 import { cardLicense, modelCard } from '../report/model-card.js';
 import { analyzeModelJobs } from './parallel-analysis.js';
-import { modelSize, workerJobs } from './worker-pool.js';
+import { modelSize, WorkerPool, workerJobs } from './worker-pool.js';
 import { writeMlxModel } from './write-mlx.js';
 
 export { MANIFEST_FILE };
@@ -180,14 +180,15 @@ export function planModel(dir: string, options: QuantizeOptions = {}): PlanResul
   return planResolved(dir, resolveQuantizeOptions(options));
 }
 
-function planResolved(dir: string, o: ResolvedOptions): PlanResult {
-  const planned = planUnchecked(dir, o);
+function planResolved(dir: string, o: ResolvedOptions, pool?: WorkerPool): PlanResult {
+  const planned = planUnchecked(dir, o, pool);
   const bad = unmatchedPins(planned.plan.entries.map((e) => e.hfName), o.pins);
   if (bad.length) throw new Error(`--tensor-type ${bad[0]!.pattern}: matches no tensor of the model`);
   return planned;
 }
 
-function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
+/** `pool`: workers for the analysis, if any (else analyzeModelJobs starts its own when o.jobs asks). */
+function planUnchecked(dir: string, o: ResolvedOptions, pool?: WorkerPool): PlanResult {
   const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules, imatrix: o.imatrix };
   if (o.imatrix !== undefined) readImatrix(o.imatrix, openModel(dir, { dtype: o.dtype })); // refuse another model's before any work
   if (o.strategy === 'uniform') {
@@ -235,7 +236,7 @@ function planUnchecked(dir: string, o: ResolvedOptions): PlanResult {
     skipDecided: o.strategy === 'thresholds' && o.skipDecided,
     allowNonFinite: o.allowNonFinite,
     onTensor: o.onAnalyze,
-  }, o.jobs);
+  }, o.jobs, pool);
   const plan = planFromAnalysis(analysis, o);
   return { source: analysis.source, plan, analysis, manifest: buildManifest(analysis, plan, exec), exec };
 }
@@ -399,15 +400,19 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
   if (given && resolve(given.source.hf.dir) !== resolve(dir)) throw new SwanError(`plan of ${given.source.hf.dir}`, `is not of ${dir}`);
   const o = resolveQuantizeOptions(given ? { ...rest, strategy: given.plan.strategy, target: undefined } : rest);
   const out = claimOutputDir(target, { overwrite: o.overwrite, input: dir, onNotice: o.onNotice });
+  // One set of workers for the analysis and then the encoding: the second stage does not start them again.
+  let pool: WorkerPool | undefined;
   try {
-    const planned = given ?? planResolved(dir, o);
+    const jobs = workerJobs(o.jobs, modelSize(given?.source ?? openModel(dir, { dtype: o.dtype })));
+    if (jobs > 1) pool = new WorkerPool(jobs);
+    const planned = given ?? planResolved(dir, o, pool);
     const { source, plan, manifest, exec } = planned;
     return out.write((tmp) => {
       const { bytes, shards, nonfinite, warnings } = writeMlxModel(source, plan, tmp, {
         ...exec,
         maxShardBytes: o.maxShardBytes,
         allowNonFinite: o.allowNonFinite,
-        jobs: workerJobs(o.jobs, modelSize(source)),
+        pool,
         onTensor: o.onWrite,
       });
       // The writer read every written tensor: its counts are the complete ones.
@@ -430,6 +435,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
       return { ...planned, outDir: target, bytes, shards, nonfinite, warnings };
     });
   } finally {
+    pool?.close();
     out.release();
   }
 }

@@ -1,14 +1,15 @@
 /**
  * Tasks 0..total-1 on `jobs` worker threads, taken back in index order by this thread, for the
  * stages that work tensor by tensor (src/pipeline/parallel-analysis.ts, src/pipeline/parallel-encode.ts).
- * Each worker installs a backend of the kind installed here and answers one task at a time.
+ * Each worker installs a backend of the kind installed here once, and answers one task at a time.
  *
  * The stages are synchronous (src/cli/main.ts), so this thread waits for the workers without its
  * event loop: the workers answer on MessagePorts it reads with receiveMessageOnPort, and bump a
  * shared counter it sleeps on with Atomics.wait.
  *
  * Memory: a worker holds one task at a time, and no task is handed out `window` or more places ahead
- * of the one being taken, so at most `window` tasks are in flight or waiting to be taken.
+ * of the one being taken, so at most `window` tasks are in flight or waiting to be taken. A stage
+ * set up in a worker (an opened model: headers, no weights) stays until the next one replaces it.
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type Transferable } from 'node:worker_threads';
@@ -57,13 +58,18 @@ export function modelSize(source: ModelSource): { entries: number; weights: numb
   return { entries: source.entries.length, weights: source.entries.reduce((s, e) => s + e.info.shape.reduce((a, b) => a * b, 1), 0) };
 }
 
-/** What a pool's worker script receives as workerData: its stage's `task`, and the pool's wiring. */
-export interface PoolWorkerData<T> {
-  task: T;
+/** The stages a pool's workers can run (src/pipeline/pool-worker.ts maps each to its code). */
+export type StageName = 'analyze' | 'encode';
+
+/** What a pool's worker receives as workerData: the backend to install, and the pool's wiring. */
+export interface PoolWorkerData {
   backend: BackendSpec;
   port: MessagePort;
   signal: SharedArrayBuffer;
 }
+
+/** What this thread sends a worker: a stage to set up with its task (plain data), then task indexes. */
+export type PoolRequest = { stage: StageName; task: unknown } | number;
 
 type Reply = { index: number; result: unknown } | { index: number; error: ErrorData };
 
@@ -74,23 +80,26 @@ interface Slot {
   busy: number;
 }
 
-export class WorkerPool<R> {
+/**
+ * `jobs` worker threads (src/pipeline/pool-worker.ts), started once and used by one stage after
+ * another (`swan quantize`: the analysis, then the encoding), so that the second stage does not
+ * pay their start (a module graph, the backend) again.
+ */
+export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private readonly done = new Map<number, Reply>();
   private readonly counter: Int32Array;
-  private nextToSend = 0;
+  private current: StageRun<unknown> | undefined;
 
-  /** `script`: a module that calls serveTasks; `task`: what it needs besides an index (plain data). */
-  constructor(script: URL, task: unknown, private readonly total: number, jobs: number, private readonly window = Number.POSITIVE_INFINITY) {
+  constructor(jobs: number) {
     const backend = installedBackendSpec();
     if (!backend) throw new Error('WorkerPool: the installed kernel backend cannot run in a worker thread');
     const signal = new SharedArrayBuffer(4);
     this.counter = new Int32Array(signal);
     try {
-      for (let k = 0; k < Math.min(jobs, total); k++) {
+      for (let k = 0; k < jobs; k++) {
         const { port1, port2 } = new MessageChannel();
-        const data: PoolWorkerData<unknown> = { task, backend, port: port2, signal };
-        const worker = new Worker(script, { workerData: data, transferList: [port2] });
+        const data: PoolWorkerData = { backend, port: port2, signal };
+        const worker = new Worker(new URL('./pool-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
         worker.unref();
         this.slots.push({ worker, port: port1, busy: -1 });
       }
@@ -100,19 +109,21 @@ export class WorkerPool<R> {
     }
   }
 
-  /** Task `index`'s result (its error, thrown here; or a worker's failure to start). */
-  take(index: number): R {
-    for (;;) {
-      this.dispatch(index);
-      const reply = this.done.get(index) ?? this.done.get(-1);
-      if (reply) {
-        this.done.delete(index);
-        if ('error' in reply) throw rebuildError(reply.error);
-        return reply.result as R;
-      }
-      const seen = Atomics.load(this.counter, 0);
-      if (!this.drain()) waitForAnswers(this.counter, seen);
-    }
+  get jobs(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * Set every worker up for `stage` with `task`, for tasks 0..total-1 taken in index order; no task
+   * is handed out `window` or more places ahead of the one being taken. The previous run must have
+   * had every task taken (a run that threw ends the pool's use).
+   */
+  run<R>(stage: StageName, task: unknown, total: number, window = Number.POSITIVE_INFINITY): StageRun<R> {
+    if (this.current && !this.current.finished()) throw new Error("WorkerPool: the previous run did not take all its tasks");
+    for (const s of this.slots) s.port.postMessage({ stage, task } satisfies PoolRequest);
+    const run = new StageRun<R>(this.slots, this.counter, total, window);
+    this.current = run;
+    return run;
   }
 
   /** Ends the workers (their backends close with them). */
@@ -122,12 +133,41 @@ export class WorkerPool<R> {
       void s.worker.terminate();
     }
   }
+}
+
+/** One stage's tasks on a pool's workers. */
+export class StageRun<R> {
+  private readonly done = new Map<number, Reply>();
+  private nextToSend = 0;
+  private taken = 0;
+
+  constructor(private readonly slots: Slot[], private readonly counter: Int32Array, private readonly total: number, private readonly window: number) {}
+
+  /** Task `index`'s result (its error, thrown here; or a worker's failure to set the stage up). */
+  take(index: number): R {
+    for (;;) {
+      this.dispatch(index);
+      const reply = this.done.get(index) ?? this.done.get(-1);
+      if (reply) {
+        this.done.delete(index);
+        if ('error' in reply) throw rebuildError(reply.error);
+        this.taken++;
+        return reply.result as R;
+      }
+      const seen = Atomics.load(this.counter, 0);
+      if (!this.drain()) waitForAnswers(this.counter, seen);
+    }
+  }
+
+  finished(): boolean {
+    return this.taken === this.total;
+  }
 
   private dispatch(taking: number): void {
     for (const s of this.slots) {
       if (s.busy < 0 && this.nextToSend < this.total && this.nextToSend < taking + this.window) {
         s.busy = this.nextToSend++;
-        s.port.postMessage(s.busy);
+        s.port.postMessage(s.busy satisfies PoolRequest);
       }
     }
   }
@@ -161,37 +201,49 @@ export interface TaskResult {
   transfer?: Transferable[];
 }
 
+/** A stage's code in a worker: set up from its task, then one result per task index. */
+export type StageStart = (task: never) => (index: number) => TaskResult;
+
 /**
- * The worker side: install the pool's backend kind, `start` the stage (errors go back as data, as
- * the answer to any task), then answer each task index sent, one at a time.
+ * The worker side: install the pool's backend kind, then answer what this thread sends: a stage to
+ * set up (its failure goes back as data, as the answer to any task of the run), then task indexes,
+ * one at a time.
  */
-export function serveTasks<T>(data: PoolWorkerData<T>, start: (task: T) => (index: number) => TaskResult): void {
-  let run: ((index: number) => TaskResult) | undefined;
+export function serveStages(data: PoolWorkerData, stages: Record<StageName, StageStart>): void {
+  let installed: unknown;
   try {
     installBestBackend(data.backend);
-    run = start(data.task);
   } catch (e) {
-    closeBackend();
-    reply(data, { index: -1, error: errorData(e) });
-    return;
+    installed = e;
   }
-  const runTask = run;
-  data.port.on('message', (index: number) => {
-    let answer: TaskResult;
-    try {
-      answer = runTask(index);
-    } catch (e) {
-      reply(data, { index, error: errorData(e) });
+  let runTask: ((index: number) => TaskResult) | undefined;
+  data.port.on('message', (m: PoolRequest) => {
+    if (typeof m !== 'number') {
+      runTask = undefined;
+      try {
+        if (installed !== undefined) throw installed;
+        runTask = stages[m.stage](m.task as never);
+      } catch (e) {
+        reply(data, { index: -1, error: errorData(e) });
+      }
       return;
     }
-    reply(data, { index, result: answer.result }, answer.transfer);
+    if (!runTask) return; // the stage failed to set up: its error answered already
+    let answer: TaskResult;
+    try {
+      answer = runTask(m);
+    } catch (e) {
+      reply(data, { index: m, error: errorData(e) });
+      return;
+    }
+    reply(data, { index: m, result: answer.result }, answer.transfer);
   });
-  // The port closes when the stage ends: the backend's threads go with the worker.
+  // The port closes when the pool ends: the backend's threads go with the worker.
   data.port.on('close', () => closeBackend());
 }
 
 /** One answer, then a bump of the shared counter. */
-function reply(data: PoolWorkerData<unknown>, answer: Reply, transfer?: Transferable[]): void {
+function reply(data: PoolWorkerData, answer: Reply, transfer?: Transferable[]): void {
   data.port.postMessage(answer, transfer);
   const counter = new Int32Array(data.signal);
   Atomics.add(counter, 0, 1);

@@ -15,6 +15,7 @@ import { inputWeightsFor } from '../measure/input-weights.js';
 import type { ModelSource } from '../arch/source.js';
 import { encodeStacked, type EncodeExec } from './encode-tensor.js';
 import { entryEncoder, type EncodeTaskItem } from './parallel-encode.js';
+import type { WorkerPool } from './worker-pool.js';
 
 /** Files copied verbatim from the source directory: tokenizer, chat template, generation config, licenses, and code (a local directory's; a Hub download never has any). */
 const COPIED = [...COMPANION_FILES, /^.*\.py$/];
@@ -34,6 +35,8 @@ export interface WriteOptions {
    * (src/pipeline/parallel-encode.ts; QuantizeOptions.jobs). Default 1: in this thread. The bytes are the same for any value.
    */
   jobs?: number;
+  /** Workers to encode on (their number replaces `jobs`): the caller's, started for an earlier stage. */
+  pool?: WorkerPool;
   /** Write tensors that hold NaN/±Inf or overflow the dtype (default false: throw at the first). */
   allowNonFinite?: boolean;
   onTensor?: (done: number, total: number, name: string) => void;
@@ -127,7 +130,7 @@ export function writeMlxModel(
   // Entries in the order they are written (an entry's output tensors are adjacent in MLX order);
   // stacked ones stream expert by expert here instead.
   const order = [...new Set(shards.flatMap((s) => s.tensors.map((t) => t.entry)))].filter((e) => !sourceByName.get(e.hfName)!.parts);
-  const encoder = entryEncoder(source, order.map(item), exec, opts.jobs ?? 1);
+  const encoder = entryEncoder(source, order.map(item), exec, opts.jobs ?? 1, opts.pool);
   const weightMap: Record<string, string> = {};
   let pending = new Map<string, Uint8Array>();
   let done = 0;
