@@ -11,7 +11,7 @@ import { analyzeModel, type ModelAnalysis } from '../src/measure/analyze.js';
 import { closeBackend, installBestBackend } from '../src/kernels/select.js';
 import { loadNativeAddon } from '../src/kernels/native-backend.js';
 import { analyzeModelJobs, analyzeModelParallel } from '../src/pipeline/parallel-analysis.js';
-import { MIN_PARALLEL_WEIGHTS, WorkerPool, workerJobs } from '../src/pipeline/worker-pool.js';
+import { MIN_PARALLEL_WEIGHTS, workerBackend, WorkerPool, workerJobs } from '../src/pipeline/worker-pool.js';
 import { MANIFEST_FILE, quantizeModel, type QuantizeOptions } from '../src/pipeline/quantize.js';
 import { writeSynthCheckpoint, type SynthShape } from '../src/synth/checkpoint.js';
 import { copyModel, poisonTensor } from './helpers/cli.js';
@@ -72,6 +72,11 @@ describe('parallel analysis', () => {
     assert.equal(workerJobs(5, { entries: 3, weights: 1 }), 3);
     assert.equal(workerJobs(undefined, { entries: 100, weights: MIN_PARALLEL_WEIGHTS - 1 }), 1);
     assert.equal(workerJobs(2, { entries: 100, weights: 1 }), 2);
+    // Each worker's backend gets its share of the threads, at least one.
+    assert.deepEqual(workerBackend({ backend: 'native', threads: 2 }, 2), { backend: 'native', threads: 1 });
+    assert.deepEqual(workerBackend({ backend: 'wasm', threads: 5 }, 2), { backend: 'wasm', threads: 2 });
+    assert.deepEqual(workerBackend({ backend: 'native', threads: 1 }, 3), { backend: 'native', threads: 1 });
+    assert.deepEqual(workerBackend({ backend: 'js' }, 2), { backend: 'js' });
     if ('addon' in loadNativeAddon()) {
       installBestBackend({ backend: 'native', threads: 1 });
       assert.equal(workerJobs(undefined, big), 1);

@@ -126,7 +126,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     )
     .option('--allow-nonfinite', 'keep going when a tensor holds NaN/Inf or values beyond the dtype\'s range, and record them in the manifest and the card (default: refuse)')
     .option('--threads <n>', 'threads for the linear algebra (default: all cores)', positiveInt)
-    .option('--jobs <n>', 'tensors analysed, then written, at once, each in its own worker thread (default: 2; 1 with --threads 1 or a model under 4M weights); the output is the same for any value', positiveInt)
+    .option('--jobs <n>', 'tensors analysed, then written, at once, each in its own worker thread with its share of --threads (default: 2; 1 with --threads 1 or a model under 4M weights); the output is the same for any value', positiveInt)
     .option('--backend <name>', 'kernel backend: auto (native BLAS when built, else WebAssembly SIMD, else JS), native, wasm or js', oneOf(BACKENDS), DEFAULTS.backend);
 }
 
