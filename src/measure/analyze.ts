@@ -180,9 +180,11 @@ export interface EntryAnalysis {
 
 /**
  * Analyse entry `index` of ctx.source.entries: a function of the model, the options and the index
- * alone (seeds follow tensor names), so any thread gives the same result.
+ * alone (seeds follow tensor names), so any thread gives the same result. `onData` gets the weights
+ * as read (float32, in the model's dtype; a stacked entry's are not kept) when the analysis read
+ * them, after it is done with them: the caller may reuse or change them.
  */
-export function analyzeEntry(ctx: AnalysisContext, index: number): EntryAnalysis {
+export function analyzeEntry(ctx: AnalysisContext, index: number, onData?: (data: Float32Array) => void): EntryAnalysis {
   const { source, swan, seed, measure } = ctx;
   const { info, record, parts } = source.entries[index]!;
   const t0 = performance.now();
@@ -214,7 +216,8 @@ export function analyzeEntry(ctx: AnalysisContext, index: number): EntryAnalysis
     if (bad) nonfinite.push([info.name, bad]);
     return r.data;
   };
-  const a = analyzeTensor(record, info.shape, load, {
+  let data: Float32Array | undefined;
+  const a = analyzeTensor(record, info.shape, () => (data = load()), {
     swan,
     seed,
     measure,
@@ -226,6 +229,7 @@ export function analyzeEntry(ctx: AnalysisContext, index: number): EntryAnalysis
   a.file = basename(info.file);
   a.sourceDType = info.dtype;
   a.seconds = (performance.now() - t0) / 1000;
+  if (data) onData?.(data);
   return { analysis: a, nonfinite };
 }
 

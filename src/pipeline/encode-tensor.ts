@@ -37,22 +37,28 @@ export interface Encoded {
   nonfinite?: NonFiniteCounts;
 }
 
+type EncodedTensor = { weight: Uint8Array; scales?: Uint8Array; biases?: Uint8Array; nonfinite?: NonFiniteCounts };
+
 /**
  * One source tensor (or one expert of a stack, `shape` being the expert's) encoded in its plan
  * format. Non-finite values in the target dtype are counted in the same read and refused unless
  * `exec.allow` (checkNonFinite).
  */
-function encodeTensor(info: TensorInfo, item: EncodeItem, shape: number[], exec: EncodeExec): { weight: Uint8Array; scales?: Uint8Array; biases?: Uint8Array; nonfinite?: NonFiniteCounts } {
+function encodeTensor(info: TensorInfo, item: EncodeItem, shape: number[], exec: EncodeExec): EncodedTensor {
   const { dtype } = exec;
-  const { format } = item;
-  if (format.kind === 'float' && info.dtype === dtype) {
+  if (item.format.kind === 'float' && info.dtype === dtype) {
     const bytes = readTensorBytes(info);
     return { weight: bytes, nonfinite: checkNonFinite(info, countNonFinite(bytes, dtype, dtype), dtype, exec.allow) };
   }
   const read = readTensorF32Checked(info, dtype);
-  const raw = read.data;
-  const nonfinite = checkNonFinite(info, read.nonfinite, dtype, exec.allow);
-  if (format.kind === 'float') return { weight: encodeFromF32(raw, dtype), nonfinite };
+  return { ...encodeValues(info, item, shape, exec, read.data), nonfinite: checkNonFinite(info, read.nonfinite, dtype, exec.allow) };
+}
+
+/** encodeTensor's work on the tensor's values as read (float32; changed in place when the dtype casts them). */
+function encodeValues(info: TensorInfo, item: EncodeItem, shape: number[], exec: EncodeExec, raw: Float32Array): Omit<EncodedTensor, 'nonfinite'> {
+  const { dtype } = exec;
+  const { format } = item;
+  if (format.kind === 'float') return { weight: encodeFromF32(raw, dtype) };
   // MLX casts every float parameter to the target dtype before quantizing (a no-op when the
   // checkpoint already stores that dtype: its values are exact in it).
   const w = info.dtype === dtype ? raw : roundToDType(raw, dtype);
@@ -61,7 +67,7 @@ function encodeTensor(info: TensorInfo, item: EncodeItem, shape: number[], exec:
   if (format.kind === 'fp') {
     // No free scale or bias to search: the fp modes are always written as mx.quantize does.
     const q = quantizeFp(w, rows, cols, format.mode, dtype);
-    return { weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength), scales: q.scales, nonfinite };
+    return { weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength), scales: q.scales };
   }
   const { bits, groupSize } = format;
   const q =
@@ -72,7 +78,6 @@ function encodeTensor(info: TensorInfo, item: EncodeItem, shape: number[], exec:
     weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength),
     scales: encodeFromF32(q.scales, dtype),
     biases: encodeFromF32(q.biases, dtype),
-    nonfinite,
   };
 }
 
@@ -84,7 +89,18 @@ function outputNames(item: EncodeItem): { weight: string; scales: string; biases
 
 /** Bytes of each output tensor of one source tensor, computed once (weight, scales, biases together). */
 export function encodeEntry(info: TensorInfo, item: EncodeItem, exec: EncodeExec): Encoded {
-  const e = encodeTensor(info, item, item.shape, exec);
+  return outputBytes(item, encodeTensor(info, item, item.shape, exec));
+}
+
+/**
+ * encodeEntry of a tensor already read (`values`: readTensorF32Checked's data in exec.dtype, changed
+ * here; `nonfinite`: its counts, already checked): the same bytes without a second read.
+ */
+export function encodeEntryFrom(info: TensorInfo, item: EncodeItem, exec: EncodeExec, values: Float32Array, nonfinite?: NonFiniteCounts): Encoded {
+  return outputBytes(item, { ...encodeValues(info, item, item.shape, exec, values), nonfinite });
+}
+
+function outputBytes(item: EncodeItem, e: EncodedTensor): Encoded {
   const n = outputNames(item);
   const bytes = new Map([[n.weight, e.weight]]);
   if (e.scales) bytes.set(n.scales, e.scales);

@@ -28,7 +28,8 @@ import type { SizeTarget } from '../plan/target.js';
 import { planThresholds } from '../plan/thresholds.js';
 import { planUniform } from '../plan/uniform.js';
 import { cardLicense, modelCard } from '../report/model-card.js';
-import { analyzeModelJobs } from './parallel-analysis.js';
+import { analyzeModelJobs, type EarlyEncoding } from './parallel-analysis.js';
+import { EARLY_ENCODE_MAX_BYTES, type EarlyEncoded } from './early-encode.js';
 import { modelSize, WorkerPool, workerJobs } from './worker-pool.js';
 import { writeMlxModel } from './write-mlx.js';
 
@@ -180,15 +181,18 @@ export function planModel(dir: string, options: QuantizeOptions = {}): PlanResul
   return planResolved(dir, resolveQuantizeOptions(options));
 }
 
-function planResolved(dir: string, o: ResolvedOptions, pool?: WorkerPool): PlanResult {
-  const planned = planUnchecked(dir, o, pool);
+function planResolved(dir: string, o: ResolvedOptions, pool?: WorkerPool, early?: EarlyEncoding): PlanResult {
+  const planned = planUnchecked(dir, o, pool, early);
   const bad = unmatchedPins(planned.plan.entries.map((e) => e.hfName), o.pins);
   if (bad.length) throw new Error(`--tensor-type ${bad[0]!.pattern}: matches no tensor of the model`);
   return planned;
 }
 
-/** `pool`: workers for the analysis, if any (else analyzeModelJobs starts its own when o.jobs asks). */
-function planUnchecked(dir: string, o: ResolvedOptions, pool?: WorkerPool): PlanResult {
+/**
+ * `pool`: workers for the analysis, if any (else analyzeModelJobs starts its own when o.jobs asks);
+ * `early`: encode entries in the analysis (thresholds strategy only; early-encode.ts).
+ */
+function planUnchecked(dir: string, o: ResolvedOptions, pool?: WorkerPool, early?: EarlyEncoding): PlanResult {
   const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules, imatrix: o.imatrix };
   if (o.imatrix !== undefined) readImatrix(o.imatrix, openModel(dir, { dtype: o.dtype })); // refuse another model's before any work
   if (o.strategy === 'uniform') {
@@ -236,7 +240,7 @@ function planUnchecked(dir: string, o: ResolvedOptions, pool?: WorkerPool): Plan
     skipDecided: o.strategy === 'thresholds' && o.skipDecided,
     allowNonFinite: o.allowNonFinite,
     onTensor: o.onAnalyze,
-  }, o.jobs, pool);
+  }, o.jobs, pool, o.strategy === 'thresholds' ? early : undefined);
   const plan = planFromAnalysis(analysis, o);
   return { source: analysis.source, plan, analysis, manifest: buildManifest(analysis, plan, exec), exec };
 }
@@ -379,6 +383,19 @@ export interface QuantizeResult extends PlanResult {
   warnings: string[];
 }
 
+/**
+ * Encoding in the analysis (early-encode.ts) for a thresholds plan rounded as MLX does, when the
+ * source's tensors take at most EARLY_ENCODE_MAX_BYTES: their quantized output then waits in memory
+ * for the writer instead of being read and decoded again.
+ */
+function earlyEncoding(o: ResolvedOptions, source: ModelSource): (EarlyEncoding & { byName: Map<string, EarlyEncoded> }) | undefined {
+  if (o.strategy !== 'thresholds' || o.rounding !== 'rtn' || o.manifestFile || o.analysis) return undefined;
+  if (source.entries.reduce((s, e) => s + e.info.byteLength, 0) > EARLY_ENCODE_MAX_BYTES) return undefined;
+  const byName = new Map<string, EarlyEncoded>();
+  const exec = { dtype: source.dtype, rules: o.rules, rounding: o.rounding, allow: o.allowNonFinite };
+  return { spec: { exec, thresholds: thresholdsOptions(o) }, onEncoded: (name, e) => byName.set(name, e), byName };
+}
+
 /** The manifest as JSON.stringify(m, null, 2) + '\n', streamed: no single string of it. */
 function writeManifestFile(file: string, manifest: Manifest): void {
   const fd = openSync(file, 'w');
@@ -403,9 +420,11 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
   // One set of workers for the analysis and then the encoding: the second stage does not start them again.
   let pool: WorkerPool | undefined;
   try {
-    const jobs = workerJobs(o.jobs, modelSize(given?.source ?? openModel(dir, { dtype: o.dtype })));
-    if (jobs > 1) pool = new WorkerPool(jobs);
-    const planned = given ?? planResolved(dir, o, pool);
+    const opened = given?.source ?? openModel(dir, { dtype: o.dtype });
+    const size = modelSize(opened);
+    if (workerJobs(o.jobs, size) > 1) pool = new WorkerPool(workerJobs(o.jobs, size));
+    const early = given ? undefined : earlyEncoding(o, opened);
+    const planned = given ?? planResolved(dir, o, pool, early);
     const { source, plan, manifest, exec } = planned;
     return out.write((tmp) => {
       const { bytes, shards, nonfinite, warnings } = writeMlxModel(source, plan, tmp, {
@@ -413,6 +432,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
         maxShardBytes: o.maxShardBytes,
         allowNonFinite: o.allowNonFinite,
         pool,
+        early: early && { exec: early.spec.exec, byName: early.byName },
         onTensor: o.onWrite,
       });
       // The writer read every written tensor: its counts are the complete ones.

@@ -7,13 +7,14 @@ import { allowedRoots, copyRegular, modelFileProblem, readRegularText } from '..
 import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjson.js';
 import { MAX_HEADER_BYTES } from '../io/safetensors.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
-import { numel, outputTensors, type OutputTensor } from '../format.js';
+import { numel, outputTensors, sameFormat, type OutputTensor } from '../format.js';
 import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
 import { readImatrix } from '../measure/imatrix.js';
 import { inputWeightsFor } from '../measure/input-weights.js';
 import type { ModelSource } from '../arch/source.js';
-import { encodeStacked, type EncodeExec } from './encode-tensor.js';
+import { encodeStacked, type EncodeExec, type Encoded } from './encode-tensor.js';
+import type { EarlyEncoded } from './early-encode.js';
 import { entryEncoder, type EncodeTaskItem } from './parallel-encode.js';
 import type { WorkerPool } from './worker-pool.js';
 
@@ -37,6 +38,12 @@ export interface WriteOptions {
   jobs?: number;
   /** Workers to encode on (their number replaces `jobs`): the caller's, started for an earlier stage. */
   pool?: WorkerPool;
+  /**
+   * Entries encoded in their analysis, by source tensor name (early-encode.ts), and how: used where
+   * the plan's format is theirs and they were encoded as this writer would (same dtype, rules,
+   * rounding and non-finite rule).
+   */
+  early?: { exec: EncodeExec; byName: ReadonlyMap<string, EarlyEncoded> };
   /** Write tensors that hold NaN/±Inf or overflow the dtype (default false: throw at the first). */
   allowNonFinite?: boolean;
   onTensor?: (done: number, total: number, name: string) => void;
@@ -130,7 +137,16 @@ export function writeMlxModel(
   // Entries in the order they are written (an entry's output tensors are adjacent in MLX order);
   // stacked ones stream expert by expert here instead.
   const order = [...new Set(shards.flatMap((s) => s.tensors.map((t) => t.entry)))].filter((e) => !sourceByName.get(e.hfName)!.parts);
-  const encoder = entryEncoder(source, order.map(item), exec, opts.jobs ?? 1, opts.pool);
+  // Entries the analysis encoded already, in the plan's format (early-encode.ts); the rest are encoded here.
+  const ready = new Map<PlanEntry, Encoded>();
+  if (opts.early && sameExec(opts.early.exec, exec)) {
+    for (const e of order) {
+      const early = opts.early.byName.get(e.hfName);
+      if (early && sameFormat(early.format, e.format)) ready.set(e, early.encoded);
+    }
+  }
+  const toEncode = order.filter((e) => !ready.has(e));
+  const encoder = entryEncoder(source, toEncode.map(item), exec, opts.jobs ?? 1, opts.pool);
   const weightMap: Record<string, string> = {};
   let pending = new Map<string, Uint8Array>();
   let done = 0;
@@ -154,8 +170,10 @@ export function writeMlxModel(
             continue;
           }
           if (!pending.has(t.name)) {
-            if (order[next] !== t.entry) throw new SwanError(t.entry.hfName, 'internal: output tensors of an entry are not adjacent');
-            const encoded = encoder.take(next++);
+            let encoded = ready.get(t.entry);
+            if (encoded) ready.delete(t.entry);
+            else if (toEncode[next] !== t.entry) throw new SwanError(t.entry.hfName, 'internal: output tensors of an entry are not adjacent');
+            else encoded = encoder.take(next++);
             if (encoded.nonfinite) nonfinite.set(t.entry.hfName, encoded.nonfinite);
             pending = encoded.bytes;
             opts.onTensor?.(++done, written.length, t.entry.hfName);
@@ -187,6 +205,10 @@ export function writeMlxModel(
   writeFileSync(join(dir, 'config.json'), mlxConfigJson(source, plan));
   const warnings = copyModelFiles(source.hf.dir, dir);
   return { bytes: totalBytes, shards: shards.map((s) => s.file), nonfinite, warnings };
+}
+
+function sameExec(a: EncodeExec, b: EncodeExec): boolean {
+  return a.dtype === b.dtype && a.rules === b.rules && a.rounding === b.rounding && a.allow === b.allow;
 }
 
 /** model.safetensors.index.json as mlx-lm writes it: sizes, then the weight map sorted by name. */
