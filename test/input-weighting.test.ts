@@ -10,7 +10,7 @@ import { roundToDType } from '../src/io/float.js';
 import { readSafetensorsHeader, readTensorBytes, readTensorF32 } from '../src/io/safetensors.js';
 import { AFFINE_BITS, dequantizeAffine, quantizeAffine } from '../src/mlx/affine.js';
 import { quantizeAffineSearch, searchRelativeError } from '../src/mlx/rounding-search.js';
-import { inputWeightsFor } from '../src/measure/input-weights.js';
+import { IMATRIX_CLIP, inputWeightsFor } from '../src/measure/input-weights.js';
 import { planModel } from '../src/pipeline/quantize.js';
 import { openModel } from '../src/arch/source.js';
 import { runPython, venvPython } from '../src/python.js';
@@ -117,6 +117,31 @@ describe('input-channel weighting', () => {
     assert.deepEqual(of('model.embed_tokens.weight'), squared('model.norm.weight'));
     const none = inputWeightsFor(source, 'none');
     assert.equal(none(info.get('model.layers.0.self_attn.q_proj.weight')!.record, 64), undefined);
+  });
+
+  test('--imatrix: its E[x²] replaces the prior where it covers a tensor, each column capped at IMATRIX_CLIP times the tensor mean', () => {
+    const source = openModel(STORIES);
+    const info = new Map(source.entries.map((e) => [e.info.name, e]));
+    const down = 'model.layers.0.mlp.down_proj.weight'; // 172 columns: one massive channel can exceed 100× the mean
+    const q = 'model.layers.0.self_attn.q_proj.weight'; // 64 columns: no column can exceed 64× the mean
+    const massive = Float64Array.from({ length: 172 }, (_, j) => (j === 5 ? 1e4 : 1 + j / 172));
+    const mild = Float64Array.from({ length: 64 }, (_, j) => 0.5 + (j % 7));
+    const imatrix = { info: { tokens: 1, calibration: {} }, byTensor: new Map([[down, massive], [q, mild]]) };
+    const weights = inputWeightsFor(source, 'norm', imatrix);
+    const of = (name: string) => {
+      const e = info.get(name)!;
+      return weights(e.record, e.info.shape[1]!);
+    };
+    assert.equal(IMATRIX_CLIP, 100);
+    let sum = 1e4;
+    for (let j = 0; j < 172; j++) if (j !== 5) sum += 1 + j / 172;
+    const capped = Float64Array.from(massive, (x, j) => (j === 5 ? (100 * sum) / 172 : x));
+    assert.ok(capped[5]! < 1e4 && capped[5]! > 5000, 'the massive channel is capped');
+    assert.deepEqual(of(down), capped);
+    assert.equal(massive[5], 1e4, 'the imatrix itself is not changed');
+    assert.deepEqual(of(q), mild, 'nothing above the cap: the imatrix as it is');
+    const gate = 'model.layers.0.mlp.gate_proj.weight';
+    assert.deepEqual(of(gate), inputWeightsFor(source, 'norm')(info.get(gate)!.record, 64), 'not covered: the norm prior');
   });
 
   test('the manifest records the weighting; a search re-plan with another weighting is refused in one line, an RTN one is the same plan', () => {
