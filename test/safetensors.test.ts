@@ -11,9 +11,11 @@ import {
   MAX_NAME_BYTES,
   MAX_RANK,
   MAX_TENSORS,
+  ReadBuffers,
   readSafetensorsHeader,
   readTensorBytes,
   readTensorF32,
+  readTensorF32Checked,
   readTensorRowsF32,
   type DType,
   type SafetensorsHeader,
@@ -115,6 +117,21 @@ describe('reading the stories260K fixtures', () => {
       assert.ok(nonzero > x32.length / 2, `${tb.name} looks empty`);
     }
     assert.equal(checked, 512 * 64 + 64 + 5 * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 172 * 64 + 2 * 64));
+  });
+
+  test('ReadBuffers: reads into kept memory give the fresh reads\' values and counts, big after small after big, in every dtype', () => {
+    for (const h of [f32, bf, f16]) {
+      const buffers = new ReadBuffers();
+      // Largest first, then the rest: every later view sits on memory a larger tensor filled.
+      const order = [...h.tensors].sort((a, b) => b.byteLength - a.byteLength);
+      for (const t of [...order, order[0]!]) {
+        const fresh = readTensorF32Checked(t, 'F16');
+        const kept = readTensorF32Checked(t, 'F16', buffers);
+        assert.equal(kept.data.length, fresh.data.length, `${t.name}: length`);
+        assert.deepEqual(kept.nonfinite, fresh.nonfinite, `${t.name}: counts`);
+        assert.ok(Buffer.from(kept.data.buffer, kept.data.byteOffset, kept.data.byteLength).equals(Buffer.from(fresh.data.buffer)), `${t.name} (${t.dtype}): values`);
+      }
+    }
   });
 
   test('readTensorBytes is the slice of the file; row blocks match the whole tensor', () => {

@@ -410,10 +410,28 @@ export function readTensorF32(info: TensorInfo): Float32Array {
  * One tensor as float32, with its values that are not finite once cast to `target` counted in the
  * decode (decodeToF32's check): no second pass over the weights.
  */
-export function readTensorF32Checked(info: TensorInfo, target: FloatDType): { data: Float32Array; nonfinite: NonFiniteCounts } {
+export function readTensorF32Checked(info: TensorInfo, target: FloatDType, into?: ReadBuffers): { data: Float32Array; nonfinite: NonFiniteCounts } {
   const counts: NonFiniteCounts = { nan: 0, inf: 0, overflow: 0 };
-  const data = readElementsF32(info, 0, info.byteLength / DTYPE_BYTES[info.dtype], { target, counts });
+  const data = readElementsF32(info, 0, info.byteLength / DTYPE_BYTES[info.dtype], { target, counts }, into);
   return { data, nonfinite: counts };
+}
+
+/**
+ * Memory one thread reads tensor after tensor into, kept and grown to the largest: a read with it
+ * returns a view that is valid until that thread's next read with it. Fresh memory for every
+ * tensor costs more than the decode itself (each new page is faulted in and zeroed: about 1 ns per
+ * byte on the Linux machine of docs/performance.md, against about 0.5 ns per weight to decode).
+ */
+export class ReadBuffers {
+  private f32 = new ArrayBuffer(0);
+  private raw = new ArrayBuffer(0);
+
+  /** `count` float32 values, and room for as many 16-bit ones (contents undefined). */
+  take(count: number): { values: Float32Array; raw16: Uint8Array } {
+    if (this.f32.byteLength < count * 4) this.f32 = new ArrayBuffer(count * 4);
+    if (this.raw.byteLength < count * 2) this.raw = new ArrayBuffer(count * 2);
+    return { values: new Float32Array(this.f32, 0, count), raw16: new Uint8Array(this.raw, 0, count * 2) };
+  }
 }
 
 /** Row length (elements) when the tensor is viewed as rows along its first dimension. */
@@ -434,20 +452,21 @@ export function readTensorRowsF32(info: TensorInfo, rowStart: number, rowCount: 
   return readElementsF32(info, rowStart * per, rowCount * per);
 }
 
-function readElementsF32(info: TensorInfo, first: number, count: number, check?: { target: FloatDType; counts: NonFiniteCounts }): Float32Array {
+function readElementsF32(info: TensorInfo, first: number, count: number, check?: { target: FloatDType; counts: NonFiniteCounts }, into?: ReadBuffers): Float32Array {
   const dtype = floatDType(info);
   const size = DTYPE_BYTES[dtype];
-  const out = new Float32Array(count);
+  const reused = into?.take(count);
+  const out = reused?.values ?? new Float32Array(count);
   if (count === 0) return out;
   const position = info.offset + first * size;
   if (dtype === 'F32') {
     // Read straight into the result: no intermediate copy (little-endian host assumed, as everywhere).
-    const bytes = new Uint8Array(out.buffer);
+    const bytes = new Uint8Array(out.buffer, out.byteOffset, count * 4);
     readRange(info, position, bytes);
     if (check) countNonFinite(bytes, dtype, check.target, check.counts);
     return out;
   }
-  const raw = new Uint8Array(count * 2);
+  const raw = reused?.raw16 ?? new Uint8Array(count * 2);
   readRange(info, position, raw);
   return decodeToF32(raw, dtype, out, check);
 }

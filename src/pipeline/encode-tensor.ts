@@ -3,7 +3,7 @@
  * and for a quantized format its scales and biases, as MLX lays them out.
  */
 import { countNonFinite, encodeFromF32, roundToDType, type FloatDType, type NonFiniteCounts } from '../io/float.js';
-import { readTensorBytes, readTensorF32Checked, type TensorInfo } from '../io/safetensors.js';
+import { readTensorBytes, readTensorF32Checked, type ReadBuffers, type TensorInfo } from '../io/safetensors.js';
 import { getBackend } from '../kernels/index.js';
 import { quantizeAffineOn } from '../mlx/affine.js';
 import { quantizeFp } from '../mlx/fp.js';
@@ -44,13 +44,13 @@ type EncodedTensor = { weight: Uint8Array; scales?: Uint8Array; biases?: Uint8Ar
  * format. Non-finite values in the target dtype are counted in the same read and refused unless
  * `exec.allow` (checkNonFinite).
  */
-function encodeTensor(info: TensorInfo, item: EncodeItem, shape: number[], exec: EncodeExec): EncodedTensor {
+function encodeTensor(info: TensorInfo, item: EncodeItem, shape: number[], exec: EncodeExec, buffers?: ReadBuffers): EncodedTensor {
   const { dtype } = exec;
   if (item.format.kind === 'float' && info.dtype === dtype) {
     const bytes = readTensorBytes(info);
     return { weight: bytes, nonfinite: checkNonFinite(info, countNonFinite(bytes, dtype, dtype), dtype, exec.allow) };
   }
-  const read = readTensorF32Checked(info, dtype);
+  const read = readTensorF32Checked(info, dtype, buffers);
   return { ...encodeValues(info, item, shape, exec, read.data), nonfinite: checkNonFinite(info, read.nonfinite, dtype, exec.allow) };
 }
 
@@ -87,9 +87,12 @@ function outputNames(item: EncodeItem): { weight: string; scales: string; biases
   return { weight: item.mlxName, scales: `${base}.scales`, biases: `${base}.biases` };
 }
 
-/** Bytes of each output tensor of one source tensor, computed once (weight, scales, biases together). */
-export function encodeEntry(info: TensorInfo, item: EncodeItem, exec: EncodeExec): Encoded {
-  return outputBytes(item, encodeTensor(info, item, item.shape, exec));
+/**
+ * Bytes of each output tensor of one source tensor, computed once (weight, scales, biases together).
+ * `buffers`: where to read the tensor (one thread's, reused tensor after tensor).
+ */
+export function encodeEntry(info: TensorInfo, item: EncodeItem, exec: EncodeExec, buffers?: ReadBuffers): Encoded {
+  return outputBytes(item, encodeTensor(info, item, item.shape, exec, buffers));
 }
 
 /**

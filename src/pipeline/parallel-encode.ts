@@ -10,6 +10,7 @@
  * tensor in float32 while it encodes it).
  */
 import { openModel, type ModelSource } from '../arch/source.js';
+import { ReadBuffers } from '../io/safetensors.js';
 import { encodeEntry, type EncodeExec, type Encoded, type EncodeItem } from './encode-tensor.js';
 import { WorkerPool, type TaskResult } from './worker-pool.js';
 
@@ -36,7 +37,8 @@ export interface EntryEncoder {
 export function entryEncoder(source: ModelSource, items: EncodeTaskItem[], exec: EncodeExec, jobs: number, pool?: WorkerPool): EntryEncoder {
   if (!pool && (jobs <= 1 || items.length <= 1)) {
     const infos = new Map(source.entries.map((e) => [e.info.name, e.info]));
-    return { take: (k) => encodeEntry(infos.get(items[k]!.hfName)!, items[k]!, exec), close: () => {} };
+    const buffers = new ReadBuffers();
+    return { take: (k) => encodeEntry(infos.get(items[k]!.hfName)!, items[k]!, exec, buffers), close: () => {} };
   }
   const workers = pool ?? new WorkerPool(jobs);
   const task: EncodeTask = { dir: source.hf.dir, exec, items };
@@ -48,11 +50,12 @@ export function entryEncoder(source: ModelSource, items: EncodeTaskItem[], exec:
 export function encodeStage(task: EncodeTask): (index: number) => TaskResult {
   const source = openModel(task.dir, { dtype: task.exec.dtype });
   const infos = new Map(source.entries.map((e) => [e.info.name, e.info]));
+  const buffers = new ReadBuffers();
   return (k) => {
     const item = task.items[k]!;
     const info = infos.get(item.hfName);
     if (!info) throw new Error(`encode worker: no tensor ${item.hfName} in ${task.dir}`);
-    return forTransfer(encodeEntry(info, item, task.exec));
+    return forTransfer(encodeEntry(info, item, task.exec, buffers));
   };
 }
 
