@@ -9,6 +9,7 @@ import type { E2eOutput, ShapeResult } from '../bench/perf/measure.js';
 import { render } from '../bench/perf/render.js';
 import type { Report } from '../bench/perf/report.js';
 import { FULL_SHAPES } from '../bench/perf/shapes.js';
+import { renderSmolLM2, type SmolReport } from '../bench/perf/smollm2.js';
 
 const metricSeconds = (total: number) => ({ svd: total * 0.7, kurtosis: total * 0.1, output_sensitivity: total * 0.1, error_proxy: total * 0.1 });
 const values = { svd_concentration: 0.12, kurtosis: 1.3, output_delta: 0.4, error_nrmse: 0.1166 };
@@ -113,4 +114,25 @@ test('render of a --quick run states the smoke run and leaves out the goals', ()
   assert.match(doc, /Quick mode: scaled-down shapes/);
   assert.match(doc, /Skipped: disabled \(--no-baseline or SWAN_SKIP_PYTHON\)\./);
   assert.doesNotMatch(doc, /## Goals on this run/);
+});
+
+test('SmolLM2 section: alternating pairs listed, the ratio of the median runs', () => {
+  const run = (wall: number): E2eOutput => ({ backend: 'native', wall, cpu: wall * 1.9, otherCores: 0, maxRssMiB: 400, jobs: 2 }) as unknown as E2eOutput;
+  const baseline = (wall: number) => ({
+    python: 'py',
+    runtime: { impl: 'torch' as const, python: '3.11', numpy: '2', torch: '2.15', threads: 2 },
+    model: { scored: 211, skipped: 61, seconds: metricSeconds(wall), wall, cpu: wall * 2, other_cores: 0, max_rss_mb: 1200 },
+  });
+  const report: SmolReport = {
+    source: 'SmolLM2',
+    runs: [{ label: 'every metric', flags: '--all-metrics', out: run(7) }],
+    baseline: baseline(21),
+    pairs: { swan: [7.5, 7, 6.5], baseline: [21, 19, 23] },
+    profile: null,
+    load: { start: [0.5, 0.5, 0.5], end: [1, 1, 1] },
+  };
+  const md = renderSmolLM2(report, '2026-11-29').join('\n');
+  assert.match(md, /measured 3 times alternately/);
+  assert.match(md, /swan 7\.50, 7\.00, 6\.50 s; baseline 21\.00, 19\.00, 23\.00 s; the pairs' ratios 2\.80, 2\.71, 3\.54/);
+  assert.match(md, /swan 7\.0 s against the baseline's 21\.0 s wall \(medians\): 3\.00×/);
 });

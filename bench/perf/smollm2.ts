@@ -4,7 +4,8 @@
  * ../smollm2 beside the repo unless --source DIR) quantized end to end — every metric on every tensor
  * (the reference analyzer's work), --jobs 1 for the same, the thresholds default, and the default
  * budget — next to the Python baseline doing the reference's operations on the same tensors
- * (bench/py/baseline.py model mode), and a CPU profile of the every-metric run.
+ * (bench/py/baseline.py model mode; the every-metric run and the baseline alternately, PAIRS times),
+ * and a CPU profile of the every-metric run.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,8 +26,12 @@ export interface SmolRun {
 
 export interface SmolReport {
   source: string;
+  /** runs[0] is the median (by wall) of the every-metric runs in `pairs`. */
   runs: SmolRun[];
+  /** The baseline run of median wall time among `pairs`. */
   baseline: ModelBaselineOutput | { skipped: string };
+  /** Wall seconds of the every-metric runs and of the baseline, measured alternately (swan, baseline, swan, …). */
+  pairs?: { swan: number[]; baseline: number[] };
   profile: (ProfileSummary & { flags: string; wall: number }) | null;
   load: { start: LoadAvg; end: LoadAvg };
 }
@@ -41,6 +46,14 @@ const RUNS: { label: string; flags: string; args: Omit<E2eArgs, 'dir' | 'out' | 
   { label: 'default (budget at the thresholds\' bytes, rounding search)', flags: '(none)', args: { strategy: 'budget', skipDecided: false } },
 ];
 
+/** Alternating every-metric / baseline pairs measured (an odd number: the medians are runs). */
+const PAIRS = 3;
+
+/** The element of median key (the lower middle for an even count). */
+function medianBy<T>(xs: T[], key: (x: T) => number): T {
+  return [...xs].sort((a, b) => key(a) - key(b))[(xs.length - 1) >> 1]!;
+}
+
 export function measureSmolLM2(source: string, opts: { threads?: number; backend: BackendChoice; python: string | null; profile: boolean }): SmolReport {
   if (!existsSync(join(source, 'config.json'))) throw new Error(`${source}: no SmolLM2 HF directory (build it with ../shared/fixtures/smollm2/make_smollm2.py, or pass --source DIR)`);
   const start = loadavg();
@@ -49,19 +62,30 @@ export function measureSmolLM2(source: string, opts: { threads?: number; backend
     const common = { dir: source, out: join(tmp, 'out'), threads: opts.threads, backend: opts.backend };
     const runs: SmolRun[] = [];
     let baseline: SmolReport['baseline'] = { skipped: opts.python ? 'not run' : 'no Python found (or disabled)' };
-    for (const [i, r] of RUNS.entries()) {
+    const measure = (r: (typeof RUNS)[number]): E2eOutput => {
       log(`SmolLM2: swan quantize ${r.flags}`);
       const out = runChild<E2eOutput>('e2e', { ...common, ...r.args });
       rmSync(common.out, { recursive: true, force: true });
       log(`  ${out.wall.toFixed(1)} s wall, ${out.cpu.toFixed(1)} s CPU, peak RSS ${out.maxRssMiB.toFixed(0)} MiB`);
-      runs.push({ label: r.label, flags: r.flags, out });
-      // The baseline right after the first run: the pair that is compared runs under similar load.
-      if (i === 0 && opts.python) {
+      return out;
+    };
+    // The compared pair, PAIRS times alternately (swan, baseline, swan, …): the baseline's wall time
+    // varies by ±10% here from run to run, so one pair can land on either side of a ratio.
+    const swanRuns: E2eOutput[] = [];
+    const baselines: ModelBaselineOutput[] = [];
+    for (let k = 0; k < (opts.python ? PAIRS : 1); k++) {
+      swanRuns.push(measure(RUNS[0]!));
+      if (opts.python) {
         log(`SmolLM2: Python baseline (${opts.python})`);
-        baseline = runModelBaseline(opts.python, source);
-        log(`  ${baseline.model.wall.toFixed(1)} s wall, ${baseline.model.cpu.toFixed(1)} s CPU`);
+        const b = runModelBaseline(opts.python, source);
+        log(`  ${b.model.wall.toFixed(1)} s wall, ${b.model.cpu.toFixed(1)} s CPU`);
+        baselines.push(b);
       }
     }
+    runs.push({ label: RUNS[0]!.label, flags: RUNS[0]!.flags, out: medianBy(swanRuns, (o) => o.wall) });
+    if (baselines.length) baseline = medianBy(baselines, (b) => b.model.wall);
+    const pairs = baselines.length ? { swan: swanRuns.map((o) => o.wall), baseline: baselines.map((b) => b.model.wall) } : undefined;
+    for (const r of RUNS.slice(1)) runs.push({ label: r.label, flags: r.flags, out: measure(r) });
     let profile: SmolReport['profile'] = null;
     if (opts.profile) {
       const dir = join(tmp, 'prof');
@@ -70,7 +94,7 @@ export function measureSmolLM2(source: string, opts: { threads?: number; backend
       rmSync(common.out, { recursive: true, force: true });
       profile = { ...summariseProfiles(dir, 15), flags: RUNS[0]!.flags, wall: out.wall };
     }
-    return { source: 'SmolLM2-135M-Instruct (30 layers, hidden 576, 272 tensors, bf16)', runs, baseline, profile, load: { start, end: loadavg() } };
+    return { source: 'SmolLM2-135M-Instruct (30 layers, hidden 576, 272 tensors, bf16)', runs, baseline, pairs, profile, load: { start, end: loadavg() } };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -113,7 +137,14 @@ export function renderSmolLM2(r: SmolReport | { skipped: string }, date: string)
         'Its wall time includes reading the checkpoint; it writes nothing (the reference converts in a second step).',
     );
     const all = r.runs[0]!.out;
-    L.push('', `**Every metric, every tensor: swan ${f(all.wall)} s against the baseline's ${f(m.wall)} s wall: ${f(m.wall / all.wall, 2)}× ` +
+    const p = r.pairs;
+    const list = (xs: number[]): string => xs.map((x) => f(x, 2)).join(', ');
+    if (p && p.swan.length > 1) {
+      const ratios = p.swan.map((w, i) => p.baseline[i]! / w);
+      L.push('', `The every-metric run and the baseline were measured ${p.swan.length} times alternately; the table shows the runs of median wall time. ` +
+        `swan ${list(p.swan)} s; baseline ${list(p.baseline)} s; the pairs' ratios ${ratios.map((x) => f(x, 2)).join(', ')}.`);
+    }
+    L.push('', `**Every metric, every tensor: swan ${f(all.wall)} s against the baseline's ${f(m.wall)} s wall${p && p.swan.length > 1 ? ' (medians)' : ''}: ${f(m.wall / all.wall, 2)}× ` +
       `(CPU ${f(all.cpu)} s against ${f(m.cpu)} s), and swan writes the MLX model in that time too.**`);
   }
   if (r.profile) {
