@@ -426,12 +426,32 @@ export class ReadBuffers {
   private f32 = new ArrayBuffer(0);
   private raw = new ArrayBuffer(0);
 
-  /** `count` float32 values, and room for as many 16-bit ones (contents undefined). */
+  /**
+   * `count` float32 values, and room for as many 16-bit ones (contents undefined). A tensor of more
+   * than MAX_KEPT_VALUES gets fresh memory, not kept: what stays allocated between tensors is bounded.
+   */
   take(count: number): { values: Float32Array; raw16: Uint8Array } {
+    if (count > MAX_KEPT_VALUES) return { values: new Float32Array(count), raw16: new Uint8Array(count * 2) };
     if (this.f32.byteLength < count * 4) this.f32 = new ArrayBuffer(count * 4);
     if (this.raw.byteLength < count * 2) this.raw = new ArrayBuffer(count * 2);
     return { values: new Float32Array(this.f32, 0, count), raw16: new Uint8Array(this.raw, 0, count * 2) };
   }
+}
+
+/**
+ * ReadBuffers keeps at most this many values (96 MiB of float32 and 16-bit memory together): a
+ * 4096×4096 linear; not an embedding, which is read once per stage anyway.
+ */
+export const MAX_KEPT_VALUES = 1 << 24;
+
+let threadBuffers: ReadBuffers | undefined;
+
+/**
+ * This thread's ReadBuffers (module state is per thread): every stage of a thread reads into the
+ * same memory, one tensor at a time, so it is kept once per thread.
+ */
+export function threadReadBuffers(): ReadBuffers {
+  return (threadBuffers ??= new ReadBuffers());
 }
 
 /** Row length (elements) when the tensor is viewed as rows along its first dimension. */

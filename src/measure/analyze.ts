@@ -9,7 +9,7 @@ import { openModel, type ModelSource } from '../arch/source.js';
 import type { TensorRecord } from '../arch/types.js';
 import { formatBytes, type Candidate, type QuantFormat } from '../format.js';
 import type { FloatDType, NonFiniteCounts } from '../io/float.js';
-import { ReadBuffers, readTensorF32Checked } from '../io/safetensors.js';
+import { readTensorF32Checked, threadReadBuffers, type ReadBuffers } from '../io/safetensors.js';
 import { measureCandidates, type MeasureOptions } from './candidates.js';
 import { inputWeightsFor } from './input-weights.js';
 import { checkNonFinite } from './nonfinite.js';
@@ -148,7 +148,7 @@ export interface AnalysisContext {
   scoreProtected: boolean;
   skipDecided?: boolean;
   checkEveryTensor?: boolean;
-  /** Where this context's analyses read their tensors (each one's values are dropped when it is done). */
+  /** Where the analyses read their tensors: the thread's (threadReadBuffers; each one's values are dropped when it is done). */
   readBuffers: ReadBuffers;
 }
 
@@ -171,7 +171,7 @@ export function analysisContext(dir: string, opts: Omit<AnalyzeOptions, 'onTenso
     scoreProtected: opts.scoreProtected ?? DEFAULTS.scoreProtected,
     skipDecided: opts.skipDecided,
     checkEveryTensor: opts.checkEveryTensor,
-    readBuffers: new ReadBuffers(),
+    readBuffers: threadReadBuffers(),
   };
 }
 

@@ -10,7 +10,7 @@
  * tensor in float32 while it encodes it).
  */
 import { openModel, type ModelSource } from '../arch/source.js';
-import { ReadBuffers } from '../io/safetensors.js';
+import { threadReadBuffers } from '../io/safetensors.js';
 import { encodeEntry, type EncodeExec, type Encoded, type EncodeItem } from './encode-tensor.js';
 import { WorkerPool, type TaskResult } from './worker-pool.js';
 
@@ -37,7 +37,7 @@ export interface EntryEncoder {
 export function entryEncoder(source: ModelSource, items: EncodeTaskItem[], exec: EncodeExec, jobs: number, pool?: WorkerPool): EntryEncoder {
   if (!pool && (jobs <= 1 || items.length <= 1)) {
     const infos = new Map(source.entries.map((e) => [e.info.name, e.info]));
-    const buffers = new ReadBuffers();
+    const buffers = threadReadBuffers();
     return { take: (k) => encodeEntry(infos.get(items[k]!.hfName)!, items[k]!, exec, buffers), close: () => {} };
   }
   const workers = pool ?? new WorkerPool(jobs);
@@ -50,7 +50,7 @@ export function entryEncoder(source: ModelSource, items: EncodeTaskItem[], exec:
 export function encodeStage(task: EncodeTask): (index: number) => TaskResult {
   const source = openModel(task.dir, { dtype: task.exec.dtype });
   const infos = new Map(source.entries.map((e) => [e.info.name, e.info]));
-  const buffers = new ReadBuffers();
+  const buffers = threadReadBuffers();
   return (k) => {
     const item = task.items[k]!;
     const info = infos.get(item.hfName);
