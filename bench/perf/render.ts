@@ -172,7 +172,12 @@ function quantizePathSection(results: ShapeResult[]): Lines {
 }
 
 function baselineSection(r: Report): Lines {
-  const L: Lines = ['## Python baseline (the reference\'s operations) vs swan', ''];
+  const L: Lines = [
+    '## Python baseline (the reference\'s operations) vs swan',
+    '',
+    'Earlier commits against this code on one machine (the figures below are this run\'s only): docs/performance-history.md.',
+    '',
+  ];
   const b = baselineOf(r);
   if (!b) return [...L, `Skipped: ${(r.baseline as { skipped: string }).skipped}.`, ''];
   const rt = b.runtime;

@@ -47,7 +47,7 @@ const RUNS: { label: string; flags: string; args: Omit<E2eArgs, 'dir' | 'out' | 
 ];
 
 /** Alternating every-metric / baseline pairs measured (an odd number: the medians are runs). */
-const PAIRS = 3;
+const PAIRS = 5;
 
 /** The element of median key (the lower middle for an even count). */
 function medianBy<T>(xs: T[], key: (x: T) => number): T {
