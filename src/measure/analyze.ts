@@ -9,7 +9,7 @@ import { openModel, type ModelSource } from '../arch/source.js';
 import type { TensorRecord } from '../arch/types.js';
 import { formatBytes, type Candidate, type QuantFormat } from '../format.js';
 import type { FloatDType, NonFiniteCounts } from '../io/float.js';
-import { readTensorF32Checked, threadReadBuffers, type ReadBuffers } from '../io/safetensors.js';
+import { readTensorF32Checked, threadReadBuffers } from '../io/safetensors.js';
 import { measureCandidates, type MeasureOptions } from './candidates.js';
 import { inputWeightsFor } from './input-weights.js';
 import { checkNonFinite } from './nonfinite.js';
@@ -148,8 +148,6 @@ export interface AnalysisContext {
   scoreProtected: boolean;
   skipDecided?: boolean;
   checkEveryTensor?: boolean;
-  /** Where the analyses read their tensors: the thread's (threadReadBuffers; each one's values are dropped when it is done). */
-  readBuffers: ReadBuffers;
 }
 
 export function analysisContext(dir: string, opts: Omit<AnalyzeOptions, 'onTensor'>): AnalysisContext {
@@ -171,7 +169,6 @@ export function analysisContext(dir: string, opts: Omit<AnalyzeOptions, 'onTenso
     scoreProtected: opts.scoreProtected ?? DEFAULTS.scoreProtected,
     skipDecided: opts.skipDecided,
     checkEveryTensor: opts.checkEveryTensor,
-    readBuffers: threadReadBuffers(),
   };
 }
 
@@ -195,7 +192,7 @@ export function analyzeEntry(ctx: AnalysisContext, index: number, onData?: (data
   if (parts) {
     const experts = parts.map((part, i) => {
       const load = () => {
-        const r = readTensorF32Checked(part, source.dtype, ctx.readBuffers);
+        const r = readTensorF32Checked(part, source.dtype, threadReadBuffers());
         const bad = checkNonFinite(part, r.nonfinite, source.dtype, ctx.allowNonFinite);
         if (bad) nonfinite.push([part.name, bad]);
         return r.data;
@@ -213,7 +210,7 @@ export function analyzeEntry(ctx: AnalysisContext, index: number, onData?: (data
   // The count comes with the decode: no extra pass; a refusal comes at the first bad tensor read.
   let read = false;
   const load = () => {
-    const r = readTensorF32Checked(info, source.dtype, ctx.readBuffers);
+    const r = readTensorF32Checked(info, source.dtype, threadReadBuffers());
     read = true;
     const bad = checkNonFinite(info, r.nonfinite, source.dtype, ctx.allowNonFinite);
     if (bad) nonfinite.push([info.name, bad]);

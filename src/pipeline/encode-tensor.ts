@@ -51,7 +51,9 @@ function encodeTensor(info: TensorInfo, item: EncodeItem, shape: number[], exec:
     return { weight: bytes, nonfinite: checkNonFinite(info, countNonFinite(bytes, dtype, dtype), dtype, exec.allow) };
   }
   const read = readTensorF32Checked(info, dtype, buffers);
-  return { ...encodeValues(info, item, shape, exec, read.data), nonfinite: checkNonFinite(info, read.nonfinite, dtype, exec.allow) };
+  // Refused before any quantizing work, as the analysis refuses.
+  const nonfinite = checkNonFinite(info, read.nonfinite, dtype, exec.allow);
+  return { ...encodeValues(info, item, shape, exec, read.data), nonfinite };
 }
 
 /** encodeTensor's work on the tensor's values as read (float32; changed in place when the dtype casts them). */

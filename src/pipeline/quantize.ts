@@ -421,8 +421,8 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
   let pool: WorkerPool | undefined;
   try {
     const opened = given?.source ?? openModel(dir, { dtype: o.dtype });
-    const size = modelSize(opened);
-    if (workerJobs(o.jobs, size) > 1) pool = new WorkerPool(workerJobs(o.jobs, size));
+    const jobs = workerJobs(o.jobs, modelSize(opened));
+    if (jobs > 1) pool = new WorkerPool(jobs);
     const early = given ? undefined : earlyEncoding(o, opened);
     const planned = given ?? planResolved(dir, o, pool, early);
     const { source, plan, manifest, exec } = planned;
