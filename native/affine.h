@@ -3,19 +3,8 @@
 #include <math.h>
 #include <stdint.h>
 
-/*
- * MLX's scale and bias of one group of `group` weights (src/mlx/affine.ts groupParams), in float32
- * as its kernels compute them: s0 = max((wmax − wmin)/n, 1e-7); neg = |wmin| > |wmax|; s0 = neg ? s0 : −s0;
- * edge = neg ? wmin : wmax; q0 = ROUND(edge/s0); q0 ≠ 0 → scale = edge/q0, bias = edge, else
- * scale = s0, bias = 0. Metal rules: ROUND ties away from zero and wmax starts at 0; CPU rules: ties
- * to even, true min/max.
- */
-static inline void swan_group_params(const float *g, int group, int n, int metal, float *scale, float *bias) {
-  float wmin = INFINITY, wmax = metal ? 0.0f : -INFINITY;
-  for (int j = 0; j < group; j++) {
-    if (g[j] < wmin) wmin = g[j];
-    if (g[j] > wmax) wmax = g[j];
-  }
+/* swan_group_params' scale and bias from the group's min and max (as the loop below finds them). */
+static inline void swan_params_of_range(float wmin, float wmax, int n, int metal, float *scale, float *bias) {
   float s0 = (wmax - wmin) / (float)n;
   if (s0 < 1e-7f) s0 = 1e-7f;
   const int neg = fabsf(wmin) > fabsf(wmax);
@@ -30,6 +19,22 @@ static inline void swan_group_params(const float *g, int group, int n, int metal
     *scale = s0;
     *bias = 0;
   }
+}
+
+/*
+ * MLX's scale and bias of one group of `group` weights (src/mlx/affine.ts groupParams), in float32
+ * as its kernels compute them: s0 = max((wmax − wmin)/n, 1e-7); neg = |wmin| > |wmax|; s0 = neg ? s0 : −s0;
+ * edge = neg ? wmin : wmax; q0 = ROUND(edge/s0); q0 ≠ 0 → scale = edge/q0, bias = edge, else
+ * scale = s0, bias = 0. Metal rules: ROUND ties away from zero and wmax starts at 0; CPU rules: ties
+ * to even, true min/max.
+ */
+static inline void swan_group_params(const float *g, int group, int n, int metal, float *scale, float *bias) {
+  float wmin = INFINITY, wmax = metal ? 0.0f : -INFINITY;
+  for (int j = 0; j < group; j++) {
+    if (g[j] < wmin) wmin = g[j];
+    if (g[j] > wmax) wmax = g[j];
+  }
+  swan_params_of_range(wmin, wmax, n, metal, scale, bias);
 }
 
 /*

@@ -55,6 +55,8 @@
 #include <string.h>
 
 #include "error_proxy.h"
+#include "bf16.h"
+#include "moments.h"
 #include "noise.h"
 #include "affine.h"
 #include "search.h"
@@ -262,15 +264,20 @@ static napi_value blas_info(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-/* [a, b] as a JavaScript array of two numbers. */
-static napi_value make_pair(napi_env env, const double pair[2]) {
+/* values[0..n) as a JavaScript array of numbers. */
+static napi_value make_doubles(napi_env env, const double *values, uint32_t n) {
   napi_value out, v;
-  CHECK(env, napi_create_array_with_length(env, 2, &out));
-  for (uint32_t i = 0; i < 2; i++) {
-    CHECK(env, napi_create_double(env, pair[i], &v));
+  CHECK(env, napi_create_array_with_length(env, n, &out));
+  for (uint32_t i = 0; i < n; i++) {
+    CHECK(env, napi_create_double(env, values[i], &v));
     CHECK(env, napi_set_element(env, out, i, v));
   }
   return out;
+}
+
+/* [a, b] as a JavaScript array of two numbers. */
+static napi_value make_pair(napi_env env, const double pair[2]) {
+  return make_doubles(env, pair, 2);
 }
 
 static napi_value rtn_error_sums(napi_env env, napi_callback_info info) {
@@ -289,6 +296,50 @@ static napi_value rtn_error_sums(napi_env env, napi_callback_info info) {
   double sums[2];
   swan_rtn_error_sums(data, rows, cols, (int)bits, group, sums);
   return make_pair(env, sums);
+}
+
+static napi_value decode_bf16(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) return throw_type(env, "decodeBf16(src, dst, lim): 3 arguments expected");
+  uint8_t *src;
+  float *dst;
+  size_t slen, dlen;
+  int64_t lim;
+  if (!get_typed(env, argv[0], napi_uint8_array, (void **)&src, &slen)) return throw_type(env, "decodeBf16: src must be a Uint8Array");
+  if (!get_f32(env, argv[1], &dst, &dlen)) return throw_type(env, "decodeBf16: dst must be a Float32Array");
+  if (!get_dim(env, argv[2], &lim) || lim > 0x8000) return throw_type(env, "decodeBf16: lim must be an integer 0..0x8000");
+  if (dlen < slen / 2) return throw_range(env, "decodeBf16: dst shorter than src's values");
+  napi_value out;
+  CHECK(env, napi_create_int64(env, swan_decode_bf16(src, dst, (int64_t)(slen / 2), (uint32_t)lim), &out));
+  return out;
+}
+
+static napi_value sum_min_max(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x;
+  size_t len;
+  if (argc < 1 || !get_f32(env, argv[0], &x, &len)) return throw_type(env, "sumMinMax(x): x must be a Float32Array");
+  double r[3];
+  swan_sum_min_max(x, (int64_t)len, r);
+  return make_doubles(env, r, 3);
+}
+
+static napi_value central_moments(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x;
+  size_t len;
+  double mean;
+  if (argc < 2 || !get_f32(env, argv[0], &x, &len)) return throw_type(env, "centralMoments(x, mean): x must be a Float32Array");
+  if (napi_get_value_double(env, argv[1], &mean) != napi_ok) return throw_type(env, "centralMoments: mean must be a number");
+  double r[2];
+  swan_central_moments(x, (int64_t)len, mean, r);
+  return make_pair(env, r);
 }
 
 static napi_value uniform_noise(napi_env env, napi_callback_info info) {
@@ -718,6 +769,9 @@ NAPI_MODULE_INIT() {
       {"info", NULL, blas_info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rtnErrorSums", NULL, rtn_error_sums, NULL, NULL, NULL, napi_enumerable, NULL},
       {"uniformNoise", NULL, uniform_noise, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"decodeBf16", NULL, decode_bf16, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumMinMax", NULL, sum_min_max, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"centralMoments", NULL, central_moments, NULL, NULL, NULL, napi_enumerable, NULL},
       {"quantizeAffine", NULL, quantize_affine, NULL, NULL, NULL, napi_enumerable, NULL},
       {"quantizeSearch", NULL, quantize_search, NULL, NULL, NULL, napi_enumerable, NULL},
       {"affineErrorSums", NULL, affine_error_sums, NULL, NULL, NULL, napi_enumerable, NULL},

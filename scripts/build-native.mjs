@@ -97,7 +97,7 @@ function build() {
   // rounding search's doubles are the IEEE ones the TypeScript computes (native/error_proxy.c,
   // native/search.c give the same bits). -fno-math-errno: sqrt need not set errno, so loops with
   // it vectorise (native/normal.c); values are unchanged.
-  const sources = [src, ...['error_proxy.c', 'noise.c', 'affine.c', 'search.c', 'parallel.c', 'linalg.c', 'normal.c'].map((f) => join(dirname(src), f))];
+  const sources = [src, ...['error_proxy.c', 'bf16.c', 'moments.c', 'noise.c', 'affine.c', 'search.c', 'parallel.c', 'linalg.c', 'normal.c'].map((f) => join(dirname(src), f))];
   const args = ['-O2', '-std=c11', '-ffp-contract=off', '-fno-math-errno', '-shared', '-fPIC', '-pthread', `-I${headers}`, ...sources, '-o', out, ...blas, '-lm'];
   try {
     run(cc, args);

@@ -23,6 +23,7 @@ import {
   orthonormalize,
   symmetricEigenvalues,
   symmetricEigenvaluesOn,
+  sumMinMax,
 } from '../src/kernels/linalg.js';
 import { Rng } from '../src/rng.js';
 import { gemmGamma, referenceGemm } from './helpers/gemm-reference.js';
@@ -181,7 +182,8 @@ describe('native backend', () => {
   it('rtnErrorSums gives the TypeScript error proxy bit for bit (padding, bits, groups, NaN, ±Inf, zeros, ties)', { skip: SKIP }, () => {
     const rng = new Rng(17);
     const cases: { rows: number; cols: number; data: Float32Array; label: string }[] = [];
-    for (const [rows, cols] of [[7, 300], [5, 128], [3, 1000], [1, 1], [16, 4096]] as const) {
+    // Eight rows go side by side in the AVX2 kernel: blocks, a left-over row, padded last groups.
+    for (const [rows, cols] of [[7, 300], [5, 128], [3, 1000], [1, 1], [16, 4096], [9, 300], [17, 77]] as const) {
       const d = randn(rng, rows * cols);
       for (let i = 0; i < d.length; i++) d[i] = d[i]! * Math.exp(0.7 * rng.normal()) * 0.02;
       cases.push({ rows, cols, data: d, label: `${rows}×${cols} heavy-tailed` });
@@ -196,6 +198,17 @@ describe('native backend', () => {
     special[400] = Infinity;
     special[401] = -Infinity;
     cases.push({ rows: 2, cols: 300, data: special, label: 'NaN and ±Inf' });
+    // The same inside eight-row blocks: NaN, ±Inf, a group of +Inf only, signed zeros, ties.
+    const blockRows = 10, blockCols = 260;
+    const mixed = randn(rng, blockRows * blockCols);
+    for (let i = 0; i < mixed.length; i += 7) mixed[i] = Math.floor(mixed[i]! * 4) / 4;
+    mixed[3] = NaN;
+    mixed[blockCols + 40] = Infinity;
+    mixed[2 * blockCols + 100] = -Infinity;
+    for (let j = 0; j < 32; j++) mixed[3 * blockCols + 128 + j] = Infinity;
+    for (let j = 0; j < blockCols; j++) mixed[4 * blockCols + j] = j % 2 ? -0 : 0;
+    mixed[9 * blockCols + 259] = NaN;
+    cases.push({ rows: blockRows, cols: blockCols, data: mixed, label: 'blocks with NaN, ±Inf, zeros, ties' });
     for (const c of cases) {
       for (const bits of [2, 3, 4, 8]) {
         for (const group of [32, 64, 128]) {
@@ -208,6 +221,40 @@ describe('native backend', () => {
     }
     assert.throws(() => addon!.rtnErrorSums(new Float32Array(10), 4, 4, 4, 128), /shorter than rows × cols/);
     assert.throws(() => addon!.rtnErrorSums(new Float64Array(16) as unknown as Float32Array, 4, 4, 4, 128), /Float32Array/);
+  });
+
+  it('sumMinMax and centralMoments give the TypeScript doubles bit for bit (NaN, ±Inf, signed zeros)', { skip: SKIP }, () => {
+    const rng = new Rng(31);
+    const heavy = randn(rng, 100_003).map((v) => v * Math.exp(rng.normal()) * 0.02);
+    const zeros = (signs: number[]) => Float32Array.from(signs, (s) => (s < 0 ? -0 : 0));
+    const cases: [string, Float32Array][] = [
+      ['heavy-tailed', heavy],
+      ['empty', new Float32Array(0)],
+      ['NaN', Float32Array.of(1, NaN, -2)],
+      ['±Inf', Float32Array.of(Infinity, 3, -Infinity)],
+      ['+0 then −0', zeros([1, -1])],
+      ['−0 then +0', zeros([-1, 1])],
+      ['only −0', zeros([-1, -1])],
+      ['only +0', zeros([1, 1])],
+      ['min −0 among positives', Float32Array.of(2, -0, 0, 5)],
+      ['max +0 among negatives', Float32Array.of(-2, 0, -0, -5)],
+    ];
+    const backend = createNativeBackend({ threads: 1 });
+    for (const [label, x] of cases) {
+      const want = sumMinMax(x);
+      const got = backend.sumMinMax!(x);
+      for (const k of ['sum', 'min', 'max'] as const) assert.ok(Object.is(got[k], want[k]), `${label}: ${k} ${got[k]} vs ${want[k]}`);
+      if (x.length < 4 || !Number.isFinite(want.sum)) continue;
+      const mean = want.sum / x.length;
+      let m2 = 0, m4 = 0;
+      for (let i = 0; i < x.length; i++) {
+        const d = x[i]! - mean;
+        m2 += d * d;
+        m4 += d * d * (d * d);
+      }
+      const [g2, g4] = backend.centralMoments!(x, mean);
+      assert.ok(Object.is(g2, m2) && Object.is(g4, m4), `${label}: moments ${g2}, ${g4} vs ${m2}, ${m4}`);
+    }
   });
 
   it('uniformNoise gives the TypeScript noise bit for bit and leaves the stream where fillU32 would', { skip: SKIP }, () => {
@@ -242,6 +289,16 @@ describe('native backend', () => {
       w[3 * cols + j] = Math.round(w[3 * cols + j]! * 64) / 16;
     }
     w[4 * cols + 7] = 5;
+    // Non-finite weights (let through with --allow-non-finite), and signed zeros at a group's min or
+    // max (the AVX2 kernel finds min and max lane by lane: the same values up to a zero's sign).
+    for (let j = 0; j < cols; j += 13) w[5 * cols + j] = NaN;
+    w[6 * cols + 3] = Infinity;
+    w[6 * cols + 70] = -Infinity;
+    for (let j = 0; j < cols; j++) {
+      w[7 * cols + j] = j % 3 === 0 ? (j % 2 ? -0 : 0) : Math.abs(w[7 * cols + j]!);
+      w[8 * cols + j] = j % 2 ? -0 : 0;
+      w[9 * cols + j] = j % 3 === 0 ? (j % 2 ? -0 : 0) : -Math.abs(w[9 * cols + j]!);
+    }
     const backend = createNativeBackend({ threads: 2 });
     try {
       for (const dtype of ['BF16', 'F16', 'F32'] as const) {

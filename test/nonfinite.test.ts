@@ -9,6 +9,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { countNonFinite, decodeToF32, f32ToBf16, f32ToF16 } from '../src/io/float.js';
+import { loadNativeAddon } from '../src/kernels/native-backend.js';
+import { closeBackend, installBestBackend } from '../src/kernels/select.js';
 import { copyModel, poisonTensor, swan } from './helpers/cli.js';
 import { FIXTURES, STORIES, tempDir } from './helpers/paths.js';
 
@@ -174,23 +176,35 @@ describe('counting (io/float.ts)', () => {
     }
   });
 
-  test('BF16 decode: every bit pattern is its f32 with 16 zero bits below, at 4-aligned, 2-aligned and odd offsets and odd lengths', () => {
-    const all = new Uint16Array(65536 + 4).map((_, i) => (i * 40503) & 0xffff); // every pattern, shuffled
-    for (const [offset, n] of [[0, 65536], [2, 65535], [1, 65535], [4, 65533]] as const) {
-      const raw = new Uint8Array(all.buffer).slice(); // a copy, so that odd offsets are really unaligned
-      const bytes = raw.subarray(offset, offset + n * 2);
-      const counts = { nan: 0, inf: 0, overflow: 0 };
-      const got = new Uint32Array(decodeToF32(bytes, 'BF16', undefined, { target: 'F16', counts }).buffer);
-      const expected = { nan: 0, inf: 0, overflow: 0 };
-      for (let i = 0; i < n; i++) {
-        const b = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
-        assert.equal(got[i], (b << 16) >>> 0, `offset ${offset}, value ${i}`);
-        const m = b & 0x7fff;
-        if (m > 0x7f80) expected.nan++;
-        else if (m === 0x7f80) expected.inf++;
-        else if (m >= 0x4780) expected.overflow++; // 65520 and up round to ±Inf in float16
+  // The TypeScript loop, and the native backend's decode where the addon is built (installed with it).
+  const decoders = ['TypeScript', ...('addon' in loadNativeAddon() ? ['native'] : [])];
+  for (const decoder of decoders) {
+    test(`BF16 decode (${decoder}): every bit pattern is its f32 with 16 zero bits below, at 4-aligned, 2-aligned and odd offsets and odd lengths, counted for each target`, () => {
+      if (decoder === 'native') installBestBackend({ backend: 'native', threads: 1 });
+      try {
+        const all = new Uint16Array(65536 + 4).map((_, i) => (i * 40503) & 0xffff); // every pattern, shuffled
+        for (const [offset, n] of [[0, 65536], [2, 65535], [1, 65535], [4, 65533]] as const) {
+          const raw = new Uint8Array(all.buffer).slice(); // a copy, so that odd offsets are really unaligned
+          const bytes = raw.subarray(offset, offset + n * 2);
+          for (const target of ['F16', 'BF16', 'F32', undefined] as const) {
+            const counts = { nan: 0, inf: 0, overflow: 0 };
+            const got = new Uint32Array(decodeToF32(bytes, 'BF16', undefined, target && { target, counts }).buffer);
+            const expected = { nan: 0, inf: 0, overflow: 0 };
+            for (let i = 0; i < n; i++) {
+              const b = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+              assert.equal(got[i], (b << 16) >>> 0, `offset ${offset}, value ${i}`);
+              const m = b & 0x7fff;
+              if (!target) continue;
+              if (m > 0x7f80) expected.nan++;
+              else if (m === 0x7f80) expected.inf++;
+              else if (target === 'F16' && m >= 0x4780) expected.overflow++; // 65520 and up round to ±Inf in float16
+            }
+            assert.deepEqual(counts, expected, `offset ${offset}, ${n} values, target ${target}`);
+          }
+        }
+      } finally {
+        closeBackend();
       }
-      assert.deepEqual(counts, expected, `offset ${offset}, ${n} values`);
-    }
-  });
+    });
+  }
 });

@@ -122,6 +122,23 @@ function u16View(bytes: Uint8Array, n: number): Uint16Array {
 }
 
 /**
+ * A faster BF16 decode of this thread, when the installed kernel backend has one (src/kernels/select.ts
+ * sets it): the same float32 values into dst, returning how many values have magnitude bits (value &
+ * 0x7fff) at or above `lim` (0x8000: none counted).
+ */
+export type Bf16Decoder = (src: Uint8Array, dst: Float32Array, lim: number) => number;
+
+let bf16Decoder: Bf16Decoder | undefined;
+
+/** Below this many values the plain loop is as fast as a call into the backend. */
+const FAST_DECODE_MIN_VALUES = 4096;
+
+/** Use `decoder` for BF16 tensors in this thread (undefined: the TypeScript loop). */
+export function setBf16Decoder(decoder: Bf16Decoder | undefined): void {
+  bf16Decoder = decoder;
+}
+
+/**
  * Decode little-endian raw bytes of a float tensor into float32. With `check`, the same loop counts
  * into `check.counts` the values that are not finite once cast to `check.target` (overflow: finite
  * in the source dtype, ±Inf in the target).
@@ -138,6 +155,11 @@ export function decodeToF32(bytes: Uint8Array, dtype: FloatDType, out?: Float32A
   const src = u16View(bytes, n);
   // Without a check no value reaches 0x8000.
   const lim = check ? limit16(dtype, check.target) : 0x8000;
+  if (dtype === 'BF16' && bf16Decoder && n >= FAST_DECODE_MIN_VALUES) {
+    // The values flagged (at or above lim) are rare: their tally is taken again here, exactly.
+    if (bf16Decoder(bytes.subarray(0, n * 2), dst.subarray(0, n), lim) > 0) countNonFinite(bytes.subarray(0, n * 2), 'BF16', check!.target, check!.counts);
+    return dst;
+  }
   if (dtype === 'BF16') {
     const d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
     let i = 0;

@@ -28,9 +28,15 @@ export interface HeaderEntry {
 
 const DEFAULT_METADATA: Record<string, string> = { format: 'mlx' };
 
-/** Bytewise (UTF-8) order, as std::map<std::string> sorts; differs from JS UTF-16 order above U+FFFF. */
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+/**
+ * `keys` in bytewise (UTF-8) order, as std::map<std::string> sorts (differs from JS UTF-16 order
+ * above U+FFFF): each key encoded once, not once per comparison.
+ */
+function sortBytewise<T>(items: T[], key: (item: T) => string): T[] {
+  return items
+    .map((item) => ({ item, bytes: Buffer.from(key(item), 'utf8') }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map((e) => e.item);
 }
 
 /**
@@ -40,7 +46,7 @@ function compareBytes(a: string, b: string): number {
  */
 export function safetensorsHeaderJson(tensors: HeaderEntry[], metadata: Record<string, string> = DEFAULT_METADATA): string {
   const parts: [string, string][] = [];
-  const metaKeys = Object.keys(metadata).sort(compareBytes);
+  const metaKeys = sortBytewise(Object.keys(metadata), (k) => k);
   const meta =
     metaKeys.length === 0 ? 'null' : `{${metaKeys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`).join(',')}}`;
   parts.push(['__metadata__', meta]);
@@ -50,8 +56,7 @@ export function safetensorsHeaderJson(tensors: HeaderEntry[], metadata: Record<s
       `{"data_offsets":[${t.begin},${t.end}],"dtype":${JSON.stringify(t.dtype)},"shape":[${t.shape.join(',')}]}`,
     ]);
   }
-  parts.sort((a, b) => compareBytes(a[0], b[0]));
-  return `{${parts.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+  return `{${sortBytewise(parts, (p) => p[0]).map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
 }
 
 export class SafetensorsWriter {
@@ -72,14 +77,15 @@ export class SafetensorsWriter {
     const entries: HeaderEntry[] = [];
     let offset = 0;
     for (const t of tensors) {
-      const n = q(t.name);
-      if (t.name === '__metadata__') fail(`tensor name ${n} is reserved`);
-      if (seen.has(t.name)) fail(`tensor ${n} declared twice`);
+      // Quoted only for a message: hundreds of names per shard.
+      const n = (): string => q(t.name);
+      if (t.name === '__metadata__') fail(`tensor name ${n()} is reserved`);
+      if (seen.has(t.name)) fail(`tensor ${n()} declared twice`);
       seen.add(t.name);
-      if (!isDType(t.dtype)) fail(`tensor ${n}: unsupported dtype ${q(String(t.dtype))}`);
-      const want = shapeElements(t.shape, (p) => fail(`tensor ${n}: ${p}`)) * DTYPE_BYTES[t.dtype];
+      if (!isDType(t.dtype)) fail(`tensor ${n()}: unsupported dtype ${q(String(t.dtype))}`);
+      const want = shapeElements(t.shape, (p) => fail(`tensor ${n()}: ${p}`)) * DTYPE_BYTES[t.dtype];
       if (t.byteLength !== want) {
-        fail(`tensor ${n}: byteLength ${t.byteLength} but ${t.dtype} shape [${t.shape.join(',')}] needs ${want}`);
+        fail(`tensor ${n()}: byteLength ${t.byteLength} but ${t.dtype} shape [${t.shape.join(',')}] needs ${want}`);
       }
       entries.push({ name: t.name, dtype: t.dtype, shape: t.shape, begin: offset, end: offset + want });
       offset += want;

@@ -38,6 +38,13 @@ export interface KernelBackend {
    */
   rtnErrorSums?(data: Float32Array, rows: number, cols: number, bits: number, groupSize: number): [number, number];
   /**
+   * Optional: src/kernels/linalg.ts sumMinMax (Σx in index order, Math.min/Math.max semantics) and
+   * the kurtosis metric's second pass [Σd², Σd⁴], d = x − mean (src/metrics/kurtosis.ts): the same
+   * doubles, only faster.
+   */
+  sumMinMax?(x: Float32Array): { sum: number; min: number; max: number };
+  centralMoments?(x: Float32Array, mean: number): [number, number];
+  /**
    * Optional: out[0..len) = (2u − 1)·half for the next len draws of the xoshiro128** stream whose
    * state is `state` (src/rng.ts; advanced in place), u = (draw >>> 8)·2⁻²⁴ — the same float32 values
    * src/metrics/output-sensitivity.ts computes, only faster.

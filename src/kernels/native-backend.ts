@@ -1,7 +1,8 @@
 /**
  * Optional native backend: SGEMM and the small float64 LAPACK/BLAS routines (Cholesky, triangular
  * inverse and product, symmetric eigenvalues, float64 Gram matrices; a float32 Gram by SGEMMs) from the platform BLAS (OpenBLAS on Linux, Accelerate on macOS)
- * through the small N-API addon native/swan_blas.c, which scripts/build-native.mjs compiles into
+ * (plus vectorised C for the per-weight passes: the error proxy, MLX's RTN, the kurtosis sums, the
+ * BF16 decode) through the small N-API addon native/swan_blas.c, which scripts/build-native.mjs compiles into
  * dist/native/swan_blas.node when a C compiler and the BLAS are there. When it is not built (or
  * SWAN_NO_NATIVE is set) loadNativeAddon() says why and swan uses the WebAssembly backend.
  *
@@ -17,6 +18,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
+import type { Bf16Decoder } from '../io/float.js';
 import { dtypeKind } from '../mlx/affine.js';
 import { packedWordsPerRow } from '../mlx/pack.js';
 import type { KernelBackend } from './backend.js';
@@ -33,6 +35,10 @@ export interface NativeAddon {
   info(): NativeInfo;
   rtnErrorSums(data: Float32Array, rows: number, cols: number, bits: number, group: number): [number, number];
   uniformNoise(state: Uint32Array, out: Float32Array, len: number, half: number): void;
+  sumMinMax(x: Float32Array): [number, number, number];
+  centralMoments(x: Float32Array, mean: number): [number, number];
+  /** src/io/float.ts Bf16Decoder. */
+  decodeBf16(src: Uint8Array, dst: Float32Array, lim: number): number;
   quantizeAffine(
     w: Float32Array, rows: number, cols: number, bits: number, group: number, metal: boolean,
     wq: Uint32Array, scales: Float32Array, biases: Float32Array,
@@ -68,6 +74,8 @@ export interface NativeInfo {
 export interface NativeBackend extends KernelBackend {
   readonly threads: number;
   readonly info: NativeInfo;
+  /** The BF16 decode src/kernels/select.ts hands to src/io/float.ts (setBf16Decoder). */
+  readonly decodeBf16: Bf16Decoder;
 }
 
 /** dist/native/swan_blas.node, from this module's place in dist/src/kernels. */
@@ -109,11 +117,19 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
     name: `native-${info.blas}`,
     threads,
     info,
+    decodeBf16: (src, dst, lim) => addon.decodeBf16(src, dst, lim),
     gemm(transA, transB, m, n, k, a, b, c) {
       addon.gemm(transA, transB, m, n, k, a, b, c);
     },
     rtnErrorSums(data, rows, cols, bits, groupSize) {
       return addon.rtnErrorSums(data, rows, cols, bits, groupSize);
+    },
+    sumMinMax(x) {
+      const [sum, min, max] = addon.sumMinMax(x);
+      return { sum, min, max };
+    },
+    centralMoments(x, mean) {
+      return addon.centralMoments(x, mean);
     },
     uniformNoise(state, out, len, half) {
       addon.uniformNoise(state, out, len, half);

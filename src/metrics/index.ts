@@ -92,8 +92,8 @@ export function computeMetrics(
   const { rows, cols, data } = m;
   let t0 = performance.now();
   // One pass gives the kurtosis its sum, the SVD its finiteness check and the noise its range.
-  const stats = sumMinMax(data);
-  const kurt = kurtosisMetric(data, stats.sum);
+  const stats = backend.sumMinMax ? backend.sumMinMax(data) : sumMinMax(data);
+  const kurt = kurtosisMetric(data, stats.sum, backend.centralMoments && ((mean) => backend.centralMoments!(data, mean)));
   let t1 = performance.now();
   const kurtSec = (t1 - t0) / 1000;
 

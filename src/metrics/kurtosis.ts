@@ -10,8 +10,11 @@ export interface KurtosisResult {
   score: number;
 }
 
-/** `sum`: Σdata in index order when the caller already has it (linalg.sumMinMax), saving a pass. */
-export function kurtosisMetric(data: ArrayLike<number>, sum?: number): KurtosisResult {
+/**
+ * `sum`: Σdata in index order when the caller already has it (linalg.sumMinMax), saving a pass.
+ * `moments`: the second pass [Σd², Σd⁴] done elsewhere (a backend's centralMoments: the same doubles).
+ */
+export function kurtosisMetric(data: ArrayLike<number>, sum?: number, moments?: (mean: number) => [number, number]): KurtosisResult {
   const n = data.length;
   if (n < 4) return { kurtosis: 0, score: 0 };
   if (sum === undefined) {
@@ -20,11 +23,14 @@ export function kurtosisMetric(data: ArrayLike<number>, sum?: number): KurtosisR
   }
   const mean = sum / n;
   let m2 = 0, m4 = 0;
-  for (let i = 0; i < n; i++) {
-    const d = data[i]! - mean;
-    const d2 = d * d;
-    m2 += d2;
-    m4 += d2 * d2;
+  if (moments) [m2, m4] = moments(mean);
+  else {
+    for (let i = 0; i < n; i++) {
+      const d = data[i]! - mean;
+      const d2 = d * d;
+      m2 += d2;
+      m4 += d2 * d2;
+    }
   }
   const variance = m2 / n;
   if (!(variance >= 1e-12)) return { kurtosis: 0, score: 0 };

@@ -152,7 +152,10 @@ export class StageRun<R> {
   private nextToSend = 0;
   private taken = 0;
 
-  constructor(private readonly slots: Slot[], private readonly counter: Int32Array, private readonly total: number, private readonly window: number) {}
+  constructor(private readonly slots: Slot[], private readonly counter: Int32Array, private readonly total: number, private readonly window: number) {
+    // The workers start now, not at the first take(): this thread may have other work first (the writer's shard headers).
+    this.dispatch(0);
+  }
 
   /** Task `index`'s result (its error, thrown here; or a worker's failure to set the stage up). */
   take(index: number): R {
