@@ -12,6 +12,7 @@ import {
   singularValues,
   symmetricEigenvalues,
   symmetricEigenvaluesOn,
+  Scratch,
   type QrResult,
 } from '../src/kernels/linalg.js';
 import { createNativeBackend, loadNativeAddon } from '../src/kernels/native-backend.js';
@@ -262,5 +263,30 @@ describe('symmetric eigenvalues and singular values vs numpy', { skip: SKIP_PY }
         assert.ok(Math.abs(ours[i]! - theirs[i]!) <= 1e-7 * theirs[0]!, `${c.name}[${i}]: ${ours[i]} vs ${theirs[i]}`);
       }
     }
+  });
+});
+
+describe('Scratch (no backend memory)', () => {
+  it('hands a given-back array out again (stale), never one still in use, and keeps no very long ones', () => {
+    const a = new Scratch(null);
+    const x = a.f32(1000);
+    const y = a.f32(1000);
+    assert.notEqual(x, y);
+    x.fill(7);
+    a.free(x);
+    const b = new Scratch(jsBackend);
+    const again = b.f32(1000);
+    assert.equal(again, x, 'the freed array is taken again');
+    assert.equal(again[0], 7, 'as it was left: callers must not expect zeros');
+    const fresh = b.f32(1000);
+    assert.notEqual(fresh, y, 'y is still in use by the first Scratch');
+    a.releaseAll();
+    b.releaseAll();
+    const c = new Scratch(null);
+    assert.ok([x, y, fresh].includes(c.f32(1000)), 'released arrays are kept for the next Scratch');
+    const big = c.f32((1 << 21) + 1);
+    c.free(big);
+    assert.notEqual(c.f32((1 << 21) + 1), big, 'an array over the kept length is let go');
+    c.releaseAll();
   });
 });

@@ -65,17 +65,52 @@ export function allFinite(x: ArrayLike<number>): boolean {
 // Work arrays
 
 /**
+ * Plain work arrays given back by this thread's Scratches, by length, for the next ones: a model's
+ * tensors repeat a few shapes, so most arrays are taken again instead of allocated (zero-filled) and
+ * collected. At most SPARE_MAX_FLOATS are kept (when one more would not fit, all are let go), none
+ * longer than SPARE_MAX_LENGTH (an embedding's sketch is not worth keeping).
+ */
+const spare = new Map<number, Float32Array[]>();
+let spareFloats = 0;
+const SPARE_MAX_FLOATS = 1 << 23;
+const SPARE_MAX_LENGTH = 1 << 21;
+
+function takeSpare(length: number): Float32Array | undefined {
+  const a = spare.get(length)?.pop();
+  if (a) spareFloats -= length;
+  return a;
+}
+
+function keepSpare(a: Float32Array): void {
+  if (a.length > SPARE_MAX_LENGTH) return;
+  if (spareFloats + a.length > SPARE_MAX_FLOATS) {
+    spare.clear();
+    spareFloats = 0;
+  }
+  const list = spare.get(a.length);
+  if (list) list.push(a);
+  else spare.set(a.length, [a]);
+  spareFloats += a.length;
+}
+
+/**
  * Float32 work arrays from the backend's own memory when it has one (its GEMM then reads them in
- * place instead of copying operands in and out on every call), else plain Float32Arrays. Arrays
- * may hold stale data. free() one early, or releaseAll() when done (typically in a finally).
+ * place instead of copying operands in and out on every call), else plain Float32Arrays (kept for
+ * this thread's next Scratch when given back: takeSpare). Arrays may hold stale data. free() one
+ * early, or releaseAll() when done (typically in a finally).
  */
 export class Scratch {
   private readonly owned = new Set<Float32Array>();
+  private readonly plain = new Set<Float32Array>();
   constructor(private readonly backend: KernelBackend | null) {}
 
   f32(length: number): Float32Array {
     const b = this.backend;
-    if (!b?.alloc || !b.release) return new Float32Array(length);
+    if (!b?.alloc || !b.release) {
+      const a = takeSpare(length) ?? new Float32Array(length);
+      this.plain.add(a);
+      return a;
+    }
     const a = b.alloc(length);
     this.owned.add(a);
     return a;
@@ -93,12 +128,15 @@ export class Scratch {
   /** Release one array from f32()/place(); anything else is ignored. */
   free(a: Float32Array): void {
     if (this.owned.delete(a)) this.backend!.release!(a);
+    else if (this.plain.delete(a)) keepSpare(a);
   }
 
   releaseAll(): void {
     const all = [...this.owned].reverse();
     this.owned.clear();
     for (const a of all) this.backend!.release!(a);
+    for (const a of this.plain) keepSpare(a);
+    this.plain.clear();
   }
 }
 
