@@ -15,7 +15,8 @@ import { analyzeModelJobs } from '../src/pipeline/parallel-analysis.js';
 import { DEFAULT_SWAN_CONFIG } from '../src/plan/swan-rules.js';
 import { MANIFEST_FILE, planModel, quantizeModel, type QuantizeOptions } from '../src/pipeline/quantize.js';
 import { writeMlxModel } from '../src/pipeline/write-mlx.js';
-import { copyModel, poisonTensor } from './helpers/cli.js';
+import { readSafetensorsHeader } from '../src/io/safetensors.js';
+import { copyModel, poisonTensor, writeTensorBytes } from './helpers/cli.js';
 import { STORIES, tempDir } from './helpers/paths.js';
 
 const tmp = tempDir('swan-early-');
@@ -47,10 +48,15 @@ describe('early encode', () => {
     try {
       const poisoned = copyModel(STORIES, join(tmp.dir, 'poisoned'));
       poisonTensor(join(poisoned, 'model.safetensors'), 'model.layers.2.mlp.up_proj.weight', [NaN, Infinity], 7);
+      // A signalling BF16 NaN (0x7f81) in the embedding, which thresholds keeps in BF16: its payload
+      // does not survive a float32 round trip, so the writer must copy it from the source.
+      const signalling = copyModel(STORIES, join(tmp.dir, 'signalling'));
+      writeTensorBytes(join(signalling, 'model.safetensors'), 'model.embed_tokens.weight', Uint8Array.of(0x81, 0x7f), 2 * 5);
       const cases: [string, string, QuantizeOptions][] = [
         ['stories260K, thresholds', STORIES, { strategy: 'thresholds' }],
         ['stories260K, thresholds, every metric, cpu rules', STORIES, { strategy: 'thresholds', skipDecided: false, rules: 'cpu' }],
         ['poisoned, thresholds, --allow-non-finite', poisoned, { strategy: 'thresholds', allowNonFinite: true }],
+        ['signalling NaN kept in BF16, every metric', signalling, { strategy: 'thresholds', allowNonFinite: true, skipDecided: false, scoreProtected: true }],
       ];
       for (const [what, dir, options] of cases) {
         for (const jobs of [1, 2]) {
@@ -60,6 +66,10 @@ describe('early encode', () => {
           const late = quantizeModel(dir, out2, { ...options, jobs, manifestFile: join(out, MANIFEST_FILE) });
           assertSame(modelFiles(out), modelFiles(out2), `${what}, ${jobs} jobs`);
           assert.deepEqual([...early.nonfinite], [...late.nonfinite], `${what}, ${jobs} jobs: non-finite counts`);
+          if (dir === signalling) {
+            const emb = readSafetensorsHeader(join(out, 'model.safetensors')).tensors.find((t) => t.name === 'model.embed_tokens.weight')!;
+            assert.deepEqual([...readFileSync(join(out, 'model.safetensors')).subarray(emb.offset + 10, emb.offset + 12)], [0x81, 0x7f], 'the payload as in the source');
+          }
         }
       }
     } finally {
@@ -67,7 +77,7 @@ describe('early encode', () => {
     }
   });
 
-  test('analysing with an early spec encodes every quantized entry of the thresholds plan, as the writer would, on 1 and 2 jobs', () => {
+  test('analysing with an early spec encodes every quantized entry of the thresholds plan (and float ones it read), as the writer would, on 1 and 2 jobs', () => {
     installBestBackend({ backend: 'auto', threads: 2 });
     try {
       const { source, plan } = planModel(STORIES, { strategy: 'thresholds' });
@@ -78,8 +88,10 @@ describe('early encode', () => {
       for (const jobs of [1, 2]) {
         const got = new Map<string, EarlyEncoded>();
         analyzeModelJobs(STORIES, {}, jobs, undefined, { spec, onEncoded: (name, e) => got.set(name, e) });
-        assert.deepEqual([...got.keys()].sort(), quantized.map((e) => e.hfName).sort(), `${jobs} jobs: the quantized entries`);
-        for (const e of quantized) {
+        for (const e of quantized) assert.ok(got.has(e.hfName), `${jobs} jobs: ${e.hfName} encoded early`);
+        const early = plan.entries.filter((e) => got.has(e.hfName));
+        assert.ok(early.some((e) => e.format.kind === 'float'), 'float entries the analysis read come early too');
+        for (const e of early) {
           const info = source.entries.find((x) => x.info.name === e.hfName)!.info;
           const expected = encodeEntry(info, { mlxName: e.record.mlxName!, shape: e.shape, format: e.format }, exec);
           const early = got.get(e.hfName)!;

@@ -7,9 +7,10 @@
  * other bytes than encodeEntry's).
  *
  * Memory: the encoded bytes wait for the writer, so the caller asks for this only for models small
- * enough to keep their quantized tensors' output in memory (EARLY_ENCODE_MAX_BYTES).
+ * enough to keep their output in memory (EARLY_ENCODE_MAX_BYTES).
  */
 import type { TensorFormat } from '../format.js';
+import { anyNonFinite } from '../io/float.js';
 import { analyzeEntry, type AnalysisContext, type EntryAnalysis } from '../measure/analyze.js';
 import { planThresholds, type ThresholdsOptions } from '../plan/thresholds.js';
 import { swanDecision } from '../plan/swan-rules.js';
@@ -30,7 +31,7 @@ export interface EarlyEncoded {
   encoded: Encoded;
 }
 
-/** analyzeEntry, and with `spec` the entry encoded in the format its thresholds plan entry will have (quantized formats only). */
+/** analyzeEntry, and with `spec` the entry encoded in the format its thresholds plan entry will have. */
 export function analyzeAndEncode(ctx: AnalysisContext, index: number, spec?: EarlyEncodeSpec): { entry: EntryAnalysis; early?: EarlyEncoded } {
   let values: Float32Array | undefined;
   const entry = analyzeEntry(ctx, index, spec && ((v) => (values = v)));
@@ -39,8 +40,10 @@ export function analyzeAndEncode(ctx: AnalysisContext, index: number, spec?: Ear
   if (record.mlxName === null) return { entry };
   const decision = swanDecision(entry.analysis, ctx.swan);
   const { format } = planThresholds([{ record, shape: info.shape, decision }], spec.exec.dtype, spec.thresholds).entries[0]!;
-  // A float entry is written from the source's bytes as they are: nothing to save.
-  if (format.kind === 'float') return { entry };
   const nonfinite = entry.nonfinite.find(([name]) => name === info.name)?.[1];
+  // A float entry in the source's dtype is re-encoded from its float32 values: the same bytes for
+  // finite values (the writer would copy them; here they wait ready, the first written is often an
+  // embedding), but not NaN payloads (quieted by the encode): those are left to the writer.
+  if (format.kind === 'float' && nonfinite && anyNonFinite(nonfinite)) return { entry };
   return { entry, early: { format, encoded: encodeEntryFrom(info, { mlxName: record.mlxName, shape: info.shape, format }, spec.exec, values, nonfinite) } };
 }

@@ -385,7 +385,7 @@ export interface QuantizeResult extends PlanResult {
 
 /**
  * Encoding in the analysis (early-encode.ts) for a thresholds plan rounded as MLX does, when the
- * source's tensors take at most EARLY_ENCODE_MAX_BYTES: their quantized output then waits in memory
+ * source's tensors take at most EARLY_ENCODE_MAX_BYTES: their output then waits in memory
  * for the writer instead of being read and decoded again.
  */
 function earlyEncoding(o: ResolvedOptions, source: ModelSource): (EarlyEncoding & { byName: Map<string, EarlyEncoded> }) | undefined {

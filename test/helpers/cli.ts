@@ -41,9 +41,16 @@ export function poisonTensor(file: string, name: string, values: number[], index
   const t = readSafetensorsHeader(file).tensors.find((x) => x.name === name);
   if (!t) throw new Error(`poisonTensor: no tensor ${name} in ${file}`);
   const bytes = encodeFromF32(new Float32Array(values), t.dtype as FloatDType);
+  writeTensorBytes(file, name, bytes, (index * bytes.byteLength) / values.length);
+}
+
+/** Overwrite raw bytes of tensor `name` in a safetensors file, `at` bytes into its data. */
+export function writeTensorBytes(file: string, name: string, bytes: Uint8Array, at: number): void {
+  const t = readSafetensorsHeader(file).tensors.find((x) => x.name === name);
+  if (!t) throw new Error(`writeTensorBytes: no tensor ${name} in ${file}`);
   const fd = openSync(file, 'r+');
   try {
-    writeSync(fd, bytes, 0, bytes.byteLength, t.offset + (index * bytes.byteLength) / values.length);
+    writeSync(fd, bytes, 0, bytes.byteLength, t.offset + at);
   } finally {
     closeSync(fd);
   }
