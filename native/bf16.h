@@ -9,4 +9,10 @@
  */
 int64_t swan_decode_bf16(const uint8_t *src, float *dst, int64_t n, uint32_t lim);
 
+/*
+ * n float32 values encoded into little-endian BF16 at dst (any alignment), rounding to nearest even;
+ * a NaN keeps its top bits with the quiet bit set (src/io/float.ts encodeFromF32, the same bits).
+ */
+void swan_encode_bf16(const float *src, uint8_t *dst, int64_t n);
+
 #endif

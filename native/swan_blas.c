@@ -316,6 +316,20 @@ static napi_value decode_bf16(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value encode_bf16(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *src;
+  uint8_t *dst;
+  size_t slen, dlen;
+  if (argc < 2 || !get_f32(env, argv[0], &src, &slen)) return throw_type(env, "encodeBf16(src, dst): src must be a Float32Array");
+  if (!get_typed(env, argv[1], napi_uint8_array, (void **)&dst, &dlen)) return throw_type(env, "encodeBf16: dst must be a Uint8Array");
+  if (dlen / 2 < slen) return throw_range(env, "encodeBf16: dst shorter than 2 bytes per value");
+  swan_encode_bf16(src, dst, (int64_t)slen);
+  return NULL;
+}
+
 static napi_value sum_min_max(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -770,6 +784,7 @@ NAPI_MODULE_INIT() {
       {"rtnErrorSums", NULL, rtn_error_sums, NULL, NULL, NULL, napi_enumerable, NULL},
       {"uniformNoise", NULL, uniform_noise, NULL, NULL, NULL, napi_enumerable, NULL},
       {"decodeBf16", NULL, decode_bf16, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"encodeBf16", NULL, encode_bf16, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumMinMax", NULL, sum_min_max, NULL, NULL, NULL, napi_enumerable, NULL},
       {"centralMoments", NULL, central_moments, NULL, NULL, NULL, napi_enumerable, NULL},
       {"quantizeAffine", NULL, quantize_affine, NULL, NULL, NULL, napi_enumerable, NULL},

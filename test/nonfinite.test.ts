@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { countNonFinite, decodeToF32, f32ToBf16, f32ToF16 } from '../src/io/float.js';
+import { countNonFinite, decodeToF32, encodeFromF32, f32ToBf16, f32ToF16 } from '../src/io/float.js';
 import { loadNativeAddon } from '../src/kernels/native-backend.js';
 import { closeBackend, installBestBackend } from '../src/kernels/select.js';
 import { copyModel, poisonTensor, swan } from './helpers/cli.js';
@@ -176,9 +176,27 @@ describe('counting (io/float.ts)', () => {
     }
   });
 
-  // The TypeScript loop, and the native backend's decode where the addon is built (installed with it).
+  // The TypeScript loops, and the native backend's conversions where the addon is built (installed with it).
   const decoders = ['TypeScript', ...('addon' in loadNativeAddon() ? ['native'] : [])];
   for (const decoder of decoders) {
+    test(`BF16 encode (${decoder}): round to nearest even, NaN quieted, for every upper half with low halves at and around the ties`, () => {
+      if (decoder === 'native') installBestBackend({ backend: 'native', threads: 1 });
+      try {
+        const lows = [0, 1, 0x7fff, 0x8000, 0x8001, 0xffff];
+        const bits = new Uint32Array(65536 * lows.length + 3); // + 3: not a multiple of 8
+        for (let h = 0; h < 65536; h++) lows.forEach((l, k) => (bits[h * lows.length + k] = ((h << 16) | l) >>> 0));
+        const got = new Uint16Array(encodeFromF32(new Float32Array(bits.buffer), 'BF16').slice().buffer);
+        for (let i = 0; i < bits.length; i++) {
+          const x = bits[i]!, upper = x >>> 16, lower = x & 0xffff;
+          const nan = (x & 0x7fffffff) > 0x7f800000;
+          const want = nan ? upper | 0x40 : (upper + (lower > 0x8000 || (lower === 0x8000 && upper & 1) ? 1 : 0)) & 0xffff;
+          assert.equal(got[i], want, `0x${x.toString(16)}`);
+        }
+      } finally {
+        closeBackend();
+      }
+    });
+
     test(`BF16 decode (${decoder}): every bit pattern is its f32 with 16 zero bits below, at 4-aligned, 2-aligned and odd offsets and odd lengths, counted for each target`, () => {
       if (decoder === 'native') installBestBackend({ backend: 'native', threads: 1 });
       try {

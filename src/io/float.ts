@@ -122,20 +122,24 @@ function u16View(bytes: Uint8Array, n: number): Uint16Array {
 }
 
 /**
- * A faster BF16 decode of this thread, when the installed kernel backend has one (src/kernels/select.ts
- * sets it): the same float32 values into dst, returning how many values have magnitude bits (value &
- * 0x7fff) at or above `lim` (0x8000: none counted).
+ * Faster BF16 conversions of this thread, when the installed kernel backend has them
+ * (src/kernels/select.ts sets them), the same bits as the loops below: `decode` fills dst and returns
+ * how many values have magnitude bits (value & 0x7fff) at or above `lim` (0x8000: none counted);
+ * `encode` writes 2 bytes per value into dst.
  */
-export type Bf16Decoder = (src: Uint8Array, dst: Float32Array, lim: number) => number;
+export interface Bf16Codec {
+  decode(src: Uint8Array, dst: Float32Array, lim: number): number;
+  encode(src: Float32Array, dst: Uint8Array): void;
+}
 
-let bf16Decoder: Bf16Decoder | undefined;
+let bf16Codec: Bf16Codec | undefined;
 
-/** Below this many values the plain loop is as fast as a call into the backend. */
-const FAST_DECODE_MIN_VALUES = 4096;
+/** Below this many values the loops here are as fast as a call into the backend. */
+const FAST_CODEC_MIN_VALUES = 4096;
 
-/** Use `decoder` for BF16 tensors in this thread (undefined: the TypeScript loop). */
-export function setBf16Decoder(decoder: Bf16Decoder | undefined): void {
-  bf16Decoder = decoder;
+/** Use `codec` for BF16 tensors in this thread (undefined: the TypeScript loops). */
+export function setBf16Codec(codec: Bf16Codec | undefined): void {
+  bf16Codec = codec;
 }
 
 /**
@@ -155,9 +159,9 @@ export function decodeToF32(bytes: Uint8Array, dtype: FloatDType, out?: Float32A
   const src = u16View(bytes, n);
   // Without a check no value reaches 0x8000.
   const lim = check ? limit16(dtype, check.target) : 0x8000;
-  if (dtype === 'BF16' && bf16Decoder && n >= FAST_DECODE_MIN_VALUES) {
+  if (dtype === 'BF16' && bf16Codec && n >= FAST_CODEC_MIN_VALUES) {
     // The values flagged (at or above lim) are rare: their tally is taken again here, exactly.
-    if (bf16Decoder(bytes.subarray(0, n * 2), dst.subarray(0, n), lim) > 0) countNonFinite(bytes.subarray(0, n * 2), 'BF16', check!.target, check!.counts);
+    if (bf16Codec.decode(bytes.subarray(0, n * 2), dst.subarray(0, n), lim) > 0) countNonFinite(bytes.subarray(0, n * 2), 'BF16', check!.target, check!.counts);
     return dst;
   }
   if (dtype === 'BF16') {
@@ -233,6 +237,11 @@ export function anyNonFinite(c: NonFiniteCounts): boolean {
 export function encodeFromF32(values: Float32Array, dtype: FloatDType): Uint8Array {
   const n = values.length;
   if (dtype === 'F32') return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + n * 4));
+  if (dtype === 'BF16' && bf16Codec && n >= FAST_CODEC_MIN_VALUES) {
+    const bytes = new Uint8Array(n * 2);
+    bf16Codec.encode(values, bytes);
+    return bytes;
+  }
   const out = new Uint16Array(n);
   if (dtype === 'BF16') {
     const s32 = new Uint32Array(values.buffer, values.byteOffset, n);

@@ -2,7 +2,7 @@
  * Optional native backend: SGEMM and the small float64 LAPACK/BLAS routines (Cholesky, triangular
  * inverse and product, symmetric eigenvalues, float64 Gram matrices; a float32 Gram by SGEMMs) from the platform BLAS (OpenBLAS on Linux, Accelerate on macOS)
  * (plus vectorised C for the per-weight passes: the error proxy, MLX's RTN, the kurtosis sums, the
- * BF16 decode) through the small N-API addon native/swan_blas.c, which scripts/build-native.mjs compiles into
+ * BF16 conversions) through the small N-API addon native/swan_blas.c, which scripts/build-native.mjs compiles into
  * dist/native/swan_blas.node when a C compiler and the BLAS are there. When it is not built (or
  * SWAN_NO_NATIVE is set) loadNativeAddon() says why and swan uses the WebAssembly backend.
  *
@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-import type { Bf16Decoder } from '../io/float.js';
+import type { Bf16Codec } from '../io/float.js';
 import { dtypeKind } from '../mlx/affine.js';
 import { packedWordsPerRow } from '../mlx/pack.js';
 import type { KernelBackend } from './backend.js';
@@ -37,8 +37,9 @@ export interface NativeAddon {
   uniformNoise(state: Uint32Array, out: Float32Array, len: number, half: number): void;
   sumMinMax(x: Float32Array): [number, number, number];
   centralMoments(x: Float32Array, mean: number): [number, number];
-  /** src/io/float.ts Bf16Decoder. */
+  /** src/io/float.ts Bf16Codec. */
   decodeBf16(src: Uint8Array, dst: Float32Array, lim: number): number;
+  encodeBf16(src: Float32Array, dst: Uint8Array): void;
   quantizeAffine(
     w: Float32Array, rows: number, cols: number, bits: number, group: number, metal: boolean,
     wq: Uint32Array, scales: Float32Array, biases: Float32Array,
@@ -74,8 +75,8 @@ export interface NativeInfo {
 export interface NativeBackend extends KernelBackend {
   readonly threads: number;
   readonly info: NativeInfo;
-  /** The BF16 decode src/kernels/select.ts hands to src/io/float.ts (setBf16Decoder). */
-  readonly decodeBf16: Bf16Decoder;
+  /** The BF16 conversions src/kernels/select.ts hands to src/io/float.ts (setBf16Codec). */
+  readonly bf16: Bf16Codec;
 }
 
 /** dist/native/swan_blas.node, from this module's place in dist/src/kernels. */
@@ -117,7 +118,7 @@ export function createNativeBackend(opts: { threads?: number } = {}): NativeBack
     name: `native-${info.blas}`,
     threads,
     info,
-    decodeBf16: (src, dst, lim) => addon.decodeBf16(src, dst, lim),
+    bf16: { decode: (src, dst, lim) => addon.decodeBf16(src, dst, lim), encode: (src, dst) => addon.encodeBf16(src, dst) },
     gemm(transA, transB, m, n, k, a, b, c) {
       addon.gemm(transA, transB, m, n, k, a, b, c);
     },

@@ -1,4 +1,4 @@
-import { setBf16Decoder } from '../io/float.js';
+import { setBf16Codec } from '../io/float.js';
 import { jsBackend } from './js-backend.js';
 import { setBackend } from './index.js';
 import { createNativeBackend, type NativeBackend } from './native-backend.js';
@@ -28,7 +28,7 @@ export function installBestBackend(opts: { backend?: BackendChoice; threads?: nu
     try {
       native = createNativeBackend({ threads: opts.threads });
       setBackend(native);
-      setBf16Decoder(native.decodeBf16);
+      setBf16Codec(native.bf16);
       const core = native.info.corename ? ` (${native.info.corename} kernels)` : '';
       return `${native.name}${core} ${threadLabel(native.threads)}`;
     } catch (e) {
@@ -52,7 +52,7 @@ export function installBestBackend(opts: { backend?: BackendChoice; threads?: nu
 export function closeBackend(): void {
   if (native) {
     setBackend(jsBackend);
-    setBf16Decoder(undefined);
+    setBf16Codec(undefined);
     native = undefined;
   }
   if (active) {
