@@ -100,6 +100,9 @@ describe('parallel analysis', () => {
           assert.deepEqual(order, one.tensors.map((a, i) => `${i + 1}/${one.tensors.length} ${a.name}`), 'progress in model order');
           assert.ok(many.tensors.every((a, i) => a.record === many.source.entries[i]!.record), "records of this thread's source");
         }
+        // The analysis hands its entries out largest first (an order); an order goes with no window only.
+        assert.throws(() => pool.run('analyze', {}, 3, 2, [2, 1, 0]), /an order needs every task and no window/);
+        assert.throws(() => pool.run('analyze', {}, 3, undefined, [1, 0]), /an order needs every task and no window/);
       } finally {
         pool.close();
         closeBackend();

@@ -1,7 +1,7 @@
 /**
  * The analysis with several tensors at once: a WorkerPool's threads (src/pipeline/worker-pool.ts),
  * each with its own kernel backend of the kind installed here, analyse one model entry each; this
- * thread hands out entries in model order and takes the results back in model order. A small
+ * thread hands out entries largest first and takes the results back in model order. A small
  * tensor's metrics (Cholesky-QR, eigenvalues, Gaussian draws: scalar code) cannot fill two cores,
  * two tensors side by side can.
  *
@@ -52,6 +52,12 @@ function received(ctx: AnalysisContext, index: number, answer: StageAnswer, earl
   return answer.entry;
 }
 
+/** Entry indexes by weight count, largest first (ties in model order): the order workers take them in. */
+function largestFirst(ctx: AnalysisContext): number[] {
+  const size = ctx.source.entries.map((e) => e.info.shape.reduce((a, b) => a * b, 1));
+  return size.map((_, i) => i).sort((a, b) => size[b]! - size[a]! || a - b);
+}
+
 /**
  * analyzeModel with the entries on `pool`'s workers (at least two). The same ModelAnalysis, with
  * this thread's ModelSource.
@@ -60,7 +66,7 @@ export function analyzeModelParallel(dir: string, opts: AnalyzeOptions, pool: Wo
   const { onTensor, ...options } = opts;
   // Opened here first: a bad model or option fails in this thread, before any worker works.
   const ctx = analysisContext(dir, options);
-  const run = pool.run<StageAnswer>('analyze', { dir, options, early: early?.spec } satisfies AnalysisTask, ctx.source.entries.length);
+  const run = pool.run<StageAnswer>('analyze', { dir, options, early: early?.spec } satisfies AnalysisTask, ctx.source.entries.length, undefined, largestFirst(ctx));
   return collectAnalysis(ctx, onTensor, (_ctx, index) => {
     const result = received(ctx, index, run.take(index), early);
     // The record object of this thread's ModelSource, as analyzeModel gives.

@@ -126,13 +126,16 @@ export class WorkerPool {
 
   /**
    * Set every worker up for `stage` with `task`, for tasks 0..total-1 taken in index order; no task
-   * is handed out `window` or more places ahead of the one being taken. The previous run must have
-   * had every task taken (a run that threw ends the pool's use).
+   * is handed out `window` or more places ahead of the one being taken. Without a window, `order`
+   * (a permutation of the indexes) is the order the tasks are handed out in: the longest first, so
+   * that the last ones handed out are short and no worker waits long at the end for the other. The
+   * previous run must have had every task taken (a run that threw ends the pool's use).
    */
-  run<R>(stage: StageName, task: unknown, total: number, window = Number.POSITIVE_INFINITY): StageRun<R> {
+  run<R>(stage: StageName, task: unknown, total: number, window = Number.POSITIVE_INFINITY, order?: readonly number[]): StageRun<R> {
     if (this.current && !this.current.finished()) throw new Error("WorkerPool: the previous run did not take all its tasks");
+    if (order && (window !== Number.POSITIVE_INFINITY || order.length !== total)) throw new Error('WorkerPool: an order needs every task and no window');
     for (const s of this.slots) s.port.postMessage({ stage, task } satisfies PoolRequest);
-    const run = new StageRun<R>(this.slots, this.counter, total, window);
+    const run = new StageRun<R>(this.slots, this.counter, total, window, order);
     this.current = run;
     return run;
   }
@@ -152,7 +155,13 @@ export class StageRun<R> {
   private nextToSend = 0;
   private taken = 0;
 
-  constructor(private readonly slots: Slot[], private readonly counter: Int32Array, private readonly total: number, private readonly window: number) {
+  constructor(
+    private readonly slots: Slot[],
+    private readonly counter: Int32Array,
+    private readonly total: number,
+    private readonly window: number,
+    private readonly order?: readonly number[],
+  ) {
     // The workers start now, not at the first take(): this thread may have other work first (the writer's shard headers).
     this.dispatch(0);
   }
@@ -180,7 +189,7 @@ export class StageRun<R> {
   private dispatch(taking: number): void {
     for (const s of this.slots) {
       if (s.busy < 0 && this.nextToSend < this.total && this.nextToSend < taking + this.window) {
-        s.busy = this.nextToSend++;
+        s.busy = this.order ? this.order[this.nextToSend++]! : this.nextToSend++;
         s.port.postMessage(s.busy satisfies PoolRequest);
       }
     }
