@@ -5,7 +5,8 @@
  * blocks: the result does not depend on the thread count.
  *
  * Per group, as MLX's kernels do it: the scale and bias of affine.h swan_group_params, then
- * q = clamp(ROUND((w − bias)/scale), 0, n), NaN packing as 0 (swan_rtn_code).
+ * q = clamp(ROUND((w − bias)/scale), 0, n), NaN packing as 0 (swan_rtn_code); 8 weights at a time
+ * where AVX2 is there (group_codes, checked at run time), the same bits.
  */
 #include "affine.h"
 
@@ -40,15 +41,6 @@ static inline void pack_codes(const uint32_t *codes, int group, int bits, uint32
 #define SWAN_AFFINE_AVX2 1
 #include <immintrin.h>
 
-/*
- * swan_group_params and swan_rtn_code for a group of a multiple of 8 weights, 8 at a time. The min
- * and max are taken lane by lane and then across lanes with the same comparisons, so they are the
- * same values up to the sign of a zero, which cannot change the scale or bias (a zero is only the
- * edge when every weight is zero: then q0 = 0 and the scale is ±s0 from the difference, the bias
- * 0). A code: t clamped to [0, n] (NaN and t < 0 to 0, as swan_rtn_code), then rounded, which is
- * exact in float there: ties to even by adding and subtracting 1.5·2^23, ties away as trunc(t)
- * plus (t − trunc(t) ≥ 0.5).
- */
 /* The OR of the four 32-bit lanes of x. */
 __attribute__((target("avx2"))) static inline uint32_t or4(__m128i x) {
   x = _mm_or_si128(x, _mm_shuffle_epi32(x, 0x4e));
@@ -56,6 +48,16 @@ __attribute__((target("avx2"))) static inline uint32_t or4(__m128i x) {
   return (uint32_t)_mm_cvtsi128_si32(x);
 }
 
+/*
+ * swan_group_params and swan_rtn_code for a group of a multiple of 8 weights, 8 at a time. The min
+ * and max are taken lane by lane and then across lanes with the same comparisons, so they are the
+ * same values up to the sign of a zero, which cannot change the scale or bias (a zero is only the
+ * edge when every weight is zero: then q0 = 0 and the scale is ±s0 from the difference, the bias
+ * 0). A code: t clamped to [0, n] (NaN and t < 0 to 0, as swan_rtn_code), then rounded, which is
+ * exact in float there: ties to even by adding and subtracting 1.5·2^23, ties away as trunc(t)
+ * plus (t − trunc(t) ≥ 0.5). Codes of 2, 4 or 8 bits are shifted into place and ORed into their
+ * word 8 at a time; other widths go through pack_codes. `o` gets the group's words.
+ */
 __attribute__((target("avx2"))) static void group_codes(const float *g, int group, int bits, int metal, float *scale,
                                                         float *bias, uint32_t *o) {
   const int n = (1 << bits) - 1;
