@@ -9,7 +9,9 @@ A VARIANT is either a directory (a quantized model mlx-lm loads, e.g. a swan out
 memory with mx.quantize round-to-nearest (MLX's CPU rules). Example:
     "emb-only:embed_tokens=4/64"   "all4:*=4/64"   "lin-only:embed_tokens=0/0;*=4/64"
 Never point it at an evaluation text (../shared/fixtures/text): the samples are the only text.
-Prints one JSON line per variant: {"variant", "kl", "kl_se", "top1"}.
+Prints one JSON line per variant: {"variant", "kl", "kl_se", "top1"}; with --paired, every variant after
+the first also gets "paired_diff" / "paired_se": the mean per-token KL difference to the first variant
+and its standard error over tokens (the same windows, so most of the noise cancels).
 """
 import argparse
 import json
@@ -60,6 +62,7 @@ def main():
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--windows", type=int, default=16)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--paired", action="store_true", help="also report each variant's per-token KL difference to the first")
     a = ap.parse_args()
     if "fixtures" + os.sep + "text" in os.path.abspath(a.samples):
         sys.exit("dev_kl: refusing an evaluation text; use the model's own samples")
@@ -79,6 +82,7 @@ def main():
         mx.eval(q)
         ref.append(q)
     del src
+    first = None
     for v in a.variants:
         if os.path.isdir(v):
             model, _ = load(v)
@@ -98,7 +102,14 @@ def main():
             kls.append(np.array(kl).reshape(-1))
             agree += int(same.item())
         k = np.concatenate(kls).astype(np.float64)
-        print(json.dumps({"variant": name, "kl": float(k.mean()), "kl_se": float(k.std(ddof=1) / math.sqrt(k.size)), "top1": agree / k.size, "tokens": int(k.size)}), flush=True)
+        row = {"variant": name, "kl": float(k.mean()), "kl_se": float(k.std(ddof=1) / math.sqrt(k.size)), "top1": agree / k.size, "tokens": int(k.size)}
+        if a.paired:
+            if first is None:
+                first = k
+            else:
+                d = k - first
+                row.update(paired_diff=float(d.mean()), paired_se=float(d.std(ddof=1) / math.sqrt(d.size)))
+        print(json.dumps(row), flush=True)
         del model
         mx.clear_cache()
 
