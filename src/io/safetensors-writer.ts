@@ -29,8 +29,8 @@ export interface HeaderEntry {
 const DEFAULT_METADATA: Record<string, string> = { format: 'mlx' };
 
 /**
- * `keys` in bytewise (UTF-8) order, as std::map<std::string> sorts (differs from JS UTF-16 order
- * above U+FFFF): each key encoded once, not once per comparison.
+ * `items` sorted by key in bytewise (UTF-8) order, as std::map<std::string> sorts (differs from JS
+ * UTF-16 order above U+FFFF): each key encoded once, not once per comparison.
  */
 function sortBytewise<T>(items: T[], key: (item: T) => string): T[] {
   return items
