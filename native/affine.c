@@ -22,6 +22,9 @@ typedef struct {
   float *scales, *biases;
 } job_t;
 
+/* The largest group: the addon accepts 32, 64 and 128 (native/swan_blas.c quantize_affine). */
+#define MAX_GROUP 128
+
 /* Codes of one group into `o` (group·bits/32 words): LSB first, a code may straddle two words. */
 static inline void pack_codes(const uint32_t *codes, int group, int bits, uint32_t *o) {
   uint64_t acc = 0;
@@ -83,7 +86,7 @@ __attribute__((target("avx2"))) static void group_codes(const float *g, int grou
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i shift = _mm256_mullo_epi32(_mm256_and_si256(lane, _mm256_set1_epi32(32 / bits - 1)), _mm256_set1_epi32(bits));
   const int whole_words = 32 % bits == 0;
-  uint32_t codes[256];
+  uint32_t codes[MAX_GROUP];
   for (int j = 0; j < group; j += 8) {
     __m256 t = _mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(g + j), b), s);
     t = _mm256_min_ps(_mm256_max_ps(t, zero), top); /* max(NaN, 0) is 0 */
@@ -121,8 +124,9 @@ static void quantize_rows(void *ctx, int64_t row0, int64_t row1) {
   const int n = (1 << p->bits) - 1;
   const int64_t groups_per_row = p->cols / p->group;
   const int64_t words_per_group = (int64_t)p->group * p->bits / 32; /* a group starts on a word */
+  uint32_t codes[MAX_GROUP];
 #ifdef SWAN_AFFINE_AVX2
-  const int avx2 = p->group % 8 == 0 && p->group <= 256 && __builtin_cpu_supports("avx2");
+  const int avx2 = p->group % 8 == 0 && __builtin_cpu_supports("avx2");
 #endif
   for (int64_t gi = row0 * groups_per_row; gi < row1 * groups_per_row; gi++) {
     const float *g = p->w + gi * p->group;
@@ -137,18 +141,8 @@ static void quantize_rows(void *ctx, int64_t row0, int64_t row1) {
     swan_group_params(g, p->group, n, p->metal, &scale, &bias);
     p->scales[gi] = scale;
     p->biases[gi] = bias;
-    uint32_t acc = 0;
-    int filled = 0;
-    for (int j = 0; j < p->group; j++) {
-      const uint32_t qi = swan_rtn_code((g[j] - bias) / scale, n, p->metal);
-      acc |= qi << filled;
-      filled += p->bits;
-      if (filled >= 32) {
-        *o++ = acc;
-        filled -= 32;
-        acc = filled > 0 ? qi >> (p->bits - filled) : 0;
-      }
-    }
+    for (int j = 0; j < p->group; j++) codes[j] = swan_rtn_code((g[j] - bias) / scale, n, p->metal);
+    pack_codes(codes, p->group, p->bits, o);
   }
 }
 

@@ -156,14 +156,15 @@ export function decodeToF32(bytes: Uint8Array, dtype: FloatDType, out?: Float32A
     if (check) countNonFinite(new Uint8Array(dst.buffer, dst.byteOffset, n * 4), 'F32', check.target, check.counts);
     return dst;
   }
-  const src = u16View(bytes, n);
   // Without a check no value reaches 0x8000.
   const lim = check ? limit16(dtype, check.target) : 0x8000;
   if (dtype === 'BF16' && bf16Codec && n >= FAST_CODEC_MIN_VALUES) {
-    // The values flagged (at or above lim) are rare: their tally is taken again here, exactly.
-    if (bf16Codec.decode(bytes.subarray(0, n * 2), dst.subarray(0, n), lim) > 0) countNonFinite(bytes.subarray(0, n * 2), 'BF16', check!.target, check!.counts);
+    // Any alignment: no aligned copy first. The values flagged (at or above lim) are rare: their tally is taken again here, exactly.
+    const raw = bytes.subarray(0, n * 2);
+    if (bf16Codec.decode(raw, dst.subarray(0, n), lim) > 0) countNonFinite(raw, 'BF16', check!.target, check!.counts);
     return dst;
   }
+  const src = u16View(bytes, n);
   if (dtype === 'BF16') {
     const d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
     let i = 0;

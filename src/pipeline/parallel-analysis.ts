@@ -15,6 +15,7 @@
  * asked, the entries encoded early: src/pipeline/early-encode.ts).
  */
 import { openModel } from '../arch/source.js';
+import { numel } from '../format.js';
 import { analysisContext, analyzeModel, collectAnalysis, type AnalysisContext, type AnalyzeOptions, type EntryAnalysis, type ModelAnalysis } from '../measure/analyze.js';
 import { analyzeAndEncode, type EarlyEncoded, type EarlyEncodeSpec } from './early-encode.js';
 import { forTransfer } from './parallel-encode.js';
@@ -54,7 +55,7 @@ function received(ctx: AnalysisContext, index: number, answer: StageAnswer, earl
 
 /** Entry indexes by weight count, largest first (ties in model order): the order workers take them in. */
 function largestFirst(ctx: AnalysisContext): number[] {
-  const size = ctx.source.entries.map((e) => e.info.shape.reduce((a, b) => a * b, 1));
+  const size = ctx.source.entries.map((e) => numel(e.info.shape));
   return size.map((_, i) => i).sort((a, b) => size[b]! - size[a]! || a - b);
 }
 
