@@ -199,10 +199,10 @@ function selfImatrix(commit: string): { file: string; made: ImatrixMade } {
   const file = join(cache, `imatrix-self${SELF_TOKENS}-seed${SELF_SEED}-${h.digest('hex').slice(0, 12)}.json`);
   const stamp = `${file}.made.json`;
   if (existsSync(file) && existsSync(stamp)) return { file, made: JSON.parse(readFileSync(stamp, 'utf8')) as ImatrixMade };
-  const command = `swan imatrix SOURCE -o imatrix.json --self ${SELF_TOKENS} --seed ${SELF_SEED}`;
+  const command = `swan imatrix SOURCE -o imatrix.json --self ${SELF_TOKENS} --seed ${SELF_SEED} --covariance`;
   log(`${command} (once per source and N)`);
   const t = Date.now();
-  const r = spawnSync(process.execPath, [CLI, 'imatrix', SOURCE, '-o', file, '--self', String(SELF_TOKENS), '--seed', String(SELF_SEED), '--overwrite'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, 'imatrix', SOURCE, '-o', file, '--self', String(SELF_TOKENS), '--seed', String(SELF_SEED), '--covariance', '--overwrite'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`swan imatrix failed: ${(r.stderr ?? '').trim().split('\n').pop()}`);
   const tokens = (JSON.parse(readFileSync(file, 'utf8')) as { tokens: number }).tokens;
   const made: ImatrixMade = { command, seed: SELF_SEED, tokens, seconds: (Date.now() - t) / 1000, commit };
@@ -259,8 +259,9 @@ const BASELINES: [string, string, string[]][] = [
 /**
  * swan's size-targeted variants: its defaults (rounding search, DEFAULTS.budgetRounding, so an
  * explicit `--rounding search` row would be the same model), RTN, and self-calibrated with an
- * importance matrix of the model's own samples (`imatrix`: the same data-free plan, rounded under
- * the imatrix's weights; at the sizes in IMATRIX_SIZES).
+ * importance matrix of the model's own samples made with `--covariance` (`imatrix`: the same
+ * data-free plan; by default rounded by GPTQ under the covariances, and with `--rounding search`
+ * under the diagonal only; at the sizes in IMATRIX_SIZES).
  */
 interface Variant {
   suffix: string;
@@ -271,7 +272,8 @@ interface Variant {
 const VARIANTS: Variant[] = [
   { suffix: '', label: '`--target-size` (defaults)', extra: [] },
   { suffix: '-rtn', label: '`--target-size --rounding rtn`', extra: ['--rounding', 'rtn'] },
-  { suffix: '-imatrix', label: '`--target-size --imatrix` (self-calibrated)', extra: [], imatrix: true },
+  { suffix: '-imatrix', label: '`--target-size --imatrix` (self-calibrated: GPTQ)', extra: [], imatrix: true },
+  { suffix: '-imatrix-search', label: '`--target-size --imatrix --rounding search` (self-calibrated, diagonal only)', extra: ['--rounding', 'search'], imatrix: true },
 ];
 const IMATRIX_SIZES = new Set(['u4g64', 'mixed_4_6', 'mixed_3_6']);
 const variantsAt = (size: string) => VARIANTS.filter((v) => !v.imatrix || IMATRIX_SIZES.has(size));
@@ -381,7 +383,7 @@ function measure(): State {
     }
   }
   const minutes = (Date.now() - t0) / 60000;
-  const imatrixMade = rows.some((r) => r.key.endsWith('-imatrix')) ? (imatrix?.made ?? savedImatrix) : undefined;
+  const imatrixMade = rows.some((r) => r.key.includes('-imatrix')) ? (imatrix?.made ?? savedImatrix) : undefined;
   return { model: MODEL, rows, protocols, machine, loadAtStart, minutes, samples: SAMPLES, seqLen: SEQ_LEN, seed: SEED, quick: QUICK, commits, imatrix: imatrixMade };
 }
 
@@ -539,8 +541,9 @@ function imatrixNote(m: ImatrixMade | undefined): string {
   return `
 - \`--imatrix\` rows: \`${m.command}\` (commit ${m.commit}; ${m.tokens.toLocaleString('en-US')} tokens, ${Math.round(m.seconds)} s here),
   then \`swan quantize SOURCE --target-size <bytes>B --imatrix imatrix.json\` (the data-free plan, planned
-  from the same \`swan analyze\` manifest as the other size-targeted rows, rounded under the imatrix's
-  weights: allocation.md §8). The tokens are sequences
+  from the same \`swan analyze\` manifest as the other size-targeted rows; rounded by GPTQ under each layer
+  input's covariance, or with \`--rounding search\` under the diagonal's weights only: allocation.md §8).
+  The tokens are sequences
   the model samples itself (temperature 1, \`mx.random.seed(${SELF_SEED} + round)\`) from its chat template's
   generation prompt for an empty user turn: no outside text, and never the evaluation texts.`;
 }

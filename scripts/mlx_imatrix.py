@@ -2,7 +2,7 @@
 channel over the calibration tokens (llama.cpp's imatrix statistic, E[x_j^2]).
 
     python scripts/mlx_imatrix.py MODEL OUT.json (--text FILE | --self N) [--seq-len 512]
-        [--seed 0] [--temperature 1.0] [--batch 16] [--dump-tokens FILE] [--progress]
+        [--seed 0] [--temperature 1.0] [--batch 16] [--covariance FILE] [--dump-tokens FILE] [--progress]
 
 Calibration tokens:
   --text FILE  the tokenizer's encoding of the whole file (BOS as the tokenizer adds it), cut into
@@ -20,6 +20,13 @@ a model's code. (Stacked-expert layers of MoE models are not nn.Linear and are n
 Output JSON: {"format": "swan-imatrix", "version": 1, "model_type", "calibration": {...},
 "tokens": T, "entries": {"<mlx weight name>": {"shape": [out, in], "count": tokens seen,
 "mean_sq": [in floats]}}}. --dump-tokens writes the windows as JSON lists (for tests).
+
+--covariance FILE also records each layer input's full second moment E[x xᵀ] (in × in, float32) for
+GPTQ (src/mlx/gptq.ts) in a safetensors FILE (metadata format "swan-imatrix-covariance"), one tensor
+per distinct input: modules called on the same input object in a forward pass (q/k/v, gate/up) share
+it, keyed by the first one's weight name. Each JSON entry then also has "covariance": that key, and
+the JSON "covariance_file": FILE's base name (it must stay beside the JSON). Sizes grow as in²: 0.4 GB
+for SmolLM2-135M, ~20 GB for a 7B model.
 Errors: one line "mlx_imatrix: error: ..." on stderr and exit status 2.
 """
 import argparse
@@ -44,7 +51,12 @@ def fail(msg):
 class Recorder:
     """Sums of x^2 per input channel, keyed by the module's weight name."""
 
-    def __init__(self, model):
+    def __init__(self, model, covariance=False):
+        self.covariance = covariance
+        self.cov = {}  # input key -> float64 numpy sum of x xᵀ
+        self.cov_key = {}  # weight name -> input key
+        self.last = (None, None)  # (input object, its key) of the latest call in this window
+        self.pending = []  # (key, x xᵀ as mx) of this window, added in float64 after it
         self.names = {}
         for path, m in model.named_modules():
             if isinstance(m, (nn.Linear, nn.Embedding)) and getattr(m, "weight", None) is not None and m.weight.ndim == 2:
@@ -57,6 +69,7 @@ class Recorder:
         name = self.names.get(id(module))
         if name is None:
             return
+        x_in = x
         x = x.astype(mx.float32)
         s = mx.sum(x * x, axis=tuple(range(x.ndim - 1)))
         n = 1
@@ -65,6 +78,25 @@ class Recorder:
         self.sums[name] = self.sums[name] + s if name in self.sums else s
         self.counts[name] = self.counts.get(name, 0) + n
         self.shapes[name] = list(module.weight.shape)
+        if self.covariance:
+            shared = self.last[0] is x_in
+            key = self.last[1] if shared else name
+            if self.cov_key.setdefault(name, key) != key:
+                fail(f"{name}: shares its input with another layer in one window and not in another; cannot record one covariance")
+            self.last = (x_in, key)
+            if not shared:
+                x2 = x.reshape(-1, x.shape[-1])
+                self.pending.append((key, x2.T @ x2))
+
+    def end_window(self):
+        """Add this window's x xᵀ sums in float64 (float32 within a window of --seq-len tokens)."""
+        import numpy as np
+
+        for key, m in self.pending:
+            a = np.array(m).astype(np.float64)
+            self.cov[key] = self.cov[key] + a if key in self.cov else a
+        self.pending = []
+        self.last = (None, None)
 
     def install(self):
         rec = self
@@ -151,6 +183,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--covariance")
     ap.add_argument("--dump-tokens")
     ap.add_argument("--progress", action="store_true")
     a = ap.parse_args()
@@ -172,11 +205,12 @@ def main():
         windows = self_windows(model, tok, a.self_tokens, a.seq_len, a.seed, a.temperature, max(1, a.batch), a.progress)
         calibration = {"self_tokens": a.self_tokens, "seed": a.seed, "temperature": a.temperature, "seq_len": a.seq_len}
 
-    rec = Recorder(model)
+    rec = Recorder(model, covariance=a.covariance is not None)
     rec.install()
     for i, w in enumerate(windows):
         model(mx.array(w)[None])
-        mx.eval(list(rec.sums.values()))
+        mx.eval(list(rec.sums.values()) + [m for _, m in rec.pending])
+        rec.end_window()
         if a.progress:
             sys.stderr.write(f"\rforward {i + 1}/{len(windows)}")
     if a.progress:
@@ -188,6 +222,8 @@ def main():
     for name in sorted(rec.sums):
         c = rec.counts[name]
         entries[name] = {"shape": rec.shapes[name], "count": c, "mean_sq": [float(v) for v in (rec.sums[name] / c).tolist()]}
+        if a.covariance:
+            entries[name]["covariance"] = rec.cov_key[name]
     out = {
         "format": "swan-imatrix",
         "version": 1,
@@ -196,6 +232,15 @@ def main():
         "tokens": sum(len(w) for w in windows),
         "entries": entries,
     }
+    if a.covariance:
+        # Written first: the JSON that names it appears only once it is complete.
+        out["covariance_file"] = os.path.basename(a.covariance)
+        if os.path.dirname(os.path.abspath(a.covariance)) != os.path.dirname(os.path.abspath(a.out)):
+            fail("--covariance must be beside the output JSON")
+        tensors = {k: mx.array((v / rec.counts[k]).astype("float32")) for k, v in rec.cov.items()}
+        ctmp = a.covariance + ".tmp.safetensors"
+        mx.save_safetensors(ctmp, tensors, metadata={"format": "swan-imatrix-covariance", "tokens": str(out["tokens"])})
+        os.replace(ctmp, a.covariance)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(out, f)

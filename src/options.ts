@@ -17,9 +17,22 @@ export type Strategy = (typeof STRATEGIES)[number];
 export const QUANT_RECIPES = ['mixed_2_6', 'mixed_3_4', 'mixed_3_6', 'mixed_4_6'] as const;
 export type QuantRecipe = (typeof QUANT_RECIPES)[number];
 
-/** How group scales are chosen: MLX's round-to-nearest (bit-exact) or swan's per-group search (src/mlx/rounding-search.ts). */
-export const ROUNDINGS = ['rtn', 'search'] as const;
+/**
+ * How codes and group scales are chosen: MLX's round-to-nearest (bit-exact), swan's per-group search
+ * (src/mlx/rounding-search.ts), or GPTQ under the layer's input covariance from `swan imatrix
+ * --covariance` (src/mlx/gptq.ts; per tensor the search's result where GPTQ is not better). All
+ * three write plain MLX affine tensors.
+ */
+export const ROUNDINGS = ['rtn', 'search', 'gptq'] as const;
 export type Rounding = (typeof ROUNDINGS)[number];
+
+/**
+ * Whether a rounding's plan weighs the search's measured errors: GPTQ keeps the search's result
+ * wherever it is not better, so its plan is the search's (docs/allocation.md §8).
+ */
+export function plansOnSearchErrors(rounding: Rounding): boolean {
+  return rounding !== 'rtn';
+}
 
 /**
  * What `--rounding search` minimises across a weight's input channels (the allocation always
@@ -63,6 +76,12 @@ export const DEFAULTS = Object.freeze({
    * then also weighs each candidate by the search's measured error (docs/allocation.md §5, §9).
    */
   budgetRounding: 'search' as Rounding,
+  /**
+   * Rounding of the budget strategy when `--rounding` is not given and the `--imatrix` file has
+   * covariances (`swan imatrix --covariance`): GPTQ lowered own-sample KL 23% against the search
+   * under the same tokens' diagonal (docs/allocation.md §8).
+   */
+  covarianceRounding: 'gptq' as Rounding,
   weighting: 'norm' as InputWeighting,
   rules: 'metal' as QuantRules,
   backend: 'auto' as BackendChoice,

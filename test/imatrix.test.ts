@@ -2,15 +2,18 @@
  * `swan imatrix` (scripts/mlx_imatrix.py through real mlx-lm) against an independent numpy float64
  * Llama computing the same statistic (test/py/np_imatrix_ref.py), on stories260K, from a text
  * written here and from the model's own samples; and `swan quantize --imatrix`: the data-free plan
- * rounded under its weights, refused in one line when it belongs to another model.
+ * rounded under its weights, refused in one line when it belongs to another model; `--covariance`
+ * (E[x xᵀ] per layer input, against the same numpy forward) and `quantize --imatrix` rounding by GPTQ
+ * under it, loaded and run by mlx-lm.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { blasPreload } from '../src/eval/evaluate.js';
 import { IMATRIX_SCRIPT } from '../src/eval/imatrix.js';
+import { readSafetensorsHeader, readTensorF32 } from '../src/io/safetensors.js';
 import { manifestTensors, type Manifest } from '../src/manifest/schema.js';
 import { runPython, venvPython } from '../src/python.js';
 import { swan } from './helpers/cli.js';
@@ -28,7 +31,8 @@ const STORY = [
 
 interface Imatrix {
   tokens: number;
-  entries: Record<string, { shape: number[]; count: number; mean_sq: number[] }>;
+  entries: Record<string, { shape: number[]; count: number; mean_sq: number[]; covariance?: string }>;
+  covariance_file?: string;
 }
 
 /** Largest |swan − numpy| relative to the entry's largest value, over every entry. */
@@ -85,6 +89,81 @@ describe('swan imatrix', { skip }, () => {
     assert.deepEqual(JSON.parse(readFileSync(a, 'utf8')).calibration, { self_tokens: 150, seed: 3, temperature: 1, seq_len: 64 });
     const ref = JSON.parse(runPython(join(PY, 'np_imatrix_ref.py'), [STORIES, '--tokens', tokens]));
     assert.ok(worstRelativeGap(ours, ref) < 1e-4);
+  });
+
+  test('--covariance: every input E[x xᵀ] matches a numpy float64 forward within 1e-4; q/k/v and gate/up share one; its diagonal is mean_sq', () => {
+    const out = join(tmp.dir, 'cov.imatrix.json');
+    const r = swan(['imatrix', STORIES, '-o', out, '--text', text, '--seq-len', '32', '--covariance', '-q']);
+    assert.equal(r.status, 0, r.stderr);
+    const ours = JSON.parse(readFileSync(out, 'utf8')) as Imatrix;
+    assert.equal(ours.covariance_file, 'cov.imatrix.cov.safetensors');
+    const header = readSafetensorsHeader(join(tmp.dir, ours.covariance_file));
+    assert.equal(header.metadata.format, 'swan-imatrix-covariance');
+    const byKey = new Map(header.tensors.map((t) => [t.name, t]));
+    // 5 layers × 4 distinct inputs (attention in, o_proj in, MLP in, down_proj in) + the head's.
+    assert.equal(byKey.size, 21);
+    const e = ours.entries;
+    assert.equal(e['model.layers.2.self_attn.k_proj.weight']!.covariance, 'model.layers.2.self_attn.q_proj.weight');
+    assert.equal(e['model.layers.2.self_attn.v_proj.weight']!.covariance, 'model.layers.2.self_attn.q_proj.weight');
+    assert.equal(e['model.layers.2.mlp.up_proj.weight']!.covariance, 'model.layers.2.mlp.gate_proj.weight');
+    assert.equal(e['model.layers.2.mlp.down_proj.weight']!.covariance, 'model.layers.2.mlp.down_proj.weight');
+    const ref = JSON.parse(runPython(join(PY, 'np_imatrix_ref.py'), [STORIES, '--text', text, '--seq-len', '32', '--covariance'])) as { covariance: Record<string, number[]> };
+    let worst = 0;
+    for (const [name, entry] of Object.entries(e)) {
+      const got = readTensorF32(byKey.get(entry.covariance!)!);
+      const want = ref.covariance[name]!;
+      const n = entry.shape[1]!;
+      assert.equal(got.length, n * n, name);
+      const scale = Math.max(...want.map(Math.abs));
+      for (let k = 0; k < got.length; k++) worst = Math.max(worst, Math.abs(got[k]! - want[k]!) / scale);
+      for (let j = 0; j < n; j++) assert.ok(Math.abs(got[j * n + j]! - entry.mean_sq[j]!) <= 1e-5 * entry.mean_sq[j]! + 1e-12, `${name}: diagonal ${j}`);
+    }
+    assert.ok(worst < 1e-4, `worst gap ${worst}`);
+    // A file of that name that swan did not write is never replaced.
+    const foreign = join(tmp.dir, 'foreign.json');
+    writeFileSync(foreign, readFileSync(out));
+    writeFileSync(join(tmp.dir, 'foreign.cov.safetensors'), 'not ours');
+    const again = swan(['imatrix', STORIES, '-o', foreign, '--text', text, '--seq-len', '32', '--covariance', '--overwrite', '-q']);
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr, /foreign\.cov\.safetensors: exists and is not a covariance file swan wrote; not replacing it/);
+    assert.equal(readFileSync(join(tmp.dir, 'foreign.cov.safetensors'), 'utf8'), 'not ours');
+  });
+
+  test('quantize --imatrix with covariances: GPTQ by default (the search\'s plan), the same bytes twice, loads and generates in mlx-lm; gptq without covariances is refused', () => {
+    const im = join(tmp.dir, 'cov.imatrix.json');
+    if (!existsSync(im)) assert.equal(swan(['imatrix', STORIES, '-o', im, '--text', text, '--seq-len', '32', '--covariance', '-q']).status, 0);
+    const dirs = { gptq: join(tmp.dir, 'gptq'), again: join(tmp.dir, 'gptq-again'), search: join(tmp.dir, 'gptq-search') };
+    for (const [out, extra] of [[dirs.gptq, []], [dirs.again, []], [dirs.search, ['--rounding', 'search']]] as const) {
+      const r = swan(['quantize', STORIES, '-o', out, '--target-bpw', '6', '--imatrix', im, '--quiet', ...extra]);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const manifest = (d: string) => JSON.parse(readFileSync(join(d, 'swan-manifest.json'), 'utf8')) as Manifest;
+    assert.equal(manifest(dirs.gptq).plan?.rounding, 'gptq');
+    const formats = (d: string) => [...manifestTensors(manifest(d))].map(([name, t]) => [name, t.format]);
+    assert.deepEqual(formats(dirs.gptq), formats(dirs.search), 'the same plan as the search');
+    const weights = (d: string) => readFileSync(join(d, 'model.safetensors'));
+    assert.ok(weights(dirs.gptq).equals(weights(dirs.again)), 'deterministic');
+    assert.ok(!weights(dirs.gptq).equals(weights(dirs.search)), 'GPTQ chose other codes');
+    assert.equal(statSync(join(dirs.gptq, 'model.safetensors')).size, statSync(join(dirs.search, 'model.safetensors')).size);
+    const gen = JSON.parse(runPython(join(PY, 'load_generate.py'), [dirs.gptq, 'Once upon a time', '20'])) as { text: string; quantized: Record<string, unknown> };
+    assert.ok(gen.text.trim().length > 0);
+    assert.ok(Object.keys(gen.quantized).length > 20);
+
+    const plain = join(tmp.dir, 'text.imatrix.json');
+    if (!existsSync(plain)) assert.equal(swan(['imatrix', STORIES, '-o', plain, '--text', text, '--seq-len', '32', '-q']).status, 0);
+    const r = swan(['quantize', STORIES, '-o', join(tmp.dir, 'never'), '--target-bpw', '6', '--rounding', 'gptq', '--imatrix', plain]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--rounding gptq needs --imatrix FILE made by `swan imatrix --covariance`/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(!existsSync(join(tmp.dir, 'never')));
+    // The covariance file must sit beside the imatrix: a path elsewhere is refused.
+    const moved = JSON.parse(readFileSync(im, 'utf8')) as Imatrix;
+    moved.covariance_file = '../elsewhere.cov.safetensors';
+    const bad = join(tmp.dir, 'moved.imatrix.json');
+    writeFileSync(bad, JSON.stringify(moved));
+    const r2 = swan(['quantize', STORIES, '--dry-run', '--target-bpw', '6', '--imatrix', bad]);
+    assert.notEqual(r2.status, 0);
+    assert.match(r2.stderr, /moved\.imatrix\.json: covariance_file must be a file name beside the imatrix/);
   });
 
   test("quantize --imatrix: the data-free plan, rounded under the imatrix's weights (the same from --manifest); another model's imatrix is refused in one line", () => {

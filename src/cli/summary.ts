@@ -1,5 +1,6 @@
 import { formatLabel } from '../format.js';
 import { describeNonFinite, type FloatDType, type NonFiniteCounts } from '../io/float.js';
+import type { GptqChoice } from '../manifest/build.js';
 import type { Rounding } from '../options.js';
 import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
 import { textTable } from './table.js';
@@ -73,7 +74,23 @@ export function budgetSummary(plan: Plan, rounding: Rounding): string {
     if (pct < 99.5) lines.push(`note: the plan is ${(100 - pct).toFixed(2)}% under the target (no finer combination of formats fits)`);
   }
   if (rounding === 'search') lines.push('rounding: per-group scale search (never worse than MLX round-to-nearest on any group)');
+  if (rounding === 'gptq') lines.push("rounding: GPTQ under each layer's input covariance (per tensor the scale search's result where GPTQ's output error is not lower)");
   return lines.map((l) => l + '\n').join('');
+}
+
+/** After a `--rounding gptq` write: on how many tensors GPTQ's codes were kept, and the output error it saved. */
+export function gptqSummary(choices: ReadonlyMap<string, GptqChoice>): string {
+  if (choices.size === 0) return '';
+  let kept = 0;
+  let err = 0;
+  let searchErr = 0;
+  for (const c of choices.values()) {
+    if (c.kept) kept++;
+    err += c.outputError;
+    searchErr += c.searchOutputError;
+  }
+  const pct = searchErr > 0 ? `; summed output error tr(E H Eᵀ) ${((100 * err) / searchErr).toFixed(1)}% of the search's` : '';
+  return `gptq: kept on ${kept} of ${choices.size} tensors (the search's codes on the rest)${pct}\n`;
 }
 
 /** Warnings go to stderr even with --quiet: they say what the output lacks or carries. */

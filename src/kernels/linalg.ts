@@ -337,6 +337,31 @@ export function choleskyOn(
   return backend?.cholesky ? backend.cholesky(g, n, shift) : cholesky(g, n, shift);
 }
 
+/**
+ * GPTQ's factor (src/mlx/gptq.ts): the upper-triangular U with UᵀU = (H + shift·I)⁻¹, shift = damp ·
+ * mean(diag H), as float32; null when H has a non-finite value, no positive mean diagonal, or is not
+ * positive definite after the shift. With P the order reversal, cholesky(P H P) = R (RᵀR) gives
+ * H = A Aᵀ for the upper A = P Rᵀ P, so U = A⁻¹ = P R⁻ᵀ P: one Cholesky and one triangular inverse.
+ */
+export function inverseCholeskyUpperOn(backend: KernelBackend | null | undefined, h: ArrayLike<number>, n: number, damp: number): Float32Array | null {
+  if (!allFinite(h)) return null;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += h[i * n + i]!;
+  mean /= n;
+  if (!(mean > 0)) return null;
+  const rev = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const src = (n - 1 - i) * n + (n - 1);
+    for (let j = 0; j < n; j++) rev[i * n + j] = h[src - j]!;
+  }
+  const r = choleskyOn(backend, rev, n, damp * mean);
+  if (!r) return null;
+  const ri = invertUpperOn(backend, r, n);
+  const u = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = ri[(n - 1 - j) * n + (n - 1 - i)]!;
+  return u;
+}
+
 /** invertUpper() on the backend when it has it, else in TypeScript. */
 export function invertUpperOn(backend: KernelBackend | null | undefined, r: Float64Array, n: number): Float64Array {
   return backend?.invertUpper ? backend.invertUpper(r, n) : invertUpper(r, n);

@@ -134,6 +134,31 @@ export function recordNonFinite(m: Manifest, counts: ReadonlyMap<string, NonFini
   return m;
 }
 
+/** What `--rounding gptq` did with one tensor (src/mlx/gptq.ts): whether GPTQ's codes were kept, and both output errors tr(E H Eᵀ). */
+export interface GptqChoice {
+  kept: boolean;
+  outputError: number;
+  searchOutputError: number;
+}
+
+/** Record `--rounding gptq`'s per-tensor choices (writeMlxModel's `gptq`, by HF name) and their sums in the summary. */
+export function recordGptq(m: Manifest, choices: ReadonlyMap<string, GptqChoice>): Manifest {
+  const total = { tensors: 0, kept: 0, output_error: 0, search_output_error: 0 };
+  for (const shard of Object.values(m.shards)) {
+    for (const [name, t] of Object.entries(shard.tensors)) {
+      const c = choices.get(name);
+      if (!c) continue;
+      t.gptq = { kept: c.kept, output_error: c.outputError, search_output_error: c.searchOutputError };
+      total.tensors++;
+      if (c.kept) total.kept++;
+      total.output_error += c.outputError;
+      total.search_output_error += c.searchOutputError;
+    }
+  }
+  if (total.tensors > 0) m.summary.gptq = total;
+  return m;
+}
+
 /**
  * The summary, every figure of it from the plan that is written (issue 13: a summary of the SWAN
  * decisions contradicted a budget output): bits_distribution and average_bits are the written

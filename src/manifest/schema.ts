@@ -57,10 +57,21 @@ export interface ManifestTensor {
    */
   nonfinite?: ManifestNonFinite;
   /**
+   * swan, `--rounding gptq`: whether GPTQ's codes were written (else the search's), and the output
+   * error tr(E H Eᵀ) of each under the layer's input covariance H (src/mlx/gptq.ts).
+   */
+  gptq?: ManifestGptq;
+  /**
    * swan, a stacked MoE tensor (switch_mlp): each expert's source tensor with its own scores; the
    * tensor's composite_score is their upper quartile (docs/architectures.md).
    */
   experts?: ManifestExpert[];
+}
+
+export interface ManifestGptq {
+  kept: boolean;
+  output_error: number;
+  search_output_error: number;
 }
 
 export interface ManifestExpert {
@@ -106,6 +117,8 @@ export interface ManifestSummary {
   format_distribution: Record<string, { tensors: number; params: number; bytes: number }>;
   /** swan: the per-tensor `nonfinite` counts summed, and how many tensors have any; absent when none. */
   nonfinite?: ManifestNonFinite & { tensors: number };
+  /** swan, `--rounding gptq`: tensors rounded under a covariance, how many kept GPTQ's codes, and the per-tensor `gptq` errors summed (of what is written, and of the search). */
+  gptq?: { tensors: number; kept: number; output_error: number; search_output_error: number };
 }
 
 export interface Manifest {

@@ -2,12 +2,15 @@
  * An importance matrix (`swan imatrix`, scripts/mlx_imatrix.py) read for one model: per tensor,
  * the mean square activation of each input channel, E[x_j²] over the calibration tokens. With
  * `--imatrix` it replaces the norm-gain prior (input-weights.ts) wherever input channels are
- * weighed: the budget's measured errors and `--rounding search`. A file made from another model
- * (a name it lacks, a shape it does not have, or a layer missing) is refused in one line.
+ * weighed: `--rounding search`. A file made from another model (a name it lacks, a shape it does
+ * not have, or a layer missing) is refused in one line. Made with `--covariance`, it also names a
+ * safetensors file beside it holding each layer input's E[x xᵀ], for `--rounding gptq`.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { ModelSource } from '../arch/source.js';
 import { SwanError } from '../errors.js';
+import { readSafetensorsHeader, type TensorInfo } from '../io/safetensors.js';
 
 /** What an imatrix file says about itself, for the manifest. */
 export interface ImatrixInfo {
@@ -19,10 +22,22 @@ export interface Imatrix {
   info: ImatrixInfo;
   /** HF tensor name → E[x_j²] per input column. */
   byTensor: Map<string, Float64Array>;
+  /** HF tensor name → its input's E[x xᵀ] ([in, in] float32) in the covariance file, when the imatrix has one. */
+  covariance?: Map<string, TensorInfo>;
 }
 
 /** imatrix files are JSON of a few floats per input channel: far below this. */
 const MAX_IMATRIX_BYTES = 2 ** 30;
+
+/** Whether an imatrix file names a covariance file (made with `swan imatrix --covariance`); false for anything unreadable (readImatrix says why). */
+export function imatrixHasCovariance(file: string): boolean {
+  try {
+    if (!statSync(file).isFile() || statSync(file).size > MAX_IMATRIX_BYTES) return false;
+    return (JSON.parse(readFileSync(file, 'utf8')) as { covariance_file?: unknown }).covariance_file !== undefined;
+  } catch {
+    return false;
+  }
+}
 
 /** Read `file` and match it to `source`'s quantizable tensors (by MLX name and shape). */
 export function readImatrix(file: string, source: ModelSource): Imatrix {
@@ -37,7 +52,9 @@ export function readImatrix(file: string, source: ModelSource): Imatrix {
   if (doc === null || typeof doc !== 'object' || doc.format !== 'swan-imatrix' || typeof doc.entries !== 'object' || doc.entries === null) {
     throw new SwanError(file, 'is not an imatrix file written by `swan imatrix`');
   }
-  const entries = doc.entries as Record<string, { shape?: unknown; mean_sq?: unknown }>;
+  const entries = doc.entries as Record<string, { shape?: unknown; mean_sq?: unknown; covariance?: unknown }>;
+  const covFile = covarianceFile(file, (doc as { covariance_file?: unknown }).covariance_file);
+  const covariance = covFile === undefined ? undefined : new Map<string, TensorInfo>();
   const byMlx = new Map(source.entries.filter((e) => e.record.mlxName !== null).map((e) => [e.record.mlxName!, e]));
   const byTensor = new Map<string, Float64Array>();
   for (const [name, entry] of Object.entries(entries)) {
@@ -54,6 +71,14 @@ export function readImatrix(file: string, source: ModelSource): Imatrix {
       throw new SwanError(file, `${name}: mean_sq must be ${cols} finite non-negative numbers`);
     }
     byTensor.set(e.info.name, Float64Array.from(v as number[]));
+    if (covFile) {
+      const info = covFile.tensors.get(typeof entry.covariance === 'string' ? entry.covariance : '');
+      if (!info) throw new SwanError(covFile.path, `has no covariance for ${name}`);
+      if (info.dtype !== 'F32' || info.shape.length !== 2 || info.shape[0] !== cols || info.shape[1] !== cols) {
+        throw new SwanError(covFile.path, `${info.name}: must be F32 [${cols}, ${cols}] for ${name} (is ${info.dtype} [${info.shape.join(', ')}])`);
+      }
+      covariance!.set(e.info.name, info);
+    }
   }
   // Every quantizable 2-D tensor fed by activations must be covered. An untied embedding is a
   // lookup (no input activations), so the worker has nothing for it.
@@ -64,5 +89,20 @@ export function readImatrix(file: string, source: ModelSource): Imatrix {
   }
   const tokens = typeof doc.tokens === 'number' ? doc.tokens : 0;
   const calibration = doc.calibration && typeof doc.calibration === 'object' ? (doc.calibration as Record<string, unknown>) : {};
-  return { info: { tokens, calibration }, byTensor };
+  return { info: { tokens, calibration }, byTensor, covariance };
+}
+
+/**
+ * The covariance file an imatrix names (`covariance_file`), read and checked: a plain file name in
+ * the imatrix's own directory (a path elsewhere is refused), with COVARIANCE_FORMAT in its metadata.
+ */
+function covarianceFile(imatrixFile: string, name: unknown): { path: string; tensors: Map<string, TensorInfo> } | undefined {
+  if (name === undefined) return undefined;
+  if (typeof name !== 'string' || name === '' || name !== basename(name) || name === '.' || name === '..') {
+    throw new SwanError(imatrixFile, 'covariance_file must be a file name beside the imatrix');
+  }
+  const path = join(dirname(imatrixFile), name);
+  const header = readSafetensorsHeader(path);
+  if (header.metadata.format !== 'swan-imatrix-covariance') throw new SwanError(path, 'is not a covariance file written by `swan imatrix --covariance`');
+  return { path, tensors: new Map(header.tensors.map((t) => [t.name, t])) };
 }

@@ -3,10 +3,13 @@
  * and for a quantized format its scales and biases, as MLX lays them out.
  */
 import { countNonFinite, encodeFromF32, roundToDType, type FloatDType, type NonFiniteCounts } from '../io/float.js';
-import { readTensorBytes, readTensorF32Checked, type ReadBuffers, type TensorInfo } from '../io/safetensors.js';
+import { readTensorBytes, readTensorF32, readTensorF32Checked, type ReadBuffers, type TensorInfo } from '../io/safetensors.js';
 import { getBackend } from '../kernels/index.js';
-import { quantizeAffineOn } from '../mlx/affine.js';
+import { quantizeAffineOn, type AffineQuantized } from '../mlx/affine.js';
 import { quantizeFp } from '../mlx/fp.js';
+import { inverseCholeskyUpperOn } from '../kernels/linalg.js';
+import type { GptqChoice } from '../manifest/build.js';
+import { GPTQ_DAMP, quantizeAffineGptq } from '../mlx/gptq.js';
 import { quantizeAffineSearch } from '../mlx/rounding-search.js';
 import { numel, outputTensors, type TensorFormat } from '../format.js';
 import type { QuantRules, Rounding } from '../options.js';
@@ -22,22 +25,25 @@ export interface EncodeExec {
 
 /**
  * What encoding needs of a plan entry (plain data: it crosses to worker threads). `colWeights`: the
- * rounding search's per-input-channel weights (src/measure/input-weights.ts), if any.
+ * rounding search's per-input-channel weights (src/measure/input-weights.ts), if any; `covariance`:
+ * where its input's E[x xᵀ] is (`--rounding gptq`; read by the thread that encodes it).
  */
 export interface EncodeItem {
   mlxName: string;
   shape: number[];
   format: TensorFormat;
   colWeights?: Float64Array;
+  covariance?: TensorInfo;
 }
 
-/** One source tensor's output tensors by MLX name (weight, then scales and biases when quantized), and its non-finite counts. */
+/** One source tensor's output tensors by MLX name (weight, then scales and biases when quantized), its non-finite counts, and GPTQ's choice. */
 export interface Encoded {
   bytes: Map<string, Uint8Array>;
   nonfinite?: NonFiniteCounts;
+  gptq?: GptqChoice;
 }
 
-type EncodedTensor = { weight: Uint8Array; scales?: Uint8Array; biases?: Uint8Array; nonfinite?: NonFiniteCounts };
+type EncodedTensor = { weight: Uint8Array; scales?: Uint8Array; biases?: Uint8Array; nonfinite?: NonFiniteCounts; gptq?: GptqChoice };
 
 /**
  * One source tensor (or one expert of a stack, `shape` being the expert's) encoded in its plan
@@ -72,14 +78,25 @@ function encodeValues(info: TensorInfo, item: EncodeItem, shape: number[], exec:
     return { weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength), scales: q.scales };
   }
   const { bits, groupSize } = format;
-  const q =
-    exec.rounding === 'search'
-      ? quantizeAffineSearch(w, rows, cols, { bits, groupSize, dtype, rules: exec.rules, colWeights: item.colWeights }, getBackend())
-      : quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, exec.rules);
+  const searchOpts = { bits, groupSize, dtype, rules: exec.rules, colWeights: item.colWeights };
+  let gptq: GptqChoice | undefined;
+  let q: AffineQuantized;
+  if (exec.rounding === 'gptq' && item.covariance) {
+    const h = readTensorF32(item.covariance);
+    const g = quantizeAffineGptq(w, rows, cols, h, inverseCholeskyUpperOn(getBackend(), h, cols, GPTQ_DAMP), searchOpts, getBackend());
+    gptq = { kept: g.gptq, outputError: g.outputErr, searchOutputError: g.searchOutputErr };
+    q = g;
+  } else if (exec.rounding !== 'rtn') {
+    // Also gptq's rounding of a tensor without a covariance (no activation feeds it: an untied embedding).
+    q = quantizeAffineSearch(w, rows, cols, searchOpts, getBackend());
+  } else {
+    q = quantizeAffineOn(getBackend(), w, rows, cols, bits, groupSize, exec.rules);
+  }
   return {
     weight: new Uint8Array(q.wq.buffer, q.wq.byteOffset, q.wq.byteLength),
     scales: encodeFromF32(q.scales, dtype),
     biases: encodeFromF32(q.biases, dtype),
+    gptq,
   };
 }
 
@@ -110,7 +127,7 @@ function outputBytes(item: EncodeItem, e: EncodedTensor): Encoded {
   const bytes = new Map([[n.weight, e.weight]]);
   if (e.scales) bytes.set(n.scales, e.scales);
   if (e.biases) bytes.set(n.biases, e.biases);
-  return { bytes, nonfinite: e.nonfinite };
+  return { bytes, nonfinite: e.nonfinite, gptq: e.gptq };
 }
 
 /**

@@ -74,5 +74,5 @@ export function forTransfer(encoded: Encoded): { result: Encoded; transfer: Arra
     bytes.set(name, own);
     transfer.add(own.buffer as ArrayBuffer);
   }
-  return { result: { bytes, nonfinite: encoded.nonfinite }, transfer: [...transfer] };
+  return { result: { bytes, nonfinite: encoded.nonfinite, gptq: encoded.gptq }, transfer: [...transfer] };
 }

@@ -11,13 +11,13 @@ import { allowedRoots, modelFileProblem, readRegularText } from '../io/input-fil
 import type { Notice } from '../io/cleanup.js';
 import { DTYPE_NAMES, type FloatDType, type NonFiniteCounts } from '../io/float.js';
 import { writePrettyJsonFd } from '../io/json-stream.js';
-import { buildManifest, recordNonFinite, replanManifest, type ManifestExecution } from '../manifest/build.js';
+import { buildManifest, recordGptq, recordNonFinite, replanManifest, type GptqChoice, type ManifestExecution } from '../manifest/build.js';
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import type { AnalyzeOptions, ModelAnalysis } from '../measure/analyze.js';
-import { readImatrix } from '../measure/imatrix.js';
+import { imatrixHasCovariance, readImatrix } from '../measure/imatrix.js';
 import { AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, DEFAULT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
-import { DEFAULTS, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
+import { DEFAULTS, plansOnSearchErrors, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import { damageKnobsFor, type DamageKnobs } from '../plan/damage.js';
 import { measurableFormats, unmatchedPins, type TensorPin } from '../plan/eligibility.js';
@@ -32,6 +32,7 @@ import { analyzeModelJobs, type EarlyEncoding } from './parallel-analysis.js';
 import { EARLY_ENCODE_MAX_BYTES, type EarlyEncoded } from './early-encode.js';
 import { modelSize, WorkerPool, workerJobs } from './worker-pool.js';
 import { writeMlxModel } from './write-mlx.js';
+
 
 export { MANIFEST_FILE };
 
@@ -147,7 +148,7 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
     mode,
     // The budget's default candidates are the affine ones; uniform/thresholds name their format themselves.
     formats: o.formats ?? (strategy === 'budget' ? DEFAULT_FORMATS : ALL_QUANT_FORMATS),
-    rounding: o.rounding ?? (strategy === 'budget' ? DEFAULTS.budgetRounding : DEFAULTS.rounding),
+    rounding: o.rounding ?? defaultRounding(strategy, o.imatrix),
     weighting: o.weighting ?? DEFAULTS.weighting,
     keepFloat: o.keepFloat ?? [],
     atLeast8: o.atLeast8 ?? [],
@@ -165,6 +166,15 @@ export function resolveQuantizeOptions(o: QuantizeOptions): ResolvedOptions {
     overwrite: o.overwrite ?? false,
     maxShardBytes: o.maxShardBytes ?? DEFAULTS.maxShardBytes,
   };
+}
+
+/**
+ * The rounding when `--rounding` is not given: the budget's is the search, or GPTQ when the
+ * `--imatrix` file has covariances; the other strategies' is MLX's own (bit-exact with mlx_lm.convert).
+ */
+function defaultRounding(strategy: Strategy, imatrix: string | undefined): Rounding {
+  if (strategy !== 'budget') return DEFAULTS.rounding;
+  return imatrix !== undefined && imatrixHasCovariance(imatrix) ? DEFAULTS.covarianceRounding : DEFAULTS.budgetRounding;
 }
 
 export interface PlanResult {
@@ -194,7 +204,9 @@ function planResolved(dir: string, o: ResolvedOptions, pool?: WorkerPool, early?
  */
 function planUnchecked(dir: string, o: ResolvedOptions, pool?: WorkerPool, early?: EarlyEncoding): PlanResult {
   const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules, imatrix: o.imatrix };
-  if (o.imatrix !== undefined) readImatrix(o.imatrix, openModel(dir, { dtype: o.dtype })); // refuse another model's before any work
+  // Refuse another model's imatrix, or gptq without covariances, before any work.
+  const imatrix = o.imatrix === undefined ? undefined : readImatrix(o.imatrix, openModel(dir, { dtype: o.dtype }));
+  if (o.rounding === 'gptq' && !imatrix?.covariance) throw new Error('--rounding gptq needs --imatrix FILE made by `swan imatrix --covariance`');
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
     const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape, rule: record.modulePath ? source.arch.quantRule(record.modulePath) : undefined }));
@@ -230,7 +242,7 @@ function planUnchecked(dir: string, o: ResolvedOptions, pool?: WorkerPool, early
     rules: o.rules,
     // Only the budget strategy uses the candidate measurements, and only --rounding search its error.
     measureCandidates: o.strategy === 'budget',
-    measureSearch: o.rounding === 'search',
+    measureSearch: plansOnSearchErrors(o.rounding),
     // Only the formats the plan may take (measuring MLX's fp modes costs a fifth of a small model's run).
     measureFormats: o.formats,
     // The plan stays data-free: an imatrix only weighs the search that writes (QuantizeOptions.imatrix).
@@ -254,8 +266,8 @@ function checkedAnalysis(dir: string, analysis: ModelAnalysis, o: ResolvedOption
     const m = analysis.measure;
     if (!m) throw new SwanError(where, 'has no candidate measurements (analyse with measureCandidates)');
     if (m.rules !== o.rules) throw new SwanError(where, `was measured with rules ${m.rules}, not ${o.rules}`);
-    if (o.rounding === 'search' && !m.search) throw new SwanError(where, 'has no rounding-search measurements (analyse with measureSearch)');
-    if (o.rounding === 'search' && m.weighting !== o.weighting) throw new SwanError(where, `was measured with weighting ${m.weighting}, not ${o.weighting}`);
+    if (plansOnSearchErrors(o.rounding) && !m.search) throw new SwanError(where, 'has no rounding-search measurements (analyse with measureSearch)');
+    if (plansOnSearchErrors(o.rounding) && m.weighting !== o.weighting) throw new SwanError(where, `was measured with weighting ${m.weighting}, not ${o.weighting}`);
   }
   return analysis;
 }
@@ -312,9 +324,9 @@ function replanFromManifest(dir: string, file: string, o: ResolvedOptions): { so
     throw new SwanError(file, `was measured in ${DTYPE_NAMES[meas.dtype]} but the model is written in ${DTYPE_NAMES[source.dtype]}; pass --dtype ${DTYPE_NAMES[meas.dtype]} or analyse again`);
   }
   if (meas.rules !== o.rules) throw new SwanError(file, `was measured with --mlx-rules ${meas.rules}, not ${o.rules}; pass --mlx-rules ${meas.rules} or analyse again`);
-  if (o.rounding === 'search' && !meas.search) throw new SwanError(file, 'has no --rounding search measurements; run `swan analyze` again without --no-search-errors');
+  if (plansOnSearchErrors(o.rounding) && !meas.search) throw new SwanError(file, 'has no --rounding search measurements; run `swan analyze` again without --no-search-errors');
   // The weighting changes only the search's measured errors; an RTN plan does not depend on it.
-  if (o.rounding === 'search' && meas.weighting !== o.weighting) {
+  if (plansOnSearchErrors(o.rounding) && meas.weighting !== o.weighting) {
     throw new SwanError(file, `was measured with --weighting ${meas.weighting}, not ${o.weighting}; pass --weighting ${meas.weighting} or analyse again`);
   }
   const decisions = manifestDecisions(stored, file);
@@ -379,6 +391,8 @@ export interface QuantizeResult extends PlanResult {
   shards: string[];
   /** Written tensors holding NaN/±Inf or overflowing the dtype (only with allowNonFinite), by HF name. */
   nonfinite: Map<string, NonFiniteCounts>;
+  /** `--rounding gptq`: what GPTQ did with each tensor it rounded, by HF name (src/mlx/gptq.ts). */
+  gptq: Map<string, GptqChoice>;
   /** Files of the model directory not copied (writeMlxModel), one line each. */
   warnings: string[];
 }
@@ -427,7 +441,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
     const planned = given ?? planResolved(dir, o, pool, early);
     const { source, plan, manifest, exec } = planned;
     return out.write((tmp) => {
-      const { bytes, shards, nonfinite, warnings } = writeMlxModel(source, plan, tmp, {
+      const { bytes, shards, nonfinite, gptq, warnings } = writeMlxModel(source, plan, tmp, {
         ...exec,
         maxShardBytes: o.maxShardBytes,
         allowNonFinite: o.allowNonFinite,
@@ -437,6 +451,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
       });
       // The writer read every written tensor: its counts are the complete ones.
       if (manifest) recordNonFinite(manifest, nonfinite);
+      if (manifest) recordGptq(manifest, gptq);
       if (manifest) writeManifestFile(join(tmp, MANIFEST_FILE), manifest);
       const card = modelCard({
         plan,
@@ -452,7 +467,7 @@ export function quantizeModel(dir: string, outDir: string, options: QuantizeOpti
         warnings: fragileWarnings(plan, source.tied),
       });
       writeFileSync(join(tmp, 'README.md'), card);
-      return { ...planned, outDir: target, bytes, shards, nonfinite, warnings };
+      return { ...planned, outDir: target, bytes, shards, nonfinite, gptq, warnings };
     });
   } finally {
     pool?.close();

@@ -8,11 +8,12 @@ import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjs
 import { MAX_HEADER_BYTES } from '../io/safetensors.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { numel, outputTensors, sameFormat, type OutputTensor } from '../format.js';
-import { DEFAULTS, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
+import { DEFAULTS, plansOnSearchErrors, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
 import { readImatrix } from '../measure/imatrix.js';
 import { inputWeightsFor } from '../measure/input-weights.js';
 import type { ModelSource } from '../arch/source.js';
+import type { GptqChoice } from '../manifest/build.js';
 import { encodeStacked, type EncodeExec, type Encoded } from './encode-tensor.js';
 import type { EarlyEncoded } from './early-encode.js';
 import { entryEncoder, type EncodeTaskItem } from './parallel-encode.js';
@@ -24,11 +25,11 @@ const COPIED = [...COMPANION_FILES, /^.*\.py$/];
 /** How the plan is executed; each absent field takes its DEFAULTS value (src/options.ts). */
 export interface WriteOptions {
   rules?: QuantRules;
-  /** How quantized layers are rounded: rtn (bit-exact MLX) or search. */
+  /** How quantized layers are rounded: rtn (bit-exact MLX), search or gptq. */
   rounding?: Rounding;
-  /** What `rounding: 'search'` minimises across input channels. */
+  /** What `rounding: 'search'` (and gptq's group search) minimises across input channels. */
   weighting?: InputWeighting;
-  /** `--imatrix` file: with `rounding: 'search'`, its E[x_j²] replaces the weighting. */
+  /** `--imatrix` file: with search or gptq rounding, its E[x_j²] replaces the weighting; gptq needs its covariances. */
   imatrix?: string;
   maxShardBytes?: number;
   /**
@@ -119,13 +120,15 @@ export function writeMlxModel(
   plan: Plan,
   dir: string,
   opts: WriteOptions = {},
-): { bytes: number; shards: string[]; nonfinite: Map<string, NonFiniteCounts>; warnings: string[] } {
+): { bytes: number; shards: string[]; nonfinite: Map<string, NonFiniteCounts>; gptq: Map<string, GptqChoice>; warnings: string[] } {
   const exec: EncodeExec = { dtype: plan.dtype, rules: opts.rules ?? DEFAULTS.rules, rounding: opts.rounding ?? DEFAULTS.rounding, allow: opts.allowNonFinite ?? DEFAULTS.allowNonFinite };
   const nonfinite = new Map<string, NonFiniteCounts>();
+  const gptq = new Map<string, GptqChoice>();
   const shards = layoutShards(source, plan, opts.maxShardBytes);
   const sourceByName = new Map(source.entries.map((e) => [e.info.name, e]));
-  const search = exec.rounding === 'search';
+  const search = plansOnSearchErrors(exec.rounding);
   const imatrix = search && opts.imatrix !== undefined ? readImatrix(opts.imatrix, source) : undefined;
+  if (exec.rounding === 'gptq' && !imatrix?.covariance) throw new Error('--rounding gptq needs --imatrix FILE made by `swan imatrix --covariance`');
   const colWeights = inputWeightsFor(source, search ? (opts.weighting ?? DEFAULTS.weighting) : 'none', imatrix);
   const item = (entry: PlanEntry): EncodeTaskItem => ({
     hfName: entry.hfName,
@@ -133,6 +136,7 @@ export function writeMlxModel(
     shape: entry.shape,
     format: entry.format,
     colWeights: entry.format.kind === 'affine' ? colWeights(entry.record, entry.shape[entry.shape.length - 1]!) : undefined,
+    covariance: entry.format.kind === 'affine' && exec.rounding === 'gptq' ? imatrix!.covariance!.get(entry.hfName) : undefined,
   });
   // Entries in the order they are written (an entry's output tensors are adjacent in MLX order);
   // stacked ones stream expert by expert here instead.
@@ -175,6 +179,7 @@ export function writeMlxModel(
             else if (toEncode[next] !== t.entry) throw new SwanError(t.entry.hfName, 'internal: output tensors of an entry are not adjacent');
             else encoded = encoder.take(next++);
             if (encoded.nonfinite) nonfinite.set(t.entry.hfName, encoded.nonfinite);
+            if (encoded.gptq) gptq.set(t.entry.hfName, encoded.gptq);
             pending = encoded.bytes;
             opts.onTensor?.(++done, written.length, t.entry.hfName);
           }
@@ -204,7 +209,7 @@ export function writeMlxModel(
   writeIndex(dir, weightMap, totalBytes, written.reduce((s, e) => s + numel(e.shape), 0));
   writeFileSync(join(dir, 'config.json'), mlxConfigJson(source, plan));
   const warnings = copyModelFiles(source.hf.dir, dir);
-  return { bytes: totalBytes, shards: shards.map((s) => s.file), nonfinite, warnings };
+  return { bytes: totalBytes, shards: shards.map((s) => s.file), nonfinite, gptq, warnings };
 }
 
 function sameExec(a: EncodeExec, b: EncodeExec): boolean {

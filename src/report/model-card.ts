@@ -127,7 +127,9 @@ export function modelCard(c: CardInput): string {
   const rounding =
     c.rounding === 'search'
       ? ' Each group\'s scale was searched to lower its squared error (bias kept at the group\'s largest-magnitude weight; never worse than round-to-nearest on any group); the format is plain MLX affine.'
-      : '';
+      : c.rounding === 'gptq'
+        ? " Codes were chosen by GPTQ under each layer's input covariance measured with `swan imatrix --covariance` (each group's scale searched as it is reached; per tensor the plain scale search's result where GPTQ's output error was not lower); the format is plain MLX affine."
+        : '';
   const method = budget
     ? [
         `Mixed precision chosen by swan's **budget** strategy for a target of ${budget.targetBytes.toLocaleString('en-US')} bytes of tensors`,

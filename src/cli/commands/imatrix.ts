@@ -8,6 +8,7 @@ interface ImatrixFlags {
   self?: number;
   seqLen: number;
   seed: number;
+  covariance?: boolean;
   overwrite?: boolean;
   quiet?: boolean;
 }
@@ -23,10 +24,14 @@ export function imatrixCommand(): Command {
     .option('--self <n>', 'calibrate on N tokens the model samples itself from its chat template (seeded; no outside data)', atLeast(1))
     .option('--seq-len <n>', 'tokens per window (and per self-generated sequence)', atLeast(2), 512)
     .option('--seed <n>', 'seed of the self-generated samples', nonNegInt, 0)
-    .option('--overwrite', 'replace the output file if it is an imatrix swan wrote')
+    .option(
+      '--covariance',
+      "also record each layer input's full E[x xᵀ] for GPTQ (`swan quantize --imatrix` then rounds by GPTQ), in FILE.cov.safetensors beside the JSON; in² float32 per distinct input: 0.4 GB for SmolLM2-135M, ~20 GB for a 7B model",
+    )
+    .option('--overwrite', 'replace the output file(s) if swan wrote them')
     .option('-q, --quiet', 'no progress on stderr')
     .action((dir: string, f: ImatrixFlags) => {
-      const r = computeImatrix(dir, f.output, { text: f.text, selfTokens: f.self, seqLen: f.seqLen, seed: f.seed, overwrite: f.overwrite, progress: !f.quiet });
-      if (!f.quiet) process.stdout.write(`wrote ${f.output}: ${r.entries} layers, ${r.tokens.toLocaleString('en-US')} tokens\n`);
+      const r = computeImatrix(dir, f.output, { text: f.text, selfTokens: f.self, seqLen: f.seqLen, seed: f.seed, covariance: f.covariance, overwrite: f.overwrite, progress: !f.quiet });
+      if (!f.quiet) process.stdout.write(`wrote ${f.output}${r.covariance ? ` and ${r.covariance}` : ''}: ${r.entries} layers, ${r.tokens.toLocaleString('en-US')} tokens\n`);
     });
 }

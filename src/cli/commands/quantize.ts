@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { AFFINE_BITS, FP_MODES, type QuantFormat, type QuantMode } from '../../format.js';
-import { DEFAULTS, QUANT_RECIPES, ROUNDINGS, STRATEGIES, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../../options.js';
+import { DEFAULTS, plansOnSearchErrors, QUANT_RECIPES, ROUNDINGS, STRATEGIES, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../../options.js';
 import { uploadModelDir } from '../../hub/upload.js';
 import { DTYPE_NAMES } from '../../io/float.js';
 import { dequantizeModel } from '../../pipeline/dequantize.js';
@@ -12,7 +12,7 @@ import type { TensorPin } from '../../plan/eligibility.js';
 import { addAnalysisOptions, addRulesOption, formatsArg, intIn, oneOf, positiveFloat, sizeArg, swanConfigFrom, tensorPinArg, type AnalysisFlags } from '../options.js';
 import { progressBar } from '../progress.js';
 import { fragileWarnings } from '../../plan/fragile.js';
-import { allocationSummary, budgetSummary, nonFiniteWarning, planDetails, printWarnings, sizeChoiceLine } from '../summary.js';
+import { allocationSummary, budgetSummary, gptqSummary, nonFiniteWarning, planDetails, printWarnings, sizeChoiceLine } from '../summary.js';
 
 interface QuantizeFlags extends AnalysisFlags, CardEvalFlags {
   output?: string;
@@ -74,7 +74,7 @@ const CONVERT_MAPPING = `Coming from mlx_lm.convert:
 const ONLY_WHEN: { flag: string; key: keyof QuantizeFlags; applies: (o: ResolvedOptions, f: QuantizeFlags) => boolean; needs: string }[] = [
   { flag: '--q-bits', key: 'qBits', applies: (o) => o.strategy === 'uniform', needs: '-q/--quantize (uniform bits)' },
   { flag: '--q-group-size', key: 'qGroupSize', applies: (o) => o.strategy !== 'budget', needs: 'the uniform or thresholds strategy (the budget strategy chooses every group itself)' },
-  { flag: '--weighting', key: 'weighting', applies: (o) => o.rounding === 'search', needs: '--rounding search' },
+  { flag: '--weighting', key: 'weighting', applies: (o) => plansOnSearchErrors(o.rounding), needs: '--rounding search or gptq' },
   { flag: '--budget-keeps-protected', key: 'budgetKeepsProtected', applies: (o) => o.strategy === 'budget', needs: 'the budget strategy' },
   { flag: '--all-metrics', key: 'allMetrics', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
   { flag: '--threshold-2bit', key: 'threshold2bit', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
@@ -86,7 +86,7 @@ const ONLY_WHEN: { flag: string; key: keyof QuantizeFlags; applies: (o: Resolved
   { flag: '--sensitive', key: 'sensitive', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy (-q/--uniform quantizes every layer, like mlx_lm.convert)' },
   { flag: '--manifest', key: 'manifest', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy' },
   { flag: '--q-mode', key: 'qMode', applies: (o) => o.strategy === 'uniform', needs: '-q/--quantize (the other strategies choose fp formats through --formats)' },
-  { flag: '--imatrix', key: 'imatrix', applies: (o) => o.rounding === 'search', needs: '--rounding search (the default of --target-*)' },
+  { flag: '--imatrix', key: 'imatrix', applies: (o) => plansOnSearchErrors(o.rounding), needs: '--rounding search (the default of --target-*) or gptq' },
   { flag: '--private', key: 'private', applies: (_o, f) => f.uploadRepo !== undefined, needs: '--upload-repo' },
   { flag: '--verbose', key: 'verbose', applies: (_o, f) => !f.quiet, needs: 'no --quiet' },
 ];
@@ -133,7 +133,11 @@ export function quantizeCommand(): Command {
       'budget (default): least expected damage within the target, which defaults to the bytes SWAN\'s thresholds would write; thresholds: SWAN as published (default with --manifest and no target); uniform',
       oneOf(STRATEGIES),
     )
-    .option('--rounding <r>', `rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group), still plain MLX affine (default: ${DEFAULTS.budgetRounding} with the budget strategy, ${DEFAULTS.rounding} otherwise)`, oneOf(ROUNDINGS))
+    .option(
+      '--rounding <r>',
+      `rtn: bit-exact MLX round-to-nearest; search: per-group scale search (never worse than RTN on any group); gptq: GPTQ under each layer's input covariance (needs --imatrix from \`swan imatrix --covariance\`; per tensor the search's result where GPTQ's output error is not lower); all plain MLX affine (default: ${DEFAULTS.budgetRounding} with the budget strategy, ${DEFAULTS.covarianceRounding} when its --imatrix has covariances, ${DEFAULTS.rounding} otherwise)`,
+      oneOf(ROUNDINGS),
+    )
     .option('-q, --quantize', 'uniform quantization of every Linear/Embedding, as mlx_lm.convert -q (= --strategy uniform)')
     .option('--uniform', 'same as -q/--quantize')
     .option('--q-bits <n>', `bits of -q/--quantize (default ${DEFAULTS.bits}); an error with any other strategy`, intIn(AFFINE_BITS))
@@ -145,7 +149,7 @@ export function quantizeCommand(): Command {
     )
     .option(
       '--imatrix <file>',
-      "importance matrix from `swan imatrix` (opt-in calibration; swan differs from mlx-lm here): its per-channel activation energy replaces the norm-gain prior in --rounding search (how each group is rounded); the plan stays the data-free one",
+      "importance matrix from `swan imatrix` (opt-in calibration; swan differs from mlx-lm here): its per-channel activation energy replaces the norm-gain prior in --rounding search (how each group is rounded); made with --covariance, the budget rounds by GPTQ (--rounding gptq); the plan stays the data-free one",
     )
     .option('--quant-predicate <recipe>', `with -q: mlx_lm.convert's mixed recipe (${QUANT_RECIPES.join(', ')}), the same bits per layer and the same config.json`, oneOf(QUANT_RECIPES))
     .option('--tensor-type <pattern=format>', 'pin tensors whose name matches PATTERN (regex) to FORMAT: 6bit-g64, 8bit (g64), float; repeatable, first match wins, honoured by every strategy', tensorPinArg)
@@ -218,7 +222,7 @@ export function quantizeCommand(): Command {
     printWarnings([...result.source.warnings, ...result.warnings, ...nonFiniteWarning(result.nonfinite, result.plan.dtype), ...fragileWarnings(result.plan, result.source.tied)]);
     if (show) {
       process.stdout.write(
-        `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan, result.exec.rounding)}${sizeChoiceLine(result.plan)}` +
+        `${flags.verbose ? planDetails(result.plan) + '\n\n' : ''}${allocationSummary(result.plan)}\n${budgetSummary(result.plan, result.exec.rounding)}${gptqSummary(result.gptq)}${sizeChoiceLine(result.plan)}` +
           `wrote ${output} (${result.shards.length} shard${result.shards.length > 1 ? 's' : ''}, ${result.bytes.toLocaleString('en-US')} bytes of tensors)\n`,
       );
     }

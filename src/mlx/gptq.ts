@@ -1,0 +1,149 @@
+/**
+ * `--rounding gptq`: MLX affine codes chosen by GPTQ (Frantar et al. 2022) under a layer's input
+ * second moment H = E[x xᵀ] from `swan imatrix --covariance` (the model's own samples or a user
+ * text). Stored as ordinary MLX affine weights, scales and biases: only which codes, scales and
+ * biases are written changes, never the format.
+ *
+ * Each row of W is rounded column by column; the error of a column, divided by U[j, j], is fed
+ * forward to the row's later columns through U[j, j+1:], where U is the upper Cholesky factor of
+ * (H + damp·mean(diag H)·I)⁻¹. That is the least-squares correction of ‖(W − Ŵ) X‖² for the
+ * columns not yet rounded. Lazy batches of GPTQ_BLOCK columns: within a block the feed-forward is a
+ * row update, past it one GEMM per block. A group's scale and bias are fixed when its first column
+ * is reached, from the error-updated weights, by bestGroupParams (MLX's RTN or swan's step search
+ * under the column weights, rounding-search.ts); every weight then takes the code whose exact
+ * decode is nearest.
+ *
+ * Per tensor, GPTQ replaces `--rounding search` only where its output error tr(E H Eᵀ), E = W − Ŵ
+ * under the undamped H, is strictly lower: on a calibration covariance GPTQ can lose to the search,
+ * e.g. where the search recovers a checkpoint's own quantization grid (docs/allocation.md §8).
+ */
+import type { FloatDType } from '../io/float.js';
+import { cachedDecode, checkAffineArgs, checkRules, dequantizeAffine, dtypeKind, nextDecodeStamp, type AffineQuantized, type QuantRules } from './affine.js';
+import { packBits } from './pack.js';
+import { bestGroupParams, nearestCode, quantizeAffineSearch, type SearchBackend } from './rounding-search.js';
+
+/**
+ * Damping of H, as a fraction of its mean diagonal. On SmolLM2 (H from 2,318 self tokens) 0.1 and
+ * 1 gave the lowest own-sample KL, 0.01 clearly more (docs/allocation.md §8, GPTQ rows).
+ */
+export const GPTQ_DAMP = 0.1;
+/** Columns per lazy batch: a multiple of every affine group size, so no group straddles two. */
+export const GPTQ_BLOCK = 128;
+
+export interface GptqOptions {
+  bits: number;
+  groupSize: number;
+  /** Storage dtype of `w` and of the scales and biases. */
+  dtype: FloatDType;
+  rules?: QuantRules;
+  /** Column weights of each group's step search (the imatrix's capped diagonal, input-weights.ts). */
+  colWeights?: ArrayLike<number>;
+}
+
+/** The one kernel GPTQ needs here (src/kernels/backend.ts KernelBackend.gemm: C = op(A)·op(B)). */
+export interface GemmBackend {
+  gemm(transA: boolean, transB: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array): void;
+}
+
+export interface GptqOutput extends AffineQuantized {
+  /** tr(E H Eᵀ) of what is returned. */
+  outputErr: number;
+  /** tr(E H Eᵀ) of `--rounding search` on the same tensor (what GPTQ had to beat). */
+  searchOutputErr: number;
+  /** Whether GPTQ's codes were kept (else the search's). */
+  gptq: boolean;
+}
+
+/**
+ * GPTQ of a row-major [rows, cols] `w` (values of the storage dtype) given U, the upper Cholesky
+ * factor of the damped H⁻¹ (src/kernels/linalg.ts inverseCholeskyUpperOn, with GPTQ_DAMP):
+ * codes, scales and biases (exact in the dtype) and the decoded weights.
+ */
+export function gptqRound(w: Float32Array, rows: number, cols: number, u: Float32Array, opts: GptqOptions, backend: GemmBackend): AffineQuantized & { decoded: Float32Array } {
+  const { bits, groupSize: g } = opts;
+  const metal = checkRules('gptq', opts.rules ?? 'metal');
+  const kind = dtypeKind(opts.dtype);
+  const n = (1 << bits) - 1;
+  const cw = opts.colWeights;
+  const work = Float32Array.from(w);
+  const codes = new Uint8Array(rows * cols);
+  const decoded = new Float32Array(rows * cols);
+  const scales = new Float32Array((rows * cols) / g);
+  const biases = new Float32Array((rows * cols) / g);
+  const errs = new Float32Array(rows * GPTQ_BLOCK);
+  const params = new Float64Array(2);
+  for (let b0 = 0; b0 < cols; b0 += GPTQ_BLOCK) {
+    const b1 = Math.min(b0 + GPTQ_BLOCK, cols);
+    const width = b1 - b0;
+    for (let r = 0; r < rows; r++) {
+      const ro = r * cols;
+      let s = 0;
+      let b = 0;
+      let stamp = 0;
+      for (let i = b0; i < b1; i++) {
+        if (i % g === 0) {
+          bestGroupParams(work, ro + i, g, bits, kind, metal, cw, -ro, params);
+          s = params[0]!;
+          b = params[1]!;
+          stamp = nextDecodeStamp();
+          scales[(ro + i) / g] = s;
+          biases[(ro + i) / g] = b;
+        }
+        const x = work[ro + i]!;
+        const q = nearestCode(x, s, b, n, kind, stamp);
+        const d = cachedDecode(stamp, s, q, b, kind);
+        codes[ro + i] = q;
+        decoded[ro + i] = d;
+        const e = (x - d) / u[i * cols + i]!;
+        errs[r * width + (i - b0)] = e;
+        if (e === 0) continue;
+        const ui = i * cols;
+        for (let k = i + 1; k < b1; k++) work[ro + k] = work[ro + k]! - e * u[ui + k]!;
+      }
+    }
+    if (b1 === cols) break;
+    // The block's errors into every later column at once: work[:, b1:] −= errs · U[b0:b1, b1:].
+    const rest = cols - b1;
+    const ub = new Float32Array(width * rest);
+    for (let i = 0; i < width; i++) ub.set(u.subarray((b0 + i) * cols + b1, (b0 + i + 1) * cols), i * rest);
+    const upd = new Float32Array(rows * rest);
+    backend.gemm(false, false, rows, rest, width, errs.subarray(0, rows * width), ub, upd);
+    for (let r = 0; r < rows; r++) {
+      const ro = r * cols + b1;
+      const uo = r * rest;
+      for (let k = 0; k < rest; k++) work[ro + k] = work[ro + k]! - upd[uo + k]!;
+    }
+  }
+  return { wq: packBits(codes, bits, cols), scales, biases, decoded };
+}
+
+/** tr(E H Eᵀ) = Σ_r e_r H e_rᵀ for E = w − decoded ([rows, cols]) and H [cols, cols]. */
+export function outputError(w: Float32Array, decoded: Float32Array, rows: number, cols: number, h: Float32Array, backend: GemmBackend): number {
+  const e = new Float32Array(rows * cols);
+  for (let i = 0; i < e.length; i++) e[i] = w[i]! - decoded[i]!;
+  const eh = new Float32Array(rows * cols);
+  backend.gemm(false, false, rows, cols, cols, e, h, eh);
+  let sum = 0;
+  for (let i = 0; i < e.length; i++) sum += e[i]! * eh[i]!;
+  return sum;
+}
+
+/**
+ * `--rounding gptq` of one tensor: GPTQ under `h` (E[x xᵀ], [cols, cols] float32; `u` its damped
+ * inverse factor, null when it has none) where its tr(E H Eᵀ) is strictly below `--rounding
+ * search`'s, else the search's result. Tensors with non-finite values keep the search's too.
+ */
+export function quantizeAffineGptq(w: Float32Array, rows: number, cols: number, h: Float32Array, u: Float32Array | null, opts: GptqOptions, backend: GemmBackend & SearchBackend): GptqOutput {
+  checkAffineArgs('quantizeAffineGptq', rows, cols, opts.bits, opts.groupSize);
+  if (w.length !== rows * cols) throw new Error(`quantizeAffineGptq: w has ${w.length} elements, expected ${rows}×${cols}`);
+  if (h.length !== cols * cols) throw new Error(`quantizeAffineGptq: H has ${h.length} elements, expected ${cols}×${cols}`);
+  const search = quantizeAffineSearch(w, rows, cols, { bits: opts.bits, groupSize: opts.groupSize, dtype: opts.dtype, rules: opts.rules, colWeights: opts.colWeights }, backend);
+  const searchDecoded = dequantizeAffine(search.wq, search.scales, search.biases, rows, cols, opts.bits, opts.groupSize, opts.dtype);
+  const searchOutputErr = outputError(w, searchDecoded, rows, cols, h, backend);
+  const kept = { wq: search.wq, scales: search.scales, biases: search.biases, outputErr: searchOutputErr, searchOutputErr, gptq: false };
+  if (!u || !w.every(Number.isFinite)) return kept;
+  const q = gptqRound(w, rows, cols, u, opts, backend);
+  const outputErr = outputError(w, q.decoded, rows, cols, h, backend);
+  if (!(outputErr < searchOutputErr)) return kept;
+  return { wq: q.wq, scales: q.scales, biases: q.biases, outputErr, searchOutputErr, gptq: true };
+}
