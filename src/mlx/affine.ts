@@ -66,7 +66,7 @@ export function checkRules(fn: string, rules: QuantRules): boolean {
 }
 
 /** Writes the float32 scale and bias of the group w[off .. off+g) to out[0], out[1]. */
-export function groupParams(w: Float32Array, off: number, g: number, n: number, metal: boolean, out: Float64Array): void {
+function groupParams(w: Float32Array, off: number, g: number, n: number, metal: boolean, out: Float64Array): void {
   let wmin = Infinity;
   let wmax = metal ? 0 : -Infinity; // the Metal kernel starts w_max at 0
   const end = off + g;

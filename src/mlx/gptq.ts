@@ -9,18 +9,18 @@
  * (H + damp·mean(diag H)·I)⁻¹. That is the least-squares correction of ‖(W − Ŵ) X‖² for the
  * columns not yet rounded. Lazy batches of GPTQ_BLOCK columns: within a block the feed-forward is a
  * row update, past it one GEMM per block. A group's scale and bias are fixed when its first column
- * is reached, from the error-updated weights, by bestGroupParams (MLX's RTN or swan's step search
- * under the column weights, rounding-search.ts); every weight then takes the code whose exact
- * decode is nearest.
+ * is reached, from the error-updated weights, by `--rounding search` (rounding-search.ts: swan's step
+ * search under the column weights where it beats MLX's RTN); every weight then takes the code whose
+ * exact decode is nearest.
  *
  * Per tensor, GPTQ replaces `--rounding search` only where its output error tr(E H Eᵀ), E = W − Ŵ
  * under the undamped H, is strictly lower: on a calibration covariance GPTQ can lose to the search,
  * e.g. where the search recovers a checkpoint's own quantization grid (docs/allocation.md §8).
  */
 import type { FloatDType } from '../io/float.js';
-import { cachedDecode, checkAffineArgs, checkRules, dequantizeAffine, dtypeKind, nextDecodeStamp, type AffineQuantized, type QuantRules } from './affine.js';
+import { cachedDecode, checkAffineArgs, dequantizeAffine, dtypeKind, nextDecodeStamp, roundTo, type AffineQuantized, type QuantRules } from './affine.js';
 import { packBits } from './pack.js';
-import { bestGroupParams, nearestCode, quantizeAffineSearch, type SearchBackend } from './rounding-search.js';
+import { nearestCode, quantizeAffineSearch, type SearchBackend } from './rounding-search.js';
 
 /**
  * Damping of H, as a fraction of its mean diagonal. On SmolLM2 (H from 2,318 self tokens) 0.1 and
@@ -59,46 +59,46 @@ export interface GptqOutput extends AffineQuantized {
  * factor of the damped H⁻¹ (src/kernels/linalg.ts inverseCholeskyUpperOn, with GPTQ_DAMP):
  * codes, scales and biases (exact in the dtype) and the decoded weights.
  */
-export function gptqRound(w: Float32Array, rows: number, cols: number, u: Float32Array, opts: GptqOptions, backend: GemmBackend): AffineQuantized & { decoded: Float32Array } {
-  const { bits, groupSize: g } = opts;
-  const metal = checkRules('gptq', opts.rules ?? 'metal');
+export function gptqRound(w: Float32Array, rows: number, cols: number, u: Float32Array, opts: GptqOptions, backend: GemmBackend & SearchBackend): AffineQuantized & { decoded: Float32Array } {
+  const { bits, groupSize: g, colWeights: cw } = opts;
   const kind = dtypeKind(opts.dtype);
   const n = (1 << bits) - 1;
-  const cw = opts.colWeights;
   const work = Float32Array.from(w);
   const codes = new Uint8Array(rows * cols);
   const decoded = new Float32Array(rows * cols);
   const scales = new Float32Array((rows * cols) / g);
   const biases = new Float32Array((rows * cols) / g);
   const errs = new Float32Array(rows * GPTQ_BLOCK);
-  const params = new Float64Array(2);
+  const group = new Float32Array(rows * g);
   for (let b0 = 0; b0 < cols; b0 += GPTQ_BLOCK) {
     const b1 = Math.min(b0 + GPTQ_BLOCK, cols);
     const width = b1 - b0;
-    for (let r = 0; r < rows; r++) {
-      const ro = r * cols;
-      let s = 0;
-      let b = 0;
-      let stamp = 0;
-      for (let i = b0; i < b1; i++) {
-        if (i % g === 0) {
-          bestGroupParams(work, ro + i, g, bits, kind, metal, cw, -ro, params);
-          s = params[0]!;
-          b = params[1]!;
-          stamp = nextDecodeStamp();
-          scales[(ro + i) / g] = s;
-          biases[(ro + i) / g] = b;
+    for (let c0 = b0; c0 < b1; c0 += g) {
+      // Every row's scale and bias of this group at once, from the error-updated weights: the
+      // search's choice (never worse than MLX's RTN on the group), on the backend's native search.
+      for (let r = 0; r < rows; r++) group.set(work.subarray(r * cols + c0, r * cols + c0 + g), r * g);
+      const colWeights = cw && Float64Array.from({ length: g }, (_, j) => cw[c0 + j]!);
+      const p = quantizeAffineSearch(group, rows, g, { bits, groupSize: g, dtype: opts.dtype, rules: opts.rules, colWeights }, backend);
+      for (let r = 0; r < rows; r++) {
+        const ro = r * cols;
+        const s = roundTo(p.scales[r]!, kind);
+        const b = roundTo(p.biases[r]!, kind);
+        scales[(ro + c0) / g] = s;
+        biases[(ro + c0) / g] = b;
+        const stamp = nextDecodeStamp();
+        for (let i = c0; i < c0 + g; i++) {
+          const x = work[ro + i]!;
+          const q = nearestCode(x, s, b, n, kind, stamp);
+          const d = cachedDecode(stamp, s, q, b, kind);
+          codes[ro + i] = q;
+          decoded[ro + i] = d;
+          // The error, fed forward to the row's later columns of this block (the rest after it).
+          const e = (x - d) / u[i * cols + i]!;
+          errs[r * width + (i - b0)] = e;
+          if (e === 0) continue;
+          const ui = i * cols;
+          for (let k = i + 1; k < b1; k++) work[ro + k] = work[ro + k]! - e * u[ui + k]!;
         }
-        const x = work[ro + i]!;
-        const q = nearestCode(x, s, b, n, kind, stamp);
-        const d = cachedDecode(stamp, s, q, b, kind);
-        codes[ro + i] = q;
-        decoded[ro + i] = d;
-        const e = (x - d) / u[i * cols + i]!;
-        errs[r * width + (i - b0)] = e;
-        if (e === 0) continue;
-        const ui = i * cols;
-        for (let k = i + 1; k < b1; k++) work[ro + k] = work[ro + k]! - e * u[ui + k]!;
       }
     }
     if (b1 === cols) break;

@@ -20,7 +20,7 @@
  * energy — and "never worse" holds for that weighted error.
  */
 import type { FloatDType } from '../io/float.js';
-import { cachedDecode, checkAffineArgs, checkRules, dtypeKind, groupParams, nextDecodeStamp, quantizeAffine, roundTo, type AffineQuantized, type QuantRules } from './affine.js';
+import { cachedDecode, checkAffineArgs, checkRules, dtypeKind, nextDecodeStamp, quantizeAffine, roundTo, type AffineQuantized, type QuantRules } from './affine.js';
 import { packBits, unpackBits } from './pack.js';
 
 const GRID_STEPS = 10;
@@ -132,32 +132,6 @@ function searchGroup(v: Float32Array, off: number, g: number, n: number, out: Fl
   return bestErr < Infinity;
 }
 
-/**
- * One group's scale and bias as `--rounding gptq` fixes them at the group's first column (src/mlx/gptq.ts):
- * MLX's RTN parameters or the search's (searchGroup), whichever has the lower column-weighted exact error
- * with every value at its nearest exact decode; the search must be strictly better. Both come back
- * rounded to the storage dtype (`kind`, dtypeKind) in out[0] (scale) and out[1] (bias). Unlike
- * quantizeWithSearch, RTN is judged here with nearest codes too: GPTQ writes nearest codes either way.
- */
-export function bestGroupParams(v: Float32Array, off: number, g: number, bits: number, kind: number, metal: boolean, cw: ArrayLike<number> | undefined, col0: number, out: Float64Array): void {
-  const n = (1 << bits) - 1;
-  groupParams(v, off, g, n, metal, out);
-  const sR = roundTo(out[0]!, kind);
-  const bR = roundTo(out[1]!, kind);
-  out[0] = sR;
-  out[1] = bR;
-  const eR = nearestError(v, off, g, n, sR, bR, kind, cw, col0);
-  const found = new Float64Array(2);
-  if (!(eR > 0) || !searchGroup(v, off, g, n, found, cw, col0)) return;
-  const sT = roundTo(found[0]!, kind);
-  const bT = roundTo(found[1]!, kind);
-  if (sT === 0 || !Number.isFinite(sT) || !Number.isFinite(bT)) return;
-  if (nearestError(v, off, g, n, sT, bT, kind, cw, col0) < eR) {
-    out[0] = sT;
-    out[1] = bT;
-  }
-}
-
 /** The code in [0, n] whose exact decode under (s, b) (cachedDecode with `stamp`) is nearest to x; neighbours checked (bf16 grids are uneven). */
 export function nearestCode(x: number, s: number, b: number, n: number, kind: number, stamp: number): number {
   let q0 = Math.round((x - b) / s);
@@ -173,17 +147,6 @@ export function nearestCode(x: number, s: number, b: number, n: number, kind: nu
     if (d < bd) best = q0 + 1;
   }
   return best;
-}
-
-/** Σ c_j (x_j − nearest exact decode)² over one group. */
-function nearestError(v: Float32Array, off: number, g: number, n: number, s: number, b: number, kind: number, cw: ArrayLike<number> | undefined, col0: number): number {
-  const stamp = nextDecodeStamp();
-  let e = 0;
-  for (let j = off; j < off + g; j++) {
-    const d = v[j]! - cachedDecode(stamp, s, nearestCode(v[j]!, s, b, n, kind, stamp), b, kind);
-    e += (cw ? cw[j + col0]! : 1) * d * d;
-  }
-  return e;
 }
 
 /** The search on `backend` when it has it (the same bits, tested), else the TypeScript. */
