@@ -163,6 +163,25 @@ describe('gptq', () => {
     }
   });
 
+  test('rows are rounded independently: 4,100 rows at once (past one row chunk of the GEMMs) give what two halves give', () => {
+    const n = 128;
+    const { h: hn } = secondMoment(inputSampler(n, 12, 17), n, 800);
+    const u = inverseCholeskyUpperOn(backend, hn, n, GPTQ_DAMP)!;
+    const tall = 4100;
+    const w = bf16Weights(tall, n, 31);
+    const opts = { bits: 3, groupSize: 32, dtype: 'BF16' as const, colWeights: cappedDiagonal(hn, n) };
+    const all = gptqRound(w, tall, n, u, opts, backend);
+    const half = tall / 2;
+    const top = gptqRound(w.subarray(0, half * n), half, n, u, opts, backend);
+    const bottom = gptqRound(w.subarray(half * n), half, n, u, opts, backend);
+    assert.deepEqual(all.decoded, Float32Array.from([...top.decoded, ...bottom.decoded]));
+    assert.deepEqual(all.scales, Float32Array.from([...top.scales, ...bottom.scales]));
+    assert.deepEqual(all.wq, Uint32Array.from([...top.wq, ...bottom.wq]));
+    const whole = outputError(w, all.decoded, tall, n, hn, backend);
+    const parts = outputError(w.subarray(0, half * n), top.decoded, half, n, hn, backend) + outputError(w.subarray(half * n), bottom.decoded, half, n, hn, backend);
+    assert.ok(Math.abs(whole - parts) <= 1e-9 * whole, `${whole} vs ${parts}`);
+  });
+
   test("the search's bytes where GPTQ cannot run: a zero H, a NaN weight", () => {
     const w = bf16Weights(rows, cols, 21);
     const opts = { bits: 4, groupSize: 64, dtype: 'BF16' as const };

@@ -29,6 +29,8 @@ import { nearestCode, quantizeAffineSearch, type SearchBackend } from './roundin
 export const GPTQ_DAMP = 0.1;
 /** Columns per lazy batch: a multiple of every affine group size, so no group straddles two. */
 export const GPTQ_BLOCK = 128;
+/** Rows per GEMM of the lazy update and of the output error: their work arrays stay this many rows, not the tensor's. */
+const ROW_CHUNK = 4096;
 
 export interface GptqOptions {
   bits: number;
@@ -57,15 +59,17 @@ export interface GptqOutput extends AffineQuantized {
 /**
  * GPTQ of a row-major [rows, cols] `w` (values of the storage dtype) given U, the upper Cholesky
  * factor of the damped H⁻¹ (src/kernels/linalg.ts inverseCholeskyUpperOn, with GPTQ_DAMP):
- * codes, scales and biases (exact in the dtype) and the decoded weights.
+ * codes, scales and biases (exact in the dtype) and the decoded weights. Besides `w`, memory holds
+ * one float copy of the tensor (the error-updated weights, each replaced by its decoded value once
+ * rounded), its codes, and work arrays of at most ROW_CHUNK rows.
  */
 export function gptqRound(w: Float32Array, rows: number, cols: number, u: Float32Array, opts: GptqOptions, backend: GemmBackend & SearchBackend): AffineQuantized & { decoded: Float32Array } {
   const { bits, groupSize: g, colWeights: cw } = opts;
   const kind = dtypeKind(opts.dtype);
   const n = (1 << bits) - 1;
+  // The error-updated weights; column i of a row holds its decoded value once rounded.
   const work = Float32Array.from(w);
   const codes = new Uint8Array(rows * cols);
-  const decoded = new Float32Array(rows * cols);
   const scales = new Float32Array((rows * cols) / g);
   const biases = new Float32Array((rows * cols) / g);
   const errs = new Float32Array(rows * GPTQ_BLOCK);
@@ -91,7 +95,7 @@ export function gptqRound(w: Float32Array, rows: number, cols: number, u: Float3
           const q = nearestCode(x, s, b, n, kind, stamp);
           const d = cachedDecode(stamp, s, q, b, kind);
           codes[ro + i] = q;
-          decoded[ro + i] = d;
+          work[ro + i] = d;
           // The error, fed forward to the row's later columns of this block (the rest after it).
           const e = (x - d) / u[i * cols + i]!;
           errs[r * width + (i - b0)] = e;
@@ -106,25 +110,33 @@ export function gptqRound(w: Float32Array, rows: number, cols: number, u: Float3
     const rest = cols - b1;
     const ub = new Float32Array(width * rest);
     for (let i = 0; i < width; i++) ub.set(u.subarray((b0 + i) * cols + b1, (b0 + i + 1) * cols), i * rest);
-    const upd = new Float32Array(rows * rest);
-    backend.gemm(false, false, rows, rest, width, errs.subarray(0, rows * width), ub, upd);
-    for (let r = 0; r < rows; r++) {
-      const ro = r * cols + b1;
-      const uo = r * rest;
-      for (let k = 0; k < rest; k++) work[ro + k] = work[ro + k]! - upd[uo + k]!;
+    const upd = new Float32Array(Math.min(rows, ROW_CHUNK) * rest);
+    for (let r0 = 0; r0 < rows; r0 += ROW_CHUNK) {
+      const n = Math.min(ROW_CHUNK, rows - r0);
+      backend.gemm(false, false, n, rest, width, errs.subarray(r0 * width, (r0 + n) * width), ub, upd.subarray(0, n * rest));
+      for (let r = 0; r < n; r++) {
+        const ro = (r0 + r) * cols + b1;
+        const uo = r * rest;
+        for (let k = 0; k < rest; k++) work[ro + k] = work[ro + k]! - upd[uo + k]!;
+      }
     }
   }
-  return { wq: packBits(codes, bits, cols), scales, biases, decoded };
+  return { wq: packBits(codes, bits, cols), scales, biases, decoded: work };
 }
 
-/** tr(E H Eᵀ) = Σ_r e_r H e_rᵀ for E = w − decoded ([rows, cols]) and H [cols, cols]. */
+/** tr(E H Eᵀ) = Σ_r e_r H e_rᵀ for E = w − decoded ([rows, cols]) and H [cols, cols], ROW_CHUNK rows at a time. */
 export function outputError(w: Float32Array, decoded: Float32Array, rows: number, cols: number, h: Float32Array, backend: GemmBackend): number {
-  const e = new Float32Array(rows * cols);
-  for (let i = 0; i < e.length; i++) e[i] = w[i]! - decoded[i]!;
-  const eh = new Float32Array(rows * cols);
-  backend.gemm(false, false, rows, cols, cols, e, h, eh);
+  const chunk = Math.min(rows, ROW_CHUNK);
+  const e = new Float32Array(chunk * cols);
+  const eh = new Float32Array(chunk * cols);
   let sum = 0;
-  for (let i = 0; i < e.length; i++) sum += e[i]! * eh[i]!;
+  for (let r0 = 0; r0 < rows; r0 += chunk) {
+    const n = Math.min(chunk, rows - r0);
+    const off = r0 * cols;
+    for (let i = 0; i < n * cols; i++) e[i] = w[off + i]! - decoded[off + i]!;
+    backend.gemm(false, false, n, cols, cols, e.subarray(0, n * cols), h, eh.subarray(0, n * cols));
+    for (let i = 0; i < n * cols; i++) sum += e[i]! * eh[i]!;
+  }
   return sum;
 }
 
