@@ -164,7 +164,7 @@ describe('gptq', () => {
   });
 
   test('rows are rounded independently: 4,100 rows at once (past one row chunk of the GEMMs) give what two halves give', () => {
-    const n = 128;
+    const n = 256; // two lazy blocks: the second takes the first's errors through a row-chunked GEMM
     const { h: hn } = secondMoment(inputSampler(n, 12, 17), n, 800);
     const u = inverseCholeskyUpperOn(backend, hn, n, GPTQ_DAMP)!;
     const tall = 4100;
