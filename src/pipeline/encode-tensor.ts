@@ -5,10 +5,10 @@
 import { countNonFinite, encodeFromF32, roundToDType, type FloatDType, type NonFiniteCounts } from '../io/float.js';
 import { readTensorBytes, readTensorF32, readTensorF32Checked, type ReadBuffers, type TensorInfo } from '../io/safetensors.js';
 import { getBackend } from '../kernels/index.js';
-import { quantizeAffineOn, type AffineQuantized } from '../mlx/affine.js';
-import { quantizeFp } from '../mlx/fp.js';
 import { inverseCholeskyUpperOn } from '../kernels/linalg.js';
 import type { GptqChoice } from '../manifest/build.js';
+import { quantizeAffineOn, type AffineQuantized } from '../mlx/affine.js';
+import { quantizeFp } from '../mlx/fp.js';
 import { GPTQ_DAMP, quantizeAffineGptq } from '../mlx/gptq.js';
 import { quantizeAffineSearch } from '../mlx/rounding-search.js';
 import { numel, outputTensors, type TensorFormat } from '../format.js';

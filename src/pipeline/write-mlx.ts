@@ -112,7 +112,8 @@ export function copyModelFiles(from: string, to: string): string[] {
 /**
  * Write shards, index and config.json, and copy tokenizer files, into `dir` (an empty directory).
  * Throws at the first tensor with non-finite values unless `allowNonFinite`; `nonfinite` has the
- * counts of every written tensor that has any (HF names). `warnings`: one line per file not copied
+ * counts of every written tensor that has any (HF names); `gptq`, with `rounding: 'gptq'`, what GPTQ did
+ * with each tensor it rounded under a covariance. `warnings`: one line per file not copied
  * (copyModelFiles), for the caller to show.
  */
 export function writeMlxModel(
