@@ -26,7 +26,7 @@ export function imatrixCommand(): Command {
     .option('--seed <n>', 'seed of the self-generated samples', nonNegInt, 0)
     .option(
       '--covariance',
-      "also record each layer input's full E[x xᵀ] for GPTQ (`swan quantize --imatrix` then rounds by GPTQ), beside the JSON (imatrix.json → imatrix.cov.safetensors); in² float32 per distinct input: 0.4 GB for SmolLM2-135M, ~20 GB for a 7B model",
+      "also record each layer input's full E[x xᵀ] for GPTQ (`swan quantize --imatrix` then rounds by GPTQ), beside the JSON (imatrix.json → imatrix.cov.safetensors); in² float32 per distinct input: 0.4 GB for SmolLM2-135M, ~20 GB for a 7B model, and twice that in memory while it is measured (float64 sums)",
     )
     .option('--overwrite', 'replace the output file(s) if swan wrote them')
     .option('-q, --quiet', 'no progress on stderr')
