@@ -27,10 +27,11 @@ export const ROUNDINGS = ['rtn', 'search', 'gptq'] as const;
 export type Rounding = (typeof ROUNDINGS)[number];
 
 /**
- * Whether a rounding's plan weighs the search's measured errors: GPTQ keeps the search's result
- * wherever it is not better, so its plan is the search's (docs/allocation.md §8).
+ * Whether a rounding chooses group scales by the search: search, and gptq (each group's scale and
+ * bias by the search when it is reached, and per tensor the search's result wherever GPTQ is not
+ * better). Both take the search's column weights, and plan on its measured errors (docs/allocation.md §8).
  */
-export function plansOnSearchErrors(rounding: Rounding): boolean {
+export function roundsWithSearch(rounding: Rounding): boolean {
   return rounding !== 'rtn';
 }
 

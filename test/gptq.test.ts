@@ -125,12 +125,12 @@ describe('gptq', () => {
       const w = bf16Weights(rows, cols, 100 + bits);
       const opts = { bits, groupSize, dtype: 'BF16' as const, colWeights: cappedDiagonal(h, cols) };
       const r = quantizeAffineGptq(w, rows, cols, h, inverseCholeskyUpperOn(backend, h, cols, GPTQ_DAMP), opts, backend);
-      assert.ok(r.gptq, 'GPTQ kept');
-      assert.ok(r.outputErr < 0.5 * r.searchOutputErr, `tr(EHEᵀ) gptq/search = ${r.outputErr / r.searchOutputErr}`);
+      assert.ok(r.kept, 'GPTQ kept');
+      assert.ok(r.outputError < 0.5 * r.searchOutputError, `tr(EHEᵀ) gptq/search = ${r.outputError / r.searchOutputError}`);
       // What is written decodes (MLX's dequantize) to what GPTQ measured.
-      const deq = dequantizeAffine(r.wq, r.scales, r.biases, rows, cols, bits, groupSize, 'BF16');
-      assert.ok(Math.abs(outputError(w, deq, rows, cols, h, backend) - r.outputErr) <= 1e-6 * r.outputErr);
-      assert.ok(Math.abs(outputErrorOn(w, deq, rows, cols, seen) / seen.length - r.outputErr) < 1e-3 * r.outputErr, 'tr(EHEᵀ) is the mean output error on the inputs of H');
+      const deq = dequantizeAffine(r.quantized.wq, r.quantized.scales, r.quantized.biases, rows, cols, bits, groupSize, 'BF16');
+      assert.ok(Math.abs(outputError(w, deq, rows, cols, h, backend) - r.outputError) <= 1e-6 * r.outputError);
+      assert.ok(Math.abs(outputErrorOn(w, deq, rows, cols, seen) / seen.length - r.outputError) < 1e-3 * r.outputError, 'tr(EHEᵀ) is the mean output error on the inputs of H');
       const s = quantizeAffineSearch(w, rows, cols, opts, backend);
       const sdeq = dequantizeAffine(s.wq, s.scales, s.biases, rows, cols, bits, groupSize, 'BF16');
       // The same distribution, new draws: a sampler of the same seed, past the inputs H was made of.
@@ -188,14 +188,14 @@ describe('gptq', () => {
     const s = quantizeAffineSearch(w, rows, cols, opts, backend);
     const zero = quantizeAffineGptq(w, rows, cols, new Float32Array(cols * cols), inverseCholeskyUpperOn(backend, new Float32Array(cols * cols), cols, GPTQ_DAMP), opts, backend);
     assert.equal(inverseCholeskyUpperOn(backend, new Float32Array(cols * cols), cols, GPTQ_DAMP), null);
-    assert.equal(zero.gptq, false);
-    assert.deepEqual([zero.wq, zero.scales, zero.biases], [s.wq, s.scales, s.biases]);
+    assert.equal(zero.kept, false);
+    assert.deepEqual([zero.quantized.wq, zero.quantized.scales, zero.quantized.biases], [s.wq, s.scales, s.biases]);
     const withNaN = Float32Array.from(w);
     withNaN[5] = NaN;
     const n = quantizeAffineGptq(withNaN, rows, cols, h, inverseCholeskyUpperOn(backend, h, cols, GPTQ_DAMP), opts, backend);
     const sn = quantizeAffineSearch(withNaN, rows, cols, opts, backend);
-    assert.equal(n.gptq, false);
-    assert.deepEqual([n.wq, n.scales, n.biases], [sn.wq, sn.scales, sn.biases]);
+    assert.equal(n.kept, false);
+    assert.deepEqual([n.quantized.wq, n.quantized.scales, n.quantized.biases], [sn.wq, sn.scales, sn.biases]);
   });
 
   describe('against the numpy prototype', { skip: skipPython }, () => {

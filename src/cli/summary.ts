@@ -1,6 +1,6 @@
 import { formatLabel } from '../format.js';
 import { describeNonFinite, type FloatDType, type NonFiniteCounts } from '../io/float.js';
-import type { GptqChoice } from '../manifest/build.js';
+import { gptqTotals, type GptqChoice } from '../manifest/build.js';
 import type { Rounding } from '../options.js';
 import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
 import { textTable } from './table.js';
@@ -81,16 +81,9 @@ export function budgetSummary(plan: Plan, rounding: Rounding): string {
 /** After a `--rounding gptq` write: on how many tensors GPTQ's codes were kept, and the output error it saved. */
 export function gptqSummary(choices: ReadonlyMap<string, GptqChoice>): string {
   if (choices.size === 0) return '';
-  let kept = 0;
-  let err = 0;
-  let searchErr = 0;
-  for (const c of choices.values()) {
-    if (c.kept) kept++;
-    err += c.outputError;
-    searchErr += c.searchOutputError;
-  }
-  const pct = searchErr > 0 ? `; summed output error tr(E H Eᵀ) ${((100 * err) / searchErr).toFixed(1)}% of the search's` : '';
-  return `gptq: kept on ${kept} of ${choices.size} tensors (the search's codes on the rest)${pct}\n`;
+  const t = gptqTotals(choices.values());
+  const pct = t.search_output_error > 0 ? `; summed output error tr(E H Eᵀ) ${((100 * t.output_error) / t.search_output_error).toFixed(1)}% of the search's` : '';
+  return `gptq: kept on ${t.kept} of ${t.tensors} tensors (the search's codes on the rest)${pct}\n`;
 }
 
 /** Warnings go to stderr even with --quiet: they say what the output lacks or carries. */

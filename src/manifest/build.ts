@@ -12,7 +12,7 @@ import { SWAN_VERSION, type InputWeighting, type Rounding } from '../options.js'
 import { DEFAULT_DAMAGE_KNOBS, importance } from '../plan/damage.js';
 import { planTotals, writtenEntries, type Plan } from '../plan/plan.js';
 import { swanDecision, type Decision } from '../plan/swan-rules.js';
-import { manifestConfig, type Manifest, type ManifestCandidate, type ManifestFormat, type ManifestTensor } from './schema.js';
+import { manifestConfig, type Manifest, type ManifestCandidate, type ManifestFormat, type ManifestSummary, type ManifestTensor } from './schema.js';
 
 /** How the plan is executed when written (QuantizeOptions rounding/weighting), as the manifest records it. */
 export interface ManifestExecution {
@@ -141,21 +141,27 @@ export interface GptqChoice {
   searchOutputError: number;
 }
 
+/** The manifest summary's `gptq`: how many tensors GPTQ rounded and kept, and their output errors summed. */
+export function gptqTotals(choices: Iterable<GptqChoice>): NonNullable<ManifestSummary['gptq']> {
+  const total = { tensors: 0, kept: 0, output_error: 0, search_output_error: 0 };
+  for (const c of choices) {
+    total.tensors++;
+    if (c.kept) total.kept++;
+    total.output_error += c.outputError;
+    total.search_output_error += c.searchOutputError;
+  }
+  return total;
+}
+
 /** Record `--rounding gptq`'s per-tensor choices (writeMlxModel's `gptq`, by HF name) and their sums in the summary. */
 export function recordGptq(m: Manifest, choices: ReadonlyMap<string, GptqChoice>): Manifest {
-  const total = { tensors: 0, kept: 0, output_error: 0, search_output_error: 0 };
   for (const shard of Object.values(m.shards)) {
     for (const [name, t] of Object.entries(shard.tensors)) {
       const c = choices.get(name);
-      if (!c) continue;
-      t.gptq = { kept: c.kept, output_error: c.outputError, search_output_error: c.searchOutputError };
-      total.tensors++;
-      if (c.kept) total.kept++;
-      total.output_error += c.outputError;
-      total.search_output_error += c.searchOutputError;
+      if (c) t.gptq = { kept: c.kept, output_error: c.outputError, search_output_error: c.searchOutputError };
     }
   }
-  if (total.tensors > 0) m.summary.gptq = total;
+  if (choices.size > 0) m.summary.gptq = gptqTotals(choices.values());
   return m;
 }
 

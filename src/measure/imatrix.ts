@@ -9,6 +9,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { ModelSource } from '../arch/source.js';
+import type { Rounding } from '../options.js';
 import { SwanError } from '../errors.js';
 import { readSafetensorsHeader, type TensorInfo } from '../io/safetensors.js';
 
@@ -28,6 +29,11 @@ export interface Imatrix {
 
 /** imatrix files are JSON of a few floats per input channel: far below this. */
 const MAX_IMATRIX_BYTES = 2 ** 30;
+
+/** `--rounding gptq` rounds under covariances: refused without an imatrix that has them. */
+export function checkGptqImatrix(rounding: Rounding, imatrix: Imatrix | undefined): void {
+  if (rounding === 'gptq' && !imatrix?.covariance) throw new Error('--rounding gptq needs --imatrix FILE made by `swan imatrix --covariance`');
+}
 
 /** Whether an imatrix file names a covariance file (made with `swan imatrix --covariance`); false for anything unreadable (readImatrix says why). */
 export function imatrixHasCovariance(file: string): boolean {

@@ -47,13 +47,15 @@ export interface GemmBackend {
   gemm(transA: boolean, transB: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array): void;
 }
 
-export interface GptqOutput extends AffineQuantized {
-  /** tr(E H Eᵀ) of what is returned. */
-  outputErr: number;
-  /** tr(E H Eᵀ) of `--rounding search` on the same tensor (what GPTQ had to beat). */
-  searchOutputErr: number;
+/** quantizeAffineGptq's result; besides `quantized`, what the manifest records of it (src/manifest/build.ts GptqChoice). */
+export interface GptqOutput {
+  quantized: AffineQuantized;
   /** Whether GPTQ's codes were kept (else the search's). */
-  gptq: boolean;
+  kept: boolean;
+  /** tr(E H Eᵀ) of `quantized`. */
+  outputError: number;
+  /** tr(E H Eᵀ) of `--rounding search` on the same tensor (what GPTQ had to beat). */
+  searchOutputError: number;
 }
 
 /**
@@ -151,11 +153,11 @@ export function quantizeAffineGptq(w: Float32Array, rows: number, cols: number, 
   if (h.length !== cols * cols) throw new Error(`quantizeAffineGptq: H has ${h.length} elements, expected ${cols}×${cols}`);
   const search = quantizeAffineSearch(w, rows, cols, { bits: opts.bits, groupSize: opts.groupSize, dtype: opts.dtype, rules: opts.rules, colWeights: opts.colWeights }, backend);
   const searchDecoded = dequantizeAffine(search.wq, search.scales, search.biases, rows, cols, opts.bits, opts.groupSize, opts.dtype);
-  const searchOutputErr = outputError(w, searchDecoded, rows, cols, h, backend);
-  const kept = { wq: search.wq, scales: search.scales, biases: search.biases, outputErr: searchOutputErr, searchOutputErr, gptq: false };
-  if (!u || !w.every(Number.isFinite)) return kept;
-  const q = gptqRound(w, rows, cols, u, opts, backend);
-  const outputErr = outputError(w, q.decoded, rows, cols, h, backend);
-  if (!(outputErr < searchOutputErr)) return kept;
-  return { wq: q.wq, scales: q.scales, biases: q.biases, outputErr, searchOutputErr, gptq: true };
+  const searchOutputError = outputError(w, searchDecoded, rows, cols, h, backend);
+  const searchKept = { quantized: { wq: search.wq, scales: search.scales, biases: search.biases }, kept: false, outputError: searchOutputError, searchOutputError };
+  if (!u || !w.every(Number.isFinite)) return searchKept;
+  const { decoded, ...quantized } = gptqRound(w, rows, cols, u, opts, backend);
+  const gptqOutputError = outputError(w, decoded, rows, cols, h, backend);
+  if (!(gptqOutputError < searchOutputError)) return searchKept;
+  return { quantized, kept: true, outputError: gptqOutputError, searchOutputError };
 }

@@ -83,9 +83,9 @@ function encodeValues(info: TensorInfo, item: EncodeItem, shape: number[], exec:
   let q: AffineQuantized;
   if (exec.rounding === 'gptq' && item.covariance) {
     const h = readTensorF32(item.covariance);
-    const g = quantizeAffineGptq(w, rows, cols, h, inverseCholeskyUpperOn(getBackend(), h, cols, GPTQ_DAMP), searchOpts, getBackend());
-    gptq = { kept: g.gptq, outputError: g.outputErr, searchOutputError: g.searchOutputErr };
-    q = g;
+    const { quantized, ...choice } = quantizeAffineGptq(w, rows, cols, h, inverseCholeskyUpperOn(getBackend(), h, cols, GPTQ_DAMP), searchOpts, getBackend());
+    gptq = choice;
+    q = quantized;
   } else if (exec.rounding !== 'rtn') {
     // Also gptq's rounding of a tensor without a covariance (no activation feeds it: an untied embedding).
     q = quantizeAffineSearch(w, rows, cols, searchOpts, getBackend());

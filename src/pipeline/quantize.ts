@@ -15,9 +15,9 @@ import { buildManifest, recordGptq, recordNonFinite, replanManifest, type GptqCh
 import { checkManifestMatches, manifestDecisions, manifestMeasurements, readManifestFile } from '../manifest/read.js';
 import { MANIFEST_FILE, type Manifest } from '../manifest/schema.js';
 import type { AnalyzeOptions, ModelAnalysis } from '../measure/analyze.js';
-import { imatrixHasCovariance, readImatrix } from '../measure/imatrix.js';
+import { checkGptqImatrix, imatrixHasCovariance, readImatrix } from '../measure/imatrix.js';
 import { AFFINE_GROUP_SIZES, ALL_QUANT_FORMATS, DEFAULT_FORMATS, FP_MODE_SPEC, type QuantFormat, type QuantMode } from '../format.js';
-import { DEFAULTS, plansOnSearchErrors, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
+import { DEFAULTS, roundsWithSearch, type InputWeighting, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../options.js';
 import { planBudget, type BudgetItem, type BudgetOptions } from '../plan/budget.js';
 import { damageKnobsFor, type DamageKnobs } from '../plan/damage.js';
 import { measurableFormats, unmatchedPins, type TensorPin } from '../plan/eligibility.js';
@@ -32,7 +32,6 @@ import { analyzeModelJobs, type EarlyEncoding } from './parallel-analysis.js';
 import { EARLY_ENCODE_MAX_BYTES, type EarlyEncoded } from './early-encode.js';
 import { modelSize, WorkerPool, workerJobs } from './worker-pool.js';
 import { writeMlxModel } from './write-mlx.js';
-
 
 export { MANIFEST_FILE };
 
@@ -206,7 +205,7 @@ function planUnchecked(dir: string, o: ResolvedOptions, pool?: WorkerPool, early
   const exec = { rounding: o.rounding, weighting: o.weighting, rules: o.rules, imatrix: o.imatrix };
   // Refuse another model's imatrix, or gptq without covariances, before any work.
   const imatrix = o.imatrix === undefined ? undefined : readImatrix(o.imatrix, openModel(dir, { dtype: o.dtype }));
-  if (o.rounding === 'gptq' && !imatrix?.covariance) throw new Error('--rounding gptq needs --imatrix FILE made by `swan imatrix --covariance`');
+  checkGptqImatrix(o.rounding, imatrix);
   if (o.strategy === 'uniform') {
     const source = openModel(dir, { dtype: o.dtype });
     const items = source.entries.map(({ info, record }) => ({ record, shape: info.shape, rule: record.modulePath ? source.arch.quantRule(record.modulePath) : undefined }));
@@ -242,7 +241,7 @@ function planUnchecked(dir: string, o: ResolvedOptions, pool?: WorkerPool, early
     rules: o.rules,
     // Only the budget strategy uses the candidate measurements, and only --rounding search its error.
     measureCandidates: o.strategy === 'budget',
-    measureSearch: plansOnSearchErrors(o.rounding),
+    measureSearch: roundsWithSearch(o.rounding),
     // Only the formats the plan may take (measuring MLX's fp modes costs a fifth of a small model's run).
     measureFormats: o.formats,
     // The plan stays data-free: an imatrix only weighs the search that writes (QuantizeOptions.imatrix).
@@ -266,8 +265,8 @@ function checkedAnalysis(dir: string, analysis: ModelAnalysis, o: ResolvedOption
     const m = analysis.measure;
     if (!m) throw new SwanError(where, 'has no candidate measurements (analyse with measureCandidates)');
     if (m.rules !== o.rules) throw new SwanError(where, `was measured with rules ${m.rules}, not ${o.rules}`);
-    if (plansOnSearchErrors(o.rounding) && !m.search) throw new SwanError(where, 'has no rounding-search measurements (analyse with measureSearch)');
-    if (plansOnSearchErrors(o.rounding) && m.weighting !== o.weighting) throw new SwanError(where, `was measured with weighting ${m.weighting}, not ${o.weighting}`);
+    if (roundsWithSearch(o.rounding) && !m.search) throw new SwanError(where, 'has no rounding-search measurements (analyse with measureSearch)');
+    if (roundsWithSearch(o.rounding) && m.weighting !== o.weighting) throw new SwanError(where, `was measured with weighting ${m.weighting}, not ${o.weighting}`);
   }
   return analysis;
 }
@@ -324,9 +323,9 @@ function replanFromManifest(dir: string, file: string, o: ResolvedOptions): { so
     throw new SwanError(file, `was measured in ${DTYPE_NAMES[meas.dtype]} but the model is written in ${DTYPE_NAMES[source.dtype]}; pass --dtype ${DTYPE_NAMES[meas.dtype]} or analyse again`);
   }
   if (meas.rules !== o.rules) throw new SwanError(file, `was measured with --mlx-rules ${meas.rules}, not ${o.rules}; pass --mlx-rules ${meas.rules} or analyse again`);
-  if (plansOnSearchErrors(o.rounding) && !meas.search) throw new SwanError(file, 'has no --rounding search measurements; run `swan analyze` again without --no-search-errors');
+  if (roundsWithSearch(o.rounding) && !meas.search) throw new SwanError(file, 'has no --rounding search measurements; run `swan analyze` again without --no-search-errors');
   // The weighting changes only the search's measured errors; an RTN plan does not depend on it.
-  if (plansOnSearchErrors(o.rounding) && meas.weighting !== o.weighting) {
+  if (roundsWithSearch(o.rounding) && meas.weighting !== o.weighting) {
     throw new SwanError(file, `was measured with --weighting ${meas.weighting}, not ${o.weighting}; pass --weighting ${meas.weighting} or analyse again`);
   }
   const decisions = manifestDecisions(stored, file);

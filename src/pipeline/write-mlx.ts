@@ -8,9 +8,9 @@ import { dumpPyJson, parsePyJson, type PyObject, type PyValue } from '../io/pyjs
 import { MAX_HEADER_BYTES } from '../io/safetensors.js';
 import { SafetensorsWriter } from '../io/safetensors-writer.js';
 import { numel, outputTensors, sameFormat, type OutputTensor } from '../format.js';
-import { DEFAULTS, plansOnSearchErrors, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
+import { DEFAULTS, roundsWithSearch, type InputWeighting, type QuantRules, type Rounding } from '../options.js';
 import { quantizationConfig, writtenEntries, type Plan, type PlanEntry } from '../plan/plan.js';
-import { readImatrix } from '../measure/imatrix.js';
+import { checkGptqImatrix, readImatrix } from '../measure/imatrix.js';
 import { inputWeightsFor } from '../measure/input-weights.js';
 import type { ModelSource } from '../arch/source.js';
 import type { GptqChoice } from '../manifest/build.js';
@@ -127,9 +127,9 @@ export function writeMlxModel(
   const gptq = new Map<string, GptqChoice>();
   const shards = layoutShards(source, plan, opts.maxShardBytes);
   const sourceByName = new Map(source.entries.map((e) => [e.info.name, e]));
-  const search = plansOnSearchErrors(exec.rounding);
+  const search = roundsWithSearch(exec.rounding);
   const imatrix = search && opts.imatrix !== undefined ? readImatrix(opts.imatrix, source) : undefined;
-  if (exec.rounding === 'gptq' && !imatrix?.covariance) throw new Error('--rounding gptq needs --imatrix FILE made by `swan imatrix --covariance`');
+  checkGptqImatrix(exec.rounding, imatrix);
   const colWeights = inputWeightsFor(source, search ? (opts.weighting ?? DEFAULTS.weighting) : 'none', imatrix);
   const item = (entry: PlanEntry): EncodeTaskItem => ({
     hfName: entry.hfName,

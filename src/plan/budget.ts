@@ -6,7 +6,7 @@
  */
 import type { TensorRecord } from '../arch/types.js';
 import type { FloatDType } from '../io/float.js';
-import { plansOnSearchErrors, type Rounding } from '../options.js';
+import { roundsWithSearch, type Rounding } from '../options.js';
 import { affine, floatCandidate, formatLabel, numel, quantMode, sameFormat, type Candidate, type QuantFormat, type TensorFormat } from '../format.js';
 import { DEFAULT_DAMAGE_KNOBS, importance, type DamageKnobs } from './damage.js';
 import { eligibleFormats, floatReason, type Eligibility, type EligibilityRules } from './eligibility.js';
@@ -72,7 +72,7 @@ function options(item: BudgetItem, dtype: FloatDType, opts: BudgetOptions, weigh
   if (unmeasured && !eligibility.pinned) throw new Error(`tensor ${item.record.hfName}: no measurement of ${formatLabel(unmeasured, dtype)} (measured for other --formats); analyse again with those --formats`);
   if (all.length === 0) throw new Error(`tensor ${item.record.hfName}: no measurement of its --tensor-type format`);
   const damage = all.map((c) => {
-    const e = plansOnSearchErrors(opts.rounding) ? c.relErrorSearch : c.relError;
+    const e = roundsWithSearch(opts.rounding) ? c.relErrorSearch : c.relError;
     if (e === undefined) throw new Error(`tensor ${item.record.hfName}: no --rounding search measurement for ${formatLabel(c.format, dtype)}`);
     return e * weight;
   });

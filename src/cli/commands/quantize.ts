@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { AFFINE_BITS, FP_MODES, type QuantFormat, type QuantMode } from '../../format.js';
-import { DEFAULTS, plansOnSearchErrors, QUANT_RECIPES, ROUNDINGS, STRATEGIES, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../../options.js';
+import { DEFAULTS, roundsWithSearch, QUANT_RECIPES, ROUNDINGS, STRATEGIES, type QuantRecipe, type QuantRules, type Rounding, type Strategy } from '../../options.js';
 import { uploadModelDir } from '../../hub/upload.js';
 import { DTYPE_NAMES } from '../../io/float.js';
 import { dequantizeModel } from '../../pipeline/dequantize.js';
@@ -74,7 +74,7 @@ const CONVERT_MAPPING = `Coming from mlx_lm.convert:
 const ONLY_WHEN: { flag: string; key: keyof QuantizeFlags; applies: (o: ResolvedOptions, f: QuantizeFlags) => boolean; needs: string }[] = [
   { flag: '--q-bits', key: 'qBits', applies: (o) => o.strategy === 'uniform', needs: '-q/--quantize (uniform bits)' },
   { flag: '--q-group-size', key: 'qGroupSize', applies: (o) => o.strategy !== 'budget', needs: 'the uniform or thresholds strategy (the budget strategy chooses every group itself)' },
-  { flag: '--weighting', key: 'weighting', applies: (o) => plansOnSearchErrors(o.rounding), needs: '--rounding search or gptq' },
+  { flag: '--weighting', key: 'weighting', applies: (o) => roundsWithSearch(o.rounding), needs: '--rounding search or gptq' },
   { flag: '--budget-keeps-protected', key: 'budgetKeepsProtected', applies: (o) => o.strategy === 'budget', needs: 'the budget strategy' },
   { flag: '--all-metrics', key: 'allMetrics', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
   { flag: '--threshold-2bit', key: 'threshold2bit', applies: (o) => o.strategy === 'thresholds' && !o.manifestFile, needs: 'the thresholds strategy analysing the model (no --manifest)' },
@@ -86,7 +86,7 @@ const ONLY_WHEN: { flag: string; key: keyof QuantizeFlags; applies: (o: Resolved
   { flag: '--sensitive', key: 'sensitive', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy (-q/--uniform quantizes every layer, like mlx_lm.convert)' },
   { flag: '--manifest', key: 'manifest', applies: (o) => o.strategy !== 'uniform', needs: 'the thresholds or budget strategy' },
   { flag: '--q-mode', key: 'qMode', applies: (o) => o.strategy === 'uniform', needs: '-q/--quantize (the other strategies choose fp formats through --formats)' },
-  { flag: '--imatrix', key: 'imatrix', applies: (o) => plansOnSearchErrors(o.rounding), needs: '--rounding search (the default of --target-*) or gptq' },
+  { flag: '--imatrix', key: 'imatrix', applies: (o) => roundsWithSearch(o.rounding), needs: '--rounding search (the default of --target-*) or gptq' },
   { flag: '--private', key: 'private', applies: (_o, f) => f.uploadRepo !== undefined, needs: '--upload-repo' },
   { flag: '--verbose', key: 'verbose', applies: (_o, f) => !f.quiet, needs: 'no --quiet' },
 ];
