@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -113,6 +114,23 @@ class Recorder:
 
         nn.Linear.__call__ = linear
         nn.Embedding.as_linear = embedding_as_linear
+
+
+def write_replacing(path, write):
+    """write(tmp) into a new file beside `path`, created exclusively (never an existing file), then
+    renamed over `path` (which the caller, src/eval/imatrix.ts, checked is absent or swan's)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".swan-imatrix-", suffix=os.path.splitext(path)[1])
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 → what open() would have given
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def text_windows(tok, path, seq_len):
@@ -238,13 +256,14 @@ def main():
         if os.path.dirname(os.path.abspath(a.covariance)) != os.path.dirname(os.path.abspath(a.out)):
             fail("--covariance must be beside the output JSON")
         tensors = {k: mx.array((v / rec.counts[k]).astype("float32")) for k, v in rec.cov.items()}
-        ctmp = a.covariance + ".tmp.safetensors"
-        mx.save_safetensors(ctmp, tensors, metadata={"format": "swan-imatrix-covariance", "tokens": str(out["tokens"])})
-        os.replace(ctmp, a.covariance)
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(out, f)
-    os.replace(tmp, a.out)
+        meta = {"format": "swan-imatrix-covariance", "tokens": str(out["tokens"])}
+        write_replacing(a.covariance, lambda tmp: mx.save_safetensors(tmp, tensors, metadata=meta))
+
+    def write_json(tmp):
+        with open(tmp, "w") as f:
+            json.dump(out, f)
+
+    write_replacing(a.out, write_json)
     if a.dump_tokens:
         json.dump(windows, open(a.dump_tokens, "w"))
 
